@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -97,8 +98,14 @@ func Postgres(t testing.TB) *DB {
 		_, _ = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
 		_ = admin.Close()
 	})
-	d := &DB{URL: url, SearchPath: schema}
-	d.DB = openMigrated(t, url, schema)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	// The schema rides in the URL (pgdriver passes unknown parameters to the
+	// server), so anything opening d.URL lands in this test's schema.
+	d := &DB{URL: url + sep + "search_path=" + schema, SearchPath: schema}
+	d.DB = openMigrated(t, d.URL, schema)
 	return d
 }
 
