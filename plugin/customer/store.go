@@ -158,7 +158,7 @@ func List(ctx context.Context, db bun.IDB, f Filter, first int, after string) (P
 		q = q.Where("created_at < ?", f.CreatedBefore.UTC())
 	}
 	var cs []*Customer
-	if err := q.Order("id ASC").Limit(int64(first) + 1).Scan(ctx, &cs); err != nil {
+	if err := q.Order("id ASC").Limit(int64(first)+1).Scan(ctx, &cs); err != nil {
 		return Page{}, fmt.Errorf("list customers: %w", err)
 	}
 	p := Page{Customers: cs}
