@@ -78,3 +78,7 @@ CREATE INDEX carts_due_idx ON carts (status, last_activity_at);
 CREATE INDEX carts_customer_idx ON carts (customer_id);
 --bun:split
 CREATE INDEX carts_cart_token_idx ON carts (source, cart_token);
+--bun:split
+-- The platform updated time of the last customer payload applied, so an
+-- older delivery never overwrites a newer one.
+ALTER TABLE customers ADD COLUMN platform_updated_at TIMESTAMPTZ;

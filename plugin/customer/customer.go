@@ -34,12 +34,14 @@ const (
 	ConsentPending      ConsentState = "pending"
 	ConsentSubscribed   ConsentState = "subscribed"
 	ConsentUnsubscribed ConsentState = "unsubscribed"
+	// ConsentNotSubscribed: the store says the customer never agreed.
+	ConsentNotSubscribed ConsentState = "not_subscribed"
 )
 
 // Valid reports whether s is a known consent state.
 func (s ConsentState) Valid() bool {
 	switch s {
-	case ConsentUnknown, ConsentPending, ConsentSubscribed, ConsentUnsubscribed:
+	case ConsentUnknown, ConsentPending, ConsentSubscribed, ConsentUnsubscribed, ConsentNotSubscribed:
 		return true
 	}
 	return false
@@ -90,6 +92,8 @@ type Customer struct {
 
 	CreatedAt time.Time `bun:"created_at,notnull"`
 	UpdatedAt time.Time `bun:"updated_at,notnull"`
+	// PlatformUpdatedAt is the store's updated time of the last profile applied.
+	PlatformUpdatedAt *time.Time `bun:"platform_updated_at"`
 }
 
 // ID is the customer's id in the federated graph: the store's own id once
@@ -103,7 +107,10 @@ func (c *Customer) ID() string {
 
 // Refs lists every id this customer can be looked up by.
 func (c *Customer) Refs() []string {
-	refs := []string{c.PublicID}
+	var refs []string
+	if c.PublicID != "" {
+		refs = append(refs, c.PublicID)
+	}
 	if c.ExternalID != nil && *c.ExternalID != "" {
 		refs = append(refs, *c.ExternalID)
 	}
@@ -112,6 +119,9 @@ func (c *Customer) Refs() []string {
 
 // HasRef reports whether ref is one of this customer's ids.
 func (c *Customer) HasRef(ref string) bool {
+	if ref == "" {
+		return false
+	}
 	for _, r := range c.Refs() {
 		if r == ref {
 			return true
@@ -161,4 +171,27 @@ func NormalizeEmail(raw string) (string, error) {
 		return "", fmt.Errorf("%w: %q has a bad domain", ErrInvalidEmail, raw)
 	}
 	return strings.ToLower(local + "@" + ascii), nil
+}
+
+// IsEntity marks Customer as a federation entity for the GraphQL layer,
+// which binds this type directly (no mapping layer).
+func (Customer) IsEntity() {}
+
+// Unknown returns the customer a store id names when Refrain holds nothing
+// about it yet: no row, an empty profile and lifecycle.
+func Unknown(externalID string) *Customer {
+	id := externalID
+	return &Customer{ExternalID: &id, Source: SourceOnline, ConsentState: ConsentUnknown, Stage: "SUBSCRIBER",
+		ConsentProof: map[string]any{}, Attributes: map[string]any{}, Preferences: map[string]any{}, Tags: []string{}}
+}
+
+// ValidateTimeZone checks an IANA time zone name such as Europe/Paris.
+func ValidateTimeZone(name string) error {
+	if name == "" || name == "Local" {
+		return fmt.Errorf("time zone %q: give an IANA name such as Europe/Paris", name)
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return fmt.Errorf("unknown time zone %q: give an IANA name such as Europe/Paris", name)
+	}
+	return nil
 }

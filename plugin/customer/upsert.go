@@ -42,6 +42,9 @@ type Consent struct {
 	Proof  map[string]any
 }
 
+// ErrNoIdentity is returned by Upsert for a profile with neither a store id nor an email.
+var ErrNoIdentity = errors.New("upsert customer: neither a store id nor an email address")
+
 // Upsert finds the customer a profile describes and updates it, or creates
 // it. Matching is by the store's id (external source and id) first, then by
 // normalised email, and an email match is only taken for a customer the
@@ -56,7 +59,7 @@ func Upsert(ctx context.Context, db bun.IDB, now time.Time, p Profile) (*Custome
 		norm = &n
 	}
 	if p.ExternalID == nil && norm == nil {
-		return nil, false, errors.New("upsert customer: neither a store id nor an email address")
+		return nil, false, ErrNoIdentity
 	}
 	if p.Consent != nil && !p.Consent.State.Valid() {
 		return nil, false, fmt.Errorf("upsert customer: unknown consent state %q", p.Consent.State)
