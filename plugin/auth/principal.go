@@ -138,8 +138,8 @@ type Principal struct {
 const BootstrapKeyID = "bootstrap"
 
 // Can reports whether p is an admin holding scope, directly or implied
-// (ScopeWrite implies ScopeRead). Anonymous and customer principals can
-// nothing by scope.
+// (ScopeWrite implies ScopeRead). Anonymous and customer principals
+// hold no scope.
 func (p Principal) Can(scope Scope) bool {
 	if p.Kind != Admin || !scope.Valid() {
 		return false
