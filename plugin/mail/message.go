@@ -159,7 +159,9 @@ type FieldError struct {
 }
 
 // Error returns "invalid message: <field>: <problem>".
-func (e *FieldError) Error() string { return fmt.Sprintf("invalid message: %s: %s", e.Field, e.Problem) }
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("invalid message: %s: %s", e.Field, e.Problem)
+}
 
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *FieldError) Unwrap() error { return ErrInvalid }

@@ -64,7 +64,7 @@ func TestWebhookFixtures(t *testing.T) {
 				Recipient:         "recipient@example.com",
 				ProviderMessageID: "20130821085807.30688.67706@samples.mailgun.org",
 				Variables:         map[string]string{}, Tags: []string{},
-				URL:               "http://example.com/signup",
+				URL: "http://example.com/signup",
 				Client: mail.ClientInfo{
 					Type: "browser", OS: "Linux", DeviceType: "desktop", Name: "Chromium",
 					UserAgent: "Mozilla/5.0 (X11; Linux i686) AppleWebKit/537.36 (KHTML, like Gecko) Ubuntu Chromium/28.0.1500.71 Chrome/28.0.1500.71 Safari/537.36",
@@ -101,10 +101,10 @@ func TestWebhookFixtures(t *testing.T) {
 			file: "mailgun_permanent_fail.json",
 			want: mail.Event{
 				ID: "pl271FzxTTmGRW8Uj3dUWw", Provider: "mailgun", Kind: mail.EventFailed,
-				At:                  time.Date(2018, 6, 22, 21, 12, 49, 818328000, time.UTC),
-				Recipient:           "slava@mailgun.com",
-				ProviderMessageID:   "20180622211249.1.2A6098970A380E12@example.org",
-				Variables:           map[string]string{}, Tags: []string{},
+				At:                time.Date(2018, 6, 22, 21, 12, 49, 818328000, time.UTC),
+				Recipient:         "slava@mailgun.com",
+				ProviderMessageID: "20180622211249.1.2A6098970A380E12@example.org",
+				Variables:         map[string]string{}, Tags: []string{},
 				Severity:            mail.SeverityPermanent,
 				Reason:              "suppress-bounce",
 				DeliveryCode:        605,
