@@ -29,8 +29,12 @@ type Data struct {
 
 // Customer is the recipient as templates see them.
 type Customer struct {
-	ID        string
-	Email     string
+	// ID is Refrain's customer id.
+	ID string
+	// Email is the customer's address.
+	Email string
+	// FirstName and LastName may be empty: write
+	// {{with .Customer.FirstName}} {{.}}{{end}} around them.
 	FirstName string
 	LastName  string
 	// Locale is the customer's locale ("fr-CA").
@@ -54,7 +58,9 @@ type Lifecycle struct {
 
 // Item is a cart or order line.
 type Item struct {
-	Title    string
+	// Title is the product (and variant) title.
+	Title string
+	// Quantity is the number of units.
 	Quantity int
 	// Price is the formatted line price.
 	Price string
@@ -62,6 +68,7 @@ type Item struct {
 
 // Cart is an abandoned cart.
 type Cart struct {
+	// Items are the cart lines.
 	Items []Item
 	// Total is the formatted cart total.
 	Total string
@@ -71,16 +78,20 @@ type Cart struct {
 
 // Order is a placed order.
 type Order struct {
+	// Number is the store's order number, as the customer sees it.
 	Number string
 	// Total is the formatted order total.
 	Total string
+	// Items are the order lines.
 	Items []Item
 }
 
 // Store is the sending store.
 type Store struct {
+	// Name is the store's public name.
 	Name string
-	URL  string
+	// URL is the storefront's home page.
+	URL string
 }
 
 // sampleData returns a Data in which every field is set and every list has
