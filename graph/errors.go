@@ -56,6 +56,10 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.Is(err, store.ErrNotFound):
 			out.Message = "not found"
 			setCode(out, CodeNotFound)
+		case isIntrospectionDisabled(err):
+			// gqlgen's own refusal when introspection is turned off.
+			out.Message = "introspection is disabled on this server"
+			setCode(out, "INTROSPECTION_DISABLED")
 		case errors.Is(err, context.Canceled):
 			out.Message = "request cancelled"
 			setCode(out, CodeInternal)
@@ -73,4 +77,13 @@ func setCode(e *gqlerror.Error, code string) {
 		e.Extensions = map[string]any{}
 	}
 	e.Extensions["code"] = code
+}
+
+func isIntrospectionDisabled(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if e.Error() == "introspection disabled" {
+			return true
+		}
+	}
+	return false
 }

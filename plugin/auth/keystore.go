@@ -64,13 +64,12 @@ func (s KeyStore) List(ctx context.Context) ([]*StoredKey, error) {
 // Revoke disables a key by id (as List shows it) or by prefix.
 func (s KeyStore) Revoke(ctx context.Context, now time.Time, idOrPrefix string) (*StoredKey, error) {
 	k := new(StoredKey)
-	q := s.DB.NewSelect().Model(k)
+	// A prefix may be all digits, so the prefix is tried first and the id second.
+	q := s.DB.NewSelect().Model(k).Where("prefix = ?", idOrPrefix)
 	if id, err := strconv.ParseInt(idOrPrefix, 10, 64); err == nil {
-		q = q.Where("id = ?", id)
-	} else {
-		q = q.Where("prefix = ?", idOrPrefix)
+		q = q.WhereOr("id = ?", id)
 	}
-	if err := q.Scan(ctx); err != nil {
+	if err := q.OrderExpr("CASE WHEN prefix = ? THEN 0 ELSE 1 END", idOrPrefix).Limit(1).Scan(ctx); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("revoke api key %q: %w", idOrPrefix, ErrAPIKeyNotFound)
 		}
