@@ -62,17 +62,44 @@ type Config struct {
 	LogFormat string `env:"REFRAIN_LOG_FORMAT" yaml:"log_format" default:"auto" doc:"json, text, or auto (text on a terminal, JSON otherwise)"`
 	// ShutdownTimeout bounds the graceful shutdown that finishes requests in flight.
 	ShutdownTimeout time.Duration `env:"REFRAIN_SHUTDOWN_TIMEOUT" yaml:"shutdown_timeout" default:"30s" doc:"how long SIGTERM waits for requests in flight"`
+
+	// Each domain's settings, declared in its own config_<domain>.go.
+	StorefrontConfig
+	MailConfig
+}
+
+// settingField is one leaf setting: its struct field and its value.
+type settingField struct {
+	f reflect.StructField
+	v reflect.Value
+}
+
+// settingFields lists every setting of c, walking embedded structs: each
+// domain declares its settings in a struct of its own (StorefrontConfig,
+// MailConfig, ...) embedded in Config.
+func settingFields(v reflect.Value) []settingField {
+	var out []settingField
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = append(out, settingFields(v.Field(i))...)
+			continue
+		}
+		if f.Tag.Get("env") == "" {
+			continue
+		}
+		out = append(out, settingField{f: f, v: v.Field(i)})
+	}
+	return out
 }
 
 // DefaultConfig returns the configuration with every default applied.
 func DefaultConfig() Config {
 	var c Config
-	v := reflect.ValueOf(&c).Elem()
-	for i := 0; i < v.NumField(); i++ {
-		f := v.Type().Field(i)
-		if def, ok := f.Tag.Lookup("default"); ok && def != "" {
-			if err := setField(v.Field(i), def); err != nil {
-				panic(fmt.Sprintf("bad default for %s: %v", f.Name, err))
+	for _, sf := range settingFields(reflect.ValueOf(&c).Elem()) {
+		if def, ok := sf.f.Tag.Lookup("default"); ok && def != "" {
+			if err := setField(sf.v, def); err != nil {
+				panic(fmt.Sprintf("bad default for %s: %v", sf.f.Name, err))
 			}
 		}
 	}
@@ -87,10 +114,11 @@ type Setting struct {
 
 // Settings lists every setting in declaration order.
 func Settings() []Setting {
-	t := reflect.TypeOf(Config{})
-	out := make([]Setting, 0, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
+	var c Config
+	fields := settingFields(reflect.ValueOf(&c).Elem())
+	out := make([]Setting, 0, len(fields))
+	for _, sf := range fields {
+		f := sf.f
 		out = append(out, Setting{Env: f.Tag.Get("env"), YAML: f.Tag.Get("yaml"), Default: f.Tag.Get("default"),
 			Doc: f.Tag.Get("doc"), Secret: f.Tag.Get("secret") == "true"})
 	}
@@ -102,8 +130,7 @@ func Settings() []Setting {
 // os.Environ gives them). The result is validated.
 func LoadConfig(path string, environ []string) (Config, error) {
 	c := DefaultConfig()
-	v := reflect.ValueOf(&c).Elem()
-	t := v.Type()
+	fields := settingFields(reflect.ValueOf(&c).Elem())
 	if path != "" {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -114,8 +141,8 @@ func LoadConfig(path string, environ []string) (Config, error) {
 			return c, fmt.Errorf("parse config file %s: %w", path, err)
 		}
 		known := map[string]int{}
-		for i := 0; i < t.NumField(); i++ {
-			known[t.Field(i).Tag.Get("yaml")] = i
+		for i, sf := range fields {
+			known[sf.f.Tag.Get("yaml")] = i
 		}
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -127,7 +154,7 @@ func LoadConfig(path string, environ []string) (Config, error) {
 			if !ok {
 				return c, fmt.Errorf("config file %s: unknown setting %q", path, k)
 			}
-			if err := setField(v.Field(i), fmt.Sprint(m[k])); err != nil {
+			if err := setField(fields[i].v, fmt.Sprint(m[k])); err != nil {
 				return c, fmt.Errorf("config file %s: setting %s: %w", path, k, err)
 			}
 		}
@@ -138,10 +165,10 @@ func LoadConfig(path string, environ []string) (Config, error) {
 			env[k] = val
 		}
 	}
-	for i := 0; i < t.NumField(); i++ {
-		name := t.Field(i).Tag.Get("env")
+	for _, sf := range fields {
+		name := sf.f.Tag.Get("env")
 		if val, ok := env[name]; ok {
-			if err := setField(v.Field(i), val); err != nil {
+			if err := setField(sf.v, val); err != nil {
 				return c, fmt.Errorf("setting %s: %w", name, err)
 			}
 		}
@@ -240,5 +267,7 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("REFRAIN_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
 	}
+	errs = append(errs, c.StorefrontConfig.validate()...)
+	errs = append(errs, c.MailConfig.validate()...)
 	return errors.Join(errs...)
 }

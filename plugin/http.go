@@ -17,7 +17,20 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	gql := graph.NewServer(p.graphQLResolver(), graph.ServerOptions{
+	p.authn = authn
+	// Setup functions run first: they add their services to the resolver
+	// and their routes to the mux.
+	mux := http.NewServeMux()
+	route := func(pattern, name string, h http.Handler) {
+		mux.Handle(pattern, p.metrics.instrument(name, h))
+	}
+	if err := p.setupStorefront(ctx, route); err != nil {
+		return nil, err
+	}
+	if err := p.setupMail(ctx, route); err != nil {
+		return nil, err
+	}
+	gql := graph.NewServer(p.resolver, graph.ServerOptions{
 		Introspection: p.cfg.Introspection, MaxDepth: p.cfg.QueryMaxDepth, MaxComplexity: p.cfg.QueryMaxComplexity,
 		Observe: p.metrics.observeGraphQL, Logger: p.logger,
 	})
@@ -27,10 +40,6 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 		graphiql = playground.Handler("Refrain GraphQL", "graphql")
 	}
 	api := authn.Middleware(gql)
-	mux := http.NewServeMux()
-	route := func(pattern, name string, h http.Handler) {
-		mux.Handle(pattern, p.metrics.instrument(name, h))
-	}
 	route("/graphql", "/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if graphiql != nil && r.Method == http.MethodGet && r.URL.Query().Get("query") == "" &&
 			strings.Contains(r.Header.Get("Accept"), "text/html") {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/refrain-dev/refrain/graph"
+	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/store"
 	"github.com/uptrace/bun"
@@ -56,6 +57,24 @@ type Plugin struct {
 	http    *http.Client
 	metrics *Metrics
 	handler http.Handler
+	// resolver is the GraphQL resolver; setup functions add their services to it.
+	resolver *graph.Resolver
+	workers  []namedWorker
+	// authn authenticates requests; routes other than /graphql that need a
+	// principal (the outbox page, the dashboard) wrap themselves with it.
+	authn *auth.Authenticator
+}
+
+// namedWorker is one background loop Run starts.
+type namedWorker struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// addWorker registers a background loop that Run starts on every replica.
+// It must return when ctx is done.
+func (p *Plugin) addWorker(name string, run func(ctx context.Context) error) {
+	p.workers = append(p.workers, namedWorker{name: name, run: run})
 }
 
 // New validates cfg, opens the database (unless WithDB is given), applies
@@ -92,6 +111,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Plugin, error) {
 		}
 	}
 	p.metrics = newMetrics(p.db.DB)
+	p.resolver = &graph.Resolver{DB: p.db, Clock: p.clock, Logger: p.logger, Version: Version}
 	h, err := p.buildHandler(ctx)
 	if err != nil {
 		p.Close()
@@ -130,9 +150,31 @@ func (p *Plugin) Metrics() *Metrics { return p.metrics }
 func (p *Plugin) Handler() http.Handler { return p.handler }
 
 // Run runs the background workers until ctx is done, then returns nil. A
-// worker failing for good returns its error.
+// worker that fails is logged and restarted after a pause, so one bad pass
+// never stops the others.
 func (p *Plugin) Run(ctx context.Context) error {
+	done := make(chan struct{}, len(p.workers))
+	for _, w := range p.workers {
+		go func(w namedWorker) {
+			defer func() { done <- struct{}{} }()
+			for {
+				err := w.run(ctx)
+				if ctx.Err() != nil {
+					return
+				}
+				p.logger.ErrorContext(ctx, "worker stopped; restarting", "worker", w.name, "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(5 * time.Second):
+				}
+			}
+		}(w)
+	}
 	<-ctx.Done()
+	for range p.workers {
+		<-done
+	}
 	return nil
 }
 
@@ -142,10 +184,6 @@ func (p *Plugin) Close() error {
 		return p.db.Close()
 	}
 	return nil
-}
-
-func (p *Plugin) graphQLResolver() *graph.Resolver {
-	return &graph.Resolver{DB: p.db, Clock: p.clock, Logger: p.logger, Version: Version}
 }
 
 // Serve runs the HTTP server and the workers until ctx is done (SIGTERM in
