@@ -33,7 +33,7 @@ func commands() map[string]command {
 		"migrate": {usage: "migrate up|down|status [--config FILE]", help: "apply, roll back (last group) or list database migrations", run: cmdMigrate},
 		"import":  {usage: "import customers FILE.csv [--dry-run] [--config FILE]", help: "import customers from a CSV file", run: cmdImport},
 		"apikey":  {usage: "apikey create --name NAME --scopes read,write | list | revoke ID", help: "manage admin API keys", run: cmdAPIKey},
-		"config":  {usage: "config", help: "list every setting with its environment variable and default", run: cmdConfig},
+		"config":  {usage: "config [--markdown | --readme README.md]", help: "list every setting with its environment variable and default", run: cmdConfig},
 		"version": {usage: "version", help: "print the version", run: func(_ context.Context, env *cliEnv, _ []string) error {
 			fmt.Fprintln(env.stdout, plugin.Version)
 			return nil
@@ -110,7 +110,52 @@ func loadConfig(path string) (plugin.Config, error) {
 	return plugin.LoadConfig(path, os.Environ())
 }
 
-func cmdConfig(_ context.Context, env *cliEnv, _ []string) error {
+// settingsMarkdown renders the settings as the README's table.
+func settingsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| variable | file key | default | what it does |\n|---|---|---|---|\n")
+	for _, s := range plugin.Settings() {
+		def := "`" + s.Default + "`"
+		if s.Default == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", s.Env, s.YAML, def, s.Doc)
+	}
+	return b.String()
+}
+
+const (
+	settingsBegin = "<!-- settings:begin -->"
+	settingsEnd   = "<!-- settings:end -->"
+)
+
+// replaceSettings returns readme with the table between the settings markers replaced.
+func replaceSettings(readme string) (string, error) {
+	b := strings.Index(readme, settingsBegin)
+	e := strings.Index(readme, settingsEnd)
+	if b < 0 || e < b {
+		return "", errors.New("README has no settings markers")
+	}
+	return readme[:b+len(settingsBegin)] + "\n" + settingsMarkdown() + readme[e:], nil
+}
+
+func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
+	switch {
+	case len(args) == 1 && args[0] == "--markdown":
+		fmt.Fprint(env.stdout, settingsMarkdown())
+		return nil
+	case len(args) == 2 && args[0] == "--readme":
+		// go generate ./cmd/refrain keeps the README's table true.
+		raw, err := os.ReadFile(args[1])
+		if err != nil {
+			return err
+		}
+		out, err := replaceSettings(string(raw))
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(args[1], []byte(out), 0o644)
+	}
 	for _, s := range plugin.Settings() {
 		def := s.Default
 		if def == "" {

@@ -3,6 +3,8 @@
 // import, manage API keys and run scenarios. See `refrain help`.
 package main
 
+//go:generate go run . config --readme ../../README.md
+
 import (
 	"context"
 	"os"
