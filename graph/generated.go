@@ -929,6 +929,7 @@ enum ConsentState {
   PENDING
   SUBSCRIBED
   UNSUBSCRIBED
+  NOT_SUBSCRIBED
 }
 
 "Marketing consent with its proof: when, from where, how."

@@ -170,10 +170,11 @@ type UserError struct {
 type ConsentState string
 
 const (
-	ConsentStateUnknown      ConsentState = "UNKNOWN"
-	ConsentStatePending      ConsentState = "PENDING"
-	ConsentStateSubscribed   ConsentState = "SUBSCRIBED"
-	ConsentStateUnsubscribed ConsentState = "UNSUBSCRIBED"
+	ConsentStateUnknown       ConsentState = "UNKNOWN"
+	ConsentStatePending       ConsentState = "PENDING"
+	ConsentStateSubscribed    ConsentState = "SUBSCRIBED"
+	ConsentStateUnsubscribed  ConsentState = "UNSUBSCRIBED"
+	ConsentStateNotSubscribed ConsentState = "NOT_SUBSCRIBED"
 )
 
 var AllConsentState = []ConsentState{
@@ -181,11 +182,12 @@ var AllConsentState = []ConsentState{
 	ConsentStatePending,
 	ConsentStateSubscribed,
 	ConsentStateUnsubscribed,
+	ConsentStateNotSubscribed,
 }
 
 func (e ConsentState) IsValid() bool {
 	switch e {
-	case ConsentStateUnknown, ConsentStatePending, ConsentStateSubscribed, ConsentStateUnsubscribed:
+	case ConsentStateUnknown, ConsentStatePending, ConsentStateSubscribed, ConsentStateUnsubscribed, ConsentStateNotSubscribed:
 		return true
 	}
 	return false
