@@ -157,21 +157,76 @@ func (e *Engine) LoadDir(dir string) error {
 // Add adds or replaces one template set, such as one stored in the
 // database. text may be empty; subject and html may not.
 func (e *Engine) Add(name, locale, subject, html, text string) error {
-	if err := checkName(name); err != nil {
-		return fmt.Errorf("add template %q: %w", name, err)
-	}
-	loc, err := normaliseLocale(locale)
+	set := Set{Name: name, Locale: locale, Subject: subject, HTML: html, Text: text}
+	loc, src, err := set.source()
 	if err != nil {
-		return fmt.Errorf("add template %q: %w", name, err)
-	}
-	src := source{subject: subject, html: html, text: text, origin: "db:" + name + "/" + loc}
-	if err := src.complete(); err != nil {
-		return fmt.Errorf("add template %q (%s): %w", name, loc, err)
+		return fmt.Errorf("add %w", err)
 	}
 	if err := e.install(map[string]map[string]source{name: {loc: src}}, nil); err != nil {
-		return fmt.Errorf("add template %q (%s): %w", name, loc, err)
+		return fmt.Errorf("add %w", err)
 	}
 	return nil
+}
+
+// Set is one template set given as text, for AddSets and Check.
+type Set struct {
+	Name, Locale, Subject, HTML, Text string
+}
+
+// AddSets adds or replaces several template sets at once (the templates
+// stored in the database, at start): every set is checked before any is
+// installed, and everything is compiled once.
+func (e *Engine) AddSets(sets []Set) error {
+	srcs := map[string]map[string]source{}
+	for _, set := range sets {
+		loc, src, err := set.source()
+		if err != nil {
+			return err
+		}
+		if srcs[set.Name] == nil {
+			srcs[set.Name] = map[string]source{}
+		}
+		srcs[set.Name][loc] = src
+	}
+	if len(srcs) == 0 {
+		return nil
+	}
+	if err := e.install(srcs, nil); err != nil {
+		return fmt.Errorf("add templates: %w", err)
+	}
+	return nil
+}
+
+// Check compiles and checks one template set within the current layouts
+// without installing it: what Add would refuse, Check returns, naming the
+// template and line.
+func (e *Engine) Check(set Set) error {
+	loc, src, err := set.source()
+	if err != nil {
+		return err
+	}
+	e.mu.RLock()
+	layout, _ := e.layoutFor(e.layouts, loc)
+	e.mu.RUnlock()
+	if _, err := compile(src, layout); err != nil {
+		return fmt.Errorf("template %q (%s): %w", set.Name, loc, err)
+	}
+	return nil
+}
+
+func (set Set) source() (string, source, error) {
+	if err := checkName(set.Name); err != nil {
+		return "", source{}, fmt.Errorf("template %q: %w", set.Name, err)
+	}
+	loc, err := normaliseLocale(set.Locale)
+	if err != nil {
+		return "", source{}, fmt.Errorf("template %q: %w", set.Name, err)
+	}
+	src := source{subject: set.Subject, html: set.HTML, text: set.Text, origin: "db:" + set.Name + "/" + loc}
+	if err := src.complete(); err != nil {
+		return "", source{}, fmt.Errorf("template %q (%s): %w", set.Name, loc, err)
+	}
+	return loc, src, nil
 }
 
 // Render renders template name for locale (with fallback) and data.

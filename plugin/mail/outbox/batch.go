@@ -1,0 +1,320 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/mail"
+	"github.com/refrain-dev/refrain/plugin/mail/template"
+)
+
+// BatchInput is one campaign send: one template to up to
+// mail.MaxBatchRecipients customers.
+type BatchInput struct {
+	// CustomerPKs are the recipients' row ids, 1 to mail.MaxBatchRecipients.
+	CustomerPKs []int64
+	// Template, Kind, Values, Program, Scenario, Step, Variant and Campaign
+	// mean what they mean in EnqueueInput; Values are shared by everyone.
+	Template string
+	Kind     mail.Kind
+	Values   map[string]string
+	Program, Scenario, Step, Variant, Campaign string
+	// IdempotencyPrefix makes each recipient's key IdempotencyPrefix + ":" +
+	// customer row id: a recipient already written (an earlier, interrupted
+	// run of the same send) is skipped. Required.
+	IdempotencyPrefix string
+}
+
+// BatchResult counts what SendBatch did with each recipient.
+type BatchResult struct {
+	// Sent were accepted by the provider; Suppressed were not sent (see
+	// Suppressed); Skipped have no address or were written before; Queued
+	// met a temporary provider failure and are left to the delivery worker;
+	// Failed were refused for good.
+	Sent, Suppressed, Skipped, Queued, Failed int
+	// ProviderIDs are the provider's ids of the calls made, one per locale.
+	ProviderIDs []string
+}
+
+// Placeholders the batch body is rendered with: plain letters, so that
+// neither HTML escaping nor URL normalisation alters them, then replaced
+// by the provider's per-recipient substitutions.
+const (
+	phID        = "RFNxxIDxxRFN"
+	phEmail     = "RFNxxEMAILxxRFN"
+	phFirstName = "RFNxxFIRSTxxRFN"
+	phLastName  = "RFNxxLASTxxRFN"
+	phUnsub     = "RFNxxUNSUBxxRFN"
+)
+
+// Recipient variables of a batch. The _html variants hold the HTML-escaped
+// value: the provider substitutes verbatim, and a name may hold markup.
+var batchVars = []struct{ placeholder, text, html string }{
+	{phID, "customer_id", "customer_id"},
+	{phEmail, "email", "email_html"},
+	{phFirstName, "first_name", "first_name_html"},
+	{phLastName, "last_name", "last_name_html"},
+	{phUnsub, mail.RecipientVarUnsubscribeURL, mail.RecipientVarUnsubscribeURL},
+}
+
+// SendBatch sends one template to up to mail.MaxBatchRecipients customers
+// with one provider call per locale, personalised by the provider's
+// recipient variables (the customer's id, address, names and unsubscribe
+// link; other fields are those of the batch). A row per recipient is still
+// written first, holding what that recipient receives, so events, the
+// outbox and retries work per recipient: a temporary failure leaves the
+// rows to the delivery worker, which sends them one by one (after asking
+// the provider, when it may have accepted the batch).
+//
+// Templates for batches should not branch on the personalised fields:
+// {{with .Customer.FirstName}} sees a value for everyone.
+func (s *Service) SendBatch(ctx context.Context, in BatchInput) (BatchResult, error) {
+	var res BatchResult
+	if len(in.CustomerPKs) == 0 || len(in.CustomerPKs) > mail.MaxBatchRecipients {
+		return res, fmt.Errorf("send batch: %d recipients, want 1 to %d", len(in.CustomerPKs), mail.MaxBatchRecipients)
+	}
+	if in.IdempotencyPrefix == "" || in.Template == "" || !in.Kind.Valid() {
+		return res, errors.New("send batch: IdempotencyPrefix, Template and a valid Kind are required")
+	}
+	var cs []*customer.Customer
+	if err := s.db.NewSelect().Model(&cs).Where("id IN (?)", bun.In(in.CustomerPKs)).Order("id ASC").Scan(ctx); err != nil {
+		return res, fmt.Errorf("send batch: load customers: %w", err)
+	}
+	keys := make([]string, 0, len(cs))
+	for _, c := range cs {
+		keys = append(keys, batchKey(in.IdempotencyPrefix, c.PK))
+	}
+	var existing []string
+	if err := s.db.NewSelect().Model((*Message)(nil)).Column("idempotency_key").
+		Where("idempotency_key IN (?)", bun.In(keys)).Scan(ctx, &existing); err != nil {
+		return res, fmt.Errorf("send batch: check written recipients: %w", err)
+	}
+	written := map[string]bool{}
+	for _, k := range existing {
+		written[k] = true
+	}
+	res.Skipped = len(in.CustomerPKs) - len(cs)
+	groups := map[string][]*customer.Customer{}
+	var order []string
+	for _, c := range cs {
+		if c.EmailNormalized == nil || written[batchKey(in.IdempotencyPrefix, c.PK)] {
+			res.Skipped++
+			continue
+		}
+		loc := deref(c.Locale)
+		if groups[loc] == nil {
+			order = append(order, loc)
+		}
+		groups[loc] = append(groups[loc], c)
+	}
+	// Customers whose locales resolve to the same template share a call.
+	rendered := map[string]template.Rendered{}
+	calls := map[string][]*customer.Customer{}
+	var callOrder []string
+	for _, loc := range order {
+		r, err := s.engine.Render(in.Template, loc, s.batchData(in))
+		if err != nil {
+			return res, fmt.Errorf("send batch: %w", err)
+		}
+		if _, ok := rendered[r.Locale]; !ok {
+			callOrder = append(callOrder, r.Locale)
+		}
+		rendered[r.Locale] = r
+		calls[r.Locale] = append(calls[r.Locale], groups[loc]...)
+	}
+	for _, loc := range callOrder {
+		if err := s.sendBatchCall(ctx, in, rendered[loc], calls[loc], &res); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func batchKey(prefix string, pk int64) string { return prefix + ":" + strconv.FormatInt(pk, 10) }
+
+func (s *Service) batchData(in BatchInput) template.Data {
+	d := template.Data{
+		Customer: template.Customer{ID: phID, Email: phEmail, FirstName: phFirstName, LastName: phLastName,
+			Attributes: map[string]any{}, Preferences: map[string]any{}},
+		Values: map[string]string{},
+		Store:  template.Store{Name: s.cfg.StoreName, URL: s.storeURL()},
+	}
+	for k, v := range in.Values {
+		d.Values[k] = v
+	}
+	if in.Kind == mail.KindMarketing {
+		d.UnsubscribeURL, d.PreferencesURL = phUnsub, phUnsub
+	}
+	return d
+}
+
+// sendBatchCall writes the rows of one call, makes it, and records the outcome.
+func (s *Service) sendBatchCall(ctx context.Context, in BatchInput, r template.Rendered, cs []*customer.Customer, res *BatchResult) error {
+	now := s.clock.Now()
+	lockedUntil := now.Add(s.cfg.Lease)
+	rows := make([]*Message, 0, len(cs))
+	var toSend []*Message
+	recipients := make([]mail.Recipient, 0, len(cs))
+	// The provider substitutes %recipient.x%; HTML gets the escaped variants.
+	subjText := placeholderReplacer(false)
+	subjHTML := placeholderReplacer(true)
+	batch := mail.Batch{From: s.cfg.From, ReplyTo: s.cfg.ReplyTo, Subject: subjText.Replace(r.Subject),
+		HTML: subjHTML.Replace(r.HTML), Text: subjText.Replace(r.Text), Kind: in.Kind, Tracking: s.cfg.Tracking}
+	suppressed, err := s.suppressedAmong(ctx, cs, in.Kind)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		m := &Message{ID: NewMessageID(), IdempotencyKey: batchKey(in.IdempotencyPrefix, c.PK), CustomerPK: &c.PK,
+			Recipient: *c.Email, Template: in.Template, Kind: in.Kind, Locale: strp(r.Locale),
+			Program: strp(in.Program), Scenario: strp(in.Scenario), Step: strp(in.Step), Variant: strp(in.Variant),
+			Campaign: strp(in.Campaign), Values: map[string]any{}, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
+			State: StateSending, LockedBy: &s.cfg.WorkerID, LockedUntil: &lockedUntil, Attempts: 1}
+		for k, v := range in.Values {
+			m.Values[k] = v
+		}
+		if name := fullName(c); name != "" {
+			m.RecipientName = &name
+		}
+		unsub := ""
+		if in.Kind == mail.KindMarketing {
+			unsub = s.UnsubscribeURL(c)
+			m.UnsubscribeURL = &unsub
+		}
+		vals := map[string]string{phID: c.ID(), phEmail: *c.Email, phFirstName: deref(c.FirstName),
+			phLastName: deref(c.LastName), phUnsub: unsub}
+		m.Subject = personalise(r.Subject, vals, false)
+		m.HTML = personalise(r.HTML, vals, true)
+		m.Text = personalise(r.Text, vals, false)
+		if reason, ok := suppressed[c.PK]; ok {
+			m.State, m.LockedBy, m.LockedUntil = StateSuppressed, nil, nil
+			m.LastError = strp("suppressed: " + string(reason))
+			res.Suppressed++
+		} else {
+			toSend = append(toSend, m)
+			rv := map[string]string{}
+			for _, v := range batchVars {
+				rv[v.text] = vals[v.placeholder]
+				if v.html != v.text {
+					rv[v.html] = html.EscapeString(vals[v.placeholder])
+				}
+			}
+			delete(rv, mail.RecipientVarUnsubscribeURL)
+			recipients = append(recipients, mail.Recipient{MessageID: m.ID, Email: *c.Email, UnsubscribeURL: unsub, Variables: rv})
+		}
+		rows = append(rows, m)
+	}
+	// Rows first, committed, then the provider call.
+	for start := 0; start < len(rows); start += 500 {
+		chunk := rows[start:min(start+500, len(rows))]
+		if _, err := s.db.NewInsert().Model(&chunk).Exec(ctx); err != nil {
+			return fmt.Errorf("send batch: write messages: %w", err)
+		}
+	}
+	if len(toSend) == 0 {
+		return nil
+	}
+	batch.Recipients = recipients
+	tags := tagsOf(toSend[0])
+	batch.Tags, batch.Variables = tags, varsOf(toSend[0])
+	if in.Kind == mail.KindMarketing {
+		batch.ListUnsubscribeMailto = s.cfg.ListUnsubscribeMailto
+	}
+	id, sendErr := s.sender.SendBatch(ctx, batch)
+	ids := make([]int64, len(toSend))
+	for i, m := range toSend {
+		ids[i] = m.PK
+	}
+	now = s.clock.Now()
+	q := s.db.NewUpdate().Model((*Message)(nil)).Set("locked_until = NULL").Set("updated_at = ?", now).
+		Where("id IN (?) AND state = ? AND locked_by = ?", bun.In(ids), StateSending, s.cfg.WorkerID)
+	var pe *mail.ProviderError
+	switch {
+	case sendErr == nil:
+		q = q.Set("state = ?", StateSent).Set("provider = ?", s.provider).Set("provider_message_id = ?", strp(id)).
+			Set("sent_at = ?", now)
+		res.Sent += len(toSend)
+		res.ProviderIDs = append(res.ProviderIDs, id)
+	case ctx.Err() != nil:
+		// Leave the rows "sending": their lease runs out and the worker
+		// reconciles them.
+		return ctx.Err()
+	case errors.As(sendErr, new(*mail.FieldError)) || (errors.As(sendErr, &pe) && !pe.Temporary):
+		q = q.Set("state = ?", StateFailed).Set("last_error = ?", truncate(sendErr.Error(), 2000))
+		res.Failed += len(toSend)
+	default:
+		maybe := !errors.As(sendErr, &pe) || pe.MaybeSent
+		var retryAfter time.Duration
+		if pe != nil {
+			retryAfter = pe.RetryAfter
+		}
+		q = q.Set("state = ?", StateQueued).Set("maybe_sent = ?", maybe).
+			Set("next_attempt_at = ?", now.Add(mail.Backoff(1, retryAfter, s.cfg.Jitter))).
+			Set("last_error = ?", truncate(sendErr.Error(), 2000))
+		res.Queued += len(toSend)
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("send batch: record outcome: %w", err)
+	}
+	return nil
+}
+
+// suppressedAmong returns, by customer row id, the suppression that stops
+// kind for each customer in cs, in one query.
+func (s *Service) suppressedAmong(ctx context.Context, cs []*customer.Customer, kind mail.Kind) (map[int64]Reason, error) {
+	byHash := map[string]int64{}
+	hashes := make([]string, 0, len(cs))
+	for _, c := range cs {
+		h := AddressHash(*c.Email)
+		byHash[h] = c.PK
+		hashes = append(hashes, h)
+	}
+	var rows []*Suppression
+	if err := s.db.NewSelect().Model(&rows).Where("address_hash IN (?)", bun.In(hashes)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("send batch: check suppressions: %w", err)
+	}
+	out := map[int64]Reason{}
+	for _, r := range rows {
+		if kind == mail.KindMarketing || r.Reason.BlocksTransactional() {
+			out[byHash[r.AddressHash]] = r.Reason
+		}
+	}
+	for _, c := range cs {
+		if _, ok := out[c.PK]; !ok && kind == mail.KindMarketing &&
+			(c.ConsentState == customer.ConsentUnsubscribed || c.ConsentState == customer.ConsentNotSubscribed) {
+			out[c.PK] = Reason("no_consent")
+		}
+	}
+	return out, nil
+}
+
+func placeholderReplacer(htmlVariant bool) *strings.Replacer {
+	pairs := make([]string, 0, 2*len(batchVars))
+	for _, v := range batchVars {
+		name := v.text
+		if htmlVariant {
+			name = v.html
+		}
+		pairs = append(pairs, v.placeholder, "%recipient."+name+"%")
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+func personalise(s string, vals map[string]string, escape bool) string {
+	pairs := make([]string, 0, 2*len(vals))
+	for ph, v := range vals {
+		if escape {
+			v = html.EscapeString(v)
+		}
+		pairs = append(pairs, ph, v)
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
+}

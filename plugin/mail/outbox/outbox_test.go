@@ -1,0 +1,438 @@
+package outbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/refrain-dev/refrain/plugin/clock"
+	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/mail"
+	"github.com/refrain-dev/refrain/plugin/mail/link"
+	"github.com/refrain-dev/refrain/plugin/mail/mailgun"
+	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/store/storetest"
+	"github.com/refrain-dev/refrain/scenarios/library/templates"
+)
+
+var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+
+// fakeMailgun answers like Mailgun's messages and events APIs: it keeps the
+// messages it accepted and reports them as "accepted" events filtered by
+// the message_id user variable, as FindSent asks. script, when set, decides
+// each messages call by its number (1-based): the status to answer, a delay
+// before answering, and whether the message counts as accepted.
+type fakeMailgun struct {
+	*httptest.Server
+	mu       sync.Mutex
+	calls    int
+	accepted []url.Values
+	searches int
+	script   func(n int) (status int, delay time.Duration, accept bool)
+}
+
+func newFakeMailgun(t *testing.T) *fakeMailgun {
+	f := &fakeMailgun{}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeMailgun) serve(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages"):
+		if err := r.ParseMultipartForm(32 << 20); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		form := url.Values(r.MultipartForm.Value)
+		f.mu.Lock()
+		f.calls++
+		n := f.calls
+		f.mu.Unlock()
+		status, delay, accept := http.StatusOK, time.Duration(0), true
+		if f.script != nil {
+			status, delay, accept = f.script(n)
+		}
+		if accept {
+			f.mu.Lock()
+			f.accepted = append(f.accepted, form)
+			f.mu.Unlock()
+		}
+		time.Sleep(delay)
+		w.WriteHeader(status)
+		if status == http.StatusOK {
+			fmt.Fprintf(w, `{"id":"<%d.ABC@mg.shop.example>","message":"Queued. Thank you."}`, n)
+			return
+		}
+		fmt.Fprintf(w, `{"message":"status %d from the fake"}`, status)
+	case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/events"):
+		var filter map[string]string
+		_ = json.Unmarshal([]byte(r.URL.Query().Get("user-variables")), &filter)
+		f.mu.Lock()
+		f.searches++
+		var items []map[string]any
+		for i, form := range f.accepted {
+			if form.Get("v:message_id") == filter["message_id"] {
+				items = append(items, map[string]any{"event": "accepted", "id": fmt.Sprintf("acc%d", i),
+					"timestamp": float64(t0.Unix()), "user-variables": map[string]any{"message_id": form.Get("v:message_id")},
+					"message": map[string]any{"headers": map[string]any{"message-id": fmt.Sprintf("%d.ABC@mg.shop.example", i+1)}}})
+			}
+		}
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": items, "paging": map[string]any{}})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *fakeMailgun) acceptedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.accepted)
+}
+
+type fixture struct {
+	db    *storetest.DB
+	clock *clock.Virtual
+	svc   *outbox.Service
+}
+
+func newFixture(t *testing.T, db *storetest.DB, sender mail.Sender, rec mail.Reconciler, provider string) *fixture {
+	t.Helper()
+	engine, err := template.New(nil)
+	require.NoError(t, err)
+	require.NoError(t, engine.Load(templates.FS))
+	signer, err := link.New([]byte(strings.Repeat("s", 32)))
+	require.NoError(t, err)
+	clk := clock.NewVirtual(t0)
+	svc, err := outbox.New(outbox.Options{DB: db.DB, Clock: clk, Engine: engine, Signer: signer, Sender: sender,
+		Reconciler: rec, Provider: provider, Config: outbox.Config{From: "Shop <news@shop.example>",
+			PublicURL: "https://shop.example", StoreName: "Shop", Tracking: true, Lease: time.Minute,
+			ListUnsubscribeMailto: "unsubscribe@shop.example", Jitter: func() float64 { return 0 }}})
+	require.NoError(t, err)
+	return &fixture{db: db, clock: clk, svc: svc}
+}
+
+func newMailgunFixture(t *testing.T, db *storetest.DB, f *fakeMailgun) *fixture {
+	t.Helper()
+	s, err := mailgun.New(mailgun.Config{APIKey: "key-test", Domain: "mg.shop.example", APIBase: f.URL,
+		Timeout: 300 * time.Millisecond}, &http.Client{}, nil, nil)
+	require.NoError(t, err)
+	return newFixture(t, db, s, s, "mailgun")
+}
+
+func (fx *fixture) customer(t *testing.T, email, first, locale string) *customer.Customer {
+	t.Helper()
+	p := customer.Profile{Email: &email, FirstName: &first}
+	if locale != "" {
+		p.Locale = &locale
+	}
+	c, _, err := customer.Upsert(context.Background(), fx.db.DB, fx.clock.Now(), p)
+	require.NoError(t, err)
+	return c
+}
+
+func (fx *fixture) enqueue(t *testing.T, c *customer.Customer, key string, kind mail.Kind) *outbox.Message {
+	t.Helper()
+	m, created, err := fx.svc.Enqueue(context.Background(), fx.db.DB, outbox.EnqueueInput{CustomerPK: c.PK,
+		Template: "welcome", Kind: kind, Program: "welcome", Step: "d0", Variant: "a", IdempotencyKey: key})
+	require.NoError(t, err)
+	require.True(t, created)
+	return m
+}
+
+func (fx *fixture) get(t *testing.T, id string) *outbox.Message {
+	t.Helper()
+	m, err := outbox.Get(context.Background(), fx.db.DB, id)
+	require.NoError(t, err)
+	return m
+}
+
+func TestEnqueueRendersAndIsIdempotent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		fx := newFixture(t, db, outbox.Local{}, outbox.Local{}, "outbox")
+		ctx := context.Background()
+		c := fx.customer(t, "Zoe@Example.com", "Zoé", "fr-CA")
+		m := fx.enqueue(t, c, "welcome:1", mail.KindMarketing)
+		require.Equal(t, outbox.StateQueued, m.State)
+		require.Equal(t, "fr", *m.Locale)
+		require.Contains(t, m.HTML, "Zoé")
+		require.True(t, strings.HasPrefix(*m.UnsubscribeURL, "https://shop.example/u/u."+c.PublicID+"."))
+
+		again, created, err := fx.svc.Enqueue(ctx, db.DB, outbox.EnqueueInput{CustomerPK: c.PK, Template: "welcome",
+			Kind: mail.KindMarketing, IdempotencyKey: "welcome:1"})
+		require.NoError(t, err)
+		require.False(t, created)
+		require.Equal(t, m.ID, again.ID)
+
+		// In the caller's transaction: rolled back, no row.
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		_, _, err = fx.svc.Enqueue(ctx, tx, outbox.EnqueueInput{CustomerPK: c.PK, Template: "welcome",
+			Kind: mail.KindMarketing, IdempotencyKey: "welcome:rolled-back"})
+		require.NoError(t, err)
+		require.NoError(t, tx.Rollback())
+		page, err := outbox.List(ctx, db.DB, outbox.Filter{CustomerPK: c.PK}, 10, "")
+		require.NoError(t, err)
+		require.Len(t, page.Messages, 1)
+
+		// Unknown template: an error, no row.
+		_, _, err = fx.svc.Enqueue(ctx, db.DB, outbox.EnqueueInput{CustomerPK: c.PK, Template: "nope",
+			Kind: mail.KindMarketing, IdempotencyKey: "nope:1"})
+		require.ErrorIs(t, err, template.ErrNotFound)
+
+		n, err := fx.svc.ProcessDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		sent := fx.get(t, m.ID)
+		require.Equal(t, outbox.StateSent, sent.State)
+		require.Equal(t, outbox.LocalID(m.ID), *sent.ProviderMessageID)
+		require.Equal(t, "outbox", *sent.Provider)
+	})
+}
+
+func TestSuppressionRules(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		fx := newFixture(t, db, outbox.Local{}, outbox.Local{}, "outbox")
+		ctx := context.Background()
+		unsub := fx.customer(t, "unsub@example.com", "U", "")
+		bounced := fx.customer(t, "bounced@example.com", "B", "")
+		_, err := outbox.Suppress(ctx, db.DB, t0, "UNSUB@example.com", outbox.ReasonUnsubscribe, "link", "")
+		require.NoError(t, err)
+		created, err := outbox.Suppress(ctx, db.DB, t0, "bounced@example.com", outbox.ReasonHardBounce, "webhook", "550")
+		require.NoError(t, err)
+		require.True(t, created)
+		created, err = outbox.Suppress(ctx, db.DB, t0, "bounced@example.com", outbox.ReasonHardBounce, "webhook", "550")
+		require.NoError(t, err)
+		require.False(t, created)
+
+		m1 := fx.enqueue(t, unsub, "m1", mail.KindMarketing)
+		m2 := fx.enqueue(t, unsub, "m2", mail.KindTransactional)
+		m3 := fx.enqueue(t, bounced, "m3", mail.KindTransactional)
+		_, err = fx.svc.ProcessDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, outbox.StateSuppressed, fx.get(t, m1.ID).State)
+		require.Equal(t, "suppressed: unsubscribe", *fx.get(t, m1.ID).LastError)
+		require.Equal(t, outbox.StateSent, fx.get(t, m2.ID).State)
+		require.Equal(t, outbox.StateSuppressed, fx.get(t, m3.ID).State)
+
+		page, err := outbox.ListSuppressions(ctx, db.DB, 1, "")
+		require.NoError(t, err)
+		require.True(t, page.HasNextPage)
+		require.Equal(t, "unsub@example.com", page.Suppressions[0].Address)
+		n, err := outbox.Unsuppress(ctx, db.DB, "Unsub@Example.com")
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+	})
+}
+
+func TestMailgunFormFields(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		f := newFakeMailgun(t)
+		fx := newMailgunFixture(t, db, f)
+		c := fx.customer(t, "ada@example.com", "Ada", "")
+		m := fx.enqueue(t, c, "k1", mail.KindMarketing)
+		_, err := fx.svc.ProcessDue(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 1, f.acceptedCount())
+		form := f.accepted[0]
+		require.Equal(t, []string{`"Ada" <ada@example.com>`}, form["to"])
+		require.Equal(t, []string{"welcome", "d0"}, form["o:tag"])
+		require.Equal(t, m.ID, form.Get("v:message_id"))
+		require.Equal(t, "welcome", form.Get("v:program"))
+		require.Equal(t, "d0", form.Get("v:step"))
+		require.Equal(t, "a", form.Get("v:variant"))
+		require.Equal(t, "<"+*m.UnsubscribeURL+">, <mailto:unsubscribe@shop.example>", form.Get("h:List-Unsubscribe"))
+		require.Equal(t, "List-Unsubscribe=One-Click", form.Get("h:List-Unsubscribe-Post"))
+		require.Equal(t, "yes", form.Get("o:tracking"))
+		sent := fx.get(t, m.ID)
+		require.Equal(t, outbox.StateSent, sent.State)
+		require.Equal(t, "1.ABC@mg.shop.example", *sent.ProviderMessageID)
+	})
+}
+
+func TestMailgunFaults(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+
+		t.Run("500 then 200 sends once", func(t *testing.T) {
+			f := newFakeMailgun(t)
+			f.script = func(n int) (int, time.Duration, bool) {
+				if n == 1 {
+					return http.StatusInternalServerError, 0, false
+				}
+				return http.StatusOK, 0, true
+			}
+			fx := newMailgunFixture(t, db, f)
+			m := fx.enqueue(t, fx.customer(t, "five@example.com", "F", ""), "500", mail.KindTransactional)
+			_, err := fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			got := fx.get(t, m.ID)
+			require.Equal(t, outbox.StateQueued, got.State)
+			require.True(t, got.MaybeSent)
+			require.Contains(t, *got.LastError, "status 500")
+			_, err = fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			got = fx.get(t, m.ID)
+			require.Equal(t, outbox.StateSent, got.State)
+			require.Equal(t, 2, got.Attempts)
+			require.Equal(t, 1, f.acceptedCount())
+			require.Equal(t, 1, f.searches, "the retry asked Mailgun first")
+		})
+
+		t.Run("400 fails with the reason", func(t *testing.T) {
+			f := newFakeMailgun(t)
+			f.script = func(int) (int, time.Duration, bool) { return http.StatusBadRequest, 0, false }
+			fx := newMailgunFixture(t, db, f)
+			m := fx.enqueue(t, fx.customer(t, "four@example.com", "F", ""), "400", mail.KindTransactional)
+			_, err := fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			got := fx.get(t, m.ID)
+			require.Equal(t, outbox.StateFailed, got.State)
+			require.Equal(t, "status 400 from the fake", *got.LastError)
+			n, err := fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			require.Zero(t, n)
+		})
+
+		t.Run("timeout is retried without a second send", func(t *testing.T) {
+			f := newFakeMailgun(t)
+			f.script = func(n int) (int, time.Duration, bool) {
+				if n == 1 {
+					// Mailgun accepts, but answers after the client gave up.
+					return http.StatusOK, time.Second, true
+				}
+				return http.StatusOK, 0, true
+			}
+			fx := newMailgunFixture(t, db, f)
+			m := fx.enqueue(t, fx.customer(t, "slow@example.com", "S", ""), "slow", mail.KindTransactional)
+			_, err := fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			got := fx.get(t, m.ID)
+			require.Equal(t, outbox.StateQueued, got.State)
+			require.True(t, got.MaybeSent)
+			_, err = fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			got = fx.get(t, m.ID)
+			require.Equal(t, outbox.StateSent, got.State)
+			require.Equal(t, "1.ABC@mg.shop.example", *got.ProviderMessageID)
+			require.Equal(t, 1, f.acceptedCount())
+			f.mu.Lock()
+			require.Equal(t, 1, f.calls, "found through the events API, never sent again")
+			f.mu.Unlock()
+		})
+
+		t.Run("timeout before acceptance is sent on retry", func(t *testing.T) {
+			f := newFakeMailgun(t)
+			f.script = func(n int) (int, time.Duration, bool) {
+				if n == 1 {
+					return http.StatusServiceUnavailable, time.Second, false
+				}
+				return http.StatusOK, 0, true
+			}
+			fx := newMailgunFixture(t, db, f)
+			m := fx.enqueue(t, fx.customer(t, "slow2@example.com", "S", ""), "slow2", mail.KindTransactional)
+			_, err := fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			require.Equal(t, outbox.StateQueued, fx.get(t, m.ID).State)
+			_, err = fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			require.Equal(t, outbox.StateSent, fx.get(t, m.ID).State)
+			require.Equal(t, 1, f.acceptedCount())
+		})
+
+		t.Run("crash between acceptance and update is reconciled", func(t *testing.T) {
+			f := newFakeMailgun(t)
+			fx := newMailgunFixture(t, db, f)
+			m := fx.enqueue(t, fx.customer(t, "crash@example.com", "C", ""), "crash", mail.KindTransactional)
+			// A worker claimed the message and Mailgun accepted it, then the
+			// process died before recording it: the row stays "sending".
+			_, err := db.NewUpdate().Model((*outbox.Message)(nil)).Set("state = ?", outbox.StateSending).
+				Set("locked_by = ?", "dead-worker").Set("locked_until = ?", fx.clock.Now().Add(time.Minute)).
+				Set("attempts = 1").Where("public_id = ?", m.ID).Exec(ctx)
+			require.NoError(t, err)
+			_, err = fx.svc.Sender().Send(ctx, mail.Message{ID: m.ID, To: m.Recipient, From: "news@shop.example",
+				Subject: m.Subject, HTML: m.HTML, Kind: mail.KindTransactional})
+			require.NoError(t, err)
+			require.Equal(t, 1, f.acceptedCount())
+
+			// Within the lease, nothing is claimed.
+			n, err := fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			require.Zero(t, n)
+			fx.clock.Advance(2 * time.Minute)
+			n, err = fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			got := fx.get(t, m.ID)
+			require.Equal(t, outbox.StateSent, got.State)
+			require.Equal(t, "1.ABC@mg.shop.example", *got.ProviderMessageID)
+			require.Equal(t, 1, f.acceptedCount(), "exactly one message at the provider")
+			f.mu.Lock()
+			require.Equal(t, 1, f.calls)
+			f.mu.Unlock()
+		})
+	})
+}
+
+func TestSendBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		f := newFakeMailgun(t)
+		fx := newMailgunFixture(t, db, f)
+		a := fx.customer(t, "a@example.com", "Ann <b>", "")
+		b := fx.customer(t, "b@example.com", "Bob", "")
+		s := fx.customer(t, "s@example.com", "Sue", "")
+		_, err := outbox.Suppress(ctx, db.DB, t0, "s@example.com", outbox.ReasonComplaint, "webhook", "")
+		require.NoError(t, err)
+		in := outbox.BatchInput{CustomerPKs: []int64{a.PK, b.PK, s.PK, 999999}, Template: "welcome",
+			Kind: mail.KindMarketing, Campaign: "spring", IdempotencyPrefix: "campaign:spring"}
+		res, err := fx.svc.SendBatch(ctx, in)
+		require.NoError(t, err)
+		require.Equal(t, outbox.BatchResult{Sent: 2, Suppressed: 1, Skipped: 1, ProviderIDs: []string{"1.ABC@mg.shop.example"}}, res)
+		require.Equal(t, 1, f.acceptedCount())
+		form := f.accepted[0]
+		require.ElementsMatch(t, []string{"a@example.com", "b@example.com"}, form["to"])
+		var rv map[string]map[string]string
+		require.NoError(t, json.Unmarshal([]byte(form.Get("recipient-variables")), &rv))
+		require.Equal(t, "Ann <b>", rv["a@example.com"]["first_name"])
+		require.Equal(t, "Ann &lt;b&gt;", rv["a@example.com"]["first_name_html"])
+		require.True(t, strings.HasPrefix(rv["b@example.com"]["unsubscribe_url"], "https://shop.example/u/u."+b.PublicID))
+		require.Equal(t, "%recipient.message_id%", form.Get("v:message_id"))
+		require.Equal(t, "spring", form.Get("v:program"))
+		require.Equal(t, []string{"spring"}, form["o:tag"])
+		require.Equal(t, "<%recipient.unsubscribe_url%>, <mailto:unsubscribe@shop.example>", form.Get("h:List-Unsubscribe"))
+		require.Equal(t, "List-Unsubscribe=One-Click", form.Get("h:List-Unsubscribe-Post"))
+		require.Contains(t, form.Get("html"), "%recipient.first_name_html%")
+		require.NotContains(t, form.Get("html"), "RFNxx")
+
+		page, err := outbox.List(ctx, db.DB, outbox.Filter{To: "a@example.com"}, 10, "")
+		require.NoError(t, err)
+		require.Len(t, page.Messages, 1)
+		ma := page.Messages[0]
+		require.Equal(t, outbox.StateSent, ma.State)
+		require.Equal(t, rv["a@example.com"]["message_id"], ma.ID)
+		require.Contains(t, ma.HTML, "Ann &lt;b&gt;")
+		page, err = outbox.List(ctx, db.DB, outbox.Filter{To: "s@example.com"}, 10, "")
+		require.NoError(t, err)
+		require.Equal(t, outbox.StateSuppressed, page.Messages[0].State)
+
+		// The same send again writes and sends nothing.
+		res, err = fx.svc.SendBatch(ctx, in)
+		require.NoError(t, err)
+		require.Equal(t, 4, res.Skipped)
+		require.Equal(t, 1, f.acceptedCount())
+	})
+}
