@@ -50,9 +50,7 @@ func (p *Processor) Options() Options { return p.opts }
 // applying the same event twice has the effect of applying it once.
 func (p *Processor) Apply(ctx context.Context, db bun.IDB, now time.Time, ev storefront.Event) error {
 	if ev.Thin {
-		// A thin payload (ids only) with no store credentials to fetch the
-		// rest: the inbox row keeps what it carries; there is no state to move.
-		return ErrThin
+		return p.applyThin(ctx, db, now, ev)
 	}
 	switch ev.Kind {
 	case storefront.KindCustomerCreated, storefront.KindCustomerUpdated:
@@ -78,8 +76,33 @@ func (p *Processor) Apply(ctx context.Context, db bun.IDB, now time.Time, ev sto
 	return fmt.Errorf("%w: %s", ErrUnhandled, ev.Kind)
 }
 
-// ErrThin is returned for a thin event that carries only a resource id.
-var ErrThin = errors.New("thin event: only a resource reference, nothing to apply")
+// ErrThin is returned for a thin event whose reference names nothing
+// Refrain can record (no resource id).
+var ErrThin = errors.New("thin event: no resource id to record")
+
+// applyThin records a thin event (ids only, not completed from the store's
+// API) with what it carries: the order, cart or customer by its platform
+// id, with no amounts and no buyer, so that a later full payload fills it in.
+func (p *Processor) applyThin(ctx context.Context, db bun.IDB, now time.Time, ev storefront.Event) error {
+	ref := ev.Ref
+	if ref == nil || ref.ID == "" {
+		return ErrThin
+	}
+	full := ev
+	full.Thin = false
+	switch ref.Type {
+	case storefront.ResourceOrder:
+		full.Order = &storefront.Order{ID: ref.ID}
+		return p.applyOrder(ctx, db, now, full)
+	case storefront.ResourceCart:
+		full.Cart = &storefront.Cart{Token: ref.ID, OrderID: ref.OrderID}
+		return p.applyCart(ctx, db, now, full)
+	case storefront.ResourceCustomer:
+		full.Customer = &storefront.Customer{ID: ref.ID}
+		return p.Apply(ctx, db, now, full)
+	}
+	return ErrThin
+}
 
 // ErrUnhandled is returned for an event kind commerce does not act on.
 var ErrUnhandled = errors.New("unhandled event kind")

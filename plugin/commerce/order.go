@@ -93,19 +93,23 @@ func (p *Processor) applyOrder(ctx context.Context, db bun.IDB, now time.Time, e
 	case storefront.KindOrderCancelled:
 		fill(&stored.CancelledAt, at)
 	case storefront.KindOrderRefunded:
-		if o.Refunded.Minor > 0 {
-			// A refund event carries this refund; several refunds add up,
+		if o.Refunded.Minor > 0 && o.RefundIncrement {
+			// The event carries this one refund; several refunds add up,
 			// and the inbox guarantees each delivery is applied once.
 			stored.RefundedMinor += o.Refunded.Minor
-			if stored.RefundedMinor > stored.TotalMinor && stored.TotalMinor > 0 {
-				stored.RefundedMinor = stored.TotalMinor
-			}
 		}
 		if !o.RefundedAt.IsZero() {
 			stored.RefundedAt = timep(o.RefundedAt)
 		} else {
 			stored.RefundedAt = timep(at)
 		}
+	}
+	if !o.RefundIncrement && o.Refunded.Minor > stored.RefundedMinor {
+		// A running total: refunds only grow, whatever the delivery order.
+		stored.RefundedMinor = o.Refunded.Minor
+	}
+	if stored.RefundedMinor > stored.TotalMinor && stored.TotalMinor > 0 {
+		stored.RefundedMinor = stored.TotalMinor
 	}
 	if o.CartToken != "" {
 		stored.CartToken = strp(o.CartToken)

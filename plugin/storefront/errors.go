@@ -20,6 +20,11 @@ var ErrNoKey = errors.New("no webhook signing key configured")
 // The delivery is authentic and may be stored; the caller marks it ignored.
 var ErrUnknownTopic = errors.New("unknown webhook topic")
 
+// ErrNotFound is wrapped by a Fetcher when the store no longer has the
+// resource (a BigCommerce cart is deleted once it becomes an order). The
+// event is then applied with what its payload carries.
+var ErrNotFound = errors.New("store resource not found")
+
 // ParseError reports a payload or header that is present but cannot be used.
 // Field names the offending JSON field (a dotted path such as
 // "line_items.2.price") or header.

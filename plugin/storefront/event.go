@@ -242,9 +242,13 @@ type Order struct {
 	Status string `json:"status,omitempty"`
 	// Total is the order total the customer pays, tax and shipping included.
 	Total Money `json:"total"`
-	// Refunded is the amount refunded: by this refund for an order.refunded
-	// event, else in total when the payload says.
+	// Refunded is the amount refunded: by this one refund when
+	// RefundIncrement is set, else the order's total refunded so far.
 	Refunded Money `json:"refunded,omitzero"`
+	// RefundIncrement is true when Refunded is the amount of this refund
+	// alone (Shopify refunds/create, Standard order.refunded) rather than
+	// the order's running total.
+	RefundIncrement bool `json:"refundIncrement,omitempty"`
 	// Items are the product lines.
 	Items []LineItem `json:"items,omitempty"`
 	// CartToken is the token of the cart the order came from, when given.

@@ -147,8 +147,11 @@ func statusKinds(id string) []storefront.Kind {
 // Customer from the order), a cart event its Cart, a customer event its
 // Customer; Thin becomes false for each event that was completed. Events
 // about subscribers, and events that are not thin, are returned unchanged.
-// The first fetch error is returned, wrapped, with no events; the caller
-// retries the whole delivery later. A nil f returns events as they are.
+// A resource the store no longer has (an error wrapping
+// storefront.ErrNotFound) leaves its event thin, to be applied with what the
+// payload carries. Any other fetch error is returned, wrapped, with no
+// events; the caller retries the whole delivery later. A nil f returns
+// events as they are.
 func Hydrate(ctx context.Context, f storefront.Fetcher, events []storefront.Event) ([]storefront.Event, error) {
 	if f == nil {
 		return events, nil
@@ -164,6 +167,9 @@ func Hydrate(ctx context.Context, f storefront.Fetcher, events []storefront.Even
 		case storefront.ResourceOrder:
 			o, err := f.FetchOrder(ctx, e.Ref.ID)
 			if err != nil {
+				if errors.Is(err, storefront.ErrNotFound) {
+					continue
+				}
 				return nil, fmt.Errorf("fetch bigcommerce order %s: %w", e.Ref.ID, err)
 			}
 			e.Order, e.Customer = o, o.Customer
@@ -174,6 +180,9 @@ func Hydrate(ctx context.Context, f storefront.Fetcher, events []storefront.Even
 		case storefront.ResourceCart:
 			c, err := f.FetchCart(ctx, e.Ref.ID)
 			if err != nil {
+				if errors.Is(err, storefront.ErrNotFound) {
+					continue
+				}
 				return nil, fmt.Errorf("fetch bigcommerce cart %s: %w", e.Ref.ID, err)
 			}
 			switch e.Kind {
@@ -195,6 +204,9 @@ func Hydrate(ctx context.Context, f storefront.Fetcher, events []storefront.Even
 			}
 			c, err := f.FetchCustomer(ctx, e.Ref.ID)
 			if err != nil {
+				if errors.Is(err, storefront.ErrNotFound) {
+					continue
+				}
 				return nil, fmt.Errorf("fetch bigcommerce customer %s: %w", e.Ref.ID, err)
 			}
 			e.Customer = c

@@ -179,9 +179,10 @@ func parseRefund(body []byte) ([]storefront.Event, error) {
 		return nil, err
 	}
 	o := &storefront.Order{
-		ID:         gid("Order", p.OrderID),
-		Refunded:   amount,
-		RefundedAt: at,
+		ID:              gid("Order", p.OrderID),
+		Refunded:        amount,
+		RefundIncrement: true,
+		RefundedAt:      at,
 	}
 	refundID := p.AdminGraphQLAPIID
 	if refundID == "" {

@@ -140,6 +140,7 @@ func parse(kind storefront.Kind, req []string, body []byte) ([]storefront.Event,
 		if e.Order, err = convertOrder(&p); err != nil {
 			return nil, storefront.FieldError("data", err)
 		}
+		e.Order.RefundIncrement = kind == storefront.KindOrderRefunded
 		e.Customer = e.Order.Customer
 		e.OccurredAt = e.Order.UpdatedAt
 		e.Ref = &storefront.ResourceRef{Type: storefront.ResourceOrder, ID: e.Order.ID}
