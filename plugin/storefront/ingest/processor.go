@@ -1,0 +1,115 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/inbox"
+	"github.com/refrain-dev/refrain/plugin/storefront"
+	"github.com/refrain-dev/refrain/plugin/storefront/bigcommerce"
+	"github.com/refrain-dev/refrain/plugin/storefront/saleor"
+	"github.com/refrain-dev/refrain/plugin/storefront/shopify"
+	"github.com/refrain-dev/refrain/plugin/storefront/standard"
+	"github.com/refrain-dev/refrain/plugin/storefront/woocommerce"
+	"github.com/uptrace/bun"
+)
+
+// Parse turns a stored delivery into normalised events with the platform's
+// own Parse. It is pure, so a delivery can be replayed from the inbox at any
+// time. Every event carries src as its Source and topic as its Topic.
+func Parse(src storefront.Source, topic string, body []byte) ([]storefront.Event, error) {
+	var (
+		events []storefront.Event
+		err    error
+	)
+	switch src {
+	case storefront.SourceShopify:
+		events, err = shopify.Parse(topic, body)
+	case storefront.SourceSaleor:
+		events, err = saleor.Parse(topic, body)
+	case storefront.SourceBigCommerce:
+		events, err = bigcommerce.Parse(topic, body)
+	case storefront.SourceWooCommerce:
+		events, err = woocommerce.Parse(topic, body)
+	case storefront.SourceStandard:
+		events, err = standard.Parse(topic, body)
+	default:
+		return nil, fmt.Errorf("parse delivery from %q: %w", src, storefront.ErrUnknownTopic)
+	}
+	for i := range events {
+		events[i].Source = src
+		if events[i].Topic == "" {
+			events[i].Topic = topic
+		}
+	}
+	return events, err
+}
+
+// Processor is the inbox handler of storefront deliveries.
+type Processor struct {
+	commerce *commerce.Processor
+	fetchers map[storefront.Source]storefront.Fetcher
+	logger   *slog.Logger
+}
+
+// NewProcessor returns a Processor applying events with c. bigCommerce,
+// when not nil, completes thin BigCommerce events from the store's API;
+// without it they are recorded with what they carry.
+func NewProcessor(c *commerce.Processor, bigCommerce storefront.Fetcher, logger *slog.Logger) *Processor {
+	p := &Processor{commerce: c, fetchers: map[storefront.Source]storefront.Fetcher{}, logger: logger}
+	if bigCommerce != nil {
+		p.fetchers[storefront.SourceBigCommerce] = bigCommerce
+	}
+	if p.logger == nil {
+		p.logger = slog.New(slog.DiscardHandler)
+	}
+	return p
+}
+
+// Handle is an inbox.Handler: it parses the stored delivery and applies its
+// events in tx. A topic Refrain does not act on, or a delivery that carries
+// nothing to record, is inbox.ErrIgnore (IGNORED); a body that does not
+// parse, or an event that lacks what its kind needs, is an
+// *inbox.PermanentError (FAILED at once, with the reason); anything else
+// (the store API or the database) is returned to be retried.
+func (p *Processor) Handle(ctx context.Context, tx bun.Tx, e *inbox.Event) error {
+	src := storefront.Source(e.Source)
+	events, err := Parse(src, e.Topic, e.Body)
+	if errors.Is(err, storefront.ErrUnknownTopic) {
+		return inbox.ErrIgnore
+	}
+	if err != nil {
+		return &inbox.PermanentError{Err: err}
+	}
+	if len(events) == 0 {
+		return inbox.ErrIgnore
+	}
+	if f := p.fetchers[src]; f != nil && src == storefront.SourceBigCommerce {
+		if events, err = bigcommerce.Hydrate(ctx, f, events); err != nil {
+			return err
+		}
+	}
+	applied := 0
+	for _, ev := range events {
+		err := p.commerce.Apply(ctx, tx, e.ReceivedAt, ev)
+		var gap *commerce.ParseGap
+		switch {
+		case err == nil:
+			applied++
+		case errors.Is(err, commerce.ErrThin), errors.Is(err, commerce.ErrUnhandled):
+			p.logger.DebugContext(ctx, "event carries nothing to record", "id", e.ID, "kind", ev.Kind, "err", err)
+		case errors.As(err, &gap), errors.Is(err, customer.ErrInvalidEmail), errors.Is(err, customer.ErrNoIdentity):
+			return &inbox.PermanentError{Err: fmt.Errorf("apply %s: %w", ev.Kind, err)}
+		default:
+			return fmt.Errorf("apply %s: %w", ev.Kind, err)
+		}
+	}
+	if applied == 0 {
+		return inbox.ErrIgnore
+	}
+	return nil
+}
