@@ -6,9 +6,12 @@ package graph
 //go:generate sh -c "cd .. && go tool gqlgen generate"
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/refrain-dev/refrain/plugin/clock"
+	"github.com/refrain-dev/refrain/plugin/mail/consent"
+	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/uptrace/bun"
 )
 
@@ -18,4 +21,13 @@ type Resolver struct {
 	Clock   clock.Clock
 	Logger  *slog.Logger
 	Version string
+
+	// Mail writes, renders and lists messages (issue 4).
+	Mail *outbox.Service
+	// Consent runs subscriptions, confirmations and preferences.
+	Consent *consent.Service
+	// SuppressionImporter copies the provider's suppression lists into
+	// Refrain's and returns how many entries it read and added; nil when no
+	// provider is configured.
+	SuppressionImporter func(ctx context.Context) (read, added int, err error)
 }

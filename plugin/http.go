@@ -39,7 +39,7 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 		// The page posts to a relative "graphql" so it works under any prefix.
 		graphiql = playground.Handler("Refrain GraphQL", "graphql")
 	}
-	api := authn.Middleware(gql)
+	api := authn.Middleware(withRequestInfo(gql))
 	route("/graphql", "/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if graphiql != nil && r.Method == http.MethodGet && r.URL.Query().Get("query") == "" &&
 			strings.Contains(r.Header.Get("Accept"), "text/html") {

@@ -9,8 +9,28 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/inbox"
+	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 )
+
+// A product line of an order or cart.
+type CommerceLineItem struct {
+	ProductID *string `json:"productId,omitempty"`
+	VariantID *string `json:"variantId,omitempty"`
+	Sku       *string `json:"sku,omitempty"`
+	Title     *string `json:"title,omitempty"`
+	Quantity  int     `json:"quantity"`
+	// The price of one unit.
+	UnitPrice *Money `json:"unitPrice"`
+}
+
+type ConfirmSubscriptionPayload struct {
+	// SUBSCRIBED once confirmed.
+	State      *ConsentState `json:"state,omitempty"`
+	UserErrors []*UserError  `json:"userErrors"`
+}
 
 // Marketing consent with its proof: when, from where, how.
 type Consent struct {
@@ -85,6 +105,25 @@ type Engagement struct {
 	LastOrderAt *time.Time `json:"lastOrderAt,omitempty"`
 }
 
+type ImportSuppressionsPayload struct {
+	// Entries read from the provider.
+	Read int `json:"read"`
+	// Entries new to Refrain.
+	Added      int          `json:"added"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+type InboundEventConnection struct {
+	Edges    []*InboundEventEdge `json:"edges"`
+	Nodes    []*inbox.Event      `json:"nodes"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+}
+
+type InboundEventEdge struct {
+	Cursor string       `json:"cursor"`
+	Node   *inbox.Event `json:"node"`
+}
+
 // Lifecycle stage and rollups.
 type Lifecycle struct {
 	Stage        string     `json:"stage"`
@@ -93,6 +132,17 @@ type Lifecycle struct {
 	TotalSpent   *Money     `json:"totalSpent"`
 	FirstOrderAt *time.Time `json:"firstOrderAt,omitempty"`
 	LastOrderAt  *time.Time `json:"lastOrderAt,omitempty"`
+}
+
+type MessageConnection struct {
+	Edges    []*MessageEdge    `json:"edges"`
+	Nodes    []*outbox.Message `json:"nodes"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type MessageEdge struct {
+	Cursor string          `json:"cursor"`
+	Node   *outbox.Message `json:"node"`
 }
 
 // An amount of money in minor units (cents) and its ISO 4217 currency.
@@ -104,6 +154,17 @@ type Money struct {
 type Mutation struct {
 }
 
+type OrderConnection struct {
+	Edges    []*OrderEdge      `json:"edges"`
+	Nodes    []*commerce.Order `json:"nodes"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type OrderEdge struct {
+	Cursor string          `json:"cursor"`
+	Node   *commerce.Order `json:"node"`
+}
+
 // Relay page information.
 type PageInfo struct {
 	HasNextPage bool    `json:"hasNextPage"`
@@ -111,6 +172,63 @@ type PageInfo struct {
 }
 
 type Query struct {
+}
+
+type RemoveSuppressionPayload struct {
+	// How many entries were removed (one per reason).
+	Removed    int          `json:"removed"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+type ReplayInboundEventPayload struct {
+	// The event, back in the queue as PENDING with a fresh attempt count.
+	Event      *inbox.Event `json:"event,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+// A subscription from a public form.
+type SubscribeInput struct {
+	Email     string  `json:"email"`
+	FirstName *string `json:"firstName,omitempty"`
+	// The form or place (footer, checkout, popup).
+	Source *string `json:"source,omitempty"`
+	// The subscriber's locale, such as fr or fr-CA.
+	Locale *string `json:"locale,omitempty"`
+	// The consent text shown to the subscriber, kept as proof.
+	ConsentText *string `json:"consentText,omitempty"`
+	// A free reference (campaign, referrer).
+	Ref *string `json:"ref,omitempty"`
+}
+
+type SubscribePayload struct {
+	// PENDING when a confirmation mail was sent (double opt-in), SUBSCRIBED under
+	// single opt-in. The same answer is given for an address already subscribed.
+	State      *ConsentState `json:"state,omitempty"`
+	UserErrors []*UserError  `json:"userErrors"`
+}
+
+type SuppressionConnection struct {
+	Edges    []*SuppressionEdge    `json:"edges"`
+	Nodes    []*outbox.Suppression `json:"nodes"`
+	PageInfo *PageInfo             `json:"pageInfo"`
+}
+
+type SuppressionEdge struct {
+	Cursor string              `json:"cursor"`
+	Node   *outbox.Suppression `json:"node"`
+}
+
+// A template: built in, from the templates directory, or stored in the database.
+type Template struct {
+	// The template name, also its id.
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// The locales it exists in.
+	Locales []string `json:"locales"`
+	// The step values it reads as {{.Values.x}}: a step using it must give them.
+	RequiredValues []string `json:"requiredValues"`
+	// The locales stored in the database (they override built-in ones).
+	StoredLocales []string `json:"storedLocales"`
 }
 
 // An event to append to a customer's log.
@@ -133,6 +251,19 @@ type TrackEventPayload struct {
 	// False when the idempotency key was already used.
 	Created    bool         `json:"created"`
 	UserErrors []*UserError `json:"userErrors"`
+}
+
+// Preferences to merge into a customer's (null removes a key).
+type UpdatePreferencesInput struct {
+	// The customer; a customer token may only name itself (or omit it).
+	CustomerID *string `json:"customerId,omitempty"`
+	// Keys to set, such as {topics: ["recipes"], frequency: "weekly"}.
+	Preferences map[string]any `json:"preferences"`
+}
+
+type UpdatePreferencesPayload struct {
+	Preferences map[string]any `json:"preferences,omitempty"`
+	UserErrors  []*UserError   `json:"userErrors"`
 }
 
 // A customer to create or update, matched by store id then normalised email.
@@ -158,12 +289,90 @@ type UpsertCustomerPayload struct {
 	UserErrors []*UserError       `json:"userErrors"`
 }
 
+// A template set to store for one locale. It is checked before it is saved.
+type UpsertTemplateInput struct {
+	Name   string `json:"name"`
+	Locale string `json:"locale"`
+	// The subject line (text/template).
+	Subject string `json:"subject"`
+	// The HTML body (html/template, inside the layout).
+	HTML string `json:"html"`
+	// The text body (optional).
+	Text *string `json:"text,omitempty"`
+}
+
+type UpsertTemplatePayload struct {
+	Template *Template `json:"template,omitempty"`
+	// Syntax errors and unknown fields, naming the template and line.
+	UserErrors []*UserError `json:"userErrors"`
+}
+
 // An input problem in a mutation: which field, what is wrong, and a stable code.
 type UserError struct {
 	// Path to the input field, such as ["input", "email"].
 	Field   []string      `json:"field,omitempty"`
 	Message string        `json:"message"`
 	Code    UserErrorCode `json:"code"`
+}
+
+// Where a cart or checkout is in its life.
+type CartStatus string
+
+const (
+	CartStatusOpen CartStatus = "OPEN"
+	// Idle for REFRAIN_CART_ABANDON_AFTER with a known customer or email, or declared abandoned by the platform.
+	CartStatusAbandoned CartStatus = "ABANDONED"
+	// Became an order.
+	CartStatusConverted CartStatus = "CONVERTED"
+)
+
+var AllCartStatus = []CartStatus{
+	CartStatusOpen,
+	CartStatusAbandoned,
+	CartStatusConverted,
+}
+
+func (e CartStatus) IsValid() bool {
+	switch e {
+	case CartStatusOpen, CartStatusAbandoned, CartStatusConverted:
+		return true
+	}
+	return false
+}
+
+func (e CartStatus) String() string {
+	return string(e)
+}
+
+func (e *CartStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CartStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CartStatus", str)
+	}
+	return nil
+}
+
+func (e CartStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CartStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CartStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Marketing consent states.
@@ -223,6 +432,73 @@ func (e *ConsentState) UnmarshalJSON(b []byte) error {
 }
 
 func (e ConsentState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a stored webhook delivery is in its processing.
+type InboundEventStatus string
+
+const (
+	// Stored, waiting for a worker (or for its next attempt after a failure).
+	InboundEventStatusPending InboundEventStatus = "PENDING"
+	// Claimed by a worker under a lease.
+	InboundEventStatusProcessing InboundEventStatus = "PROCESSING"
+	// Applied.
+	InboundEventStatusDone InboundEventStatus = "DONE"
+	// Authentic, but a topic Refrain does not act on, or carrying nothing to record.
+	InboundEventStatusIgnored InboundEventStatus = "IGNORED"
+	// Failed permanently or too many times; lastError says why. Replay it once fixed.
+	InboundEventStatusFailed InboundEventStatus = "FAILED"
+)
+
+var AllInboundEventStatus = []InboundEventStatus{
+	InboundEventStatusPending,
+	InboundEventStatusProcessing,
+	InboundEventStatusDone,
+	InboundEventStatusIgnored,
+	InboundEventStatusFailed,
+}
+
+func (e InboundEventStatus) IsValid() bool {
+	switch e {
+	case InboundEventStatusPending, InboundEventStatusProcessing, InboundEventStatusDone, InboundEventStatusIgnored, InboundEventStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e InboundEventStatus) String() string {
+	return string(e)
+}
+
+func (e *InboundEventStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InboundEventStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InboundEventStatus", str)
+	}
+	return nil
+}
+
+func (e InboundEventStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InboundEventStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InboundEventStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

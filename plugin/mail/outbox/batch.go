@@ -23,9 +23,9 @@ type BatchInput struct {
 	CustomerPKs []int64
 	// Template, Kind, Values, Program, Scenario, Step, Variant and Campaign
 	// mean what they mean in EnqueueInput; Values are shared by everyone.
-	Template string
-	Kind     mail.Kind
-	Values   map[string]string
+	Template                                   string
+	Kind                                       mail.Kind
+	Values                                     map[string]string
 	Program, Scenario, Step, Variant, Campaign string
 	// IdempotencyPrefix makes each recipient's key IdempotencyPrefix + ":" +
 	// customer row id: a recipient already written (an earlier, interrupted
