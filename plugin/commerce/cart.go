@@ -81,10 +81,11 @@ func (p *Processor) applyCart(ctx context.Context, db bun.IDB, now time.Time, ev
 		_, err := markAbandoned(ctx, db, now, stored.PK)
 		return err
 	}
-	if cust != nil && stored.Status == CartOpen {
-		_, _, err = customer.AppendEvent(ctx, db, now, cust.PK, customer.EventInput{Type: EventCartUpdated, OccurredAt: at,
-			Source: source, Properties: cartProps(stored)})
+	if cust == nil || stored.Status != CartOpen {
+		return nil
 	}
+	_, _, err = customer.AppendEvent(ctx, db, now, cust.PK, customer.EventInput{Type: EventCartUpdated, OccurredAt: at,
+		Source: source, Properties: cartProps(stored)})
 	return err
 }
 
