@@ -142,9 +142,9 @@ func apply(ctx context.Context, db bun.IDB, now time.Time, ev mail.Event, msg *o
 		return nil
 	}
 	props := map[string]any{"message_id": firstNonEmpty(ev.MessageID, messageField(msg, func(m *outbox.Message) string { return m.ID })),
-		"program": firstNonEmpty(ev.Program, messageField(msg, func(m *outbox.Message) string { return deref(m.Program) })),
-		"step":    firstNonEmpty(ev.Step, messageField(msg, func(m *outbox.Message) string { return deref(m.Step) })),
-		"variant": firstNonEmpty(ev.Variant, messageField(msg, func(m *outbox.Message) string { return deref(m.Variant) })),
+		"program":           firstNonEmpty(ev.Program, messageField(msg, func(m *outbox.Message) string { return deref(m.Program) })),
+		"step":              firstNonEmpty(ev.Step, messageField(msg, func(m *outbox.Message) string { return deref(m.Step) })),
+		"variant":           firstNonEmpty(ev.Variant, messageField(msg, func(m *outbox.Message) string { return deref(m.Variant) })),
 		"provider_event_id": ev.ID}
 	var typ string
 	switch ev.Kind {
