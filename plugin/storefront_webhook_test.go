@@ -737,3 +737,34 @@ func TestInboundEventsAndReplayThroughGraphQL(t *testing.T) {
 		require.Equal(t, []string{"FORBIDDEN"}, res.codes())
 	})
 }
+
+func TestStorefrontSettingsNameTheSetting(t *testing.T) {
+	c, err := plugin.LoadConfig("", nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(1<<20), c.WebhookMaxBody)
+	require.Equal(t, time.Hour, c.CartAbandonAfter)
+	require.Equal(t, []int{90, 180, 365}, []int{c.StageNewCustomerDays, c.StageActiveDays, c.StageAtRiskDays})
+	require.Equal(t, time.Hour, c.StageSweepInterval)
+	require.Equal(t, "https://api.bigcommerce.com", c.BigCommerceAPIBase)
+	for env, want := range map[string]string{
+		"REFRAIN_STANDARD_WEBHOOK_SECRET=whsec_not*base64": "setting REFRAIN_STANDARD_WEBHOOK_SECRET",
+		"REFRAIN_SALEOR_JWKS_URL=file:///keys":             "setting REFRAIN_SALEOR_JWKS_URL",
+		"REFRAIN_WEBHOOK_MAX_BODY=10":                      "setting REFRAIN_WEBHOOK_MAX_BODY",
+		"REFRAIN_CART_ABANDON_AFTER=1s":                    "setting REFRAIN_CART_ABANDON_AFTER",
+		"REFRAIN_STAGE_AT_RISK_DAYS=100":                   "setting REFRAIN_STAGE_AT_RISK_DAYS",
+		"REFRAIN_STAGE_SWEEP_INTERVAL=24h":                 "setting REFRAIN_STAGE_SWEEP_INTERVAL",
+		"REFRAIN_INBOX_BATCH=0":                            "setting REFRAIN_INBOX_BATCH",
+		"REFRAIN_BIGCOMMERCE_STORE_HASH=abc":               "setting REFRAIN_BIGCOMMERCE_ACCESS_TOKEN",
+	} {
+		_, err := plugin.LoadConfig("", []string{env})
+		require.ErrorContains(t, err, want, env)
+	}
+	secret := map[string]bool{}
+	for _, s := range plugin.Settings() {
+		secret[s.Env] = s.Secret
+	}
+	for _, env := range []string{"REFRAIN_SHOPIFY_SECRET", "REFRAIN_SALEOR_SECRET", "REFRAIN_BIGCOMMERCE_SECRET",
+		"REFRAIN_BIGCOMMERCE_ACCESS_TOKEN", "REFRAIN_WOOCOMMERCE_SECRET", "REFRAIN_STANDARD_WEBHOOK_SECRET"} {
+		require.True(t, secret[env], env)
+	}
+}
