@@ -32,7 +32,7 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 		p.addWorker(fmt.Sprintf("inbox-%d", i), w.Run)
 	}
 	opts := ingest.Options{
-		DB: p.db, Clock: p.clock, Logger: p.logger, MaxBody: cfg.WebhookMaxBody,
+		DB: p.db, Writer: inbox.NewWriter(p.db, p.clock, 0), Clock: p.clock, Logger: p.logger, MaxBody: cfg.WebhookMaxBody,
 		ShopifySecret: cfg.ShopifySecret, SaleorSecret: cfg.SaleorSecret, BigCommerceSecret: cfg.BigCommerceSecret,
 		WooCommerceSecret: cfg.WooCommerceSecret, StandardSecret: cfg.StandardWebhookSecret,
 		Rejected: func(src storefront.Source, reason string) {

@@ -49,6 +49,9 @@ const (
 type Options struct {
 	// DB is where deliveries are stored.
 	DB bun.IDB
+	// Writer, when set, stores deliveries with group commit (see
+	// inbox.Writer); otherwise each delivery is its own INSERT.
+	Writer *inbox.Writer
 	// Clock stamps deliveries and checks Standard Webhooks freshness.
 	Clock clock.Clock
 	// Logger reports configuration problems and storage failures.
@@ -193,8 +196,14 @@ func (r *Receiver) serve(src storefront.Source, w http.ResponseWriter, req *http
 		answer(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	stored, isNew, err := inbox.Store(ctx, r.opts.DB, r.opts.Clock.Now(), inbox.Delivery{Source: string(d.Source),
-		Topic: d.Topic, DedupeKey: d.DedupeKey, Headers: d.Headers, Body: d.Body})
+	delivery := inbox.Delivery{Source: string(d.Source), Topic: d.Topic, DedupeKey: d.DedupeKey, Headers: d.Headers, Body: d.Body}
+	var stored *inbox.Event
+	var isNew bool
+	if r.opts.Writer != nil {
+		stored, isNew, err = r.opts.Writer.Store(ctx, delivery)
+	} else {
+		stored, isNew, err = inbox.Store(ctx, r.opts.DB, r.opts.Clock.Now(), delivery)
+	}
 	if err != nil {
 		r.opts.Logger.ErrorContext(ctx, "store webhook delivery", "source", src, "err", err)
 		answer(w, http.StatusInternalServerError, "could not store the delivery; retry later")
