@@ -212,7 +212,7 @@ func cmdImport(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("open %s: %w", pos[1], err)
 	}
 	defer f.Close()
-	return plugin.ImportCustomers(ctx, cfg, f, plugin.ImportOptions{DryRun: *dryRun, Stdout: env.stdout, Stderr: env.stderr})
+	return plugin.ImportCustomers(ctx, cfg, f, plugin.ImportOptions{DryRun: *dryRun, Name: pos[1], Stdout: env.stdout, Stderr: env.stderr})
 }
 
 func cmdAPIKey(ctx context.Context, env *cliEnv, args []string) error {
