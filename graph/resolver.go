@@ -12,6 +12,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/uptrace/bun"
 )
 
@@ -30,4 +31,6 @@ type Resolver struct {
 	// Refrain's and returns how many entries it read and added; nil when no
 	// provider is configured.
 	SuppressionImporter func(ctx context.Context) (read, added int, err error)
+	// Scenarios stores and runs scenarios (issue 6).
+	Scenarios *engine.Engine
 }

@@ -66,6 +66,7 @@ type Config struct {
 	// Each domain's settings, declared in its own config_<domain>.go.
 	StorefrontConfig
 	MailConfig
+	ScenariosConfig
 }
 
 // settingField is one leaf setting: its struct field and its value.
@@ -269,5 +270,6 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.StorefrontConfig.validate()...)
 	errs = append(errs, c.MailConfig.validate()...)
+	errs = append(errs, c.ScenariosConfig.validate()...)
 	return errors.Join(errs...)
 }

@@ -1,0 +1,240 @@
+package plugin_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/refrain-dev/refrain/plugin"
+	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/store/storetest"
+	"github.com/refrain-dev/refrain/scenarios/engine"
+)
+
+// scenarioEnv runs the real plugin (mail outbox, templates, erasure) with
+// the scenario engine driven by hand on a virtual clock.
+type scenarioEnv struct {
+	*env
+	eng *engine.Engine
+	ctx context.Context
+}
+
+func newScenarioEnv(t *testing.T, db *storetest.DB, mutate func(*plugin.Config)) *scenarioEnv {
+	t.Helper()
+	e := newEnv(t, db, func(c *plugin.Config) {
+		c.PublicURL = "https://refrain.store.example"
+		c.StoreURL = "https://store.example"
+		c.StoreAnniversary = "06-15"
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	s := &scenarioEnv{env: e, eng: e.p.Scenarios(), ctx: context.Background()}
+	require.NotNil(t, s.eng)
+	// Start the event cursor before the test's events.
+	require.NoError(t, s.eng.Drain(s.ctx))
+	return s
+}
+
+func (s *scenarioEnv) customer(email string, consent customer.ConsentState, at time.Time) *customer.Customer {
+	s.t.Helper()
+	c, _, err := customer.Upsert(s.ctx, s.db.DB, at, customer.Profile{Email: &email, CreatedAt: &at,
+		Consent: &customer.Consent{State: consent, At: at, Source: "test", Method: "form"}})
+	require.NoError(s.t, err)
+	return c
+}
+
+func (s *scenarioEnv) event(c *customer.Customer, typ string, props map[string]any) {
+	s.t.Helper()
+	now := s.clock.Now()
+	_, _, err := customer.AppendEvent(s.ctx, s.db.DB, now, c.PK, customer.EventInput{Type: typ, OccurredAt: now, Source: "shopify", Properties: props})
+	require.NoError(s.t, err)
+	require.NoError(s.t, s.eng.Drain(s.ctx))
+}
+
+// until drives the virtual clock to t, stopping at every due step.
+func (s *scenarioEnv) until(t time.Time) {
+	s.t.Helper()
+	require.NoError(s.t, s.eng.RunUntil(s.ctx, s.clock.Set, t))
+}
+
+// sent lists the messages as "recipient template D+n hh:mm" relative to day0.
+func (s *scenarioEnv) sent(day0 time.Time) []string {
+	s.t.Helper()
+	var ms []*outbox.Message
+	require.NoError(s.t, s.db.NewSelect().Model(&ms).Order("created_at", "id").Scan(s.ctx))
+	var out []string
+	for _, m := range ms {
+		// Calendar days after day0, in UTC.
+		d := m.CreatedAt.UTC().Truncate(day).Sub(day0.UTC().Truncate(day))
+		out = append(out, fmt.Sprintf("%s %s D+%d %s", m.Recipient, m.Template, int(d/day), m.CreatedAt.UTC().Format("15:04")))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *scenarioEnv) enrollments(c *customer.Customer) map[string]*engine.Enrollment {
+	s.t.Helper()
+	es, err := engine.CustomerEnrollments(s.ctx, s.db.DB, c.PK)
+	require.NoError(s.t, err)
+	out := map[string]*engine.Enrollment{}
+	for _, e := range es {
+		out[e.ScenarioID] = e
+	}
+	return out
+}
+
+// only pauses every library program but ids.
+func only(ids ...string) func(*plugin.Config) {
+	return func(c *plugin.Config) { c.ScenariosLibrary = strings.Join(ids, ",") }
+}
+
+func reload(t *testing.T, s *scenarioEnv, c *customer.Customer) *customer.Customer {
+	t.Helper()
+	got, err := customer.Get(s.ctx, s.db.DB, c.PK)
+	require.NoError(t, err)
+	return got
+}
+
+const day = 24 * time.Hour
+
+func TestScenarioWelcome(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("welcome"))
+		d0 := s.clock.Now()
+		never := s.customer("never@example.com", customer.ConsentSubscribed, d0)
+		answers := s.customer("answers@example.com", customer.ConsentSubscribed, d0)
+		unsubscribed := s.customer("gone@example.com", customer.ConsentUnsubscribed, d0)
+		for _, c := range []*customer.Customer{never, answers, unsubscribed} {
+			s.event(c, "newsletter.subscribed", nil)
+		}
+		// A second trigger (an account created later) does not enter again.
+		s.event(never, "customer.created", nil)
+		s.until(d0.Add(4 * day))
+		s.event(answers, "survey.answered", map[string]any{"survey": "welcome"})
+		s.until(d0.Add(30 * day))
+		require.Equal(t, []string{
+			"answers@example.com welcome D+0 09:00",
+			"answers@example.com welcome-discount-survey D+3 09:00",
+			"never@example.com welcome D+0 09:00",
+			"never@example.com welcome-discount-survey D+3 09:00",
+			"never@example.com welcome-survey-reminder D+9 09:00",
+		}, s.sent(d0))
+		require.Equal(t, engine.StateCompleted, s.enrollments(never)["welcome"].State)
+		en := s.enrollments(answers)["welcome"]
+		require.Equal(t, engine.StateExited, en.State)
+		require.Equal(t, "survey answered", *en.ExitReason)
+		require.Empty(t, s.enrollments(unsubscribed), "the audience requires consent")
+
+		// The survey link carries the customer, the discount the step's value.
+		var m outbox.Message
+		require.NoError(t, db.NewSelect().Model(&m).Where("recipient = ? AND template = ?", "never@example.com", "welcome-survey-reminder").Scan(s.ctx))
+		require.Equal(t, "https://store.example/survey?customer="+never.PublicID, m.Values["survey_url"])
+		require.Equal(t, "welcome", *m.Program)
+		require.Equal(t, "survey-reminder", *m.Step)
+	})
+}
+
+func TestScenarioWelcomeReminder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("welcome", "welcome-reminder"))
+		d0 := s.clock.Now()
+		opener := s.customer("opener@example.com", customer.ConsentSubscribed, d0)
+		silent := s.customer("silent@example.com", customer.ConsentSubscribed, d0)
+		s.event(opener, "newsletter.subscribed", nil)
+		s.event(silent, "newsletter.subscribed", nil)
+		s.until(d0.Add(20 * time.Hour))
+		// A machine open says nothing; a real one stops the reminder.
+		s.event(silent, "email.opened", map[string]any{"program": "welcome", "machine": true})
+		s.event(opener, "email.opened", map[string]any{"program": "welcome", "machine": false})
+		s.until(d0.Add(3*day - time.Hour))
+		require.Equal(t, []string{
+			"opener@example.com welcome D+0 09:00",
+			"silent@example.com welcome D+0 09:00",
+			"silent@example.com welcome-resend D+2 09:00",
+		}, s.sent(d0))
+		require.Equal(t, "welcome opened", *s.enrollments(opener)["welcome-reminder"].ExitReason)
+	})
+}
+
+func TestScenarioSunset(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("sunset"))
+		d0 := s.clock.Now()
+		opens := s.customer("opens@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		clicks := s.customer("clicks@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		silent := s.customer("silent@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		other := s.customer("other-segment@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		for _, c := range []*customer.Customer{opens, clicks, silent} {
+			s.event(c, "segment.entered", map[string]any{"segment_id": "sunset", "segment_name": "Sunset"})
+		}
+		s.event(other, "segment.entered", map[string]any{"segment_id": "vip"})
+		s.until(d0.Add(5 * day))
+		s.event(opens, "email.opened", map[string]any{"program": "sunset", "machine": false})
+		s.until(d0.Add(16 * day))
+		// Clicked the last call (after the open window of the survey).
+		s.event(clicks, "email.clicked", map[string]any{"program": "sunset", "url": "https://store.example"})
+		s.until(d0.Add(40 * day))
+		require.Equal(t, []string{
+			"clicks@example.com sunset-last-call D+15 09:00",
+			"clicks@example.com sunset-survey D+0 09:00",
+			"opens@example.com sunset-survey D+0 09:00",
+			"silent@example.com sunset-last-call D+15 09:00",
+			"silent@example.com sunset-survey D+0 09:00",
+		}, s.sent(d0))
+		// Only the silent one is erased, on D+22; the others keep their profile.
+		gone := reload(t, s, silent)
+		require.Nil(t, gone.Email)
+		require.Equal(t, customer.ConsentUnsubscribed, gone.ConsentState)
+		require.Equal(t, engine.StateCompleted, s.enrollments(silent)["sunset"].State)
+		require.Equal(t, d0.Add(22*day), s.enrollments(silent)["sunset"].FinishedAt.UTC())
+		require.NotNil(t, reload(t, s, clicks).Email)
+		require.Equal(t, "email.clicked", *s.enrollments(clicks)["sunset"].ExitReason)
+		require.NotNil(t, reload(t, s, opens).Email)
+		require.Equal(t, "opened the survey", *s.enrollments(opens)["sunset"].ExitReason)
+		require.Empty(t, s.enrollments(other))
+	})
+}
+
+func TestScenarioCartAbandonment(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("cart-abandonment"))
+		d0 := s.clock.Now()
+		buyer := s.customer("buyer@example.com", customer.ConsentSubscribed, d0)
+		leaver := s.customer("leaver@example.com", customer.ConsentSubscribed, d0)
+		cart := func(token string) map[string]any {
+			return map[string]any{"cart_token": token, "recovery_url": "https://store.example/cart/" + token, "value": 4200, "currency": "EUR"}
+		}
+		s.event(buyer, "cart.abandoned", cart("c-buyer"))
+		s.event(leaver, "cart.abandoned", cart("c-leaver"))
+		s.until(d0.Add(30 * time.Hour))
+		// An order for another cart does not stop it; the order for this cart does.
+		s.event(buyer, "cart.converted", map[string]any{"cart_token": "c-other", "order_id": "1"})
+		s.until(d0.Add(40 * time.Hour))
+		s.event(buyer, "order.created", map[string]any{"order_id": "1001", "cart_token": "c-buyer"})
+		s.event(buyer, "cart.converted", map[string]any{"cart_token": "c-buyer", "order_id": "1001"})
+		s.until(d0.Add(10 * day))
+		require.Equal(t, []string{
+			"buyer@example.com cart-reminder-1h D+0 09:00",
+			"buyer@example.com cart-reminder-24h D+1 08:00",
+			"leaver@example.com cart-reminder-1h D+0 09:00",
+			"leaver@example.com cart-reminder-24h D+1 08:00",
+			"leaver@example.com cart-reminder-72h D+3 08:00",
+		}, s.sent(d0))
+		en := s.enrollments(buyer)["cart-abandonment"]
+		require.Equal(t, engine.StateExited, en.State)
+		require.Equal(t, "cart.converted", *en.ExitReason)
+		require.NotNil(t, en.GoalAt)
+		require.Nil(t, s.enrollments(leaver)["cart-abandonment"].GoalAt)
+		var m outbox.Message
+		require.NoError(t, db.NewSelect().Model(&m).Where("recipient = ? AND template = ?", "leaver@example.com", "cart-reminder-72h").Scan(s.ctx))
+		require.Contains(t, m.Text, "https://store.example/cart/c-leaver")
+		require.Contains(t, m.Text, "COMEBACK10")
+	})
+}

@@ -1,0 +1,182 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/mail"
+	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/store"
+	"github.com/refrain-dev/refrain/scenarios"
+	"github.com/refrain-dev/refrain/scenarios/engine"
+	"github.com/refrain-dev/refrain/scenarios/library"
+)
+
+// setupScenarios builds the scenario engine on the mail outbox, installs
+// the enabled library programs and the store's own files, and registers
+// the engine's worker. It runs after setupMail.
+func (p *Plugin) setupScenarios(ctx context.Context) error {
+	cfg := p.cfg.ScenariosConfig
+	svc := p.resolver.Mail
+	if svc == nil {
+		return errors.New("configure scenarios: the mail service is not set up")
+	}
+	storeURL := strings.TrimRight(p.cfg.StoreURL, "/")
+	if storeURL == "" {
+		storeURL = strings.TrimRight(p.cfg.PublicURL, "/")
+	}
+	surveyURL := cfg.SurveyURL
+	if surveyURL == "" {
+		surveyURL = storeURL + "/survey"
+	}
+	eng, err := engine.New(engine.Options{DB: p.db, Clock: p.clock, Logger: p.logger,
+		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(),
+		// The segment rule engine (issue 5) replaces the basic rules here
+		// once it lands; the engine only needs scenarios.Rules.
+		Rules: scenarios.BasicRules{},
+		Erase: commerce.Erase, Links: surveyLinks{base: surveyURL}, StoreURL: storeURL,
+		StoreAnniversary: cfg.StoreAnniversary, Batch: cfg.ScenariosBatch, Lease: cfg.ScenariosLease, Poll: cfg.ScenariosPoll})
+	if err != nil {
+		return fmt.Errorf("configure scenarios: %w", err)
+	}
+	enabled, err := cfg.libraryEnabled()
+	if err != nil {
+		return fmt.Errorf("setting REFRAIN_SCENARIOS_LIBRARY: %w", err)
+	}
+	own, err := ReadScenarioDir(cfg.ScenariosDir)
+	if err != nil {
+		return fmt.Errorf("read scenarios (REFRAIN_SCENARIOS_DIR): %w", err)
+	}
+	overridden := map[string]bool{}
+	for _, f := range own {
+		if sc, err := scenarios.Parse(f.Name, f.Data); err == nil {
+			overridden[sc.ID] = true
+		}
+	}
+	var files []engine.File
+	disable := map[string]bool{}
+	for _, f := range library.Files() {
+		id := strings.TrimSuffix(filepath.Base(f.Name), ".yaml")
+		if overridden[id] {
+			continue
+		}
+		if !enabled[id] {
+			disable[id] = true
+		}
+		files = append(files, engine.File{Name: f.Name, Data: f.Data})
+	}
+	if _, err := eng.Install(ctx, p.db, "library", files, disable); err != nil {
+		return fmt.Errorf("install library scenarios: %w", err)
+	}
+	if _, err := eng.Install(ctx, p.db, "store", own, nil); err != nil {
+		return fmt.Errorf("install scenarios (REFRAIN_SCENARIOS_DIR): %w", err)
+	}
+	p.resolver.Scenarios = eng
+	p.addWorker("scenarios", eng.Run)
+	return nil
+}
+
+// Scenarios returns the scenario engine.
+func (p *Plugin) Scenarios() *engine.Engine { return p.resolver.Scenarios }
+
+// ReadScenarioDir reads every *.yaml and *.yml file of dir (none when dir is empty).
+func ReadScenarioDir(dir string) ([]engine.File, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	var names []string
+	for _, pat := range []string{"*.yaml", "*.yml"} {
+		m, err := filepath.Glob(filepath.Join(dir, pat))
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, m...)
+	}
+	sort.Strings(names)
+	out := make([]engine.File, 0, len(names))
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", n, err)
+		}
+		out = append(out, engine.File{Name: n, Data: data})
+	}
+	return out, nil
+}
+
+// OutboxMailer writes scenario sends as outbox message rows in the
+// engine's transaction, with the abandoned cart for cart templates.
+type OutboxMailer struct{ Outbox *outbox.Service }
+
+// Send enqueues m and returns the message's public id.
+func (o OutboxMailer) Send(ctx context.Context, db bun.IDB, m engine.Message) (string, error) {
+	in := outbox.EnqueueInput{CustomerPK: m.CustomerPK, Template: m.Template, Kind: mail.Kind(m.Kind), Values: m.Values,
+		Program: m.Program, Scenario: m.Program, Step: m.Step, Variant: m.Variant, IdempotencyKey: m.IdempotencyKey}
+	if token, _ := m.Context["cart_token"].(string); token != "" {
+		source, _ := m.Context["source"].(string)
+		cart, err := commerce.GetCart(ctx, db, source, token)
+		switch {
+		case err == nil:
+			in.Cart = cartData(cart, m.Context)
+		case errors.Is(err, store.ErrNotFound):
+			in.Cart = cartData(&commerce.Cart{}, m.Context)
+		default:
+			return "", err
+		}
+	}
+	msg, _, err := o.Outbox.Enqueue(ctx, db, in)
+	if err != nil {
+		return "", err
+	}
+	return msg.ID, nil
+}
+
+// cartData is what cart templates see; the event's properties fill what
+// the stored cart lacks.
+func cartData(c *commerce.Cart, props map[string]any) *template.Cart {
+	currency := ""
+	if c.Currency != nil {
+		currency = *c.Currency
+	} else if s, ok := props["currency"].(string); ok {
+		currency = s
+	}
+	out := &template.Cart{Total: template.Money(c.ValueMinor, currency)}
+	if c.RecoveryURL != nil {
+		out.RecoveryURL = *c.RecoveryURL
+	} else if s, ok := props["recovery_url"].(string); ok {
+		out.RecoveryURL = s
+	}
+	if c.ValueMinor == 0 {
+		if v, ok := props["value"].(float64); ok {
+			out.Total = template.Money(int64(v), currency)
+		}
+	}
+	for _, it := range c.Items {
+		out.Items = append(out.Items, template.Item{Title: it.Title, Quantity: int(it.Quantity),
+			Price: template.Money(it.PriceMinor*it.Quantity, currency)})
+	}
+	return out
+}
+
+// surveyLinks points ${survey_url} at the survey page for one customer.
+type surveyLinks struct{ base string }
+
+// SurveyURL returns the survey page with the customer's id.
+func (s surveyLinks) SurveyURL(c *customer.Customer) string {
+	sep := "?"
+	if strings.Contains(s.base, "?") {
+		sep = "&"
+	}
+	return s.base + sep + "customer=" + url.QueryEscape(c.ID())
+}
