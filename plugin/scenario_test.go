@@ -238,3 +238,135 @@ func TestScenarioCartAbandonment(t *testing.T) {
 		require.Contains(t, m.Text, "COMEBACK10")
 	})
 }
+
+func TestScenarioNewCustomerOffer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("new-customer-offer"))
+		d0 := s.clock.Now()
+		first := s.customer("first@example.com", customer.ConsentSubscribed, d0)
+		regular := s.customer("regular@example.com", customer.ConsentSubscribed, d0)
+		_, err := db.NewUpdate().Model((*customer.Customer)(nil)).Set("orders_count = 1").Where("id = ?", first.PK).Exec(s.ctx)
+		require.NoError(t, err)
+		_, err = db.NewUpdate().Model((*customer.Customer)(nil)).Set("orders_count = 5").Where("id = ?", regular.PK).Exec(s.ctx)
+		require.NoError(t, err)
+		s.event(first, "order.created", map[string]any{"order_id": "1"})
+		s.event(regular, "order.created", map[string]any{"order_id": "2"})
+		s.until(d0.Add(10 * day))
+		s.event(first, "order.created", map[string]any{"order_id": "3"})
+		s.until(d0.Add(20 * day))
+		require.Equal(t, []string{"first@example.com new-customer-offer D+2 09:00"}, s.sent(d0))
+		en := s.enrollments(first)["new-customer-offer"]
+		require.Equal(t, d0.Add(10*day), en.GoalAt.UTC(), "the second order is the goal")
+		require.Empty(t, s.enrollments(regular))
+	})
+}
+
+func TestScenarioAnniversaries(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("customer-anniversary", "store-anniversary"))
+		d0 := s.clock.Now() // 2026-06-01 09:00 UTC
+		loyal := s.customer("loyal@example.com", customer.ConsentSubscribed, d0.Add(-800*day))
+		paris := s.customer("paris@example.com", customer.ConsentSubscribed, d0.Add(-800*day))
+		_ = s.customer("none@example.com", customer.ConsentSubscribed, d0.Add(-800*day))
+		firstOrder := time.Date(2024, 6, 3, 15, 0, 0, 0, time.UTC)
+		for _, c := range []*customer.Customer{loyal, paris} {
+			_, err := db.NewUpdate().Model((*customer.Customer)(nil)).Set("orders_count = 2").Set("first_order_at = ?", firstOrder).Where("id = ?", c.PK).Exec(s.ctx)
+			require.NoError(t, err)
+		}
+		_, err := db.NewUpdate().Model((*customer.Customer)(nil)).Set("time_zone = ?", "Europe/Paris").Where("id = ?", paris.PK).Exec(s.ctx)
+		require.NoError(t, err)
+		// Day by day, so the daily sweep sees each date.
+		for d := 0; d < 20; d++ {
+			s.until(time.Date(2026, 6, 2+d, 0, 30, 0, 0, time.UTC))
+		}
+		require.Equal(t, []string{
+			"loyal@example.com customer-anniversary D+2 10:00",
+			"loyal@example.com store-anniversary D+14 09:00",
+			"none@example.com store-anniversary D+14 09:00",
+			"paris@example.com customer-anniversary D+2 08:00",
+			"paris@example.com store-anniversary D+14 07:00",
+		}, s.sent(d0))
+	})
+}
+
+func TestScenarioContest(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("contest"))
+		d0 := s.clock.Now()
+		player := s.customer("player@example.com", customer.ConsentSubscribed, d0)
+		idle := s.customer("idle@example.com", customer.ConsentSubscribed, d0)
+		out := s.customer("out@example.com", customer.ConsentUnsubscribed, d0)
+		for _, c := range []*customer.Customer{player, idle} {
+			_, err := s.eng.Enroll(s.ctx, db.DB, "contest", c.PK)
+			require.NoError(t, err)
+		}
+		_, err := s.eng.Enroll(s.ctx, db.DB, "contest", out.PK)
+		require.ErrorIs(t, err, engine.ErrNotEligible)
+		s.until(d0.Add(2 * day))
+		s.event(player, "contest.entered", nil)
+		s.until(d0.Add(12 * day))
+		require.Equal(t, []string{
+			"idle@example.com contest-announce D+0 09:00",
+			"idle@example.com contest-reminder D+8 09:00",
+			"player@example.com contest-announce D+0 09:00",
+		}, s.sent(d0))
+		require.Equal(t, "contest.entered", *s.enrollments(player)["contest"].ExitReason)
+		require.NotNil(t, s.enrollments(player)["contest"].GoalAt)
+	})
+}
+
+func TestScenarioRegisteredNotReturned(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("registered-not-returned"))
+		d0 := s.clock.Now()
+		idle := s.customer("idle@example.com", customer.ConsentSubscribed, d0)
+		buyer := s.customer("buyer@example.com", customer.ConsentSubscribed, d0)
+		visitor := s.customer("visitor@example.com", customer.ConsentSubscribed, d0)
+		for _, c := range []*customer.Customer{idle, buyer, visitor} {
+			s.event(c, "customer.created", nil)
+		}
+		s.until(d0.Add(10 * day))
+		s.event(buyer, "order.created", map[string]any{"order_id": "7"})
+		s.event(visitor, "page.viewed", map[string]any{"path": "/"})
+		s.until(d0.Add(40 * day))
+		require.Equal(t, []string{"idle@example.com registered-not-returned D+30 09:00"}, s.sent(d0))
+		var m outbox.Message
+		require.NoError(t, db.NewSelect().Model(&m).Where("recipient = ?", "idle@example.com").Scan(s.ctx))
+		require.Equal(t, "https://store.example/account/recover", m.Values["password_reset_url"])
+		require.Equal(t, "order.created", *s.enrollments(buyer)["registered-not-returned"].ExitReason)
+		require.Equal(t, "page.viewed", *s.enrollments(visitor)["registered-not-returned"].ExitReason)
+	})
+}
+
+func TestScenarioWinBack(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("win-back"))
+		d0 := s.clock.Now()
+		var cs []*customer.Customer
+		for i := 0; i < 40; i++ {
+			c := s.customer(fmt.Sprintf("c%02d@example.com", i), customer.ConsentSubscribed, d0)
+			cs = append(cs, c)
+			s.event(c, "lifecycle.stage_changed", map[string]any{"from": "ACTIVE", "to": "AT_RISK"})
+		}
+		lapsed := s.customer("lapsed@example.com", customer.ConsentSubscribed, d0)
+		s.event(lapsed, "lifecycle.stage_changed", map[string]any{"from": "AT_RISK", "to": "LAPSED"})
+		s.until(d0.Add(day))
+		sent := s.sent(d0)
+		held := 0
+		for _, c := range cs {
+			en := s.enrollments(c)["win-back"]
+			require.NotNil(t, en)
+			if en.Holdout {
+				held++
+				require.Equal(t, engine.StateHoldout, en.State)
+				require.NotContains(t, sent, *c.Email+" win-back D+0 09:00")
+			} else {
+				require.Contains(t, sent, *c.Email+" win-back D+0 09:00")
+			}
+		}
+		require.Equal(t, 40-held, len(sent))
+		require.Greater(t, held, 0, "about one in ten is held out")
+		require.Less(t, held, 12)
+		require.Empty(t, s.enrollments(lapsed))
+	})
+}

@@ -15,8 +15,9 @@ import (
 	"github.com/refrain-dev/refrain/scenarios"
 )
 
-// errLeaseLost aborts a step whose claim another worker took over.
-var errLeaseLost = errors.New("enrollment lease lost")
+// ErrLeaseLost is returned by Advance when another worker took the
+// enrollment over (this worker's lease ran out).
+var ErrLeaseLost = errors.New("enrollment lease lost")
 
 // maxStepsPerClaim bounds how many steps one claim runs in a row, so a
 // long chain of immediate steps cannot starve the rest of the batch.
@@ -64,7 +65,7 @@ func (e *Engine) AdvanceDue(ctx context.Context) (int, error) {
 	for _, id := range ids {
 		n, err := e.Advance(ctx, id)
 		steps += n
-		if err != nil && !errors.Is(err, errLeaseLost) {
+		if err != nil && !errors.Is(err, ErrLeaseLost) {
 			errs = append(errs, err)
 			e.o.Logger.ErrorContext(ctx, "advance enrollment", "enrollment_id", id, "err", err)
 		}
@@ -105,7 +106,7 @@ func (e *Engine) step(ctx context.Context, id int64) (more, stepped bool, err er
 			return fmt.Errorf("load enrollment %d: %w", id, err)
 		}
 		if en.LockedBy == nil || *en.LockedBy != e.o.WorkerID || en.LockedUntil == nil || !en.LockedUntil.After(now) {
-			return errLeaseLost
+			return ErrLeaseLost
 		}
 		if en.State != StateActive {
 			return e.release(ctx, tx, en, now)
@@ -128,7 +129,7 @@ func (e *Engine) step(ctx context.Context, id int64) (more, stepped bool, err er
 		more, stepped, err = r.do(ctx)
 		return err
 	})
-	if errors.Is(err, errLeaseLost) {
+	if errors.Is(err, ErrLeaseLost) {
 		return false, false, err
 	}
 	if err != nil {
@@ -406,7 +407,11 @@ func (r *run) findEvent(ctx context.Context, m scenarios.EventMatch, since time.
 		r.en.CustomerPK, m.Event, since, r.now).Order("id").Limit(200).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("find %s events: %w", m.Event, err)
 	}
+	skip := triggerEventID(r.en)
 	for _, ev := range evs {
+		if ev.ID == skip {
+			continue
+		}
 		ok, err := r.e.matches(m, ev, r.en.Context)
 		if err != nil {
 			return nil, err

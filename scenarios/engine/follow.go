@@ -98,7 +98,7 @@ func (e *Engine) onEvent(ctx context.Context, db bun.IDB, active []*scenarios.Sc
 		if err != nil {
 			return err
 		}
-		if g := sc.Goal; g != nil && en.GoalAt == nil && !ev.CreatedAt.Before(en.EnteredAt) && ev.CreatedAt.Sub(en.EnteredAt) <= g.Within {
+		if g := sc.Goal; g != nil && en.GoalAt == nil && ev.ID != triggerEventID(en) && !ev.CreatedAt.Before(en.EnteredAt) && ev.CreatedAt.Sub(en.EnteredAt) <= g.Within {
 			ok, err := e.matches(g.EventMatch, ev, en.Context)
 			if err != nil {
 				return err
@@ -277,4 +277,18 @@ func (e *Engine) sweepScenario(ctx context.Context, db bun.IDB, sc *scenarios.Sc
 			}
 		}
 	}
+}
+
+// triggerEventID is the id of the event that started en, 0 for none: it
+// never counts as the enrollment's goal, exit or awaited event.
+func triggerEventID(en *Enrollment) int64 {
+	switch v := en.Context["trigger_event_id"].(type) {
+	case float64:
+		return int64(v)
+	case int64:
+		return v
+	case int:
+		return int64(v)
+	}
+	return 0
 }

@@ -1,0 +1,214 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+
+	"github.com/refrain-dev/refrain/plugin/clock"
+	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/store"
+	"github.com/refrain-dev/refrain/plugin/store/storetest"
+	"github.com/refrain-dev/refrain/scenarios/engine"
+)
+
+// eventMailer "sends" by appending a customer event in the step's
+// transaction, without an idempotency key: a step that committed twice
+// would leave two events. failFirst makes the first calls fail after
+// writing, as a worker dying mid-step would.
+type eventMailer struct {
+	calls     atomic.Int64
+	failFirst int64
+}
+
+func (m *eventMailer) Send(ctx context.Context, db bun.IDB, msg engine.Message) (string, error) {
+	n := m.calls.Add(1)
+	if _, _, err := customer.AppendEvent(ctx, db, time.Now(), msg.CustomerPK, customer.EventInput{Type: "test.sent",
+		Properties: map[string]any{"key": msg.IdempotencyKey}}); err != nil {
+		return "", err
+	}
+	if n <= m.failFirst {
+		return "", errors.New("worker died")
+	}
+	return fmt.Sprintf("msg-%d", n), nil
+}
+
+const twoSends = `id: two-sends
+title: Two sends
+objective: maintain
+trigger: manual
+steps:
+  - id: a
+    send: anything
+  - wait: 1h
+  - id: b
+    send: anything
+`
+
+var start = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+
+func newEngine(t *testing.T, db *bun.DB, clk clock.Clock, m engine.Mailer, worker string) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(engine.Options{DB: db, Clock: clk, Mailer: m, WorkerID: worker, Batch: 200, Lease: time.Minute})
+	require.NoError(t, err)
+	return e
+}
+
+func customers(t *testing.T, db bun.IDB, n int) []int64 {
+	t.Helper()
+	ctx := context.Background()
+	var ids []int64
+	for i := 0; i < n; i += 1000 {
+		var batch []*customer.Customer
+		for j := i; j < n && j < i+1000; j++ {
+			email := fmt.Sprintf("c%d@example.com", j)
+			batch = append(batch, &customer.Customer{PublicID: customer.NewPublicID(), Email: &email, EmailNormalized: &email,
+				Source: customer.SourceOnline, ConsentState: customer.ConsentSubscribed, ConsentProof: map[string]any{},
+				Attributes: map[string]any{}, Preferences: map[string]any{}, Tags: []string{}, Stage: "SUBSCRIBER",
+				CreatedAt: start, UpdatedAt: start})
+		}
+		_, err := db.NewInsert().Model(&batch).Exec(ctx)
+		require.NoError(t, err)
+		for _, c := range batch {
+			ids = append(ids, c.PK)
+		}
+	}
+	return ids
+}
+
+func sentCount(t *testing.T, db bun.IDB) (total, distinct int) {
+	t.Helper()
+	var evs []*customer.Event
+	require.NoError(t, db.NewSelect().Model(&evs).Where("type = ?", "test.sent").Scan(context.Background()))
+	seen := map[string]bool{}
+	for _, e := range evs {
+		seen[fmt.Sprint(e.Properties["key"])] = true
+	}
+	return len(evs), len(seen)
+}
+
+// TestCrashMidStep: a worker claims an enrollment and dies inside the step
+// (its transaction never commits). Its lease runs out, another worker
+// takes the enrollment over, and the step runs once.
+func TestCrashMidStep(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		clk := clock.NewVirtual(start)
+		dying := &eventMailer{failFirst: 1}
+		a := newEngine(t, db.DB, clk, dying, "worker-a")
+		b := newEngine(t, db.Reopen(t), clk, &eventMailer{}, "worker-b")
+		_, _, err := a.Upsert(ctx, db.DB, "two-sends.yaml", []byte(twoSends), "test", "")
+		require.NoError(t, err)
+		ids := customers(t, db.DB, 1)
+		en, err := a.Enroll(ctx, db.DB, "two-sends", ids[0])
+		require.NoError(t, err)
+
+		claimed, err := a.Claim(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []int64{en.ID}, claimed)
+		_, err = a.Advance(ctx, en.ID)
+		require.ErrorContains(t, err, "worker died")
+		total, _ := sentCount(t, db.DB)
+		require.Zero(t, total, "nothing of the dead step committed")
+
+		// While the lease holds, the other worker finds nothing to claim.
+		got, err := b.Claim(ctx)
+		require.NoError(t, err)
+		require.Empty(t, got)
+
+		clk.Advance(61 * time.Second)
+		n, err := b.AdvanceDue(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "b sent a and now waits")
+		// The dead worker's late retry finds its lease gone.
+		_, err = a.Advance(ctx, en.ID)
+		require.ErrorIs(t, err, engine.ErrLeaseLost)
+
+		clk.Advance(time.Hour)
+		require.NoError(t, b.Drain(ctx))
+		total, distinct := sentCount(t, db.DB)
+		require.Equal(t, 2, total)
+		require.Equal(t, 2, distinct)
+		runs, err := engine.StepRuns(ctx, db.DB, en.ID)
+		require.NoError(t, err)
+		require.Len(t, runs, 3)
+		for _, r := range runs {
+			require.Equal(t, "worker-b", *r.Worker)
+		}
+		got2, err := engine.GetEnrollment(ctx, db.DB, en.ID)
+		require.NoError(t, err)
+		require.Equal(t, engine.StateCompleted, got2.State)
+	})
+}
+
+// TestTwoEnginesShareDueEnrollments: two engines on their own pools
+// advance the same due enrollments at once; every step runs once.
+func TestTwoEnginesShareDueEnrollments(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		n := 10000
+		if store.DialectOf(db.DB) == store.SQLite {
+			n = 1000 // one writer at a time: the interesting case is PostgreSQL
+		}
+		clk := clock.NewVirtual(start)
+		m := &eventMailer{}
+		engines := []*engine.Engine{newEngine(t, db.DB, clk, m, "one"), newEngine(t, db.Reopen(t), clk, m, "two")}
+		row, _, err := engines[0].Upsert(ctx, db.DB, "two-sends.yaml", []byte(twoSends), "test", "")
+		require.NoError(t, err)
+		ids := customers(t, db.DB, n)
+		for i := 0; i < n; i += 1000 {
+			var batch []*engine.Enrollment
+			for _, id := range ids[i:min(i+1000, n)] {
+				batch = append(batch, &engine.Enrollment{ScenarioID: row.ID, Version: row.Version, CustomerPK: id, EntryKey: "once",
+					State: engine.StateActive, Step: "a", StepStartedAt: start, NextRunAt: &start, Context: map[string]any{},
+					EnteredAt: start, UpdatedAt: start})
+			}
+			_, err := db.NewInsert().Model(&batch).Exec(ctx)
+			require.NoError(t, err)
+		}
+		advance := func() {
+			var wg sync.WaitGroup
+			for _, e := range engines {
+				wg.Add(1)
+				go func(e *engine.Engine) {
+					defer wg.Done()
+					for {
+						k, err := e.AdvanceDue(ctx)
+						require.NoError(t, err)
+						if k == 0 {
+							return
+						}
+					}
+				}(e)
+			}
+			wg.Wait()
+		}
+		advance()
+		clk.Advance(time.Hour)
+		advance()
+		total, distinct := sentCount(t, db.DB)
+		require.Equal(t, 2*n, total)
+		require.Equal(t, 2*n, distinct)
+		var byWorker []struct {
+			Worker string `bun:"worker"`
+			N      int    `bun:"n"`
+		}
+		require.NoError(t, db.NewSelect().Model((*engine.StepRun)(nil)).ColumnExpr("worker, COUNT(*) AS n").Group("worker").Scan(ctx, &byWorker))
+		sum := 0
+		for _, w := range byWorker {
+			sum += w.N
+		}
+		require.Equal(t, 3*n, sum)
+		c, err := engine.CountEnrollments(ctx, db.DB, row.ID)
+		require.NoError(t, err)
+		require.Equal(t, n, c.Completed)
+		t.Logf("%s: step runs by worker %+v", store.DialectOf(db.DB), byWorker)
+	})
+}
