@@ -3,7 +3,9 @@ package csvimport_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -319,4 +321,62 @@ func TestFormatProgress(t *testing.T) {
 	logp(csvimport.Progress{Rows: 20, Elapsed: 2 * time.Second, Rate: 10})
 	logp(csvimport.Progress{Rows: 30, Elapsed: 3 * time.Second, Rate: 10, Finished: true})
 	require.Equal(t, "importing: 10 rows, 10 rows/s\ndone: 30 rows, 10 rows/s\n", b.String())
+}
+
+// Two imports of the same file at once, from two connection pools: every
+// customer is created once, and the batch that loses a race is retried and
+// finds the rows the other import created.
+func TestConcurrentImportsOfOneFile(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		const n = 3000
+		var b strings.Builder
+		b.WriteString("email,first_name,tags\n")
+		for i := range n {
+			fmt.Fprintf(&b, "p%d@example.com,P%d,t\n", i, i)
+		}
+		csv := b.String()
+		o := opts(clock.NewVirtual(start))
+		o.BatchSize = 250
+		var logs syncBuffer
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		dbs := []*bun.DB{db.DB, db.Reopen(t)}
+		reps := make([]csvimport.Report, len(dbs))
+		errs := make([]error, len(dbs))
+		done := make(chan struct{})
+		for i := range dbs {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				reps[i], errs[i] = csvimport.Run(context.Background(), dbs[i], strings.NewReader(csv), o)
+			}()
+		}
+		for range dbs {
+			<-done
+		}
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		require.Equal(t, n, reps[0].Imported+reps[1].Imported)
+		require.Equal(t, n, reps[0].Unchanged+reps[1].Unchanged)
+		require.Zero(t, reps[0].Updated+reps[1].Updated)
+		require.Equal(t, n, count(t, db))
+		t.Logf("batches retried after a race: %d", strings.Count(logs.String(), "batch retried"))
+	})
+}
+
+// syncBuffer is a strings.Builder safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
