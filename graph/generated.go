@@ -21,6 +21,8 @@ import (
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/scenarios/engine"
+	"github.com/refrain-dev/refrain/scenarios/simulate"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -38,6 +40,7 @@ type ResolverRoot interface {
 	Cart() CartResolver
 	Customer() CustomerResolver
 	CustomerEvent() CustomerEventResolver
+	Enrollment() EnrollmentResolver
 	Entity() EntityResolver
 	InboundEvent() InboundEventResolver
 	Message() MessageResolver
@@ -46,6 +49,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	RefrainMutation() RefrainMutationResolver
 	RefrainQuery() RefrainQueryResolver
+	Scenario() ScenarioResolver
 	Suppression() SuppressionResolver
 }
 
@@ -96,6 +100,7 @@ type ComplexityRoot struct {
 		Carts       func(childComplexity int, status *model.CartStatus) int
 		Consent     func(childComplexity int) int
 		Engagement  func(childComplexity int) int
+		Enrollments func(childComplexity int) int
 		Events      func(childComplexity int, first *int, after *string, typeArg *string) int
 		ID          func(childComplexity int) int
 		Lifecycle   func(childComplexity int) int
@@ -155,6 +160,46 @@ type ComplexityRoot struct {
 		LastOpenAt  func(childComplexity int) int
 		LastOrderAt func(childComplexity int) int
 		LastVisitAt func(childComplexity int) int
+	}
+
+	Enrollment struct {
+		CustomerID func(childComplexity int) int
+		EnteredAt  func(childComplexity int) int
+		ExitReason func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		GoalAt     func(childComplexity int) int
+		Holdout    func(childComplexity int) int
+		ID         func(childComplexity int) int
+		NextRunAt  func(childComplexity int) int
+		ScenarioID func(childComplexity int) int
+		State      func(childComplexity int) int
+		Step       func(childComplexity int) int
+		Variant    func(childComplexity int) int
+		Version    func(childComplexity int) int
+	}
+
+	EnrollmentConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	EnrollmentCounts struct {
+		Active    func(childComplexity int) int
+		Completed func(childComplexity int) int
+		Exited    func(childComplexity int) int
+		Goals     func(childComplexity int) int
+		Holdout   func(childComplexity int) int
+	}
+
+	EnrollmentEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	EnrollmentPayload struct {
+		Enrollment func(childComplexity int) int
+		UserErrors func(childComplexity int) int
 	}
 
 	Entity struct {
@@ -287,26 +332,33 @@ type ComplexityRoot struct {
 
 	RefrainMutation struct {
 		ConfirmSubscription func(childComplexity int, token string) int
+		EnrollCustomer      func(childComplexity int, scenarioID string, customerID string) int
+		ExitEnrollment      func(childComplexity int, id string) int
 		ImportSuppressions  func(childComplexity int) int
 		RemoveSuppression   func(childComplexity int, address string) int
 		ReplayInboundEvent  func(childComplexity int, id string) int
+		SetScenarioStatus   func(childComplexity int, id string, status engine.Status) int
 		Subscribe           func(childComplexity int, input model.SubscribeInput) int
 		TrackEvent          func(childComplexity int, input model.TrackEventInput) int
 		UpdatePreferences   func(childComplexity int, input model.UpdatePreferencesInput) int
 		UpsertCustomer      func(childComplexity int, input model.UpsertCustomerInput) int
+		UpsertScenario      func(childComplexity int, definition string) int
 		UpsertTemplate      func(childComplexity int, input model.UpsertTemplateInput) int
 	}
 
 	RefrainQuery struct {
-		Customer        func(childComplexity int, id *string, email *string) int
-		Customers       func(childComplexity int, first *int, after *string, filter *model.CustomerFilter) int
-		InboundEvents   func(childComplexity int, status *model.InboundEventStatus, source *string, first *int, after *string) int
-		Me              func(childComplexity int) int
-		Outbox          func(childComplexity int, first *int, after *string, to *string) int
-		PreviewTemplate func(childComplexity int, id string, customerID string, locale *string, kind *string, values map[string]any) int
-		Suppressions    func(childComplexity int, first *int, after *string) int
-		Templates       func(childComplexity int) int
-		Version         func(childComplexity int) int
+		Customer         func(childComplexity int, id *string, email *string) int
+		Customers        func(childComplexity int, first *int, after *string, filter *model.CustomerFilter) int
+		InboundEvents    func(childComplexity int, status *model.InboundEventStatus, source *string, first *int, after *string) int
+		Me               func(childComplexity int) int
+		Outbox           func(childComplexity int, first *int, after *string, to *string) int
+		PreviewTemplate  func(childComplexity int, id string, customerID string, locale *string, kind *string, values map[string]any) int
+		Scenario         func(childComplexity int, id string) int
+		Scenarios        func(childComplexity int) int
+		SimulateScenario func(childComplexity int, definition string, customers *int, days *int, seed *int) int
+		Suppressions     func(childComplexity int, first *int, after *string) int
+		Templates        func(childComplexity int) int
+		Version          func(childComplexity int) int
 	}
 
 	RemoveSuppressionPayload struct {
@@ -324,6 +376,84 @@ type ComplexityRoot struct {
 	ReplayInboundEventPayload struct {
 		Event      func(childComplexity int) int
 		UserErrors func(childComplexity int) int
+	}
+
+	Scenario struct {
+		Counts      func(childComplexity int) int
+		Definition  func(childComplexity int) int
+		Enrollments func(childComplexity int, state *model.EnrollmentState, first *int, after *string) int
+		ID          func(childComplexity int) int
+		Kpi         func(childComplexity int) int
+		Objective   func(childComplexity int) int
+		Origin      func(childComplexity int) int
+		Priority    func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Steps       func(childComplexity int) int
+		Title       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Version     func(childComplexity int) int
+	}
+
+	ScenarioError struct {
+		Code    func(childComplexity int) int
+		Field   func(childComplexity int) int
+		Line    func(childComplexity int) int
+		Message func(childComplexity int) int
+		Step    func(childComplexity int) int
+	}
+
+	ScenarioPayload struct {
+		Scenario   func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
+	ScenarioStep struct {
+		ID       func(childComplexity int) int
+		Kind     func(childComplexity int) int
+		Next     func(childComplexity int) int
+		Template func(childComplexity int) int
+	}
+
+	SimulationCounts struct {
+		Deletions func(childComplexity int) int
+		Entries   func(childComplexity int) int
+		Exits     func(childComplexity int) int
+		Goals     func(childComplexity int) int
+		Holdouts  func(childComplexity int) int
+		Sends     func(childComplexity int) int
+	}
+
+	SimulationDay struct {
+		Date      func(childComplexity int) int
+		Day       func(childComplexity int) int
+		Deletions func(childComplexity int) int
+		Entries   func(childComplexity int) int
+		Exits     func(childComplexity int) int
+		Goals     func(childComplexity int) int
+		Holdouts  func(childComplexity int) int
+		Sends     func(childComplexity int) int
+	}
+
+	SimulationPayload struct {
+		Report     func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
+	SimulationReport struct {
+		Customers func(childComplexity int) int
+		Days      func(childComplexity int) int
+		Scenario  func(childComplexity int) int
+		Steps     func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
+	SimulationStep struct {
+		Deletions func(childComplexity int) int
+		Exits     func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Runs      func(childComplexity int) int
+		Sends     func(childComplexity int) int
 	}
 
 	SubscribePayload struct {
@@ -413,9 +543,17 @@ type CustomerResolver interface {
 	Orders(ctx context.Context, obj *customer.Customer, first *int, after *string) (*model.OrderConnection, error)
 	Carts(ctx context.Context, obj *customer.Customer, status *model.CartStatus) ([]*commerce.Cart, error)
 	Messages(ctx context.Context, obj *customer.Customer, first *int, after *string) (*model.MessageConnection, error)
+	Enrollments(ctx context.Context, obj *customer.Customer) ([]*engine.Enrollment, error)
 }
 type CustomerEventResolver interface {
 	ID(ctx context.Context, obj *customer.Event) (string, error)
+}
+type EnrollmentResolver interface {
+	ID(ctx context.Context, obj *engine.Enrollment) (string, error)
+
+	CustomerID(ctx context.Context, obj *engine.Enrollment) (string, error)
+
+	State(ctx context.Context, obj *engine.Enrollment) (model.EnrollmentState, error)
 }
 type EntityResolver interface {
 	FindManyCustomerByIDs(ctx context.Context, reps []*model.CustomerByIDsInput) ([]*customer.Customer, error)
@@ -456,6 +594,10 @@ type RefrainMutationResolver interface {
 	Subscribe(ctx context.Context, obj *model.Namespace, input model.SubscribeInput) (*model.SubscribePayload, error)
 	ConfirmSubscription(ctx context.Context, obj *model.Namespace, token string) (*model.ConfirmSubscriptionPayload, error)
 	UpdatePreferences(ctx context.Context, obj *model.Namespace, input model.UpdatePreferencesInput) (*model.UpdatePreferencesPayload, error)
+	UpsertScenario(ctx context.Context, obj *model.Namespace, definition string) (*model.ScenarioPayload, error)
+	SetScenarioStatus(ctx context.Context, obj *model.Namespace, id string, status engine.Status) (*model.ScenarioPayload, error)
+	EnrollCustomer(ctx context.Context, obj *model.Namespace, scenarioID string, customerID string) (*model.EnrollmentPayload, error)
+	ExitEnrollment(ctx context.Context, obj *model.Namespace, id string) (*model.EnrollmentPayload, error)
 }
 type RefrainQueryResolver interface {
 	Version(ctx context.Context, obj *model.Namespace) (string, error)
@@ -467,6 +609,20 @@ type RefrainQueryResolver interface {
 	Templates(ctx context.Context, obj *model.Namespace) ([]*model.Template, error)
 	PreviewTemplate(ctx context.Context, obj *model.Namespace, id string, customerID string, locale *string, kind *string, values map[string]any) (*template.Rendered, error)
 	Suppressions(ctx context.Context, obj *model.Namespace, first *int, after *string) (*model.SuppressionConnection, error)
+	Scenarios(ctx context.Context, obj *model.Namespace) ([]*engine.Scenario, error)
+	Scenario(ctx context.Context, obj *model.Namespace, id string) (*engine.Scenario, error)
+	SimulateScenario(ctx context.Context, obj *model.Namespace, definition string, customers *int, days *int, seed *int) (*model.SimulationPayload, error)
+}
+type ScenarioResolver interface {
+	Title(ctx context.Context, obj *engine.Scenario) (string, error)
+	Objective(ctx context.Context, obj *engine.Scenario) (string, error)
+	Kpi(ctx context.Context, obj *engine.Scenario) (*string, error)
+	Priority(ctx context.Context, obj *engine.Scenario) (int, error)
+
+	Definition(ctx context.Context, obj *engine.Scenario) (string, error)
+	Steps(ctx context.Context, obj *engine.Scenario) ([]*model.ScenarioStep, error)
+	Enrollments(ctx context.Context, obj *engine.Scenario, state *model.EnrollmentState, first *int, after *string) (*model.EnrollmentConnection, error)
+	Counts(ctx context.Context, obj *engine.Scenario) (*engine.Counts, error)
 }
 type SuppressionResolver interface {
 	ID(ctx context.Context, obj *outbox.Suppression) (string, error)
@@ -657,6 +813,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.Engagement(childComplexity), true
+	case "Customer.enrollments":
+		if e.ComplexityRoot.Customer.Enrollments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.Enrollments(childComplexity), true
 	case "Customer.events":
 		if e.ComplexityRoot.Customer.Events == nil {
 			break
@@ -907,6 +1069,161 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Engagement.LastVisitAt(childComplexity), true
+
+	case "Enrollment.customerId":
+		if e.ComplexityRoot.Enrollment.CustomerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.CustomerID(childComplexity), true
+	case "Enrollment.enteredAt":
+		if e.ComplexityRoot.Enrollment.EnteredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.EnteredAt(childComplexity), true
+	case "Enrollment.exitReason":
+		if e.ComplexityRoot.Enrollment.ExitReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.ExitReason(childComplexity), true
+	case "Enrollment.finishedAt":
+		if e.ComplexityRoot.Enrollment.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.FinishedAt(childComplexity), true
+	case "Enrollment.goalAt":
+		if e.ComplexityRoot.Enrollment.GoalAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.GoalAt(childComplexity), true
+	case "Enrollment.holdout":
+		if e.ComplexityRoot.Enrollment.Holdout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.Holdout(childComplexity), true
+	case "Enrollment.id":
+		if e.ComplexityRoot.Enrollment.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.ID(childComplexity), true
+	case "Enrollment.nextRunAt":
+		if e.ComplexityRoot.Enrollment.NextRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.NextRunAt(childComplexity), true
+	case "Enrollment.scenario":
+		if e.ComplexityRoot.Enrollment.ScenarioID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.ScenarioID(childComplexity), true
+	case "Enrollment.state":
+		if e.ComplexityRoot.Enrollment.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.State(childComplexity), true
+	case "Enrollment.step":
+		if e.ComplexityRoot.Enrollment.Step == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.Step(childComplexity), true
+	case "Enrollment.variant":
+		if e.ComplexityRoot.Enrollment.Variant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.Variant(childComplexity), true
+	case "Enrollment.version":
+		if e.ComplexityRoot.Enrollment.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrollment.Version(childComplexity), true
+
+	case "EnrollmentConnection.edges":
+		if e.ComplexityRoot.EnrollmentConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentConnection.Edges(childComplexity), true
+	case "EnrollmentConnection.nodes":
+		if e.ComplexityRoot.EnrollmentConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentConnection.Nodes(childComplexity), true
+	case "EnrollmentConnection.pageInfo":
+		if e.ComplexityRoot.EnrollmentConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentConnection.PageInfo(childComplexity), true
+
+	case "EnrollmentCounts.active":
+		if e.ComplexityRoot.EnrollmentCounts.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentCounts.Active(childComplexity), true
+	case "EnrollmentCounts.completed":
+		if e.ComplexityRoot.EnrollmentCounts.Completed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentCounts.Completed(childComplexity), true
+	case "EnrollmentCounts.exited":
+		if e.ComplexityRoot.EnrollmentCounts.Exited == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentCounts.Exited(childComplexity), true
+	case "EnrollmentCounts.goals":
+		if e.ComplexityRoot.EnrollmentCounts.Goals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentCounts.Goals(childComplexity), true
+	case "EnrollmentCounts.holdout":
+		if e.ComplexityRoot.EnrollmentCounts.Holdout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentCounts.Holdout(childComplexity), true
+
+	case "EnrollmentEdge.cursor":
+		if e.ComplexityRoot.EnrollmentEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentEdge.Cursor(childComplexity), true
+	case "EnrollmentEdge.node":
+		if e.ComplexityRoot.EnrollmentEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentEdge.Node(childComplexity), true
+
+	case "EnrollmentPayload.enrollment":
+		if e.ComplexityRoot.EnrollmentPayload.Enrollment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentPayload.Enrollment(childComplexity), true
+	case "EnrollmentPayload.userErrors":
+		if e.ComplexityRoot.EnrollmentPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrollmentPayload.UserErrors(childComplexity), true
 
 	case "Entity.findManyCustomerByIDs":
 		if e.ComplexityRoot.Entity.FindManyCustomerByIDs == nil {
@@ -1425,6 +1742,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ConfirmSubscription(childComplexity, args["token"].(string)), true
+	case "RefrainMutation.enrollCustomer":
+		if e.ComplexityRoot.RefrainMutation.EnrollCustomer == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_enrollCustomer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.EnrollCustomer(childComplexity, args["scenarioId"].(string), args["customerId"].(string)), true
+	case "RefrainMutation.exitEnrollment":
+		if e.ComplexityRoot.RefrainMutation.ExitEnrollment == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_exitEnrollment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.ExitEnrollment(childComplexity, args["id"].(string)), true
 	case "RefrainMutation.importSuppressions":
 		if e.ComplexityRoot.RefrainMutation.ImportSuppressions == nil {
 			break
@@ -1453,6 +1792,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ReplayInboundEvent(childComplexity, args["id"].(string)), true
+	case "RefrainMutation.setScenarioStatus":
+		if e.ComplexityRoot.RefrainMutation.SetScenarioStatus == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_setScenarioStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.SetScenarioStatus(childComplexity, args["id"].(string), args["status"].(engine.Status)), true
 	case "RefrainMutation.subscribe":
 		if e.ComplexityRoot.RefrainMutation.Subscribe == nil {
 			break
@@ -1497,6 +1847,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.UpsertCustomer(childComplexity, args["input"].(model.UpsertCustomerInput)), true
+	case "RefrainMutation.upsertScenario":
+		if e.ComplexityRoot.RefrainMutation.UpsertScenario == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_upsertScenario_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.UpsertScenario(childComplexity, args["definition"].(string)), true
 	case "RefrainMutation.upsertTemplate":
 		if e.ComplexityRoot.RefrainMutation.UpsertTemplate == nil {
 			break
@@ -1570,6 +1931,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.PreviewTemplate(childComplexity, args["id"].(string), args["customerId"].(string), args["locale"].(*string), args["kind"].(*string), args["values"].(map[string]any)), true
+	case "RefrainQuery.scenario":
+		if e.ComplexityRoot.RefrainQuery.Scenario == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_scenario_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Scenario(childComplexity, args["id"].(string)), true
+	case "RefrainQuery.scenarios":
+		if e.ComplexityRoot.RefrainQuery.Scenarios == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Scenarios(childComplexity), true
+	case "RefrainQuery.simulateScenario":
+		if e.ComplexityRoot.RefrainQuery.SimulateScenario == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_simulateScenario_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.SimulateScenario(childComplexity, args["definition"].(string), args["customers"].(*int), args["days"].(*int), args["seed"].(*int)), true
 	case "RefrainQuery.suppressions":
 		if e.ComplexityRoot.RefrainQuery.Suppressions == nil {
 			break
@@ -1644,6 +2033,326 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReplayInboundEventPayload.UserErrors(childComplexity), true
+
+	case "Scenario.counts":
+		if e.ComplexityRoot.Scenario.Counts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Counts(childComplexity), true
+	case "Scenario.definition":
+		if e.ComplexityRoot.Scenario.Definition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Definition(childComplexity), true
+	case "Scenario.enrollments":
+		if e.ComplexityRoot.Scenario.Enrollments == nil {
+			break
+		}
+
+		args, err := ec.field_Scenario_enrollments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Scenario.Enrollments(childComplexity, args["state"].(*model.EnrollmentState), args["first"].(*int), args["after"].(*string)), true
+	case "Scenario.id":
+		if e.ComplexityRoot.Scenario.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.ID(childComplexity), true
+	case "Scenario.kpi":
+		if e.ComplexityRoot.Scenario.Kpi == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Kpi(childComplexity), true
+	case "Scenario.objective":
+		if e.ComplexityRoot.Scenario.Objective == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Objective(childComplexity), true
+	case "Scenario.origin":
+		if e.ComplexityRoot.Scenario.Origin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Origin(childComplexity), true
+	case "Scenario.priority":
+		if e.ComplexityRoot.Scenario.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Priority(childComplexity), true
+	case "Scenario.status":
+		if e.ComplexityRoot.Scenario.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Status(childComplexity), true
+	case "Scenario.steps":
+		if e.ComplexityRoot.Scenario.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Steps(childComplexity), true
+	case "Scenario.title":
+		if e.ComplexityRoot.Scenario.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Title(childComplexity), true
+	case "Scenario.updatedAt":
+		if e.ComplexityRoot.Scenario.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.UpdatedAt(childComplexity), true
+	case "Scenario.version":
+		if e.ComplexityRoot.Scenario.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scenario.Version(childComplexity), true
+
+	case "ScenarioError.code":
+		if e.ComplexityRoot.ScenarioError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioError.Code(childComplexity), true
+	case "ScenarioError.field":
+		if e.ComplexityRoot.ScenarioError.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioError.Field(childComplexity), true
+	case "ScenarioError.line":
+		if e.ComplexityRoot.ScenarioError.Line == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioError.Line(childComplexity), true
+	case "ScenarioError.message":
+		if e.ComplexityRoot.ScenarioError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioError.Message(childComplexity), true
+	case "ScenarioError.step":
+		if e.ComplexityRoot.ScenarioError.Step == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioError.Step(childComplexity), true
+
+	case "ScenarioPayload.scenario":
+		if e.ComplexityRoot.ScenarioPayload.Scenario == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioPayload.Scenario(childComplexity), true
+	case "ScenarioPayload.userErrors":
+		if e.ComplexityRoot.ScenarioPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioPayload.UserErrors(childComplexity), true
+
+	case "ScenarioStep.id":
+		if e.ComplexityRoot.ScenarioStep.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioStep.ID(childComplexity), true
+	case "ScenarioStep.kind":
+		if e.ComplexityRoot.ScenarioStep.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioStep.Kind(childComplexity), true
+	case "ScenarioStep.next":
+		if e.ComplexityRoot.ScenarioStep.Next == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioStep.Next(childComplexity), true
+	case "ScenarioStep.template":
+		if e.ComplexityRoot.ScenarioStep.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScenarioStep.Template(childComplexity), true
+
+	case "SimulationCounts.deletions":
+		if e.ComplexityRoot.SimulationCounts.Deletions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationCounts.Deletions(childComplexity), true
+	case "SimulationCounts.entries":
+		if e.ComplexityRoot.SimulationCounts.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationCounts.Entries(childComplexity), true
+	case "SimulationCounts.exits":
+		if e.ComplexityRoot.SimulationCounts.Exits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationCounts.Exits(childComplexity), true
+	case "SimulationCounts.goals":
+		if e.ComplexityRoot.SimulationCounts.Goals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationCounts.Goals(childComplexity), true
+	case "SimulationCounts.holdouts":
+		if e.ComplexityRoot.SimulationCounts.Holdouts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationCounts.Holdouts(childComplexity), true
+	case "SimulationCounts.sends":
+		if e.ComplexityRoot.SimulationCounts.Sends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationCounts.Sends(childComplexity), true
+
+	case "SimulationDay.date":
+		if e.ComplexityRoot.SimulationDay.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationDay.Date(childComplexity), true
+	case "SimulationDay.day":
+		if e.ComplexityRoot.SimulationDay.Day == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationDay.Day(childComplexity), true
+	case "SimulationDay.deletions":
+		if e.ComplexityRoot.SimulationDay.Deletions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationDay.Deletions(childComplexity), true
+	case "SimulationDay.entries":
+		if e.ComplexityRoot.SimulationDay.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationDay.Entries(childComplexity), true
+	case "SimulationDay.exits":
+		if e.ComplexityRoot.SimulationDay.Exits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationDay.Exits(childComplexity), true
+	case "SimulationDay.goals":
+		if e.ComplexityRoot.SimulationDay.Goals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationDay.Goals(childComplexity), true
+	case "SimulationDay.holdouts":
+		if e.ComplexityRoot.SimulationDay.Holdouts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationDay.Holdouts(childComplexity), true
+	case "SimulationDay.sends":
+		if e.ComplexityRoot.SimulationDay.Sends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationDay.Sends(childComplexity), true
+
+	case "SimulationPayload.report":
+		if e.ComplexityRoot.SimulationPayload.Report == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationPayload.Report(childComplexity), true
+	case "SimulationPayload.userErrors":
+		if e.ComplexityRoot.SimulationPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationPayload.UserErrors(childComplexity), true
+
+	case "SimulationReport.customers":
+		if e.ComplexityRoot.SimulationReport.Customers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationReport.Customers(childComplexity), true
+	case "SimulationReport.days":
+		if e.ComplexityRoot.SimulationReport.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationReport.Days(childComplexity), true
+	case "SimulationReport.scenario":
+		if e.ComplexityRoot.SimulationReport.Scenario == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationReport.Scenario(childComplexity), true
+	case "SimulationReport.steps":
+		if e.ComplexityRoot.SimulationReport.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationReport.Steps(childComplexity), true
+	case "SimulationReport.total":
+		if e.ComplexityRoot.SimulationReport.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationReport.Total(childComplexity), true
+
+	case "SimulationStep.deletions":
+		if e.ComplexityRoot.SimulationStep.Deletions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationStep.Deletions(childComplexity), true
+	case "SimulationStep.exits":
+		if e.ComplexityRoot.SimulationStep.Exits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationStep.Exits(childComplexity), true
+	case "SimulationStep.id":
+		if e.ComplexityRoot.SimulationStep.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationStep.ID(childComplexity), true
+	case "SimulationStep.kind":
+		if e.ComplexityRoot.SimulationStep.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationStep.Kind(childComplexity), true
+	case "SimulationStep.runs":
+		if e.ComplexityRoot.SimulationStep.Runs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationStep.Runs(childComplexity), true
+	case "SimulationStep.sends":
+		if e.ComplexityRoot.SimulationStep.Sends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationStep.Sends(childComplexity), true
 
 	case "SubscribePayload.state":
 		if e.ComplexityRoot.SubscribePayload.State == nil {
@@ -2578,6 +3287,186 @@ type RefrainQuery {
   version: String! @public
 }
 `, BuiltIn: false},
+	{Name: "../schema/scenario.graphqls", Input: `"Whether a scenario enrolls and advances customers."
+enum ScenarioStatus {
+  ACTIVE
+  PAUSED
+  "Stopped for good: its running enrollments were exited."
+  ARCHIVED
+}
+
+"Where an enrollment is."
+enum EnrollmentState {
+  "Running, or waiting for nextRunAt."
+  ACTIVE
+  "Kept out of the steps to measure uplift; its goal is still recorded."
+  HOLDOUT
+  COMPLETED
+  EXITED
+}
+
+"A relational program: a YAML definition the engine runs for each enrolled customer."
+type Scenario {
+  "The scenario id from its definition (welcome, cart-abandonment, ...)."
+  id: ID!
+  title: String!
+  "build, maintain, reactivate or retain."
+  objective: String!
+  kpi: String
+  "0 to 100, weighed by the pressure policy."
+  priority: Int!
+  status: ScenarioStatus!
+  "The current version; running enrollments finish on the one they started."
+  version: Int!
+  "library, store (REFRAIN_SCENARIOS_DIR) or api."
+  origin: String!
+  "The YAML of the current version."
+  definition: String!
+  "Every step, depth first."
+  steps: [ScenarioStep!]!
+  enrollments(state: EnrollmentState, first: Int = 20, after: String): EnrollmentConnection!
+  counts: EnrollmentCounts!
+  updatedAt: DateTime!
+}
+
+"One step of a scenario."
+type ScenarioStep {
+  id: ID!
+  "send, wait, wait_for, if, split, update, delete_profile or exit."
+  kind: String!
+  "The template of a send step."
+  template: String
+  "The step that follows, when it has no branches of its own."
+  next: String
+}
+
+"A scenario's enrollments by state, and how many reached the goal."
+type EnrollmentCounts {
+  active: Int!
+  holdout: Int!
+  completed: Int!
+  exited: Int!
+  goals: Int!
+}
+
+"A customer in a scenario."
+type Enrollment {
+  id: ID!
+  "The scenario id."
+  scenario: String!
+  version: Int!
+  customerId: ID!
+  "The current (or last) step id."
+  step: String!
+  state: EnrollmentState!
+  "When the engine looks at it next; null once finished."
+  nextRunAt: DateTime
+  variant: String
+  holdout: Boolean!
+  enteredAt: DateTime!
+  finishedAt: DateTime
+  exitReason: String
+  "When the goal event happened."
+  goalAt: DateTime
+}
+
+type EnrollmentEdge {
+  cursor: String!
+  node: Enrollment!
+}
+
+type EnrollmentConnection {
+  edges: [EnrollmentEdge!]!
+  nodes: [Enrollment!]!
+  pageInfo: PageInfo!
+}
+
+"A problem in a scenario definition or request, with its line and step when known."
+type ScenarioError {
+  field: [String!]
+  message: String!
+  code: UserErrorCode!
+  "The line of the definition."
+  line: Int
+  "The step id."
+  step: String
+}
+
+type ScenarioPayload {
+  scenario: Scenario
+  userErrors: [ScenarioError!]!
+}
+
+type EnrollmentPayload {
+  enrollment: Enrollment
+  userErrors: [ScenarioError!]!
+}
+
+"What a simulation counted, in a day, at a step or in total."
+type SimulationCounts {
+  entries: Int!
+  holdouts: Int!
+  sends: Int!
+  exits: Int!
+  goals: Int!
+  deletions: Int!
+}
+
+type SimulationDay {
+  day: Int!
+  date: String!
+  entries: Int!
+  holdouts: Int!
+  sends: Int!
+  exits: Int!
+  goals: Int!
+  deletions: Int!
+}
+
+type SimulationStep {
+  id: ID!
+  kind: String!
+  runs: Int!
+  sends: Int!
+  exits: Int!
+  deletions: Int!
+}
+
+type SimulationReport {
+  scenario: String!
+  customers: Int!
+  days: [SimulationDay!]!
+  steps: [SimulationStep!]!
+  total: SimulationCounts!
+}
+
+type SimulationPayload {
+  report: SimulationReport
+  userErrors: [ScenarioError!]!
+}
+
+extend type RefrainQuery {
+  "Every scenario, by id."
+  scenarios: [Scenario!]! @admin(scope: READ)
+  scenario(id: ID!): Scenario @admin(scope: READ)
+  "Runs a definition on a virtual clock against generated customers, sending nothing."
+  simulateScenario(definition: String!, customers: Int = 1000, days: Int = 30, seed: Int = 1): SimulationPayload! @admin(scope: READ)
+}
+
+extend type RefrainMutation {
+  "Validates a YAML definition and saves it as the scenario's next version."
+  upsertScenario(definition: String!): ScenarioPayload! @admin(scope: WRITE)
+  setScenarioStatus(id: ID!, status: ScenarioStatus!): ScenarioPayload! @admin(scope: WRITE)
+  "Enrolls a customer by hand (manual triggers), checking audience and re-entry."
+  enrollCustomer(scenarioId: ID!, customerId: ID!): EnrollmentPayload! @admin(scope: WRITE)
+  exitEnrollment(id: ID!): EnrollmentPayload! @admin(scope: WRITE)
+}
+
+extend type Customer {
+  "The customer's scenario enrollments, newest first."
+  enrollments: [Enrollment!]! @owner
+}
+`, BuiltIn: false},
 	{Name: "../federation/directives.graphql", Input: `
 	directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
 	directive @composeDirective(name: String!) repeatable on SCHEMA
@@ -2751,6 +3640,8 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_carts(ctx, field)
 	case "messages":
 		return ec.fieldContext_Customer_messages(ctx, field)
+	case "enrollments":
+		return ec.fieldContext_Customer_enrollments(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Customer", field.Name)
 }
@@ -2857,6 +3748,86 @@ func (ec *executionContext) childFields_Engagement(ctx context.Context, field gr
 		return ec.fieldContext_Engagement_lastOrderAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Engagement", field.Name)
+}
+
+func (ec *executionContext) childFields_Enrollment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Enrollment_id(ctx, field)
+	case "scenario":
+		return ec.fieldContext_Enrollment_scenario(ctx, field)
+	case "version":
+		return ec.fieldContext_Enrollment_version(ctx, field)
+	case "customerId":
+		return ec.fieldContext_Enrollment_customerId(ctx, field)
+	case "step":
+		return ec.fieldContext_Enrollment_step(ctx, field)
+	case "state":
+		return ec.fieldContext_Enrollment_state(ctx, field)
+	case "nextRunAt":
+		return ec.fieldContext_Enrollment_nextRunAt(ctx, field)
+	case "variant":
+		return ec.fieldContext_Enrollment_variant(ctx, field)
+	case "holdout":
+		return ec.fieldContext_Enrollment_holdout(ctx, field)
+	case "enteredAt":
+		return ec.fieldContext_Enrollment_enteredAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Enrollment_finishedAt(ctx, field)
+	case "exitReason":
+		return ec.fieldContext_Enrollment_exitReason(ctx, field)
+	case "goalAt":
+		return ec.fieldContext_Enrollment_goalAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Enrollment", field.Name)
+}
+
+func (ec *executionContext) childFields_EnrollmentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_EnrollmentConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_EnrollmentConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_EnrollmentConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EnrollmentConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_EnrollmentCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "active":
+		return ec.fieldContext_EnrollmentCounts_active(ctx, field)
+	case "holdout":
+		return ec.fieldContext_EnrollmentCounts_holdout(ctx, field)
+	case "completed":
+		return ec.fieldContext_EnrollmentCounts_completed(ctx, field)
+	case "exited":
+		return ec.fieldContext_EnrollmentCounts_exited(ctx, field)
+	case "goals":
+		return ec.fieldContext_EnrollmentCounts_goals(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EnrollmentCounts", field.Name)
+}
+
+func (ec *executionContext) childFields_EnrollmentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_EnrollmentEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_EnrollmentEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EnrollmentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_EnrollmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "enrollment":
+		return ec.fieldContext_EnrollmentPayload_enrollment(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_EnrollmentPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EnrollmentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ImportSuppressionsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3107,6 +4078,14 @@ func (ec *executionContext) childFields_RefrainMutation(ctx context.Context, fie
 		return ec.fieldContext_RefrainMutation_confirmSubscription(ctx, field)
 	case "updatePreferences":
 		return ec.fieldContext_RefrainMutation_updatePreferences(ctx, field)
+	case "upsertScenario":
+		return ec.fieldContext_RefrainMutation_upsertScenario(ctx, field)
+	case "setScenarioStatus":
+		return ec.fieldContext_RefrainMutation_setScenarioStatus(ctx, field)
+	case "enrollCustomer":
+		return ec.fieldContext_RefrainMutation_enrollCustomer(ctx, field)
+	case "exitEnrollment":
+		return ec.fieldContext_RefrainMutation_exitEnrollment(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RefrainMutation", field.Name)
 }
@@ -3131,6 +4110,12 @@ func (ec *executionContext) childFields_RefrainQuery(ctx context.Context, field 
 		return ec.fieldContext_RefrainQuery_previewTemplate(ctx, field)
 	case "suppressions":
 		return ec.fieldContext_RefrainQuery_suppressions(ctx, field)
+	case "scenarios":
+		return ec.fieldContext_RefrainQuery_scenarios(ctx, field)
+	case "scenario":
+		return ec.fieldContext_RefrainQuery_scenario(ctx, field)
+	case "simulateScenario":
+		return ec.fieldContext_RefrainQuery_simulateScenario(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RefrainQuery", field.Name)
 }
@@ -3167,6 +4152,162 @@ func (ec *executionContext) childFields_ReplayInboundEventPayload(ctx context.Co
 		return ec.fieldContext_ReplayInboundEventPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ReplayInboundEventPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Scenario(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Scenario_id(ctx, field)
+	case "title":
+		return ec.fieldContext_Scenario_title(ctx, field)
+	case "objective":
+		return ec.fieldContext_Scenario_objective(ctx, field)
+	case "kpi":
+		return ec.fieldContext_Scenario_kpi(ctx, field)
+	case "priority":
+		return ec.fieldContext_Scenario_priority(ctx, field)
+	case "status":
+		return ec.fieldContext_Scenario_status(ctx, field)
+	case "version":
+		return ec.fieldContext_Scenario_version(ctx, field)
+	case "origin":
+		return ec.fieldContext_Scenario_origin(ctx, field)
+	case "definition":
+		return ec.fieldContext_Scenario_definition(ctx, field)
+	case "steps":
+		return ec.fieldContext_Scenario_steps(ctx, field)
+	case "enrollments":
+		return ec.fieldContext_Scenario_enrollments(ctx, field)
+	case "counts":
+		return ec.fieldContext_Scenario_counts(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Scenario_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Scenario", field.Name)
+}
+
+func (ec *executionContext) childFields_ScenarioError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_ScenarioError_field(ctx, field)
+	case "message":
+		return ec.fieldContext_ScenarioError_message(ctx, field)
+	case "code":
+		return ec.fieldContext_ScenarioError_code(ctx, field)
+	case "line":
+		return ec.fieldContext_ScenarioError_line(ctx, field)
+	case "step":
+		return ec.fieldContext_ScenarioError_step(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScenarioError", field.Name)
+}
+
+func (ec *executionContext) childFields_ScenarioPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "scenario":
+		return ec.fieldContext_ScenarioPayload_scenario(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_ScenarioPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScenarioPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ScenarioStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScenarioStep_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_ScenarioStep_kind(ctx, field)
+	case "template":
+		return ec.fieldContext_ScenarioStep_template(ctx, field)
+	case "next":
+		return ec.fieldContext_ScenarioStep_next(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScenarioStep", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulationCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entries":
+		return ec.fieldContext_SimulationCounts_entries(ctx, field)
+	case "holdouts":
+		return ec.fieldContext_SimulationCounts_holdouts(ctx, field)
+	case "sends":
+		return ec.fieldContext_SimulationCounts_sends(ctx, field)
+	case "exits":
+		return ec.fieldContext_SimulationCounts_exits(ctx, field)
+	case "goals":
+		return ec.fieldContext_SimulationCounts_goals(ctx, field)
+	case "deletions":
+		return ec.fieldContext_SimulationCounts_deletions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulationCounts", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulationDay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "day":
+		return ec.fieldContext_SimulationDay_day(ctx, field)
+	case "date":
+		return ec.fieldContext_SimulationDay_date(ctx, field)
+	case "entries":
+		return ec.fieldContext_SimulationDay_entries(ctx, field)
+	case "holdouts":
+		return ec.fieldContext_SimulationDay_holdouts(ctx, field)
+	case "sends":
+		return ec.fieldContext_SimulationDay_sends(ctx, field)
+	case "exits":
+		return ec.fieldContext_SimulationDay_exits(ctx, field)
+	case "goals":
+		return ec.fieldContext_SimulationDay_goals(ctx, field)
+	case "deletions":
+		return ec.fieldContext_SimulationDay_deletions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulationDay", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "report":
+		return ec.fieldContext_SimulationPayload_report(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SimulationPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulationReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "scenario":
+		return ec.fieldContext_SimulationReport_scenario(ctx, field)
+	case "customers":
+		return ec.fieldContext_SimulationReport_customers(ctx, field)
+	case "days":
+		return ec.fieldContext_SimulationReport_days(ctx, field)
+	case "steps":
+		return ec.fieldContext_SimulationReport_steps(ctx, field)
+	case "total":
+		return ec.fieldContext_SimulationReport_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulationReport", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulationStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SimulationStep_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_SimulationStep_kind(ctx, field)
+	case "runs":
+		return ec.fieldContext_SimulationStep_runs(ctx, field)
+	case "sends":
+		return ec.fieldContext_SimulationStep_sends(ctx, field)
+	case "exits":
+		return ec.fieldContext_SimulationStep_exits(ctx, field)
+	case "deletions":
+		return ec.fieldContext_SimulationStep_deletions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulationStep", field.Name)
 }
 
 func (ec *executionContext) childFields_SubscribePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3573,6 +4714,42 @@ func (ec *executionContext) field_RefrainMutation_confirmSubscription_args(ctx c
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainMutation_enrollCustomer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scenarioId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scenarioId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "customerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["customerId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_exitEnrollment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainMutation_removeSuppression_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3598,6 +4775,28 @@ func (ec *executionContext) field_RefrainMutation_replayInboundEvent_args(ctx co
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_setScenarioStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (engine.Status, error) {
+			return ec.unmarshalNScenarioStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg1
 	return args, nil
 }
 
@@ -3654,6 +4853,20 @@ func (ec *executionContext) field_RefrainMutation_upsertCustomer_args(ctx contex
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_upsertScenario_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "definition",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["definition"] = arg0
 	return args, nil
 }
 
@@ -3837,6 +5050,58 @@ func (ec *executionContext) field_RefrainQuery_previewTemplate_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainQuery_scenario_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_simulateScenario_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "definition",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["definition"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "customers",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["customers"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "days",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["days"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "seed",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["seed"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainQuery_suppressions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3856,6 +5121,36 @@ func (ec *executionContext) field_RefrainQuery_suppressions_args(ctx context.Con
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Scenario_enrollments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "state",
+		func(ctx context.Context, v any) (*model.EnrollmentState, error) {
+			return ec.unmarshalOEnrollmentState2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentState(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["state"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -4965,6 +6260,51 @@ func (ec *executionContext) fieldContext_Customer_messages(ctx context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Customer_enrollments(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_enrollments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().Enrollments(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Owner == nil {
+					var zeroVal []*engine.Enrollment
+					return zeroVal, errors.New("directive owner is not implemented")
+				}
+				return ec.Directives.Owner(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*engine.Enrollment) graphql.Marshaler {
+			return ec.marshalNEnrollment2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_enrollments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Enrollment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CustomerConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CustomerConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5748,6 +7088,635 @@ func (ec *executionContext) _Engagement_lastOrderAt(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Engagement_lastOrderAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Engagement", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Enrollment_id(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Enrollment().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Enrollment_scenario(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_scenario(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScenarioID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_scenario(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Enrollment_version(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Enrollment_customerId(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_customerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Enrollment().CustomerID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_customerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Enrollment_step(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_step(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Step, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_step(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Enrollment_state(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Enrollment().State(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.EnrollmentState) graphql.Marshaler {
+			return ec.marshalNEnrollmentState2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, true, true, "EnrollmentState")
+}
+
+func (ec *executionContext) _Enrollment_nextRunAt(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_nextRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextRunAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_nextRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Enrollment_variant(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_variant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_variant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Enrollment_holdout(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_holdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Holdout, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_holdout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Enrollment_enteredAt(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_enteredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnteredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_enteredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Enrollment_finishedAt(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Enrollment_exitReason(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_exitReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExitReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_exitReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Enrollment_goalAt(ctx context.Context, field graphql.CollectedField, obj *engine.Enrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrollment_goalAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoalAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Enrollment_goalAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrollment", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _EnrollmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EnrollmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.EnrollmentEdge) graphql.Marshaler {
+			return ec.marshalNEnrollmentEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnrollmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnrollmentEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EnrollmentConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.EnrollmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*engine.Enrollment) graphql.Marshaler {
+			return ec.marshalNEnrollment2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnrollmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Enrollment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EnrollmentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.EnrollmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnrollmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EnrollmentCounts_active(ctx context.Context, field graphql.CollectedField, obj *engine.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentCounts_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentCounts_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnrollmentCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EnrollmentCounts_holdout(ctx context.Context, field graphql.CollectedField, obj *engine.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentCounts_holdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Holdout, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentCounts_holdout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnrollmentCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EnrollmentCounts_completed(ctx context.Context, field graphql.CollectedField, obj *engine.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentCounts_completed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Completed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentCounts_completed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnrollmentCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EnrollmentCounts_exited(ctx context.Context, field graphql.CollectedField, obj *engine.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentCounts_exited(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exited, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentCounts_exited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnrollmentCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EnrollmentCounts_goals(ctx context.Context, field graphql.CollectedField, obj *engine.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentCounts_goals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Goals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentCounts_goals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnrollmentCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EnrollmentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.EnrollmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnrollmentEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _EnrollmentEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.EnrollmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *engine.Enrollment) graphql.Marshaler {
+			return ec.marshalNEnrollment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnrollmentEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Enrollment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EnrollmentPayload_enrollment(ctx context.Context, field graphql.CollectedField, obj *model.EnrollmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentPayload_enrollment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enrollment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *engine.Enrollment) graphql.Marshaler {
+			return ec.marshalOEnrollment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentPayload_enrollment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnrollmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Enrollment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EnrollmentPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.EnrollmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrollmentPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScenarioError) graphql.Marshaler {
+			return ec.marshalNScenarioError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrollmentPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnrollmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScenarioError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Entity_findManyCustomerByIDs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -8414,6 +10383,254 @@ func (ec *executionContext) fieldContext_RefrainMutation_updatePreferences(ctx c
 	return fc, nil
 }
 
+func (ec *executionContext) _RefrainMutation_upsertScenario(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_upsertScenario(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().UpsertScenario(ctx, obj, fc.Args["definition"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.ScenarioPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.ScenarioPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScenarioPayload) graphql.Marshaler {
+			return ec.marshalNScenarioPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_upsertScenario(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScenarioPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_upsertScenario_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_setScenarioStatus(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_setScenarioStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().SetScenarioStatus(ctx, obj, fc.Args["id"].(string), fc.Args["status"].(engine.Status))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.ScenarioPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.ScenarioPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScenarioPayload) graphql.Marshaler {
+			return ec.marshalNScenarioPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_setScenarioStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScenarioPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_setScenarioStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_enrollCustomer(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_enrollCustomer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().EnrollCustomer(ctx, obj, fc.Args["scenarioId"].(string), fc.Args["customerId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.EnrollmentPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.EnrollmentPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EnrollmentPayload) graphql.Marshaler {
+			return ec.marshalNEnrollmentPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_enrollCustomer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnrollmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_enrollCustomer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_exitEnrollment(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_exitEnrollment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().ExitEnrollment(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.EnrollmentPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.EnrollmentPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EnrollmentPayload) graphql.Marshaler {
+			return ec.marshalNEnrollmentPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_exitEnrollment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnrollmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_exitEnrollment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RefrainQuery_version(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8912,6 +11129,180 @@ func (ec *executionContext) fieldContext_RefrainQuery_suppressions(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _RefrainQuery_scenarios(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_scenarios(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RefrainQuery().Scenarios(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal []*engine.Scenario
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal []*engine.Scenario
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*engine.Scenario) graphql.Marshaler {
+			return ec.marshalNScenario2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐScenarioᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_scenarios(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scenario(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_scenario(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_scenario(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().Scenario(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *engine.Scenario
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *engine.Scenario
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *engine.Scenario) graphql.Marshaler {
+			return ec.marshalOScenario2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐScenario(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_scenario(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scenario(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_scenario_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_simulateScenario(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_simulateScenario(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().SimulateScenario(ctx, obj, fc.Args["definition"].(string), fc.Args["customers"].(*int), fc.Args["days"].(*int), fc.Args["seed"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *model.SimulationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.SimulationPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SimulationPayload) graphql.Marshaler {
+			return ec.marshalNSimulationPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSimulationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_simulateScenario(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_simulateScenario_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RemoveSuppressionPayload_removed(ctx context.Context, field graphql.CollectedField, obj *model.RemoveSuppressionPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9121,6 +11512,1281 @@ func (ec *executionContext) fieldContext_ReplayInboundEventPayload_userErrors(_ 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Scenario_id(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Scenario_title(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scenario().Title(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, true, true, "String")
+}
+
+func (ec *executionContext) _Scenario_objective(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_objective(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scenario().Objective(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_objective(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, true, true, "String")
+}
+
+func (ec *executionContext) _Scenario_kpi(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_kpi(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scenario().Kpi(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_kpi(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, true, true, "String")
+}
+
+func (ec *executionContext) _Scenario_priority(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_priority(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scenario().Priority(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Scenario_status(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v engine.Status) graphql.Marshaler {
+			return ec.marshalNScenarioStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, false, false, "ScenarioStatus")
+}
+
+func (ec *executionContext) _Scenario_version(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Scenario_origin(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_origin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Origin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_origin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, false, false, "String")
+}
+
+func (ec *executionContext) _Scenario_definition(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_definition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scenario().Definition(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_definition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, true, true, "String")
+}
+
+func (ec *executionContext) _Scenario_steps(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scenario().Steps(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScenarioStep) graphql.Marshaler {
+			return ec.marshalNScenarioStep2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scenario",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScenarioStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scenario_enrollments(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_enrollments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Scenario().Enrollments(ctx, obj, fc.Args["state"].(*model.EnrollmentState), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EnrollmentConnection) graphql.Marshaler {
+			return ec.marshalNEnrollmentConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_enrollments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scenario",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnrollmentConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Scenario_enrollments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scenario_counts(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_counts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scenario().Counts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *engine.Counts) graphql.Marshaler {
+			return ec.marshalNEnrollmentCounts2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_counts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scenario",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnrollmentCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scenario_updatedAt(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scenario", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ScenarioError_field(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioError_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioError_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScenarioError", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScenarioError_message(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScenarioError", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScenarioError_code(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioError_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.UserErrorCode) graphql.Marshaler {
+			return ec.marshalNUserErrorCode2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUserErrorCode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScenarioError", field, false, false, "UserErrorCode")
+}
+
+func (ec *executionContext) _ScenarioError_line(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioError_line(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Line, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioError_line(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScenarioError", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScenarioError_step(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioError_step(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Step, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioError_step(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScenarioError", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScenarioPayload_scenario(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioPayload_scenario(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scenario, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *engine.Scenario) graphql.Marshaler {
+			return ec.marshalOScenario2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐScenario(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioPayload_scenario(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScenarioPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scenario(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScenarioPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScenarioError) graphql.Marshaler {
+			return ec.marshalNScenarioError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScenarioPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScenarioError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScenarioStep_id(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioStep_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioStep_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScenarioStep", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScenarioStep_kind(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioStep_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioStep_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScenarioStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScenarioStep_template(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioStep_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioStep_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScenarioStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScenarioStep_next(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScenarioStep_next(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Next, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScenarioStep_next(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScenarioStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulationCounts_entries(ctx context.Context, field graphql.CollectedField, obj *simulate.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationCounts_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationCounts_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationCounts_holdouts(ctx context.Context, field graphql.CollectedField, obj *simulate.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationCounts_holdouts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Holdouts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationCounts_holdouts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationCounts_sends(ctx context.Context, field graphql.CollectedField, obj *simulate.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationCounts_sends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sends, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationCounts_sends(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationCounts_exits(ctx context.Context, field graphql.CollectedField, obj *simulate.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationCounts_exits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationCounts_exits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationCounts_goals(ctx context.Context, field graphql.CollectedField, obj *simulate.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationCounts_goals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Goals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationCounts_goals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationCounts_deletions(ctx context.Context, field graphql.CollectedField, obj *simulate.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationCounts_deletions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deletions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationCounts_deletions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationDay_day(ctx context.Context, field graphql.CollectedField, obj *simulate.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationDay_day(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Day, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationDay_day(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationDay_date(ctx context.Context, field graphql.CollectedField, obj *simulate.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationDay_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationDay_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationDay", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulationDay_entries(ctx context.Context, field graphql.CollectedField, obj *simulate.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationDay_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationDay_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationDay_holdouts(ctx context.Context, field graphql.CollectedField, obj *simulate.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationDay_holdouts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Holdouts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationDay_holdouts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationDay_sends(ctx context.Context, field graphql.CollectedField, obj *simulate.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationDay_sends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sends, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationDay_sends(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationDay_exits(ctx context.Context, field graphql.CollectedField, obj *simulate.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationDay_exits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationDay_exits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationDay_goals(ctx context.Context, field graphql.CollectedField, obj *simulate.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationDay_goals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Goals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationDay_goals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationDay_deletions(ctx context.Context, field graphql.CollectedField, obj *simulate.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationDay_deletions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deletions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationDay_deletions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationPayload_report(ctx context.Context, field graphql.CollectedField, obj *model.SimulationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationPayload_report(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Report, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *simulate.Report) graphql.Marshaler {
+			return ec.marshalOSimulationReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐReport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationPayload_report(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationReport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulationPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SimulationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScenarioError) graphql.Marshaler {
+			return ec.marshalNScenarioError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScenarioError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulationReport_scenario(ctx context.Context, field graphql.CollectedField, obj *simulate.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationReport_scenario(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scenario, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationReport_scenario(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulationReport_customers(ctx context.Context, field graphql.CollectedField, obj *simulate.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationReport_customers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationReport_customers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationReport_days(ctx context.Context, field graphql.CollectedField, obj *simulate.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationReport_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []simulate.Day) graphql.Marshaler {
+			return ec.marshalNSimulationDay2ᚕgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐDayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationReport_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulationReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationDay(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulationReport_steps(ctx context.Context, field graphql.CollectedField, obj *simulate.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationReport_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []simulate.Step) graphql.Marshaler {
+			return ec.marshalNSimulationStep2ᚕgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationReport_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulationReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulationReport_total(ctx context.Context, field graphql.CollectedField, obj *simulate.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationReport_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v simulate.Counts) graphql.Marshaler {
+			return ec.marshalNSimulationCounts2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationReport_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulationReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulationStep_id(ctx context.Context, field graphql.CollectedField, obj *simulate.Step) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationStep_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationStep_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationStep", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SimulationStep_kind(ctx context.Context, field graphql.CollectedField, obj *simulate.Step) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationStep_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationStep_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulationStep_runs(ctx context.Context, field graphql.CollectedField, obj *simulate.Step) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationStep_runs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Runs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationStep_runs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationStep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationStep_sends(ctx context.Context, field graphql.CollectedField, obj *simulate.Step) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationStep_sends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sends, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationStep_sends(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationStep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationStep_exits(ctx context.Context, field graphql.CollectedField, obj *simulate.Step) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationStep_exits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationStep_exits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationStep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationStep_deletions(ctx context.Context, field graphql.CollectedField, obj *simulate.Step) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationStep_deletions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deletions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationStep_deletions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationStep", field, false, false, "Int")
 }
 
 func (ec *executionContext) _SubscribePayload_state(ctx context.Context, field graphql.CollectedField, obj *model.SubscribePayload) (ret graphql.Marshaler) {
@@ -11865,6 +15531,12 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Customer_messages(ctx, field, obj)
 				})
+		case "enrollments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Customer_enrollments(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -12215,6 +15887,274 @@ func (ec *executionContext) _Engagement(ctx context.Context, sel ast.SelectionSe
 		case "lastOrderAt":
 			out.Values[i] = ec._Engagement_lastOrderAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var enrollmentImplementors = []string{"Enrollment"}
+
+func (ec *executionContext) _Enrollment(ctx context.Context, sel ast.SelectionSet, obj *engine.Enrollment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, enrollmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Enrollment")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Enrollment_id(ctx, field, obj)
+				})
+		case "scenario":
+			out.Values[i] = ec._Enrollment_scenario(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._Enrollment_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "customerId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Enrollment_customerId(ctx, field, obj)
+				})
+		case "step":
+			out.Values[i] = ec._Enrollment_step(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "state":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Enrollment_state(ctx, field, obj)
+				})
+		case "nextRunAt":
+			out.Values[i] = ec._Enrollment_nextRunAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "variant":
+			out.Values[i] = ec._Enrollment_variant(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "holdout":
+			out.Values[i] = ec._Enrollment_holdout(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "enteredAt":
+			out.Values[i] = ec._Enrollment_enteredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._Enrollment_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "exitReason":
+			out.Values[i] = ec._Enrollment_exitReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "goalAt":
+			out.Values[i] = ec._Enrollment_goalAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var enrollmentConnectionImplementors = []string{"EnrollmentConnection"}
+
+func (ec *executionContext) _EnrollmentConnection(ctx context.Context, sel ast.SelectionSet, obj *model.EnrollmentConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, enrollmentConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EnrollmentConnection")
+		case "edges":
+			out.Values[i] = ec._EnrollmentConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._EnrollmentConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._EnrollmentConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var enrollmentCountsImplementors = []string{"EnrollmentCounts"}
+
+func (ec *executionContext) _EnrollmentCounts(ctx context.Context, sel ast.SelectionSet, obj *engine.Counts) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, enrollmentCountsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EnrollmentCounts")
+		case "active":
+			out.Values[i] = ec._EnrollmentCounts_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holdout":
+			out.Values[i] = ec._EnrollmentCounts_holdout(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completed":
+			out.Values[i] = ec._EnrollmentCounts_completed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exited":
+			out.Values[i] = ec._EnrollmentCounts_exited(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "goals":
+			out.Values[i] = ec._EnrollmentCounts_goals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var enrollmentEdgeImplementors = []string{"EnrollmentEdge"}
+
+func (ec *executionContext) _EnrollmentEdge(ctx context.Context, sel ast.SelectionSet, obj *model.EnrollmentEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, enrollmentEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EnrollmentEdge")
+		case "cursor":
+			out.Values[i] = ec._EnrollmentEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._EnrollmentEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var enrollmentPayloadImplementors = []string{"EnrollmentPayload"}
+
+func (ec *executionContext) _EnrollmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.EnrollmentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, enrollmentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EnrollmentPayload")
+		case "enrollment":
+			out.Values[i] = ec._EnrollmentPayload_enrollment(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._EnrollmentPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -13201,6 +17141,30 @@ func (ec *executionContext) _RefrainMutation(ctx context.Context, sel ast.Select
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainMutation_updatePreferences(ctx, field, obj)
 				})
+		case "upsertScenario":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_upsertScenario(ctx, field, obj)
+				})
+		case "setScenarioStatus":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_setScenarioStatus(ctx, field, obj)
+				})
+		case "enrollCustomer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_enrollCustomer(ctx, field, obj)
+				})
+		case "exitEnrollment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_exitEnrollment(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13282,6 +17246,24 @@ func (ec *executionContext) _RefrainQuery(ctx context.Context, sel ast.Selection
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainQuery_suppressions(ctx, field, obj)
+				})
+		case "scenarios":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_scenarios(ctx, field, obj)
+				})
+		case "scenario":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_scenario(ctx, field, obj)
+				})
+		case "simulateScenario":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_simulateScenario(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -13404,6 +17386,521 @@ func (ec *executionContext) _ReplayInboundEventPayload(ctx context.Context, sel 
 			}
 		case "userErrors":
 			out.Values[i] = ec._ReplayInboundEventPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scenarioImplementors = []string{"Scenario"}
+
+func (ec *executionContext) _Scenario(ctx context.Context, sel ast.SelectionSet, obj *engine.Scenario) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scenarioImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Scenario")
+		case "id":
+			out.Values[i] = ec._Scenario_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "title":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_title(ctx, field, obj)
+				})
+		case "objective":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_objective(ctx, field, obj)
+				})
+		case "kpi":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_kpi(ctx, field, obj)
+				})
+		case "priority":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_priority(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._Scenario_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.Values[i] = ec._Scenario_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "origin":
+			out.Values[i] = ec._Scenario_origin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "definition":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_definition(ctx, field, obj)
+				})
+		case "steps":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_steps(ctx, field, obj)
+				})
+		case "enrollments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_enrollments(ctx, field, obj)
+				})
+		case "counts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_counts(ctx, field, obj)
+				})
+		case "updatedAt":
+			out.Values[i] = ec._Scenario_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scenarioErrorImplementors = []string{"ScenarioError"}
+
+func (ec *executionContext) _ScenarioError(ctx context.Context, sel ast.SelectionSet, obj *model.ScenarioError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scenarioErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScenarioError")
+		case "field":
+			out.Values[i] = ec._ScenarioError_field(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ScenarioError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._ScenarioError_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "line":
+			out.Values[i] = ec._ScenarioError_line(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "step":
+			out.Values[i] = ec._ScenarioError_step(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scenarioPayloadImplementors = []string{"ScenarioPayload"}
+
+func (ec *executionContext) _ScenarioPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ScenarioPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scenarioPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScenarioPayload")
+		case "scenario":
+			out.Values[i] = ec._ScenarioPayload_scenario(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._ScenarioPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scenarioStepImplementors = []string{"ScenarioStep"}
+
+func (ec *executionContext) _ScenarioStep(ctx context.Context, sel ast.SelectionSet, obj *model.ScenarioStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scenarioStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScenarioStep")
+		case "id":
+			out.Values[i] = ec._ScenarioStep_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._ScenarioStep_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "template":
+			out.Values[i] = ec._ScenarioStep_template(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "next":
+			out.Values[i] = ec._ScenarioStep_next(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulationCountsImplementors = []string{"SimulationCounts"}
+
+func (ec *executionContext) _SimulationCounts(ctx context.Context, sel ast.SelectionSet, obj *simulate.Counts) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulationCountsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulationCounts")
+		case "entries":
+			out.Values[i] = ec._SimulationCounts_entries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holdouts":
+			out.Values[i] = ec._SimulationCounts_holdouts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sends":
+			out.Values[i] = ec._SimulationCounts_sends(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exits":
+			out.Values[i] = ec._SimulationCounts_exits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "goals":
+			out.Values[i] = ec._SimulationCounts_goals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletions":
+			out.Values[i] = ec._SimulationCounts_deletions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulationDayImplementors = []string{"SimulationDay"}
+
+func (ec *executionContext) _SimulationDay(ctx context.Context, sel ast.SelectionSet, obj *simulate.Day) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulationDayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulationDay")
+		case "day":
+			out.Values[i] = ec._SimulationDay_day(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "date":
+			out.Values[i] = ec._SimulationDay_date(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entries":
+			out.Values[i] = ec._SimulationDay_entries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holdouts":
+			out.Values[i] = ec._SimulationDay_holdouts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sends":
+			out.Values[i] = ec._SimulationDay_sends(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exits":
+			out.Values[i] = ec._SimulationDay_exits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "goals":
+			out.Values[i] = ec._SimulationDay_goals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletions":
+			out.Values[i] = ec._SimulationDay_deletions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulationPayloadImplementors = []string{"SimulationPayload"}
+
+func (ec *executionContext) _SimulationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SimulationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulationPayload")
+		case "report":
+			out.Values[i] = ec._SimulationPayload_report(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._SimulationPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulationReportImplementors = []string{"SimulationReport"}
+
+func (ec *executionContext) _SimulationReport(ctx context.Context, sel ast.SelectionSet, obj *simulate.Report) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulationReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulationReport")
+		case "scenario":
+			out.Values[i] = ec._SimulationReport_scenario(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "customers":
+			out.Values[i] = ec._SimulationReport_customers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days":
+			out.Values[i] = ec._SimulationReport_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "steps":
+			out.Values[i] = ec._SimulationReport_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._SimulationReport_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulationStepImplementors = []string{"SimulationStep"}
+
+func (ec *executionContext) _SimulationStep(ctx context.Context, sel ast.SelectionSet, obj *simulate.Step) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulationStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulationStep")
+		case "id":
+			out.Values[i] = ec._SimulationStep_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._SimulationStep_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runs":
+			out.Values[i] = ec._SimulationStep_runs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sends":
+			out.Values[i] = ec._SimulationStep_sends(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exits":
+			out.Values[i] = ec._SimulationStep_exits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deletions":
+			out.Values[i] = ec._SimulationStep_deletions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14462,6 +18959,88 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) marshalNEnrollment2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*engine.Enrollment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEnrollment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEnrollment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollment(ctx context.Context, sel ast.SelectionSet, v *engine.Enrollment) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Enrollment!")
+		return graphql.Null
+	}
+	return ec._Enrollment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEnrollmentConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentConnection(ctx context.Context, sel ast.SelectionSet, v *model.EnrollmentConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EnrollmentConnection!")
+		return graphql.Null
+	}
+	return ec._EnrollmentConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEnrollmentCounts2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐCounts(ctx context.Context, sel ast.SelectionSet, v *engine.Counts) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EnrollmentCounts!")
+		return graphql.Null
+	}
+	return ec._EnrollmentCounts(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEnrollmentEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EnrollmentEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEnrollmentEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEnrollmentEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentEdge(ctx context.Context, sel ast.SelectionSet, v *model.EnrollmentEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EnrollmentEdge!")
+		return graphql.Null
+	}
+	return ec._EnrollmentEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEnrollmentPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentPayload(ctx context.Context, sel ast.SelectionSet, v *model.EnrollmentPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EnrollmentPayload!")
+		return graphql.Null
+	}
+	return ec._EnrollmentPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEnrollmentState2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentState(ctx context.Context, v any) (model.EnrollmentState, error) {
+	var res model.EnrollmentState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEnrollmentState2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentState(ctx context.Context, sel ast.SelectionSet, v model.EnrollmentState) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNFieldSet2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -14762,6 +19341,101 @@ func (ec *executionContext) marshalNReplayInboundEventPayload2ᚖgithubᚗcomᚋ
 	return ec._ReplayInboundEventPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNScenario2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐScenarioᚄ(ctx context.Context, sel ast.SelectionSet, v []*engine.Scenario) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScenario2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐScenario(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScenario2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐScenario(ctx context.Context, sel ast.SelectionSet, v *engine.Scenario) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Scenario!")
+		return graphql.Null
+	}
+	return ec._Scenario(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScenarioError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScenarioError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScenarioError2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScenarioError2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioError(ctx context.Context, sel ast.SelectionSet, v *model.ScenarioError) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScenarioError!")
+		return graphql.Null
+	}
+	return ec._ScenarioError(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScenarioPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioPayload(ctx context.Context, sel ast.SelectionSet, v *model.ScenarioPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScenarioPayload!")
+		return graphql.Null
+	}
+	return ec._ScenarioPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNScenarioStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐStatus(ctx context.Context, v any) (engine.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := engine.Status(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScenarioStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐStatus(ctx context.Context, sel ast.SelectionSet, v engine.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ScenarioStatus!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNScenarioStep2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScenarioStep) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScenarioStep2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScenarioStep2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScenarioStep(ctx context.Context, sel ast.SelectionSet, v *model.ScenarioStep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScenarioStep!")
+		return graphql.Null
+	}
+	return ec._ScenarioStep(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx context.Context, v any) (model.Scope, error) {
 	var res model.Scope
 	err := res.UnmarshalGQL(v)
@@ -14770,6 +19444,58 @@ func (ec *executionContext) unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefra
 
 func (ec *executionContext) marshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx context.Context, sel ast.SelectionSet, v model.Scope) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSimulationCounts2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐCounts(ctx context.Context, sel ast.SelectionSet, v simulate.Counts) graphql.Marshaler {
+	return ec._SimulationCounts(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSimulationDay2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐDay(ctx context.Context, sel ast.SelectionSet, v simulate.Day) graphql.Marshaler {
+	return ec._SimulationDay(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSimulationDay2ᚕgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐDayᚄ(ctx context.Context, sel ast.SelectionSet, v []simulate.Day) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSimulationDay2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐDay(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSimulationPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSimulationPayload(ctx context.Context, sel ast.SelectionSet, v *model.SimulationPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SimulationPayload!")
+		return graphql.Null
+	}
+	return ec._SimulationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSimulationStep2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐStep(ctx context.Context, sel ast.SelectionSet, v simulate.Step) graphql.Marshaler {
+	return ec._SimulationStep(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSimulationStep2ᚕgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐStepᚄ(ctx context.Context, sel ast.SelectionSet, v []simulate.Step) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSimulationStep2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -15511,6 +20237,29 @@ func (ec *executionContext) marshalOEngagement2ᚖgithubᚗcomᚋrefrainᚑdev�
 	return ec._Engagement(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOEnrollment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollment(ctx context.Context, sel ast.SelectionSet, v *engine.Enrollment) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Enrollment(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOEnrollmentState2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentState(ctx context.Context, v any) (*model.EnrollmentState, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.EnrollmentState)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOEnrollmentState2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentState(ctx context.Context, sel ast.SelectionSet, v *model.EnrollmentState) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -15614,6 +20363,20 @@ func (ec *executionContext) marshalORenderedMessage2ᚖgithubᚗcomᚋrefrainᚑ
 		return graphql.Null
 	}
 	return ec._RenderedMessage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOScenario2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐScenario(ctx context.Context, sel ast.SelectionSet, v *engine.Scenario) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Scenario(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSimulationReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐReport(ctx context.Context, sel ast.SelectionSet, v *simulate.Report) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SimulationReport(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

@@ -370,3 +370,82 @@ func TestScenarioWinBack(t *testing.T) {
 		require.Empty(t, s.enrollments(lapsed))
 	})
 }
+
+func TestScenarioGraphQL(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("contest"))
+		admin, _ := s.apiKey("read,write")
+		reader, _ := s.apiKey("read")
+		ann := s.customer("ann@example.com", customer.ConsentSubscribed, s.clock.Now())
+
+		// Problems name the line and step.
+		bad := "id: promo\ntitle: Promo\nobjective: maintain\ntrigger: manual\nsteps:\n  - id: mail\n    send: nope\n  - wait: 0s\n"
+		res := s.do(admin, `mutation($d: String!) { refrain { upsertScenario(definition: $d) { scenario { id } userErrors { message line step code } } } }`, map[string]any{"d": bad})
+		var up struct {
+			Refrain struct {
+				UpsertScenario struct {
+					Scenario   *struct{ ID string }
+					UserErrors []struct {
+						Message, Code string
+						Line          int
+						Step          string
+					}
+				}
+			}
+		}
+		res.decode(t, &up)
+		require.Nil(t, up.Refrain.UpsertScenario.Scenario)
+		require.Len(t, up.Refrain.UpsertScenario.UserErrors, 2)
+		require.Equal(t, 6, up.Refrain.UpsertScenario.UserErrors[0].Line)
+		require.Equal(t, "mail", up.Refrain.UpsertScenario.UserErrors[0].Step)
+		require.Equal(t, "INVALID", up.Refrain.UpsertScenario.UserErrors[0].Code)
+		require.Equal(t, "s2", up.Refrain.UpsertScenario.UserErrors[1].Step)
+
+		good := "id: promo\ntitle: Promo\nobjective: maintain\ntrigger: manual\nsteps:\n  - id: mail\n    send: welcome\n  - wait: 2d\n  - id: again\n    send: welcome-resend\n"
+		res = s.do(reader, `mutation($d: String!) { refrain { upsertScenario(definition: $d) { scenario { id } } } }`, map[string]any{"d": good})
+		require.Equal(t, []string{"FORBIDDEN"}, res.codes())
+		res = s.do(admin, `mutation($d: String!) { refrain { upsertScenario(definition: $d) { scenario { id version status } userErrors { message } } } }`, map[string]any{"d": good})
+		require.Contains(t, string(res.Data), `"scenario":{"id":"promo","status":"ACTIVE","version":1},"userErrors":[]`)
+
+		res = s.do(admin, `mutation($c: ID!) { refrain { enrollCustomer(scenarioId: "promo", customerId: $c) { enrollment { id scenario step state } userErrors { code } } } }`, map[string]any{"c": ann.PublicID})
+		require.Contains(t, string(res.Data), `"scenario":"promo","state":"ACTIVE","step":"mail"`)
+		require.NoError(t, s.eng.Drain(s.ctx))
+
+		// A new version: the running enrollment stays on version 1.
+		res = s.do(admin, `mutation($d: String!) { refrain { upsertScenario(definition: $d) { scenario { version steps { id kind } } } } }`,
+			map[string]any{"d": strings.Replace(good, "wait: 2d", "wait: 5d", 1)})
+		require.Contains(t, string(res.Data), `"steps":[{"id":"mail","kind":"send"},{"id":"s2","kind":"wait"},{"id":"again","kind":"send"}],"version":2`)
+		s.until(s.clock.Now().Add(3 * day))
+		require.Equal(t, engine.StateCompleted, s.enrollments(ann)["promo"].State)
+
+		// The customer reads their own enrollments.
+		annToken := s.customerToken(ann.PublicID, time.Hour, testJWTSecret)
+		res = s.do(annToken, `{ refrain { me { enrollments { scenario step state nextRunAt } } } }`, nil)
+		require.Empty(t, res.Errors)
+		require.Contains(t, string(res.Data), `{"nextRunAt":null,"scenario":"promo","state":"COMPLETED","step":"again"}`)
+
+		res = s.do(admin, `{ refrain { scenario(id: "promo") { definition counts { completed active } enrollments(state: COMPLETED, first: 5) { nodes { customerId } pageInfo { hasNextPage } } } } }`, nil)
+		require.Contains(t, string(res.Data), `"counts":{"active":0,"completed":1}`)
+		require.Contains(t, string(res.Data), `"nodes":[{"customerId":"`+ann.PublicID+`"}]`)
+		require.Contains(t, string(res.Data), `wait: 5d`)
+
+		// Manual enrollment, then an admin exits it; pausing and archiving.
+		res = s.do(admin, `mutation($c: ID!) { refrain { enrollCustomer(scenarioId: "contest", customerId: $c) { enrollment { id } } } }`, map[string]any{"c": ann.PublicID})
+		var en struct{ Refrain struct{ EnrollCustomer struct{ Enrollment struct{ ID string } } } }
+		res.decode(t, &en)
+		res = s.do(admin, `mutation($id: ID!) { refrain { exitEnrollment(id: $id) { enrollment { state exitReason } userErrors { code } } } }`, map[string]any{"id": en.Refrain.EnrollCustomer.Enrollment.ID})
+		require.Contains(t, string(res.Data), `"exitReason":"exited by an admin","state":"EXITED"`)
+		res = s.do(admin, `mutation { refrain { setScenarioStatus(id: "nope", status: PAUSED) { userErrors { code } } } }`, nil)
+		require.Contains(t, string(res.Data), `"code":"NOT_FOUND"`)
+		res = s.do(admin, `mutation { refrain { setScenarioStatus(id: "promo", status: ARCHIVED) { scenario { status } } } }`, nil)
+		require.Contains(t, string(res.Data), `"status":"ARCHIVED"`)
+
+		res = s.do(reader, `query($d: String!) { refrain { simulateScenario(definition: $d, customers: 100, days: 5) { report { total { entries sends } steps { id sends } } userErrors { message } } } }`, map[string]any{"d": good})
+		require.Empty(t, res.Errors)
+		require.Contains(t, string(res.Data), `"userErrors":[]`)
+		res = s.do(admin, `{ refrain { scenarios { id status origin } } }`, nil)
+		require.Contains(t, string(res.Data), `{"id":"promo","origin":"api","status":"ARCHIVED"}`)
+		// Disabled library programs are not installed.
+		require.NotContains(t, string(res.Data), `"id":"welcome"`)
+	})
+}

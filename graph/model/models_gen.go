@@ -13,6 +13,8 @@ import (
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/scenarios/engine"
+	"github.com/refrain-dev/refrain/scenarios/simulate"
 )
 
 // A product line of an order or cart.
@@ -105,6 +107,22 @@ type Engagement struct {
 	LastOrderAt *time.Time `json:"lastOrderAt,omitempty"`
 }
 
+type EnrollmentConnection struct {
+	Edges    []*EnrollmentEdge    `json:"edges"`
+	Nodes    []*engine.Enrollment `json:"nodes"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+type EnrollmentEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *engine.Enrollment `json:"node"`
+}
+
+type EnrollmentPayload struct {
+	Enrollment *engine.Enrollment `json:"enrollment,omitempty"`
+	UserErrors []*ScenarioError   `json:"userErrors"`
+}
+
 type ImportSuppressionsPayload struct {
 	// Entries read from the provider.
 	Read int `json:"read"`
@@ -184,6 +202,38 @@ type ReplayInboundEventPayload struct {
 	// The event, back in the queue as PENDING with a fresh attempt count.
 	Event      *inbox.Event `json:"event,omitempty"`
 	UserErrors []*UserError `json:"userErrors"`
+}
+
+// A problem in a scenario definition or request, with its line and step when known.
+type ScenarioError struct {
+	Field   []string      `json:"field,omitempty"`
+	Message string        `json:"message"`
+	Code    UserErrorCode `json:"code"`
+	// The line of the definition.
+	Line *int `json:"line,omitempty"`
+	// The step id.
+	Step *string `json:"step,omitempty"`
+}
+
+type ScenarioPayload struct {
+	Scenario   *engine.Scenario `json:"scenario,omitempty"`
+	UserErrors []*ScenarioError `json:"userErrors"`
+}
+
+// One step of a scenario.
+type ScenarioStep struct {
+	ID string `json:"id"`
+	// send, wait, wait_for, if, split, update, delete_profile or exit.
+	Kind string `json:"kind"`
+	// The template of a send step.
+	Template *string `json:"template,omitempty"`
+	// The step that follows, when it has no branches of its own.
+	Next *string `json:"next,omitempty"`
+}
+
+type SimulationPayload struct {
+	Report     *simulate.Report `json:"report,omitempty"`
+	UserErrors []*ScenarioError `json:"userErrors"`
 }
 
 // A subscription from a public form.
@@ -432,6 +482,68 @@ func (e *ConsentState) UnmarshalJSON(b []byte) error {
 }
 
 func (e ConsentState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where an enrollment is.
+type EnrollmentState string
+
+const (
+	// Running, or waiting for nextRunAt.
+	EnrollmentStateActive EnrollmentState = "ACTIVE"
+	// Kept out of the steps to measure uplift; its goal is still recorded.
+	EnrollmentStateHoldout   EnrollmentState = "HOLDOUT"
+	EnrollmentStateCompleted EnrollmentState = "COMPLETED"
+	EnrollmentStateExited    EnrollmentState = "EXITED"
+)
+
+var AllEnrollmentState = []EnrollmentState{
+	EnrollmentStateActive,
+	EnrollmentStateHoldout,
+	EnrollmentStateCompleted,
+	EnrollmentStateExited,
+}
+
+func (e EnrollmentState) IsValid() bool {
+	switch e {
+	case EnrollmentStateActive, EnrollmentStateHoldout, EnrollmentStateCompleted, EnrollmentStateExited:
+		return true
+	}
+	return false
+}
+
+func (e EnrollmentState) String() string {
+	return string(e)
+}
+
+func (e *EnrollmentState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = EnrollmentState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid EnrollmentState", str)
+	}
+	return nil
+}
+
+func (e EnrollmentState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *EnrollmentState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e EnrollmentState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
