@@ -431,7 +431,11 @@ func TestScenarioGraphQL(t *testing.T) {
 
 		// Manual enrollment, then an admin exits it; pausing and archiving.
 		res = s.do(admin, `mutation($c: ID!) { refrain { enrollCustomer(scenarioId: "contest", customerId: $c) { enrollment { id } } } }`, map[string]any{"c": ann.PublicID})
-		var en struct{ Refrain struct{ EnrollCustomer struct{ Enrollment struct{ ID string } } } }
+		var en struct {
+			Refrain struct {
+				EnrollCustomer struct{ Enrollment struct{ ID string } }
+			}
+		}
 		res.decode(t, &en)
 		res = s.do(admin, `mutation($id: ID!) { refrain { exitEnrollment(id: $id) { enrollment { state exitReason } userErrors { code } } } }`, map[string]any{"id": en.Refrain.EnrollCustomer.Enrollment.ID})
 		require.Contains(t, string(res.Data), `"exitReason":"exited by an admin","state":"EXITED"`)
