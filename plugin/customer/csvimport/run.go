@@ -29,7 +29,10 @@ import (
 
 // Defaults of Options.
 const (
-	// DefaultBatchSize is the number of rows written per transaction.
+	// DefaultBatchSize is the number of rows written per transaction. At
+	// 1,000 rows a first import of a million rows on PostgreSQL runs as fast
+	// as at 5,000, but a re-run (one lookup per batch, nothing written) is a
+	// third slower; bench/import measures both.
 	DefaultBatchSize = 5000
 	// DefaultMaxRejections is the number of rejected rows listed in a Report.
 	DefaultMaxRejections = 10000
