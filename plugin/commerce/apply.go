@@ -307,7 +307,11 @@ func (p *Processor) applyErasure(ctx context.Context, db bun.IDB, now time.Time,
 	if err != nil || c == nil {
 		return err
 	}
-	return Erase(ctx, db, now, c.PK, string(ev.Source)+":"+ev.Topic)
+	erase := p.opts.Erase
+	if erase == nil {
+		erase = Erase
+	}
+	return erase(ctx, db, now, c.PK, string(ev.Source)+":"+ev.Topic)
 }
 
 // Erase removes a customer's personal data everywhere commerce keeps it

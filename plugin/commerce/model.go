@@ -7,6 +7,7 @@
 package commerce
 
 import (
+	"context"
 	"time"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
@@ -92,6 +93,12 @@ type Options struct {
 	AbandonAfter time.Duration
 	// Thresholds are the lifecycle stage thresholds.
 	Thresholds customer.Thresholds
+	// OnOrder, when set, runs after an order is stored and its rollups
+	// refreshed, in the same transaction (loyalty points, tiers, referrals).
+	OnOrder func(ctx context.Context, db bun.IDB, now time.Time, o *Order) error
+	// Erase erases a customer for the storefront's deletion and GDPR
+	// webhooks. Default Erase; privacy.Erase covers every table.
+	Erase func(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, reason string) error
 }
 
 func (o Options) withDefaults() Options {

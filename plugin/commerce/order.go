@@ -171,7 +171,14 @@ func (p *Processor) applyOrder(ctx context.Context, db bun.IDB, now time.Time, e
 		Source: source, Properties: props, IdempotencyKey: key}); err != nil {
 		return err
 	}
-	return p.refreshRollups(ctx, db, now, cust.PK)
+	if err := p.refreshRollups(ctx, db, now, cust.PK); err != nil {
+		return err
+	}
+	if p.opts.OnOrder != nil {
+		// Loyalty and referral programs, in this same transaction.
+		return p.opts.OnOrder(ctx, db, now, stored)
+	}
+	return nil
 }
 
 // refreshRollups recomputes a customer's order rollups from the orders

@@ -1,0 +1,196 @@
+package loyalty_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+
+	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/loyalty"
+	"github.com/refrain-dev/refrain/plugin/store/storetest"
+	"github.com/refrain-dev/refrain/plugin/storefront"
+)
+
+type shop struct {
+	t    *testing.T
+	db   bun.IDB
+	proc *commerce.Processor
+	svc  *loyalty.Service
+}
+
+func newShop(t *testing.T, db bun.IDB) *shop {
+	svc := loyalty.New(loyalty.Options{PointsPerUnit: 1, ReferralURL: "https://shop.example/"})
+	proc := commerce.NewProcessor(commerce.Options{OnOrder: svc.OnOrder}, slog.New(slog.DiscardHandler))
+	return &shop{t: t, db: db, proc: proc, svc: svc}
+}
+
+func (s *shop) order(at time.Time, kind storefront.Kind, buyer, id string, totalMinor, refundMinor int64) {
+	s.t.Helper()
+	o := &storefront.Order{ID: id, Customer: &storefront.Customer{ID: buyer, Email: buyer + "@exemple.fr"},
+		Total: storefront.Money{Minor: totalMinor, Currency: "EUR"}}
+	if kind == storefront.KindOrderRefunded {
+		o.Refunded, o.RefundIncrement = storefront.Money{Minor: refundMinor, Currency: "EUR"}, true
+	}
+	require.NoError(s.t, s.proc.Apply(context.Background(), s.db, at, storefront.Event{Kind: kind, Source: "shopify",
+		Topic: string(kind), OccurredAt: at, Order: o}))
+}
+
+func (s *shop) customer(buyer string) *customer.Customer {
+	s.t.Helper()
+	c, err := customer.GetByEmail(context.Background(), s.db, buyer+"@exemple.fr")
+	require.NoError(s.t, err)
+	return c
+}
+
+func events(t *testing.T, db bun.IDB, pk int64, typ string) []map[string]any {
+	t.Helper()
+	var evs []*customer.Event
+	require.NoError(t, db.NewSelect().Model(&evs).Where("customer_id = ? AND type = ?", pk, typ).Order("id").Scan(context.Background()))
+	out := make([]map[string]any, len(evs))
+	for i, e := range evs {
+		out[i] = e.Properties
+	}
+	return out
+}
+
+func TestPointsAndTiersOverOrders(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		s := newShop(t, db)
+		day := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+		account := func(at time.Time) loyalty.Account {
+			a, err := s.svc.Account(ctx, db, at, s.customer("anne").PK)
+			require.NoError(t, err)
+			return a
+		}
+
+		s.order(day, storefront.KindOrderCreated, "anne", "1001", 6000, 0)
+		require.Equal(t, int64(0), account(day).Points, "an order earns when it is paid")
+		s.order(day, storefront.KindOrderPaid, "anne", "1001", 6000, 0)
+		a := account(day)
+		require.Equal(t, int64(60), a.Points)
+		require.Nil(t, a.Tier)
+		require.Equal(t, &loyalty.NextTier{Name: "bronze", MissingMinor: 4000}, a.NextTier)
+
+		day2 := day.Add(24 * time.Hour)
+		s.order(day2, storefront.KindOrderPaid, "anne", "1002", 8000, 0)
+		s.order(day2, storefront.KindOrderPaid, "anne", "1002", 8000, 0) // redelivered
+		a = account(day2)
+		require.Equal(t, int64(140), a.Points)
+		require.Equal(t, "bronze", *a.Tier)
+		require.Equal(t, day2, a.TierSince.UTC())
+		require.Equal(t, &loyalty.NextTier{Name: "silver", MissingMinor: 36000}, a.NextTier)
+
+		day3 := day2.Add(24 * time.Hour)
+		s.order(day3, storefront.KindOrderRefunded, "anne", "1002", 8000, 3000)
+		a = account(day3)
+		require.Equal(t, int64(110), a.Points, "a refund takes its points back")
+		require.Equal(t, "bronze", *a.Tier)
+
+		day4 := day3.Add(24 * time.Hour)
+		s.order(day4, storefront.KindOrderPaid, "anne", "1003", 45000, 0)
+		a = account(day4)
+		require.Equal(t, int64(560), a.Points)
+		require.Equal(t, "silver", *a.Tier)
+		s.order(day4.Add(time.Hour), storefront.KindOrderCancelled, "anne", "1003", 45000, 0)
+		a = account(day4.Add(time.Hour))
+		require.Equal(t, int64(110), a.Points, "a cancellation takes all its points back")
+		require.Equal(t, "bronze", *a.Tier)
+
+		pk := s.customer("anne").PK
+		page, err := loyalty.Ledger(ctx, db, pk, 10, 0)
+		require.NoError(t, err)
+		var deltas, balances []int64
+		for _, e := range page.Entries {
+			deltas, balances = append(deltas, e.Delta), append(balances, e.Balance)
+		}
+		require.Equal(t, []int64{-450, 450, -30, 80, 60}, deltas, "newest first; the redelivery wrote nothing")
+		require.Equal(t, []int64{110, 560, 110, 140, 60}, balances)
+		page2, err := loyalty.Ledger(ctx, db, pk, 2, page.Entries[1].ID)
+		require.NoError(t, err)
+		require.Len(t, page2.Entries, 2)
+		require.True(t, page2.HasNextPage)
+		require.Equal(t, int64(-30), page2.Entries[0].Delta)
+
+		tiers := events(t, db, pk, loyalty.EventTierChanged)
+		require.Len(t, tiers, 3)
+		require.Equal(t, []any{"", "bronze"}, []any{tiers[0]["from"], tiers[0]["to"]})
+		require.Equal(t, []any{"bronze", "silver"}, []any{tiers[1]["from"], tiers[1]["to"]})
+		require.Equal(t, []any{"silver", "bronze"}, []any{tiers[2]["from"], tiers[2]["to"]})
+		require.Len(t, events(t, db, pk, loyalty.EventPointsEarned), 3)
+
+		bal, err := s.svc.Adjust(ctx, db, day4, pk, -100, "goodwill used")
+		require.NoError(t, err)
+		require.Equal(t, int64(10), bal)
+		_, err = s.svc.Adjust(ctx, db, day4, pk, -11, "too much")
+		require.ErrorIs(t, err, loyalty.ErrInsufficientPoints)
+
+		// A year later the spend has left the period: the tier goes.
+		later := day4.Add(400 * 24 * time.Hour)
+		require.NoError(t, s.svc.RefreshTier(ctx, db, later, pk))
+		require.Nil(t, account(later).Tier)
+	})
+}
+
+func TestReferral(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		s := newShop(t, db)
+		now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+		mk := func(name string) *customer.Customer {
+			e := name + "@exemple.fr"
+			c, _, err := customer.Upsert(ctx, db, now, customer.Profile{Email: &e})
+			require.NoError(t, err)
+			return c
+		}
+		alice, bob, carl := mk("alice"), mk("bob"), mk("carl")
+		code, err := s.svc.Code(ctx, db, now, alice.PK)
+		require.NoError(t, err)
+		require.Regexp(t, `^[2-9A-HJKMNP-Z]{10}$`, code)
+		again, err := s.svc.Code(ctx, db, now.Add(time.Hour), alice.PK)
+		require.NoError(t, err)
+		require.Equal(t, code, again, "a customer keeps one code")
+		bobCode, err := s.svc.Code(ctx, db, now, bob.PK)
+		require.NoError(t, err)
+		require.NotEqual(t, code, bobCode)
+		require.Equal(t, "https://shop.example/?ref="+code, s.svc.Link(code))
+
+		_, err = s.svc.Redeem(ctx, db, now, alice.PK, code, loyalty.ChannelAccount)
+		require.ErrorIs(t, err, loyalty.ErrSelfReferral)
+		_, err = s.svc.Redeem(ctx, db, now, bob.PK, "NOSUCHCODE", loyalty.ChannelAccount)
+		require.ErrorIs(t, err, loyalty.ErrUnknownCode)
+		r, err := s.svc.Redeem(ctx, db, now, bob.PK, " "+code+" ", loyalty.ChannelSubscribe)
+		require.NoError(t, err)
+		require.Equal(t, alice.PK, r.ReferrerPK)
+		_, err = s.svc.Redeem(ctx, db, now, bob.PK, code, loyalty.ChannelAccount)
+		require.ErrorIs(t, err, loyalty.ErrAlreadyReferred)
+
+		s.order(now, storefront.KindOrderPaid, "carl", "2001", 2000, 0)
+		_, err = s.svc.Redeem(ctx, db, now, carl.PK, code, loyalty.ChannelAccount)
+		require.ErrorIs(t, err, loyalty.ErrNotNew)
+
+		st, err := loyalty.ReferralStats(ctx, db, alice.PK)
+		require.NoError(t, err)
+		require.Equal(t, loyalty.Stats{ReferredCount: 1}, st)
+
+		s.order(now, storefront.KindOrderCreated, "bob", "3001", 5000, 0)
+		require.Empty(t, events(t, db, alice.PK, loyalty.EventReferralRewarded), "an unpaid order does not qualify")
+		s.order(now.Add(time.Minute), storefront.KindOrderPaid, "bob", "3001", 5000, 0)
+		s.order(now.Add(time.Hour), storefront.KindOrderPaid, "bob", "3002", 5000, 0)
+		rewarded := events(t, db, alice.PK, loyalty.EventReferralRewarded)
+		require.Len(t, rewarded, 1, "the first paid order rewards, once")
+		require.Equal(t, "3001", rewarded[0]["order_id"])
+		require.EqualValues(t, 500, rewarded[0]["points"])
+		st, err = loyalty.ReferralStats(ctx, db, alice.PK)
+		require.NoError(t, err)
+		require.Equal(t, loyalty.Stats{ReferredCount: 1, RewardsEarned: 1, RewardPoints: 500}, st)
+		a, err := s.svc.Account(ctx, db, now, alice.PK)
+		require.NoError(t, err)
+		require.Equal(t, int64(500), a.Points)
+	})
+}
