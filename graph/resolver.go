@@ -10,6 +10,8 @@ import (
 	"log/slog"
 
 	"github.com/refrain-dev/refrain/plugin/clock"
+	"github.com/refrain-dev/refrain/plugin/hygiene"
+	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/scenarios/engine"
@@ -33,4 +35,10 @@ type Resolver struct {
 	SuppressionImporter func(ctx context.Context) (read, added int, err error)
 	// Scenarios stores and runs scenarios (issue 6).
 	Scenarios *engine.Engine
+	// Hygiene checks addresses (issue 9); HygieneAllowed lists the statuses
+	// marketing mail goes to (nil: OK and ROLE).
+	Hygiene        *hygiene.Checker
+	HygieneAllowed map[hygiene.Status]bool
+	// Loyalty runs points, tiers and referrals (issue 9).
+	Loyalty *loyalty.Service
 }

@@ -67,6 +67,7 @@ type Config struct {
 	StorefrontConfig
 	MailConfig
 	ScenariosConfig
+	HygieneConfig
 }
 
 // settingField is one leaf setting: its struct field and its value.
@@ -271,5 +272,6 @@ func (c Config) Validate() error {
 	errs = append(errs, c.StorefrontConfig.validate()...)
 	errs = append(errs, c.MailConfig.validate()...)
 	errs = append(errs, c.ScenariosConfig.validate()...)
+	errs = append(errs, c.HygieneConfig.validate()...)
 	return errors.Join(errs...)
 }

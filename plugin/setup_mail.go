@@ -79,14 +79,15 @@ func (p *Plugin) setupMail(ctx context.Context, route func(pattern, name string,
 	svc, err := outbox.New(outbox.Options{DB: p.db, Clock: p.clock, Logger: p.logger, Engine: engine, Signer: signer,
 		Sender: sender, Reconciler: reconciler, Provider: provider, Config: outbox.Config{From: from,
 			ReplyTo: cfg.MailReplyTo, ListUnsubscribeMailto: cfg.ListUnsubscribeMailto, PublicURL: p.cfg.PublicURL,
-			StoreName: cfg.StoreName, StoreURL: cfg.StoreURL, Tracking: true}})
+			StoreName: cfg.StoreName, StoreURL: cfg.StoreURL, Tracking: true},
+		MarketingHold: p.marketingHold})
 	if err != nil {
 		return fmt.Errorf("configure mail: %w", err)
 	}
 	cs, err := consent.New(consent.Options{Outbox: svc, Signer: signer, Clock: p.clock, Logger: p.logger,
 		DoubleOptIn: cfg.DoubleOptIn, RateLimit: cfg.SubscribeRateLimit,
-		// List hygiene (issue 9) plugs its address checks in here.
-		CheckAddress: nil})
+		// List hygiene: syntax, disposable domains, typos (setup_hygiene.go).
+		CheckAddress: p.checkAddress})
 	if err != nil {
 		return fmt.Errorf("configure consent: %w", err)
 	}

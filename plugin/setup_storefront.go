@@ -10,6 +10,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/jwks"
+	"github.com/refrain-dev/refrain/plugin/privacy"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 	"github.com/refrain-dev/refrain/plugin/storefront/bigcommerce"
 	"github.com/refrain-dev/refrain/plugin/storefront/ingest"
@@ -23,6 +24,9 @@ const cartSweepInterval = time.Minute
 // processing: it registers routes with route and background workers with
 // p.addWorker.
 func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name string, h http.Handler)) error {
+	if err := p.setupHygiene(); err != nil {
+		return err
+	}
 	cfg := p.cfg.StorefrontConfig
 	handler := p.inboxHandler()
 	workers := make([]*inbox.Worker, cfg.InboxWorkers)
@@ -75,7 +79,8 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 
 // commerceProcessor returns the commerce processor of the configuration.
 func (p *Plugin) commerceProcessor() *commerce.Processor {
-	return commerce.NewProcessor(commerce.Options{AbandonAfter: p.cfg.CartAbandonAfter, Thresholds: p.cfg.thresholds()}, p.logger)
+	return commerce.NewProcessor(commerce.Options{AbandonAfter: p.cfg.CartAbandonAfter, Thresholds: p.cfg.thresholds(),
+		OnOrder: p.resolver.Loyalty.OnOrder, Erase: privacy.Erase}, p.logger)
 }
 
 // inboxHandler builds the inbox handler of storefront deliveries. It holds
@@ -86,7 +91,9 @@ func (p *Plugin) inboxHandler() *ingest.Processor {
 		fetcher = &bigcommerce.Client{StoreHash: p.cfg.BigCommerceStoreHash, AccessToken: p.cfg.BigCommerceAccessToken,
 			BaseURL: p.cfg.BigCommerceAPIBase, HTTP: p.http}
 	}
-	return ingest.NewProcessor(p.commerceProcessor(), fetcher, p.logger)
+	h := ingest.NewProcessor(p.commerceProcessor(), fetcher, p.logger)
+	h.Vet, h.Applied = privacy.VetEvent, p.hygieneApplied
+	return h
 }
 
 func (p *Plugin) inboxOptions() inbox.WorkerOptions {

@@ -10,6 +10,7 @@ package hygiene
 import (
 	"bufio"
 	"bytes"
+	"context"
 	_ "embed"
 	"fmt"
 	"io"
@@ -231,4 +232,26 @@ func isRole(local string) bool {
 	}
 	_, ok := roles[local]
 	return ok
+}
+
+// SubscribeVerdict carries, through a subscription request, whether the
+// subscriber confirmed an address that looks like a typo, and the verdict
+// the address check reached (so the form can show didYouMean).
+type SubscribeVerdict struct {
+	ConfirmTypo bool
+	Result      Result
+}
+
+type verdictKey struct{}
+
+// WithSubscribe returns ctx carrying a SubscribeVerdict for the address check.
+func WithSubscribe(ctx context.Context, confirmTypo bool) (context.Context, *SubscribeVerdict) {
+	v := &SubscribeVerdict{ConfirmTypo: confirmTypo}
+	return context.WithValue(ctx, verdictKey{}, v), v
+}
+
+// SubscribeVerdictFrom returns the SubscribeVerdict WithSubscribe stored, or nil.
+func SubscribeVerdictFrom(ctx context.Context) *SubscribeVerdict {
+	v, _ := ctx.Value(verdictKey{}).(*SubscribeVerdict)
+	return v
 }

@@ -159,7 +159,7 @@ func TestSuppressedAndStored(t *testing.T) {
 		require.Equal(t, "ROLE", *get("info@maboutique.fr").Status)
 		require.Nil(t, get("x@yopmail.com").Status, "not refreshed yet")
 
-		holds, err := hygiene.MarketingHolds(ctx, db, c, []int64{pks["x@yopmail.com"], pks["ok@orange.fr"], pks["info@maboutique.fr"], pks["marie@gmial.com"]})
+		holds, err := hygiene.MarketingHolds(ctx, db, c, nil, []int64{pks["x@yopmail.com"], pks["ok@orange.fr"], pks["info@maboutique.fr"], pks["marie@gmial.com"]})
 		require.NoError(t, err)
 		require.Equal(t, map[int64]string{pks["x@yopmail.com"]: "hygiene: DISPOSABLE", pks["marie@gmial.com"]: "hygiene: TYPO_SUSPECTED"}, holds)
 		require.Equal(t, "DISPOSABLE", *get("x@yopmail.com").Status, "checked on the way and stored")

@@ -176,7 +176,9 @@ func refresh(ctx context.Context, db bun.IDB, c *Checker, rows []stored) error {
 // go to each of the given customers: a stored status other than OK or
 // ROLE. A customer never checked is checked now (without the suppression
 // list, which the outbox checks itself) and the result stored.
-func MarketingHolds(ctx context.Context, db bun.IDB, c *Checker, customerPKs []int64) (map[int64]string, error) {
+//
+// allowed lists the statuses marketing may go to; nil means OK and ROLE.
+func MarketingHolds(ctx context.Context, db bun.IDB, c *Checker, allowed map[Status]bool, customerPKs []int64) (map[int64]string, error) {
 	out := map[int64]string{}
 	if len(customerPKs) == 0 {
 		return out, nil
@@ -193,7 +195,7 @@ func MarketingHolds(ctx context.Context, db bun.IDB, c *Checker, customerPKs []i
 			st = c.Check(*r.Email).Status
 			unchecked = append(unchecked, r)
 		}
-		if st != "" && !st.Sendable() {
+		if st != "" && (allowed == nil && !st.Sendable() || allowed != nil && !allowed[st]) {
 			out[r.ID] = "hygiene: " + string(st)
 		}
 	}

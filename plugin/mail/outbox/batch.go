@@ -293,6 +293,21 @@ func (s *Service) suppressedAmong(ctx context.Context, cs []*customer.Customer, 
 			out[c.PK] = Reason("no_consent")
 		}
 	}
+	if s.hold != nil && kind == mail.KindMarketing {
+		pks := make([]int64, 0, len(cs))
+		for _, c := range cs {
+			pks = append(pks, c.PK)
+		}
+		holds, err := s.hold(ctx, s.db, pks)
+		if err != nil {
+			return nil, fmt.Errorf("send batch: %w", err)
+		}
+		for pk, why := range holds {
+			if _, ok := out[pk]; !ok {
+				out[pk] = Reason(why)
+			}
+		}
+	}
 	return out, nil
 }
 

@@ -189,6 +189,12 @@ func (s *Service) blocked(ctx context.Context, m *Message) (string, bool, error)
 	if c.ConsentState == customer.ConsentUnsubscribed || c.ConsentState == customer.ConsentNotSubscribed {
 		return "no marketing consent: " + string(c.ConsentState), true, nil
 	}
+	if s.hold != nil {
+		holds, err := s.hold(ctx, s.db, []int64{c.PK})
+		if err != nil || holds[c.PK] != "" {
+			return holds[c.PK], err == nil, err
+		}
+	}
 	return "", false, nil
 }
 

@@ -79,6 +79,10 @@ type Options struct {
 	// Provider names the sender in message rows ("mailgun", "outbox").
 	Provider string
 	Config   Config
+	// MarketingHold, when set, returns by customer row id why marketing
+	// mail may not go to each of the given customers (list hygiene: a
+	// disposable address, a suspected typo). Nil holds nothing.
+	MarketingHold func(ctx context.Context, db bun.IDB, customerPKs []int64) (map[int64]string, error)
 }
 
 // Service enqueues, renders and delivers messages.
@@ -92,6 +96,7 @@ type Service struct {
 	reconciler mail.Reconciler
 	provider   string
 	cfg        Config
+	hold       func(ctx context.Context, db bun.IDB, customerPKs []int64) (map[int64]string, error)
 	// Wake, when sent to, makes an idle worker look at once.
 	Wake chan struct{}
 }
@@ -143,7 +148,7 @@ func New(o Options) (*Service, error) {
 	}
 	return &Service{db: o.DB, clock: o.Clock, logger: o.Logger, engine: o.Engine, signer: o.Signer,
 		sender: o.Sender, reconciler: o.Reconciler, provider: o.Provider, cfg: o.Config,
-		Wake: make(chan struct{}, 1)}, nil
+		hold: o.MarketingHold, Wake: make(chan struct{}, 1)}, nil
 }
 
 // Engine returns the template engine.

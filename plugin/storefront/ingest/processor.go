@@ -54,6 +54,14 @@ type Processor struct {
 	commerce *commerce.Processor
 	fetchers map[storefront.Source]storefront.Fetcher
 	logger   *slog.Logger
+
+	// Vet, when set, sees each event before it is applied and returns it,
+	// possibly changed, and whether to apply it: privacy strips or skips
+	// an erased customer so that a webhook does not bring them back.
+	Vet func(ctx context.Context, db bun.IDB, ev storefront.Event) (storefront.Event, bool, error)
+	// Applied, when set, runs after each applied event in the same
+	// transaction: list hygiene checks the addresses the event carried.
+	Applied func(ctx context.Context, db bun.IDB, ev storefront.Event) error
 }
 
 // NewProcessor returns a Processor applying events with c. bigCommerce,
@@ -95,7 +103,18 @@ func (p *Processor) Handle(ctx context.Context, tx bun.Tx, e *inbox.Event) error
 	}
 	applied := 0
 	for _, ev := range events {
+		if p.Vet != nil {
+			keep := true
+			if ev, keep, err = p.Vet(ctx, tx, ev); err != nil {
+				return err
+			} else if !keep {
+				continue
+			}
+		}
 		err := p.commerce.Apply(ctx, tx, e.ReceivedAt, ev)
+		if err == nil && p.Applied != nil {
+			err = p.Applied(ctx, tx, ev)
+		}
 		var gap *commerce.ParseGap
 		switch {
 		case err == nil:

@@ -1,0 +1,115 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/refrain-dev/refrain/plugin/hygiene"
+	"github.com/refrain-dev/refrain/plugin/loyalty"
+	"github.com/refrain-dev/refrain/plugin/storefront"
+)
+
+// setupHygiene loads the hygiene checker and builds the loyalty service
+// once, before the setups that hook them in (storefront, mail).
+func (p *Plugin) setupHygiene() error {
+	if p.resolver.Hygiene != nil {
+		return nil
+	}
+	cfg := p.cfg.HygieneConfig
+	chk, err := hygiene.NewChecker(hygiene.Options{DisposableFile: cfg.DisposableDomainsFile})
+	if err != nil {
+		return fmt.Errorf("setting REFRAIN_DISPOSABLE_DOMAINS_FILE: %w", err)
+	}
+	tiers, err := cfg.loyaltyTiers()
+	if err != nil {
+		return fmt.Errorf("setting REFRAIN_LOYALTY_TIERS: %w", err)
+	}
+	allowed, err := cfg.marketingStatuses()
+	if err != nil {
+		return fmt.Errorf("setting REFRAIN_HYGIENE_MARKETING_STATUSES: %w", err)
+	}
+	refURL := cfg.ReferralURL
+	if refURL == "" {
+		refURL = p.cfg.StoreURL
+	}
+	if refURL == "" {
+		refURL = p.cfg.PublicURL
+	}
+	p.resolver.Hygiene, p.resolver.HygieneAllowed = chk, allowed
+	p.resolver.Loyalty = loyalty.New(loyalty.Options{PointsPerUnit: cfg.LoyaltyPointsPerUnit, Tiers: tiers,
+		TierPeriod: cfg.LoyaltyTierPeriod, ReferralRewardPoints: cfg.ReferralRewardPoints, ReferralURL: refURL,
+		Logger: p.logger})
+	return nil
+}
+
+// marketingHold is the outbox's MarketingHold: list hygiene statuses.
+func (p *Plugin) marketingHold(ctx context.Context, db bun.IDB, customerPKs []int64) (map[int64]string, error) {
+	return hygiene.MarketingHolds(ctx, db, p.resolver.Hygiene, p.resolver.HygieneAllowed, customerPKs)
+}
+
+// errTypo is the refusal of an address that looks like a typo.
+type errTypo struct{ suggestion string }
+
+func (e errTypo) Error() string { return "did you mean " + e.suggestion + "?" }
+
+// checkAddress is consent's CheckAddress: syntax errors and (by default)
+// disposable domains are refused; a likely typo is refused with a
+// suggestion unless the subscriber confirmed it (hygiene.WithSubscribe);
+// role and suppressed addresses are accepted, their status stored later.
+func (p *Plugin) checkAddress(ctx context.Context, normalized string) error {
+	r, err := hygiene.Evaluate(ctx, p.db, p.resolver.Hygiene, normalized)
+	if err != nil {
+		return err
+	}
+	v := hygiene.SubscribeVerdictFrom(ctx)
+	if v != nil {
+		v.Result = r
+	}
+	switch r.Status {
+	case hygiene.StatusInvalid:
+		return errors.New("this is not a valid email address: " + r.Reason)
+	case hygiene.StatusDisposable:
+		if p.cfg.RefuseDisposable {
+			return errors.New("disposable addresses are not accepted: please give an address you keep")
+		}
+	case hygiene.StatusTypoSuspected:
+		if v == nil || !v.ConfirmTypo {
+			return errTypo{suggestion: r.Suggestion}
+		}
+	}
+	return nil
+}
+
+// hygieneApplied is the ingest hook: the addresses an applied storefront
+// event carried get their hygiene status.
+func (p *Plugin) hygieneApplied(ctx context.Context, db bun.IDB, ev storefront.Event) error {
+	var emails []string
+	if ev.Customer != nil {
+		emails = append(emails, ev.Customer.Email)
+	}
+	if ev.Order != nil {
+		emails = append(emails, ev.Order.Email)
+		if ev.Order.Customer != nil {
+			emails = append(emails, ev.Order.Customer.Email)
+		}
+	}
+	if ev.Cart != nil {
+		emails = append(emails, ev.Cart.Email)
+		if ev.Cart.Customer != nil {
+			emails = append(emails, ev.Cart.Customer.Email)
+		}
+	}
+	return hygiene.RefreshEmails(ctx, db, p.resolver.Hygiene, emails)
+}
+
+// HygieneReport counts the base by hygiene status and by domain, with the
+// customers behind each (refrain hygiene report).
+func (p *Plugin) HygieneReport(ctx context.Context, o hygiene.ReportOpts) (*hygiene.Report, error) {
+	if err := p.setupHygiene(); err != nil {
+		return nil, err
+	}
+	return hygiene.BuildReport(ctx, p.db, p.resolver.Hygiene, p.clock.Now(), o)
+}
