@@ -19,6 +19,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
+	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 	"github.com/refrain-dev/refrain/scenarios/engine"
@@ -43,6 +44,8 @@ type ResolverRoot interface {
 	Enrollment() EnrollmentResolver
 	Entity() EntityResolver
 	InboundEvent() InboundEventResolver
+	Loyalty() LoyaltyResolver
+	LoyaltyEntry() LoyaltyEntryResolver
 	Message() MessageResolver
 	Mutation() MutationResolver
 	Order() OrderResolver
@@ -61,6 +64,11 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AdjustPointsPayload struct {
+		Points     func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
 	Cart struct {
 		AbandonedAt    func(childComplexity int) int
 		ConvertedAt    func(childComplexity int) int
@@ -102,12 +110,15 @@ type ComplexityRoot struct {
 		Engagement  func(childComplexity int) int
 		Enrollments func(childComplexity int) int
 		Events      func(childComplexity int, first *int, after *string, typeArg *string) int
+		Hygiene     func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Lifecycle   func(childComplexity int) int
+		Loyalty     func(childComplexity int) int
 		Messages    func(childComplexity int, first *int, after *string) int
 		Orders      func(childComplexity int, first *int, after *string) int
 		Preferences func(childComplexity int) int
 		Profile     func(childComplexity int) int
+		Referral    func(childComplexity int) int
 	}
 
 	CustomerConnection struct {
@@ -140,6 +151,11 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CustomerHygiene struct {
+		Status     func(childComplexity int) int
+		Suggestion func(childComplexity int) int
+	}
+
 	CustomerProfile struct {
 		Attributes      func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
@@ -153,6 +169,11 @@ type ComplexityRoot struct {
 		Tags            func(childComplexity int) int
 		TimeZone        func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
+	}
+
+	DeleteCustomerPayload struct {
+		Deleted    func(childComplexity int) int
+		UserErrors func(childComplexity int) int
 	}
 
 	Engagement struct {
@@ -206,6 +227,31 @@ type ComplexityRoot struct {
 		FindManyCustomerByIDs func(childComplexity int, reps []*model.CustomerByIDsInput) int
 	}
 
+	HygieneCustomer struct {
+		Email func(childComplexity int) int
+		ID    func(childComplexity int) int
+	}
+
+	HygieneDomainCount struct {
+		Count     func(childComplexity int) int
+		Customers func(childComplexity int) int
+		Domain    func(childComplexity int) int
+		Statuses  func(childComplexity int) int
+	}
+
+	HygieneReport struct {
+		ByDomain   func(childComplexity int) int
+		ByStatus   func(childComplexity int) int
+		CheckedNow func(childComplexity int) int
+		Total      func(childComplexity int) int
+	}
+
+	HygieneStatusCount struct {
+		Count     func(childComplexity int) int
+		Customers func(childComplexity int) int
+		Status    func(childComplexity int) int
+	}
+
 	ImportSuppressionsPayload struct {
 		Added      func(childComplexity int) int
 		Read       func(childComplexity int) int
@@ -245,6 +291,38 @@ type ComplexityRoot struct {
 		Since        func(childComplexity int) int
 		Stage        func(childComplexity int) int
 		TotalSpent   func(childComplexity int) int
+	}
+
+	Loyalty struct {
+		Ledger    func(childComplexity int, first *int, after *string) int
+		NextTier  func(childComplexity int) int
+		Points    func(childComplexity int) int
+		Tier      func(childComplexity int) int
+		TierSince func(childComplexity int) int
+	}
+
+	LoyaltyEntry struct {
+		Balance   func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		Delta     func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		Note      func(childComplexity int) int
+	}
+
+	LoyaltyEntryConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	LoyaltyEntryEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	LoyaltyNextTier struct {
+		MissingMinor func(childComplexity int) int
+		Name         func(childComplexity int) int
 	}
 
 	Message struct {
@@ -330,11 +408,26 @@ type ComplexityRoot struct {
 		__resolve_entities func(childComplexity int, representations []map[string]any) int
 	}
 
+	RedeemReferralPayload struct {
+		Redeemed   func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
+	Referral struct {
+		Code          func(childComplexity int) int
+		Link          func(childComplexity int) int
+		ReferredCount func(childComplexity int) int
+		RewardsEarned func(childComplexity int) int
+	}
+
 	RefrainMutation struct {
+		AdjustPoints        func(childComplexity int, customerID string, points int, note string) int
 		ConfirmSubscription func(childComplexity int, token string) int
+		DeleteCustomer      func(childComplexity int, id string) int
 		EnrollCustomer      func(childComplexity int, scenarioID string, customerID string) int
 		ExitEnrollment      func(childComplexity int, id string) int
 		ImportSuppressions  func(childComplexity int) int
+		RedeemReferral      func(childComplexity int, code string) int
 		RemoveSuppression   func(childComplexity int, address string) int
 		ReplayInboundEvent  func(childComplexity int, id string) int
 		SetScenarioStatus   func(childComplexity int, id string, status engine.Status) int
@@ -349,6 +442,8 @@ type ComplexityRoot struct {
 	RefrainQuery struct {
 		Customer         func(childComplexity int, id *string, email *string) int
 		Customers        func(childComplexity int, first *int, after *string, filter *model.CustomerFilter) int
+		ExportCustomer   func(childComplexity int, id string) int
+		HygieneReport    func(childComplexity int, customers *int, domains *int) int
 		InboundEvents    func(childComplexity int, status *model.InboundEventStatus, source *string, first *int, after *string) int
 		Me               func(childComplexity int) int
 		Outbox           func(childComplexity int, first *int, after *string, to *string) int
@@ -457,6 +552,7 @@ type ComplexityRoot struct {
 	}
 
 	SubscribePayload struct {
+		DidYouMean func(childComplexity int) int
 		State      func(childComplexity int) int
 		UserErrors func(childComplexity int) int
 	}
@@ -542,6 +638,9 @@ type CustomerResolver interface {
 	Events(ctx context.Context, obj *customer.Customer, first *int, after *string, typeArg *string) (*model.CustomerEventConnection, error)
 	Orders(ctx context.Context, obj *customer.Customer, first *int, after *string) (*model.OrderConnection, error)
 	Carts(ctx context.Context, obj *customer.Customer, status *model.CartStatus) ([]*commerce.Cart, error)
+	Hygiene(ctx context.Context, obj *customer.Customer) (*model.CustomerHygiene, error)
+	Loyalty(ctx context.Context, obj *customer.Customer) (*loyalty.Account, error)
+	Referral(ctx context.Context, obj *customer.Customer) (*model.Referral, error)
 	Messages(ctx context.Context, obj *customer.Customer, first *int, after *string) (*model.MessageConnection, error)
 	Enrollments(ctx context.Context, obj *customer.Customer) ([]*engine.Enrollment, error)
 }
@@ -566,6 +665,12 @@ type InboundEventResolver interface {
 	Headers(ctx context.Context, obj *inbox.Event) (map[string]any, error)
 	Body(ctx context.Context, obj *inbox.Event) (string, error)
 }
+type LoyaltyResolver interface {
+	Ledger(ctx context.Context, obj *loyalty.Account, first *int, after *string) (*model.LoyaltyEntryConnection, error)
+}
+type LoyaltyEntryResolver interface {
+	ID(ctx context.Context, obj *loyalty.Entry) (string, error)
+}
 type MessageResolver interface {
 	Kind(ctx context.Context, obj *outbox.Message) (string, error)
 
@@ -588,6 +693,9 @@ type RefrainMutationResolver interface {
 	TrackEvent(ctx context.Context, obj *model.Namespace, input model.TrackEventInput) (*model.TrackEventPayload, error)
 	UpsertCustomer(ctx context.Context, obj *model.Namespace, input model.UpsertCustomerInput) (*model.UpsertCustomerPayload, error)
 	ReplayInboundEvent(ctx context.Context, obj *model.Namespace, id string) (*model.ReplayInboundEventPayload, error)
+	DeleteCustomer(ctx context.Context, obj *model.Namespace, id string) (*model.DeleteCustomerPayload, error)
+	AdjustPoints(ctx context.Context, obj *model.Namespace, customerID string, points int, note string) (*model.AdjustPointsPayload, error)
+	RedeemReferral(ctx context.Context, obj *model.Namespace, code string) (*model.RedeemReferralPayload, error)
 	UpsertTemplate(ctx context.Context, obj *model.Namespace, input model.UpsertTemplateInput) (*model.UpsertTemplatePayload, error)
 	RemoveSuppression(ctx context.Context, obj *model.Namespace, address string) (*model.RemoveSuppressionPayload, error)
 	ImportSuppressions(ctx context.Context, obj *model.Namespace) (*model.ImportSuppressionsPayload, error)
@@ -605,6 +713,8 @@ type RefrainQueryResolver interface {
 	Customer(ctx context.Context, obj *model.Namespace, id *string, email *string) (*customer.Customer, error)
 	Me(ctx context.Context, obj *model.Namespace) (*customer.Customer, error)
 	Customers(ctx context.Context, obj *model.Namespace, first *int, after *string, filter *model.CustomerFilter) (*model.CustomerConnection, error)
+	HygieneReport(ctx context.Context, obj *model.Namespace, customers *int, domains *int) (*model.HygieneReport, error)
+	ExportCustomer(ctx context.Context, obj *model.Namespace, id string) (map[string]any, error)
 	Outbox(ctx context.Context, obj *model.Namespace, first *int, after *string, to *string) (*model.MessageConnection, error)
 	Templates(ctx context.Context, obj *model.Namespace) ([]*model.Template, error)
 	PreviewTemplate(ctx context.Context, obj *model.Namespace, id string, customerID string, locale *string, kind *string, values map[string]any) (*template.Rendered, error)
@@ -647,6 +757,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AdjustPointsPayload.points":
+		if e.ComplexityRoot.AdjustPointsPayload.Points == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdjustPointsPayload.Points(childComplexity), true
+	case "AdjustPointsPayload.userErrors":
+		if e.ComplexityRoot.AdjustPointsPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdjustPointsPayload.UserErrors(childComplexity), true
 
 	case "Cart.abandonedAt":
 		if e.ComplexityRoot.Cart.AbandonedAt == nil {
@@ -830,6 +953,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.Events(childComplexity, args["first"].(*int), args["after"].(*string), args["type"].(*string)), true
+	case "Customer.hygiene":
+		if e.ComplexityRoot.Customer.Hygiene == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.Hygiene(childComplexity), true
 	case "Customer.id":
 		if e.ComplexityRoot.Customer.ID == nil {
 			break
@@ -842,6 +971,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.Lifecycle(childComplexity), true
+	case "Customer.loyalty":
+		if e.ComplexityRoot.Customer.Loyalty == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.Loyalty(childComplexity), true
 	case "Customer.messages":
 		if e.ComplexityRoot.Customer.Messages == nil {
 			break
@@ -876,6 +1011,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.Profile(childComplexity), true
+	case "Customer.referral":
+		if e.ComplexityRoot.Customer.Referral == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.Referral(childComplexity), true
 
 	case "CustomerConnection.edges":
 		if e.ComplexityRoot.CustomerConnection.Edges == nil {
@@ -972,6 +1113,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CustomerEventEdge.Node(childComplexity), true
 
+	case "CustomerHygiene.status":
+		if e.ComplexityRoot.CustomerHygiene.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerHygiene.Status(childComplexity), true
+	case "CustomerHygiene.suggestion":
+		if e.ComplexityRoot.CustomerHygiene.Suggestion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerHygiene.Suggestion(childComplexity), true
+
 	case "CustomerProfile.attributes":
 		if e.ComplexityRoot.CustomerProfile.Attributes == nil {
 			break
@@ -1044,6 +1198,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomerProfile.UpdatedAt(childComplexity), true
+
+	case "DeleteCustomerPayload.deleted":
+		if e.ComplexityRoot.DeleteCustomerPayload.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteCustomerPayload.Deleted(childComplexity), true
+	case "DeleteCustomerPayload.userErrors":
+		if e.ComplexityRoot.DeleteCustomerPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteCustomerPayload.UserErrors(childComplexity), true
 
 	case "Engagement.lastClickAt":
 		if e.ComplexityRoot.Engagement.LastClickAt == nil {
@@ -1237,6 +1404,88 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Entity.FindManyCustomerByIDs(childComplexity, args["reps"].([]*model.CustomerByIDsInput)), true
 
+	case "HygieneCustomer.email":
+		if e.ComplexityRoot.HygieneCustomer.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneCustomer.Email(childComplexity), true
+	case "HygieneCustomer.id":
+		if e.ComplexityRoot.HygieneCustomer.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneCustomer.ID(childComplexity), true
+
+	case "HygieneDomainCount.count":
+		if e.ComplexityRoot.HygieneDomainCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneDomainCount.Count(childComplexity), true
+	case "HygieneDomainCount.customers":
+		if e.ComplexityRoot.HygieneDomainCount.Customers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneDomainCount.Customers(childComplexity), true
+	case "HygieneDomainCount.domain":
+		if e.ComplexityRoot.HygieneDomainCount.Domain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneDomainCount.Domain(childComplexity), true
+	case "HygieneDomainCount.statuses":
+		if e.ComplexityRoot.HygieneDomainCount.Statuses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneDomainCount.Statuses(childComplexity), true
+
+	case "HygieneReport.byDomain":
+		if e.ComplexityRoot.HygieneReport.ByDomain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneReport.ByDomain(childComplexity), true
+	case "HygieneReport.byStatus":
+		if e.ComplexityRoot.HygieneReport.ByStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneReport.ByStatus(childComplexity), true
+	case "HygieneReport.checkedNow":
+		if e.ComplexityRoot.HygieneReport.CheckedNow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneReport.CheckedNow(childComplexity), true
+	case "HygieneReport.total":
+		if e.ComplexityRoot.HygieneReport.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneReport.Total(childComplexity), true
+
+	case "HygieneStatusCount.count":
+		if e.ComplexityRoot.HygieneStatusCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneStatusCount.Count(childComplexity), true
+	case "HygieneStatusCount.customers":
+		if e.ComplexityRoot.HygieneStatusCount.Customers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneStatusCount.Customers(childComplexity), true
+	case "HygieneStatusCount.status":
+		if e.ComplexityRoot.HygieneStatusCount.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HygieneStatusCount.Status(childComplexity), true
+
 	case "ImportSuppressionsPayload.added":
 		if e.ComplexityRoot.ImportSuppressionsPayload.Added == nil {
 			break
@@ -1397,6 +1646,118 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Lifecycle.TotalSpent(childComplexity), true
+
+	case "Loyalty.ledger":
+		if e.ComplexityRoot.Loyalty.Ledger == nil {
+			break
+		}
+
+		args, err := ec.field_Loyalty_ledger_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Loyalty.Ledger(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Loyalty.nextTier":
+		if e.ComplexityRoot.Loyalty.NextTier == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Loyalty.NextTier(childComplexity), true
+	case "Loyalty.points":
+		if e.ComplexityRoot.Loyalty.Points == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Loyalty.Points(childComplexity), true
+	case "Loyalty.tier":
+		if e.ComplexityRoot.Loyalty.Tier == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Loyalty.Tier(childComplexity), true
+	case "Loyalty.tierSince":
+		if e.ComplexityRoot.Loyalty.TierSince == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Loyalty.TierSince(childComplexity), true
+
+	case "LoyaltyEntry.balance":
+		if e.ComplexityRoot.LoyaltyEntry.Balance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntry.Balance(childComplexity), true
+	case "LoyaltyEntry.createdAt":
+		if e.ComplexityRoot.LoyaltyEntry.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntry.CreatedAt(childComplexity), true
+	case "LoyaltyEntry.delta":
+		if e.ComplexityRoot.LoyaltyEntry.Delta == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntry.Delta(childComplexity), true
+	case "LoyaltyEntry.id":
+		if e.ComplexityRoot.LoyaltyEntry.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntry.ID(childComplexity), true
+	case "LoyaltyEntry.kind":
+		if e.ComplexityRoot.LoyaltyEntry.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntry.Kind(childComplexity), true
+	case "LoyaltyEntry.note":
+		if e.ComplexityRoot.LoyaltyEntry.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntry.Note(childComplexity), true
+
+	case "LoyaltyEntryConnection.edges":
+		if e.ComplexityRoot.LoyaltyEntryConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntryConnection.Edges(childComplexity), true
+	case "LoyaltyEntryConnection.pageInfo":
+		if e.ComplexityRoot.LoyaltyEntryConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntryConnection.PageInfo(childComplexity), true
+
+	case "LoyaltyEntryEdge.cursor":
+		if e.ComplexityRoot.LoyaltyEntryEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntryEdge.Cursor(childComplexity), true
+	case "LoyaltyEntryEdge.node":
+		if e.ComplexityRoot.LoyaltyEntryEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyEntryEdge.Node(childComplexity), true
+
+	case "LoyaltyNextTier.missing":
+		if e.ComplexityRoot.LoyaltyNextTier.MissingMinor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyNextTier.MissingMinor(childComplexity), true
+	case "LoyaltyNextTier.name":
+		if e.ComplexityRoot.LoyaltyNextTier.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoyaltyNextTier.Name(childComplexity), true
 
 	case "Message.attempts":
 		if e.ComplexityRoot.Message.Attempts == nil {
@@ -1731,6 +2092,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.__resolve_entities(childComplexity, args["representations"].([]map[string]any)), true
 
+	case "RedeemReferralPayload.redeemed":
+		if e.ComplexityRoot.RedeemReferralPayload.Redeemed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RedeemReferralPayload.Redeemed(childComplexity), true
+	case "RedeemReferralPayload.userErrors":
+		if e.ComplexityRoot.RedeemReferralPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RedeemReferralPayload.UserErrors(childComplexity), true
+
+	case "Referral.code":
+		if e.ComplexityRoot.Referral.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Referral.Code(childComplexity), true
+	case "Referral.link":
+		if e.ComplexityRoot.Referral.Link == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Referral.Link(childComplexity), true
+	case "Referral.referredCount":
+		if e.ComplexityRoot.Referral.ReferredCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Referral.ReferredCount(childComplexity), true
+	case "Referral.rewardsEarned":
+		if e.ComplexityRoot.Referral.RewardsEarned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Referral.RewardsEarned(childComplexity), true
+
+	case "RefrainMutation.adjustPoints":
+		if e.ComplexityRoot.RefrainMutation.AdjustPoints == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_adjustPoints_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.AdjustPoints(childComplexity, args["customerId"].(string), args["points"].(int), args["note"].(string)), true
 	case "RefrainMutation.confirmSubscription":
 		if e.ComplexityRoot.RefrainMutation.ConfirmSubscription == nil {
 			break
@@ -1742,6 +2152,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ConfirmSubscription(childComplexity, args["token"].(string)), true
+	case "RefrainMutation.deleteCustomer":
+		if e.ComplexityRoot.RefrainMutation.DeleteCustomer == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_deleteCustomer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.DeleteCustomer(childComplexity, args["id"].(string)), true
 	case "RefrainMutation.enrollCustomer":
 		if e.ComplexityRoot.RefrainMutation.EnrollCustomer == nil {
 			break
@@ -1770,6 +2191,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ImportSuppressions(childComplexity), true
+	case "RefrainMutation.redeemReferral":
+		if e.ComplexityRoot.RefrainMutation.RedeemReferral == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_redeemReferral_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.RedeemReferral(childComplexity, args["code"].(string)), true
 	case "RefrainMutation.removeSuppression":
 		if e.ComplexityRoot.RefrainMutation.RemoveSuppression == nil {
 			break
@@ -1892,6 +2324,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.Customers(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*model.CustomerFilter)), true
+	case "RefrainQuery.exportCustomer":
+		if e.ComplexityRoot.RefrainQuery.ExportCustomer == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_exportCustomer_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.ExportCustomer(childComplexity, args["id"].(string)), true
+	case "RefrainQuery.hygieneReport":
+		if e.ComplexityRoot.RefrainQuery.HygieneReport == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_hygieneReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.HygieneReport(childComplexity, args["customers"].(*int), args["domains"].(*int)), true
 	case "RefrainQuery.inboundEvents":
 		if e.ComplexityRoot.RefrainQuery.InboundEvents == nil {
 			break
@@ -2354,6 +2808,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SimulationStep.Sends(childComplexity), true
 
+	case "SubscribePayload.didYouMean":
+		if e.ComplexityRoot.SubscribePayload.DidYouMean == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubscribePayload.DidYouMean(childComplexity), true
 	case "SubscribePayload.state":
 		if e.ComplexityRoot.SubscribePayload.State == nil {
 			break
@@ -3062,6 +3522,166 @@ type RefrainMutation {
 "gqlgen: resolve this entity type with one batched call for all representations."
 directive @entityResolver(multi: Boolean) on OBJECT
 `, BuiltIn: false},
+	{Name: "../schema/hygiene.graphqls", Input: `# List hygiene, data rights, loyalty and referral (issue 9).
+
+"The verdict on an address."
+enum HygieneStatus {
+  OK
+  "The domain is one or two letters away from a common one; see suggestion."
+  TYPO_SUSPECTED
+  "The domain hands out throwaway mailboxes."
+  DISPOSABLE
+  "A function mailbox (info@, admin@, noreply@), not a person."
+  ROLE
+  "Not an email address."
+  INVALID
+  "Hard bounced, complained, or erased."
+  SUPPRESSED
+}
+
+"A customer's address hygiene."
+type CustomerHygiene {
+  "Null until the address is checked."
+  status: HygieneStatus
+  "The address the customer probably meant, for TYPO_SUSPECTED."
+  suggestion: String
+}
+
+"A customer named in the hygiene report."
+type HygieneCustomer {
+  id: ID!
+  email: String!
+}
+
+"The customers with one status."
+type HygieneStatusCount {
+  status: HygieneStatus!
+  count: Int!
+  "The first customers with this status."
+  customers: [HygieneCustomer!]!
+}
+
+"The customers of one domain."
+type HygieneDomainCount {
+  domain: String!
+  count: Int!
+  "Counts by status within the domain."
+  statuses: [HygieneStatusCount!]!
+  "The first customers of this domain whose status is not OK."
+  customers: [HygieneCustomer!]!
+}
+
+"The hygiene of the whole base."
+type HygieneReport {
+  "Customers with an address."
+  total: Int!
+  "Customers checked for the first time by this report."
+  checkedNow: Int!
+  byStatus: [HygieneStatusCount!]!
+  "The largest domains first."
+  byDomain: [HygieneDomainCount!]!
+}
+
+"The tier above the customer's, and the spend still missing to reach it."
+type LoyaltyNextTier {
+  name: String!
+  "Spend still needed over the tier period, in minor units of the currency (cents)."
+  missing: Int!
+}
+
+"One change of a points balance."
+type LoyaltyEntry {
+  id: ID!
+  "Points added (negative: removed)."
+  delta: Int!
+  "The balance after this change."
+  balance: Int!
+  "earn, reversal (refund or cancellation), adjust or referral."
+  kind: String!
+  note: String
+  createdAt: DateTime!
+}
+
+type LoyaltyEntryEdge {
+  cursor: String!
+  node: LoyaltyEntry!
+}
+
+type LoyaltyEntryConnection {
+  edges: [LoyaltyEntryEdge!]!
+  pageInfo: PageInfo!
+}
+
+"A customer's loyalty state."
+type Loyalty {
+  points: Int!
+  "Null below the first tier."
+  tier: String
+  tierSince: DateTime
+  "Null at the top tier."
+  nextTier: LoyaltyNextTier
+  "The points ledger, newest first."
+  ledger(first: Int = 20, after: String): LoyaltyEntryConnection!
+}
+
+"A customer's referral (sponsorship) code and record."
+type Referral {
+  "Stable and unguessable."
+  code: String!
+  "The store page with the code as its ref parameter."
+  link: String
+  "Customers who redeemed the code."
+  referredCount: Int!
+  "Referred customers whose first paid order rewarded this customer."
+  rewardsEarned: Int!
+}
+
+extend type Customer {
+  "Address hygiene."
+  hygiene: CustomerHygiene @owner
+  "Points, tier and ledger."
+  loyalty: Loyalty @owner
+  "Referral code and record."
+  referral: Referral @owner
+}
+
+extend type RefrainQuery {
+  "Counts of the base by hygiene status and by domain, with the customers behind each."
+  hygieneReport(customers: Int = 20, domains: Int = 50): HygieneReport! @admin(scope: READ)
+  "Everything Refrain holds about a customer, as JSON (data access request)."
+  exportCustomer(id: ID!): JSONObject @admin(scope: READ)
+}
+
+type DeleteCustomerPayload {
+  "True when the customer was erased."
+  deleted: Boolean!
+  userErrors: [UserError!]!
+}
+
+type AdjustPointsPayload {
+  "The balance after the adjustment."
+  points: Int
+  userErrors: [UserError!]!
+}
+
+type RedeemReferralPayload {
+  redeemed: Boolean!
+  userErrors: [UserError!]!
+}
+
+extend type RefrainMutation {
+  """
+  Erase a customer's personal data everywhere (right to erasure): profile,
+  events, orders and carts, messages, raw webhooks. Counts stay; the address
+  is suppressed by its hash so that it does not come back.
+  """
+  deleteCustomer(id: ID!): DeleteCustomerPayload! @admin(scope: WRITE)
+  "Add (or with a negative number remove) points by hand."
+  adjustPoints(customerId: ID!, points: Int!, note: String!): AdjustPointsPayload! @admin(scope: WRITE)
+  "Use a referral code, for the customer of the token."
+  redeemReferral(code: String!): RedeemReferralPayload! @signedIn
+}
+`, BuiltIn: false},
 	{Name: "../schema/mail.graphqls", Input: `"""
 A message: one mail to one recipient, written before it is sent. Marketing
 mail needs consent and carries an unsubscribe link; transactional mail does not.
@@ -3200,8 +3820,10 @@ input SubscribeInput {
   locale: String
   "The consent text shown to the subscriber, kept as proof."
   consentText: String
-  "A free reference (campaign, referrer)."
+  "A free reference (campaign, referrer). A referral code here links the subscriber to the referrer."
   ref: String
+  "True when the subscriber confirms an address that looked like a typo (see didYouMean)."
+  confirmTypo: Boolean
 }
 
 type SubscribePayload {
@@ -3210,6 +3832,8 @@ type SubscribePayload {
   single opt-in. The same answer is given for an address already subscribed.
   """
   state: ConsentState
+  "The address the subscriber probably meant, when theirs looks like a typo; subscribe again with it or with confirmTypo."
+  didYouMean: String
   userErrors: [UserError!]!
 }
 
@@ -3548,6 +4172,16 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_AdjustPointsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "points":
+		return ec.fieldContext_AdjustPointsPayload_points(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_AdjustPointsPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdjustPointsPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Cart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -3638,6 +4272,12 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_orders(ctx, field)
 	case "carts":
 		return ec.fieldContext_Customer_carts(ctx, field)
+	case "hygiene":
+		return ec.fieldContext_Customer_hygiene(ctx, field)
+	case "loyalty":
+		return ec.fieldContext_Customer_loyalty(ctx, field)
+	case "referral":
+		return ec.fieldContext_Customer_referral(ctx, field)
 	case "messages":
 		return ec.fieldContext_Customer_messages(ctx, field)
 	case "enrollments":
@@ -3706,6 +4346,16 @@ func (ec *executionContext) childFields_CustomerEventEdge(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type CustomerEventEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CustomerHygiene(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_CustomerHygiene_status(ctx, field)
+	case "suggestion":
+		return ec.fieldContext_CustomerHygiene_suggestion(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerHygiene", field.Name)
+}
+
 func (ec *executionContext) childFields_CustomerProfile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "email":
@@ -3734,6 +4384,16 @@ func (ec *executionContext) childFields_CustomerProfile(ctx context.Context, fie
 		return ec.fieldContext_CustomerProfile_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CustomerProfile", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteCustomerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deleted":
+		return ec.fieldContext_DeleteCustomerPayload_deleted(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_DeleteCustomerPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteCustomerPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Engagement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3830,6 +4490,56 @@ func (ec *executionContext) childFields_EnrollmentPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type EnrollmentPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_HygieneCustomer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_HygieneCustomer_id(ctx, field)
+	case "email":
+		return ec.fieldContext_HygieneCustomer_email(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HygieneCustomer", field.Name)
+}
+
+func (ec *executionContext) childFields_HygieneDomainCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "domain":
+		return ec.fieldContext_HygieneDomainCount_domain(ctx, field)
+	case "count":
+		return ec.fieldContext_HygieneDomainCount_count(ctx, field)
+	case "statuses":
+		return ec.fieldContext_HygieneDomainCount_statuses(ctx, field)
+	case "customers":
+		return ec.fieldContext_HygieneDomainCount_customers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HygieneDomainCount", field.Name)
+}
+
+func (ec *executionContext) childFields_HygieneReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_HygieneReport_total(ctx, field)
+	case "checkedNow":
+		return ec.fieldContext_HygieneReport_checkedNow(ctx, field)
+	case "byStatus":
+		return ec.fieldContext_HygieneReport_byStatus(ctx, field)
+	case "byDomain":
+		return ec.fieldContext_HygieneReport_byDomain(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HygieneReport", field.Name)
+}
+
+func (ec *executionContext) childFields_HygieneStatusCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_HygieneStatusCount_status(ctx, field)
+	case "count":
+		return ec.fieldContext_HygieneStatusCount_count(ctx, field)
+	case "customers":
+		return ec.fieldContext_HygieneStatusCount_customers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HygieneStatusCount", field.Name)
+}
+
 func (ec *executionContext) childFields_ImportSuppressionsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "read":
@@ -3910,6 +4620,70 @@ func (ec *executionContext) childFields_Lifecycle(ctx context.Context, field gra
 		return ec.fieldContext_Lifecycle_lastOrderAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Lifecycle", field.Name)
+}
+
+func (ec *executionContext) childFields_Loyalty(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "points":
+		return ec.fieldContext_Loyalty_points(ctx, field)
+	case "tier":
+		return ec.fieldContext_Loyalty_tier(ctx, field)
+	case "tierSince":
+		return ec.fieldContext_Loyalty_tierSince(ctx, field)
+	case "nextTier":
+		return ec.fieldContext_Loyalty_nextTier(ctx, field)
+	case "ledger":
+		return ec.fieldContext_Loyalty_ledger(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Loyalty", field.Name)
+}
+
+func (ec *executionContext) childFields_LoyaltyEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LoyaltyEntry_id(ctx, field)
+	case "delta":
+		return ec.fieldContext_LoyaltyEntry_delta(ctx, field)
+	case "balance":
+		return ec.fieldContext_LoyaltyEntry_balance(ctx, field)
+	case "kind":
+		return ec.fieldContext_LoyaltyEntry_kind(ctx, field)
+	case "note":
+		return ec.fieldContext_LoyaltyEntry_note(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_LoyaltyEntry_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LoyaltyEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_LoyaltyEntryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_LoyaltyEntryConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_LoyaltyEntryConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LoyaltyEntryConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_LoyaltyEntryEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_LoyaltyEntryEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_LoyaltyEntryEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LoyaltyEntryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LoyaltyNextTier(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_LoyaltyNextTier_name(ctx, field)
+	case "missing":
+		return ec.fieldContext_LoyaltyNextTier_missing(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LoyaltyNextTier", field.Name)
 }
 
 func (ec *executionContext) childFields_Message(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4058,6 +4832,30 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_RedeemReferralPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "redeemed":
+		return ec.fieldContext_RedeemReferralPayload_redeemed(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_RedeemReferralPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RedeemReferralPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Referral(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_Referral_code(ctx, field)
+	case "link":
+		return ec.fieldContext_Referral_link(ctx, field)
+	case "referredCount":
+		return ec.fieldContext_Referral_referredCount(ctx, field)
+	case "rewardsEarned":
+		return ec.fieldContext_Referral_rewardsEarned(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Referral", field.Name)
+}
+
 func (ec *executionContext) childFields_RefrainMutation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "trackEvent":
@@ -4066,6 +4864,12 @@ func (ec *executionContext) childFields_RefrainMutation(ctx context.Context, fie
 		return ec.fieldContext_RefrainMutation_upsertCustomer(ctx, field)
 	case "replayInboundEvent":
 		return ec.fieldContext_RefrainMutation_replayInboundEvent(ctx, field)
+	case "deleteCustomer":
+		return ec.fieldContext_RefrainMutation_deleteCustomer(ctx, field)
+	case "adjustPoints":
+		return ec.fieldContext_RefrainMutation_adjustPoints(ctx, field)
+	case "redeemReferral":
+		return ec.fieldContext_RefrainMutation_redeemReferral(ctx, field)
 	case "upsertTemplate":
 		return ec.fieldContext_RefrainMutation_upsertTemplate(ctx, field)
 	case "removeSuppression":
@@ -4102,6 +4906,10 @@ func (ec *executionContext) childFields_RefrainQuery(ctx context.Context, field 
 		return ec.fieldContext_RefrainQuery_me(ctx, field)
 	case "customers":
 		return ec.fieldContext_RefrainQuery_customers(ctx, field)
+	case "hygieneReport":
+		return ec.fieldContext_RefrainQuery_hygieneReport(ctx, field)
+	case "exportCustomer":
+		return ec.fieldContext_RefrainQuery_exportCustomer(ctx, field)
 	case "outbox":
 		return ec.fieldContext_RefrainQuery_outbox(ctx, field)
 	case "templates":
@@ -4314,6 +5122,8 @@ func (ec *executionContext) childFields_SubscribePayload(ctx context.Context, fi
 	switch field.Name {
 	case "state":
 		return ec.fieldContext_SubscribePayload_state(ctx, field)
+	case "didYouMean":
+		return ec.fieldContext_SubscribePayload_didYouMean(ctx, field)
 	case "userErrors":
 		return ec.fieldContext_SubscribePayload_userErrors(ctx, field)
 	}
@@ -4672,6 +5482,28 @@ func (ec *executionContext) field_Entity_findManyCustomerByIDs_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_Loyalty_ledger_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4700,6 +5532,36 @@ func (ec *executionContext) field_Query__entities_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainMutation_adjustPoints_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "customerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["customerId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "points",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["points"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainMutation_confirmSubscription_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4711,6 +5573,20 @@ func (ec *executionContext) field_RefrainMutation_confirmSubscription_args(ctx c
 		return nil, err
 	}
 	args["token"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_deleteCustomer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4747,6 +5623,20 @@ func (ec *executionContext) field_RefrainMutation_exitEnrollment_args(ctx contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_redeemReferral_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg0
 	return args, nil
 }
 
@@ -4933,6 +5823,42 @@ func (ec *executionContext) field_RefrainQuery_customers_args(ctx context.Contex
 		return nil, err
 	}
 	args["filter"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_exportCustomer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_hygieneReport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "customers",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["customers"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "domains",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["domains"] = arg1
 	return args, nil
 }
 
@@ -5227,6 +6153,61 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AdjustPointsPayload_points(ctx context.Context, field graphql.CollectedField, obj *model.AdjustPointsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdjustPointsPayload_points(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Points, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdjustPointsPayload_points(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdjustPointsPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdjustPointsPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.AdjustPointsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdjustPointsPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdjustPointsPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdjustPointsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _Cart_token(ctx context.Context, field graphql.CollectedField, obj *commerce.Cart) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -6203,6 +7184,141 @@ func (ec *executionContext) fieldContext_Customer_carts(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Customer_hygiene(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_hygiene(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().Hygiene(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Owner == nil {
+					var zeroVal *model.CustomerHygiene
+					return zeroVal, errors.New("directive owner is not implemented")
+				}
+				return ec.Directives.Owner(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CustomerHygiene) graphql.Marshaler {
+			return ec.marshalOCustomerHygiene2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCustomerHygiene(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_hygiene(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerHygiene(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Customer_loyalty(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_loyalty(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().Loyalty(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Owner == nil {
+					var zeroVal *loyalty.Account
+					return zeroVal, errors.New("directive owner is not implemented")
+				}
+				return ec.Directives.Owner(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *loyalty.Account) graphql.Marshaler {
+			return ec.marshalOLoyalty2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋloyaltyᚐAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_loyalty(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Loyalty(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Customer_referral(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_referral(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().Referral(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Owner == nil {
+					var zeroVal *model.Referral
+					return zeroVal, errors.New("directive owner is not implemented")
+				}
+				return ec.Directives.Owner(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Referral) graphql.Marshaler {
+			return ec.marshalOReferral2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐReferral(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_referral(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Referral(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Customer_messages(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6722,6 +7838,52 @@ func (ec *executionContext) fieldContext_CustomerEventEdge_node(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _CustomerHygiene_status(ctx context.Context, field graphql.CollectedField, obj *model.CustomerHygiene) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerHygiene_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HygieneStatus) graphql.Marshaler {
+			return ec.marshalOHygieneStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerHygiene_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerHygiene", field, false, false, "HygieneStatus")
+}
+
+func (ec *executionContext) _CustomerHygiene_suggestion(ctx context.Context, field graphql.CollectedField, obj *model.CustomerHygiene) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerHygiene_suggestion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suggestion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerHygiene_suggestion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerHygiene", field, false, false, "String")
+}
+
 func (ec *executionContext) _CustomerProfile_email(ctx context.Context, field graphql.CollectedField, obj *model.CustomerProfile) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6996,6 +8158,61 @@ func (ec *executionContext) _CustomerProfile_updatedAt(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_CustomerProfile_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CustomerProfile", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _DeleteCustomerPayload_deleted(ctx context.Context, field graphql.CollectedField, obj *model.DeleteCustomerPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteCustomerPayload_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteCustomerPayload_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteCustomerPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _DeleteCustomerPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteCustomerPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteCustomerPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteCustomerPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteCustomerPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Engagement_lastOpenAt(ctx context.Context, field graphql.CollectedField, obj *model.Engagement) (ret graphql.Marshaler) {
@@ -7763,6 +8980,350 @@ func (ec *executionContext) fieldContext_Entity_findManyCustomerByIDs(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _HygieneCustomer_id(ctx context.Context, field graphql.CollectedField, obj *model.HygieneCustomer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneCustomer_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneCustomer_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HygieneCustomer", field, false, false, "ID")
+}
+
+func (ec *executionContext) _HygieneCustomer_email(ctx context.Context, field graphql.CollectedField, obj *model.HygieneCustomer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneCustomer_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneCustomer_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HygieneCustomer", field, false, false, "String")
+}
+
+func (ec *executionContext) _HygieneDomainCount_domain(ctx context.Context, field graphql.CollectedField, obj *model.HygieneDomainCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneDomainCount_domain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Domain, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneDomainCount_domain(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HygieneDomainCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _HygieneDomainCount_count(ctx context.Context, field graphql.CollectedField, obj *model.HygieneDomainCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneDomainCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneDomainCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HygieneDomainCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HygieneDomainCount_statuses(ctx context.Context, field graphql.CollectedField, obj *model.HygieneDomainCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneDomainCount_statuses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Statuses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HygieneStatusCount) graphql.Marshaler {
+			return ec.marshalNHygieneStatusCount2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatusCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneDomainCount_statuses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HygieneDomainCount",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HygieneStatusCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HygieneDomainCount_customers(ctx context.Context, field graphql.CollectedField, obj *model.HygieneDomainCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneDomainCount_customers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HygieneCustomer) graphql.Marshaler {
+			return ec.marshalNHygieneCustomer2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneCustomerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneDomainCount_customers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HygieneDomainCount",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HygieneCustomer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HygieneReport_total(ctx context.Context, field graphql.CollectedField, obj *model.HygieneReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneReport_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneReport_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HygieneReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HygieneReport_checkedNow(ctx context.Context, field graphql.CollectedField, obj *model.HygieneReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneReport_checkedNow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckedNow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneReport_checkedNow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HygieneReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HygieneReport_byStatus(ctx context.Context, field graphql.CollectedField, obj *model.HygieneReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneReport_byStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HygieneStatusCount) graphql.Marshaler {
+			return ec.marshalNHygieneStatusCount2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatusCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneReport_byStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HygieneReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HygieneStatusCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HygieneReport_byDomain(ctx context.Context, field graphql.CollectedField, obj *model.HygieneReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneReport_byDomain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByDomain, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HygieneDomainCount) graphql.Marshaler {
+			return ec.marshalNHygieneDomainCount2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneDomainCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneReport_byDomain(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HygieneReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HygieneDomainCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HygieneStatusCount_status(ctx context.Context, field graphql.CollectedField, obj *model.HygieneStatusCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneStatusCount_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.HygieneStatus) graphql.Marshaler {
+			return ec.marshalNHygieneStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneStatusCount_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HygieneStatusCount", field, false, false, "HygieneStatus")
+}
+
+func (ec *executionContext) _HygieneStatusCount_count(ctx context.Context, field graphql.CollectedField, obj *model.HygieneStatusCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneStatusCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneStatusCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HygieneStatusCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HygieneStatusCount_customers(ctx context.Context, field graphql.CollectedField, obj *model.HygieneStatusCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HygieneStatusCount_customers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HygieneCustomer) graphql.Marshaler {
+			return ec.marshalNHygieneCustomer2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneCustomerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HygieneStatusCount_customers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HygieneStatusCount",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HygieneCustomer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ImportSuppressionsPayload_read(ctx context.Context, field graphql.CollectedField, obj *model.ImportSuppressionsPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8413,6 +9974,454 @@ func (ec *executionContext) _Lifecycle_lastOrderAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Lifecycle_lastOrderAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Lifecycle", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Loyalty_points(ctx context.Context, field graphql.CollectedField, obj *loyalty.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Loyalty_points(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Points, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Loyalty_points(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Loyalty", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Loyalty_tier(ctx context.Context, field graphql.CollectedField, obj *loyalty.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Loyalty_tier(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tier, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Loyalty_tier(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Loyalty", field, false, false, "String")
+}
+
+func (ec *executionContext) _Loyalty_tierSince(ctx context.Context, field graphql.CollectedField, obj *loyalty.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Loyalty_tierSince(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TierSince, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Loyalty_tierSince(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Loyalty", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Loyalty_nextTier(ctx context.Context, field graphql.CollectedField, obj *loyalty.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Loyalty_nextTier(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextTier, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *loyalty.NextTier) graphql.Marshaler {
+			return ec.marshalOLoyaltyNextTier2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋloyaltyᚐNextTier(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Loyalty_nextTier(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Loyalty",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LoyaltyNextTier(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Loyalty_ledger(ctx context.Context, field graphql.CollectedField, obj *loyalty.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Loyalty_ledger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Loyalty().Ledger(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LoyaltyEntryConnection) graphql.Marshaler {
+			return ec.marshalNLoyaltyEntryConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐLoyaltyEntryConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Loyalty_ledger(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Loyalty",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LoyaltyEntryConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Loyalty_ledger_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LoyaltyEntry_id(ctx context.Context, field graphql.CollectedField, obj *loyalty.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntry_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.LoyaltyEntry().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntry_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoyaltyEntry", field, true, true, "ID")
+}
+
+func (ec *executionContext) _LoyaltyEntry_delta(ctx context.Context, field graphql.CollectedField, obj *loyalty.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntry_delta(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delta, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntry_delta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoyaltyEntry", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LoyaltyEntry_balance(ctx context.Context, field graphql.CollectedField, obj *loyalty.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntry_balance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Balance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntry_balance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoyaltyEntry", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LoyaltyEntry_kind(ctx context.Context, field graphql.CollectedField, obj *loyalty.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntry_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntry_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoyaltyEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _LoyaltyEntry_note(ctx context.Context, field graphql.CollectedField, obj *loyalty.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntry_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntry_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoyaltyEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _LoyaltyEntry_createdAt(ctx context.Context, field graphql.CollectedField, obj *loyalty.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntry_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntry_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoyaltyEntry", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _LoyaltyEntryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.LoyaltyEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntryConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.LoyaltyEntryEdge) graphql.Marshaler {
+			return ec.marshalNLoyaltyEntryEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐLoyaltyEntryEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntryConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LoyaltyEntryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LoyaltyEntryEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LoyaltyEntryConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.LoyaltyEntryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntryConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntryConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LoyaltyEntryConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LoyaltyEntryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LoyaltyEntryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntryEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoyaltyEntryEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _LoyaltyEntryEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.LoyaltyEntryEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyEntryEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *loyalty.Entry) graphql.Marshaler {
+			return ec.marshalNLoyaltyEntry2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋloyaltyᚐEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyEntryEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LoyaltyEntryEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LoyaltyEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LoyaltyNextTier_name(ctx context.Context, field graphql.CollectedField, obj *loyalty.NextTier) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyNextTier_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyNextTier_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoyaltyNextTier", field, false, false, "String")
+}
+
+func (ec *executionContext) _LoyaltyNextTier_missing(ctx context.Context, field graphql.CollectedField, obj *loyalty.NextTier) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoyaltyNextTier_missing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MissingMinor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoyaltyNextTier_missing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoyaltyNextTier", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Message_id(ctx context.Context, field graphql.CollectedField, obj *outbox.Message) (ret graphql.Marshaler) {
@@ -9857,6 +11866,153 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _RedeemReferralPayload_redeemed(ctx context.Context, field graphql.CollectedField, obj *model.RedeemReferralPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RedeemReferralPayload_redeemed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Redeemed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RedeemReferralPayload_redeemed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RedeemReferralPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RedeemReferralPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.RedeemReferralPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RedeemReferralPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RedeemReferralPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RedeemReferralPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Referral_code(ctx context.Context, field graphql.CollectedField, obj *model.Referral) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Referral_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Referral_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Referral", field, false, false, "String")
+}
+
+func (ec *executionContext) _Referral_link(ctx context.Context, field graphql.CollectedField, obj *model.Referral) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Referral_link(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Link, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Referral_link(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Referral", field, false, false, "String")
+}
+
+func (ec *executionContext) _Referral_referredCount(ctx context.Context, field graphql.CollectedField, obj *model.Referral) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Referral_referredCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReferredCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Referral_referredCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Referral", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Referral_rewardsEarned(ctx context.Context, field graphql.CollectedField, obj *model.Referral) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Referral_rewardsEarned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RewardsEarned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Referral_rewardsEarned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Referral", field, false, false, "Int")
+}
+
 func (ec *executionContext) _RefrainMutation_trackEvent(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10032,6 +12188,187 @@ func (ec *executionContext) fieldContext_RefrainMutation_replayInboundEvent(ctx 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_RefrainMutation_replayInboundEvent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_deleteCustomer(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_deleteCustomer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().DeleteCustomer(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.DeleteCustomerPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.DeleteCustomerPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteCustomerPayload) graphql.Marshaler {
+			return ec.marshalNDeleteCustomerPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐDeleteCustomerPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_deleteCustomer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteCustomerPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_deleteCustomer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_adjustPoints(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_adjustPoints(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().AdjustPoints(ctx, obj, fc.Args["customerId"].(string), fc.Args["points"].(int), fc.Args["note"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.AdjustPointsPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.AdjustPointsPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdjustPointsPayload) graphql.Marshaler {
+			return ec.marshalNAdjustPointsPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAdjustPointsPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_adjustPoints(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdjustPointsPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_adjustPoints_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_redeemReferral(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_redeemReferral(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().RedeemReferral(ctx, obj, fc.Args["code"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.SignedIn == nil {
+					var zeroVal *model.RedeemReferralPayload
+					return zeroVal, errors.New("directive signedIn is not implemented")
+				}
+				return ec.Directives.SignedIn(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RedeemReferralPayload) graphql.Marshaler {
+			return ec.marshalNRedeemReferralPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRedeemReferralPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_redeemReferral(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RedeemReferralPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_redeemReferral_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10887,6 +13224,130 @@ func (ec *executionContext) fieldContext_RefrainQuery_customers(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_RefrainQuery_customers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_hygieneReport(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_hygieneReport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().HygieneReport(ctx, obj, fc.Args["customers"].(*int), fc.Args["domains"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *model.HygieneReport
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.HygieneReport
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HygieneReport) graphql.Marshaler {
+			return ec.marshalNHygieneReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_hygieneReport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HygieneReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_hygieneReport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_exportCustomer(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_exportCustomer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().ExportCustomer(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal map[string]any
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal map[string]any
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOJSONObject2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_exportCustomer(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type JSONObject does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_exportCustomer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12810,6 +15271,29 @@ func (ec *executionContext) _SubscribePayload_state(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_SubscribePayload_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SubscribePayload", field, false, false, "ConsentState")
+}
+
+func (ec *executionContext) _SubscribePayload_didYouMean(ctx context.Context, field graphql.CollectedField, obj *model.SubscribePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubscribePayload_didYouMean(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DidYouMean, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubscribePayload_didYouMean(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubscribePayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _SubscribePayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SubscribePayload) (ret graphql.Marshaler) {
@@ -14829,7 +17313,7 @@ func (ec *executionContext) unmarshalInputSubscribeInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"email", "firstName", "source", "locale", "consentText", "ref"}
+	fieldsInOrder := [...]string{"email", "firstName", "source", "locale", "consentText", "ref", "confirmTypo"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14878,6 +17362,13 @@ func (ec *executionContext) unmarshalInputSubscribeInput(ctx context.Context, ob
 				return it, err
 			}
 			it.Ref = data
+		case "confirmTypo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confirmTypo"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfirmTypo = data
 		}
 	}
 	return it, nil
@@ -15231,6 +17722,44 @@ func (ec *executionContext) __Entity(ctx context.Context, sel ast.SelectionSet, 
 
 // region    **************************** object.gotpl ****************************
 
+var adjustPointsPayloadImplementors = []string{"AdjustPointsPayload"}
+
+func (ec *executionContext) _AdjustPointsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdjustPointsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adjustPointsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdjustPointsPayload")
+		case "points":
+			out.Values[i] = ec._AdjustPointsPayload_points(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._AdjustPointsPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var cartImplementors = []string{"Cart"}
 
 func (ec *executionContext) _Cart(ctx context.Context, sel ast.SelectionSet, obj *commerce.Cart) graphql.Marshaler {
@@ -15525,6 +18054,24 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Customer_carts(ctx, field, obj)
 				})
+		case "hygiene":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Customer_hygiene(ctx, field, obj)
+				})
+		case "loyalty":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Customer_loyalty(ctx, field, obj)
+				})
+		case "referral":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Customer_referral(ctx, field, obj)
+				})
 		case "messages":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -15770,6 +18317,44 @@ func (ec *executionContext) _CustomerEventEdge(ctx context.Context, sel ast.Sele
 	return out
 }
 
+var customerHygieneImplementors = []string{"CustomerHygiene"}
+
+func (ec *executionContext) _CustomerHygiene(ctx context.Context, sel ast.SelectionSet, obj *model.CustomerHygiene) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customerHygieneImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomerHygiene")
+		case "status":
+			out.Values[i] = ec._CustomerHygiene_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "suggestion":
+			out.Values[i] = ec._CustomerHygiene_suggestion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var customerProfileImplementors = []string{"CustomerProfile"}
 
 func (ec *executionContext) _CustomerProfile(ctx context.Context, sel ast.SelectionSet, obj *model.CustomerProfile) graphql.Marshaler {
@@ -15838,6 +18423,44 @@ func (ec *executionContext) _CustomerProfile(ctx context.Context, sel ast.Select
 			}
 		case "updatedAt":
 			out.Values[i] = ec._CustomerProfile_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deleteCustomerPayloadImplementors = []string{"DeleteCustomerPayload"}
+
+func (ec *executionContext) _DeleteCustomerPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteCustomerPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteCustomerPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteCustomerPayload")
+		case "deleted":
+			out.Values[i] = ec._DeleteCustomerPayload_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._DeleteCustomerPayload_userErrors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -16216,6 +18839,183 @@ func (ec *executionContext) _Entity(ctx context.Context, sel ast.SelectionSet) g
 	return out
 }
 
+var hygieneCustomerImplementors = []string{"HygieneCustomer"}
+
+func (ec *executionContext) _HygieneCustomer(ctx context.Context, sel ast.SelectionSet, obj *model.HygieneCustomer) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hygieneCustomerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HygieneCustomer")
+		case "id":
+			out.Values[i] = ec._HygieneCustomer_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "email":
+			out.Values[i] = ec._HygieneCustomer_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var hygieneDomainCountImplementors = []string{"HygieneDomainCount"}
+
+func (ec *executionContext) _HygieneDomainCount(ctx context.Context, sel ast.SelectionSet, obj *model.HygieneDomainCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hygieneDomainCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HygieneDomainCount")
+		case "domain":
+			out.Values[i] = ec._HygieneDomainCount_domain(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._HygieneDomainCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "statuses":
+			out.Values[i] = ec._HygieneDomainCount_statuses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "customers":
+			out.Values[i] = ec._HygieneDomainCount_customers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var hygieneReportImplementors = []string{"HygieneReport"}
+
+func (ec *executionContext) _HygieneReport(ctx context.Context, sel ast.SelectionSet, obj *model.HygieneReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hygieneReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HygieneReport")
+		case "total":
+			out.Values[i] = ec._HygieneReport_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkedNow":
+			out.Values[i] = ec._HygieneReport_checkedNow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byStatus":
+			out.Values[i] = ec._HygieneReport_byStatus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byDomain":
+			out.Values[i] = ec._HygieneReport_byDomain(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var hygieneStatusCountImplementors = []string{"HygieneStatusCount"}
+
+func (ec *executionContext) _HygieneStatusCount(ctx context.Context, sel ast.SelectionSet, obj *model.HygieneStatusCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, hygieneStatusCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HygieneStatusCount")
+		case "status":
+			out.Values[i] = ec._HygieneStatusCount_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._HygieneStatusCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "customers":
+			out.Values[i] = ec._HygieneStatusCount_customers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var importSuppressionsPayloadImplementors = []string{"ImportSuppressionsPayload"}
 
 func (ec *executionContext) _ImportSuppressionsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ImportSuppressionsPayload) graphql.Marshaler {
@@ -16471,6 +19271,233 @@ func (ec *executionContext) _Lifecycle(ctx context.Context, sel ast.SelectionSet
 		case "lastOrderAt":
 			out.Values[i] = ec._Lifecycle_lastOrderAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var loyaltyImplementors = []string{"Loyalty"}
+
+func (ec *executionContext) _Loyalty(ctx context.Context, sel ast.SelectionSet, obj *loyalty.Account) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, loyaltyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Loyalty")
+		case "points":
+			out.Values[i] = ec._Loyalty_points(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tier":
+			out.Values[i] = ec._Loyalty_tier(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tierSince":
+			out.Values[i] = ec._Loyalty_tierSince(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextTier":
+			out.Values[i] = ec._Loyalty_nextTier(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "ledger":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Loyalty_ledger(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var loyaltyEntryImplementors = []string{"LoyaltyEntry"}
+
+func (ec *executionContext) _LoyaltyEntry(ctx context.Context, sel ast.SelectionSet, obj *loyalty.Entry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, loyaltyEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LoyaltyEntry")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LoyaltyEntry_id(ctx, field, obj)
+				})
+		case "delta":
+			out.Values[i] = ec._LoyaltyEntry_delta(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "balance":
+			out.Values[i] = ec._LoyaltyEntry_balance(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._LoyaltyEntry_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "note":
+			out.Values[i] = ec._LoyaltyEntry_note(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._LoyaltyEntry_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var loyaltyEntryConnectionImplementors = []string{"LoyaltyEntryConnection"}
+
+func (ec *executionContext) _LoyaltyEntryConnection(ctx context.Context, sel ast.SelectionSet, obj *model.LoyaltyEntryConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, loyaltyEntryConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LoyaltyEntryConnection")
+		case "edges":
+			out.Values[i] = ec._LoyaltyEntryConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._LoyaltyEntryConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var loyaltyEntryEdgeImplementors = []string{"LoyaltyEntryEdge"}
+
+func (ec *executionContext) _LoyaltyEntryEdge(ctx context.Context, sel ast.SelectionSet, obj *model.LoyaltyEntryEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, loyaltyEntryEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LoyaltyEntryEdge")
+		case "cursor":
+			out.Values[i] = ec._LoyaltyEntryEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._LoyaltyEntryEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var loyaltyNextTierImplementors = []string{"LoyaltyNextTier"}
+
+func (ec *executionContext) _LoyaltyNextTier(ctx context.Context, sel ast.SelectionSet, obj *loyalty.NextTier) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, loyaltyNextTierImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LoyaltyNextTier")
+		case "name":
+			out.Values[i] = ec._LoyaltyNextTier_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "missing":
+			out.Values[i] = ec._LoyaltyNextTier_missing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -17076,6 +20103,92 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var redeemReferralPayloadImplementors = []string{"RedeemReferralPayload"}
+
+func (ec *executionContext) _RedeemReferralPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RedeemReferralPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, redeemReferralPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RedeemReferralPayload")
+		case "redeemed":
+			out.Values[i] = ec._RedeemReferralPayload_redeemed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._RedeemReferralPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var referralImplementors = []string{"Referral"}
+
+func (ec *executionContext) _Referral(ctx context.Context, sel ast.SelectionSet, obj *model.Referral) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, referralImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Referral")
+		case "code":
+			out.Values[i] = ec._Referral_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "link":
+			out.Values[i] = ec._Referral_link(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "referredCount":
+			out.Values[i] = ec._Referral_referredCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rewardsEarned":
+			out.Values[i] = ec._Referral_rewardsEarned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var refrainMutationImplementors = []string{"RefrainMutation"}
 
 func (ec *executionContext) _RefrainMutation(ctx context.Context, sel ast.SelectionSet, obj *model.Namespace) graphql.Marshaler {
@@ -17104,6 +20217,24 @@ func (ec *executionContext) _RefrainMutation(ctx context.Context, sel ast.Select
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainMutation_replayInboundEvent(ctx, field, obj)
+				})
+		case "deleteCustomer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_deleteCustomer(ctx, field, obj)
+				})
+		case "adjustPoints":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_adjustPoints(ctx, field, obj)
+				})
+		case "redeemReferral":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_redeemReferral(ctx, field, obj)
 				})
 		case "upsertTemplate":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -17222,6 +20353,18 @@ func (ec *executionContext) _RefrainQuery(ctx context.Context, sel ast.Selection
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainQuery_customers(ctx, field, obj)
+				})
+		case "hygieneReport":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_hygieneReport(ctx, field, obj)
+				})
+		case "exportCustomer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_exportCustomer(ctx, field, obj)
 				})
 		case "outbox":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -17934,6 +21077,11 @@ func (ec *executionContext) _SubscribePayload(ctx context.Context, sel ast.Selec
 			out.Values[i] = graphql.MarshalString("SubscribePayload")
 		case "state":
 			out.Values[i] = ec._SubscribePayload_state(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "didYouMean":
+			out.Values[i] = ec._SubscribePayload_didYouMean(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -18753,6 +21901,14 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAdjustPointsPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAdjustPointsPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdjustPointsPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdjustPointsPayload!")
+		return graphql.Null
+	}
+	return ec._AdjustPointsPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18959,6 +22115,14 @@ func (ec *executionContext) marshalNDateTime2timeᚐTime(ctx context.Context, se
 	return res
 }
 
+func (ec *executionContext) marshalNDeleteCustomerPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐDeleteCustomerPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteCustomerPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteCustomerPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteCustomerPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNEnrollment2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*engine.Enrollment) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -19053,6 +22217,96 @@ func (ec *executionContext) marshalNFieldSet2string(ctx context.Context, sel ast
 		graphql.AddInvalidNullFromMarshaler(ctx, "FieldSet!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNHygieneCustomer2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneCustomerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HygieneCustomer) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHygieneCustomer2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneCustomer(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHygieneCustomer2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneCustomer(ctx context.Context, sel ast.SelectionSet, v *model.HygieneCustomer) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HygieneCustomer!")
+		return graphql.Null
+	}
+	return ec._HygieneCustomer(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHygieneDomainCount2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneDomainCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HygieneDomainCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHygieneDomainCount2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneDomainCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHygieneDomainCount2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneDomainCount(ctx context.Context, sel ast.SelectionSet, v *model.HygieneDomainCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HygieneDomainCount!")
+		return graphql.Null
+	}
+	return ec._HygieneDomainCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHygieneReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneReport(ctx context.Context, sel ast.SelectionSet, v *model.HygieneReport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HygieneReport!")
+		return graphql.Null
+	}
+	return ec._HygieneReport(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHygieneStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatus(ctx context.Context, v any) (model.HygieneStatus, error) {
+	var res model.HygieneStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHygieneStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatus(ctx context.Context, sel ast.SelectionSet, v model.HygieneStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNHygieneStatusCount2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatusCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HygieneStatusCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHygieneStatusCount2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatusCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHygieneStatusCount2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatusCount(ctx context.Context, sel ast.SelectionSet, v *model.HygieneStatusCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HygieneStatusCount!")
+		return graphql.Null
+	}
+	return ec._HygieneStatusCount(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -19157,6 +22411,20 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNJSONObject2map(ctx context.Context, v any) (map[string]any, error) {
 	res, err := graphql.UnmarshalMap(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -19187,6 +22455,46 @@ func (ec *executionContext) marshalNLifecycleStage2string(ctx context.Context, s
 		graphql.AddInvalidNullFromMarshaler(ctx, "LifecycleStage!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNLoyaltyEntry2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋloyaltyᚐEntry(ctx context.Context, sel ast.SelectionSet, v *loyalty.Entry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LoyaltyEntry!")
+		return graphql.Null
+	}
+	return ec._LoyaltyEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLoyaltyEntryConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐLoyaltyEntryConnection(ctx context.Context, sel ast.SelectionSet, v *model.LoyaltyEntryConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LoyaltyEntryConnection!")
+		return graphql.Null
+	}
+	return ec._LoyaltyEntryConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLoyaltyEntryEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐLoyaltyEntryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LoyaltyEntryEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLoyaltyEntryEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐLoyaltyEntryEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNLoyaltyEntryEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐLoyaltyEntryEdge(ctx context.Context, sel ast.SelectionSet, v *model.LoyaltyEntryEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LoyaltyEntryEdge!")
+		return graphql.Null
+	}
+	return ec._LoyaltyEntryEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNMessage2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋmailᚋoutboxᚐMessageᚄ(ctx context.Context, sel ast.SelectionSet, v []*outbox.Message) graphql.Marshaler {
@@ -19307,6 +22615,14 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋr
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRedeemReferralPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRedeemReferralPayload(ctx context.Context, sel ast.SelectionSet, v *model.RedeemReferralPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RedeemReferralPayload!")
+		return graphql.Null
+	}
+	return ec._RedeemReferralPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRefrainMutation2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐNamespace(ctx context.Context, sel ast.SelectionSet, v *model.Namespace) graphql.Marshaler {
@@ -20205,6 +23521,13 @@ func (ec *executionContext) unmarshalOCustomerFilter2ᚖgithubᚗcomᚋrefrain�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOCustomerHygiene2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCustomerHygiene(ctx context.Context, sel ast.SelectionSet, v *model.CustomerHygiene) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CustomerHygiene(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOCustomerProfile2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCustomerProfile(ctx context.Context, sel ast.SelectionSet, v *model.CustomerProfile) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -20254,6 +23577,22 @@ func (ec *executionContext) unmarshalOEnrollmentState2ᚖgithubᚗcomᚋrefrain�
 }
 
 func (ec *executionContext) marshalOEnrollmentState2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEnrollmentState(ctx context.Context, sel ast.SelectionSet, v *model.EnrollmentState) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOHygieneStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatus(ctx context.Context, v any) (*model.HygieneStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.HygieneStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOHygieneStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatus(ctx context.Context, sel ast.SelectionSet, v *model.HygieneStatus) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -20344,6 +23683,20 @@ func (ec *executionContext) marshalOLifecycle2ᚖgithubᚗcomᚋrefrainᚑdevᚋ
 	return ec._Lifecycle(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOLoyalty2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋloyaltyᚐAccount(ctx context.Context, sel ast.SelectionSet, v *loyalty.Account) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Loyalty(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLoyaltyNextTier2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋloyaltyᚐNextTier(ctx context.Context, sel ast.SelectionSet, v *loyalty.NextTier) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LoyaltyNextTier(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOMessageConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐMessageConnection(ctx context.Context, sel ast.SelectionSet, v *model.MessageConnection) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -20356,6 +23709,13 @@ func (ec *executionContext) marshalOOrderConnection2ᚖgithubᚗcomᚋrefrainᚑ
 		return graphql.Null
 	}
 	return ec._OrderConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOReferral2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐReferral(ctx context.Context, sel ast.SelectionSet, v *model.Referral) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Referral(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalORenderedMessage2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋmailᚋtemplateᚐRendered(ctx context.Context, sel ast.SelectionSet, v *template.Rendered) graphql.Marshaler {

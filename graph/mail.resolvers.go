@@ -13,6 +13,7 @@ import (
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
@@ -96,6 +97,7 @@ func (r *refrainMutationResolver) ImportSuppressions(ctx context.Context, obj *m
 
 func (r *refrainMutationResolver) Subscribe(ctx context.Context, obj *model.Namespace, input model.SubscribeInput) (*model.SubscribePayload, error) {
 	payload := &model.SubscribePayload{UserErrors: []*model.UserError{}}
+	ctx, verdict := hygiene.WithSubscribe(ctx, input.ConfirmTypo != nil && *input.ConfirmTypo)
 	res, err := r.Consent.Subscribe(ctx, r.DB, requestOf(ctx), consent.SubscribeInput{Email: input.Email,
 		FirstName: deref(input.FirstName), Source: deref(input.Source), Locale: deref(input.Locale),
 		ConsentText: deref(input.ConsentText), Ref: deref(input.Ref)})
@@ -105,7 +107,13 @@ func (r *refrainMutationResolver) Subscribe(ctx context.Context, obj *model.Name
 			return nil, err
 		}
 		payload.UserErrors = append(payload.UserErrors, ue)
+		if sugg := verdict.Result.Suggestion; sugg != "" {
+			payload.DidYouMean = &sugg
+		}
 		return payload, nil
+	}
+	if err := r.subscribeHygiene(ctx, res.Customer.PK, deref(input.Ref)); err != nil {
+		return nil, err
 	}
 	payload.State = consentStateOf(res.State)
 	return payload, nil

@@ -39,6 +39,6 @@ type Resolver struct {
 	// marketing mail goes to (nil: OK and ROLE).
 	Hygiene        *hygiene.Checker
 	HygieneAllowed map[hygiene.Status]bool
-	// Loyalty runs points, tiers and referrals (issue 9).
-	Loyalty *loyalty.Service
+	// LoyaltyService runs points, tiers and referrals (issue 9).
+	LoyaltyService *loyalty.Service
 }

@@ -39,7 +39,7 @@ func (p *Plugin) setupHygiene() error {
 		refURL = p.cfg.PublicURL
 	}
 	p.resolver.Hygiene, p.resolver.HygieneAllowed = chk, allowed
-	p.resolver.Loyalty = loyalty.New(loyalty.Options{PointsPerUnit: cfg.LoyaltyPointsPerUnit, Tiers: tiers,
+	p.resolver.LoyaltyService = loyalty.New(loyalty.Options{PointsPerUnit: cfg.LoyaltyPointsPerUnit, Tiers: tiers,
 		TierPeriod: cfg.LoyaltyTierPeriod, ReferralRewardPoints: cfg.ReferralRewardPoints, ReferralURL: refURL,
 		Logger: p.logger})
 	return nil

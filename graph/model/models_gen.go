@@ -12,10 +12,17 @@ import (
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
+	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/refrain-dev/refrain/scenarios/simulate"
 )
+
+type AdjustPointsPayload struct {
+	// The balance after the adjustment.
+	Points     *int         `json:"points,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
 
 // A product line of an order or cart.
 type CommerceLineItem struct {
@@ -79,6 +86,14 @@ type CustomerFilter struct {
 	CreatedBefore *time.Time `json:"createdBefore,omitempty"`
 }
 
+// A customer's address hygiene.
+type CustomerHygiene struct {
+	// Null until the address is checked.
+	Status *HygieneStatus `json:"status,omitempty"`
+	// The address the customer probably meant, for TYPO_SUSPECTED.
+	Suggestion *string `json:"suggestion,omitempty"`
+}
+
 // Profile of a customer as Refrain holds it.
 type CustomerProfile struct {
 	// The address as given.
@@ -97,6 +112,12 @@ type CustomerProfile struct {
 	RefrainID string    `json:"refrainId"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+type DeleteCustomerPayload struct {
+	// True when the customer was erased.
+	Deleted    bool         `json:"deleted"`
+	UserErrors []*UserError `json:"userErrors"`
 }
 
 // Engagement timestamps.
@@ -121,6 +142,41 @@ type EnrollmentEdge struct {
 type EnrollmentPayload struct {
 	Enrollment *engine.Enrollment `json:"enrollment,omitempty"`
 	UserErrors []*ScenarioError   `json:"userErrors"`
+}
+
+// A customer named in the hygiene report.
+type HygieneCustomer struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+}
+
+// The customers of one domain.
+type HygieneDomainCount struct {
+	Domain string `json:"domain"`
+	Count  int    `json:"count"`
+	// Counts by status within the domain.
+	Statuses []*HygieneStatusCount `json:"statuses"`
+	// The first customers of this domain whose status is not OK.
+	Customers []*HygieneCustomer `json:"customers"`
+}
+
+// The hygiene of the whole base.
+type HygieneReport struct {
+	// Customers with an address.
+	Total int `json:"total"`
+	// Customers checked for the first time by this report.
+	CheckedNow int                   `json:"checkedNow"`
+	ByStatus   []*HygieneStatusCount `json:"byStatus"`
+	// The largest domains first.
+	ByDomain []*HygieneDomainCount `json:"byDomain"`
+}
+
+// The customers with one status.
+type HygieneStatusCount struct {
+	Status HygieneStatus `json:"status"`
+	Count  int           `json:"count"`
+	// The first customers with this status.
+	Customers []*HygieneCustomer `json:"customers"`
 }
 
 type ImportSuppressionsPayload struct {
@@ -150,6 +206,16 @@ type Lifecycle struct {
 	TotalSpent   *Money     `json:"totalSpent"`
 	FirstOrderAt *time.Time `json:"firstOrderAt,omitempty"`
 	LastOrderAt  *time.Time `json:"lastOrderAt,omitempty"`
+}
+
+type LoyaltyEntryConnection struct {
+	Edges    []*LoyaltyEntryEdge `json:"edges"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+}
+
+type LoyaltyEntryEdge struct {
+	Cursor string         `json:"cursor"`
+	Node   *loyalty.Entry `json:"node"`
 }
 
 type MessageConnection struct {
@@ -190,6 +256,23 @@ type PageInfo struct {
 }
 
 type Query struct {
+}
+
+type RedeemReferralPayload struct {
+	Redeemed   bool         `json:"redeemed"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+// A customer's referral (sponsorship) code and record.
+type Referral struct {
+	// Stable and unguessable.
+	Code string `json:"code"`
+	// The store page with the code as its ref parameter.
+	Link *string `json:"link,omitempty"`
+	// Customers who redeemed the code.
+	ReferredCount int `json:"referredCount"`
+	// Referred customers whose first paid order rewarded this customer.
+	RewardsEarned int `json:"rewardsEarned"`
 }
 
 type RemoveSuppressionPayload struct {
@@ -246,15 +329,19 @@ type SubscribeInput struct {
 	Locale *string `json:"locale,omitempty"`
 	// The consent text shown to the subscriber, kept as proof.
 	ConsentText *string `json:"consentText,omitempty"`
-	// A free reference (campaign, referrer).
+	// A free reference (campaign, referrer). A referral code here links the subscriber to the referrer.
 	Ref *string `json:"ref,omitempty"`
+	// True when the subscriber confirms an address that looked like a typo (see didYouMean).
+	ConfirmTypo *bool `json:"confirmTypo,omitempty"`
 }
 
 type SubscribePayload struct {
 	// PENDING when a confirmation mail was sent (double opt-in), SUBSCRIBED under
 	// single opt-in. The same answer is given for an address already subscribed.
-	State      *ConsentState `json:"state,omitempty"`
-	UserErrors []*UserError  `json:"userErrors"`
+	State *ConsentState `json:"state,omitempty"`
+	// The address the subscriber probably meant, when theirs looks like a typo; subscribe again with it or with confirmTypo.
+	DidYouMean *string      `json:"didYouMean,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
 }
 
 type SuppressionConnection struct {
@@ -544,6 +631,75 @@ func (e *EnrollmentState) UnmarshalJSON(b []byte) error {
 }
 
 func (e EnrollmentState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The verdict on an address.
+type HygieneStatus string
+
+const (
+	HygieneStatusOk HygieneStatus = "OK"
+	// The domain is one or two letters away from a common one; see suggestion.
+	HygieneStatusTypoSuspected HygieneStatus = "TYPO_SUSPECTED"
+	// The domain hands out throwaway mailboxes.
+	HygieneStatusDisposable HygieneStatus = "DISPOSABLE"
+	// A function mailbox (info@, admin@, noreply@), not a person.
+	HygieneStatusRole HygieneStatus = "ROLE"
+	// Not an email address.
+	HygieneStatusInvalid HygieneStatus = "INVALID"
+	// Hard bounced, complained, or erased.
+	HygieneStatusSuppressed HygieneStatus = "SUPPRESSED"
+)
+
+var AllHygieneStatus = []HygieneStatus{
+	HygieneStatusOk,
+	HygieneStatusTypoSuspected,
+	HygieneStatusDisposable,
+	HygieneStatusRole,
+	HygieneStatusInvalid,
+	HygieneStatusSuppressed,
+}
+
+func (e HygieneStatus) IsValid() bool {
+	switch e {
+	case HygieneStatusOk, HygieneStatusTypoSuspected, HygieneStatusDisposable, HygieneStatusRole, HygieneStatusInvalid, HygieneStatusSuppressed:
+		return true
+	}
+	return false
+}
+
+func (e HygieneStatus) String() string {
+	return string(e)
+}
+
+func (e *HygieneStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = HygieneStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid HygieneStatus", str)
+	}
+	return nil
+}
+
+func (e HygieneStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *HygieneStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e HygieneStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

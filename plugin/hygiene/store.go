@@ -360,3 +360,29 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// StatusOf returns a customer's stored status and suggestion (nil when
+// never checked).
+func StatusOf(ctx context.Context, db bun.IDB, customerPK int64) (*Status, *string, error) {
+	var r stored
+	if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion").
+		Where("id = ?", customerPK).Scan(ctx, &r); err != nil {
+		return nil, nil, fmt.Errorf("load hygiene status: %w", err)
+	}
+	if r.Status == nil {
+		return nil, r.Suggestion, nil
+	}
+	st := Status(*r.Status)
+	return &st, r.Suggestion, nil
+}
+
+// ConfirmTypo records that the customer confirmed an address that looked
+// like a typo: a TYPO_SUSPECTED status becomes OK.
+func ConfirmTypo(ctx context.Context, db bun.IDB, customerPK int64) error {
+	if _, err := db.NewUpdate().Table("customers").Set("hygiene_status = ?", string(StatusOK)).
+		Set("hygiene_suggestion = NULL").Where("id = ? AND hygiene_status = ?", customerPK, string(StatusTypoSuspected)).
+		Exec(ctx); err != nil {
+		return fmt.Errorf("confirm address: %w", err)
+	}
+	return nil
+}

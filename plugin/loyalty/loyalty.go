@@ -114,9 +114,11 @@ type Entry struct {
 
 // Account is a customer's loyalty state.
 type Account struct {
-	Points    int64
-	Tier      *string
-	TierSince *time.Time
+	// CustomerPK is the customer the account belongs to.
+	CustomerPK int64
+	Points     int64
+	Tier       *string
+	TierSince  *time.Time
 	// SpendMinor is the spend over the tier period, in minor units.
 	SpendMinor int64
 	// NextTier is the tier above, nil at the top.
@@ -314,7 +316,7 @@ func (s *Service) Account(ctx context.Context, db bun.IDB, now time.Time, custom
 		return Account{}, err
 	}
 	_, next := s.tierFor(spend)
-	return Account{Points: cols.Points, Tier: cols.Tier, TierSince: cols.TierSince, SpendMinor: spend, NextTier: next}, nil
+	return Account{CustomerPK: customerPK, Points: cols.Points, Tier: cols.Tier, TierSince: cols.TierSince, SpendMinor: spend, NextTier: next}, nil
 }
 
 // LedgerPage is one page of a customer's ledger, newest first.
