@@ -10,6 +10,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/privacy"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 )
 
@@ -216,5 +217,41 @@ func TestHygieneLoyaltyAndDataRightsThroughGraphQL(t *testing.T) {
 		e.do(testBootstrapKey, `mutation { refrain { deleteCustomer(id: "nobody") { deleted userErrors { code } } } }`, nil).decode(t, &del)
 		require.False(t, del.Refrain.DeleteCustomer.Deleted)
 		require.Equal(t, "NOT_FOUND", del.Refrain.DeleteCustomer.UserErrors[0].Code)
+	})
+}
+
+func TestReimportOfAnErasedAddressIsSuppressed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		cfg := plugin.DefaultConfig()
+		cfg.DatabaseURL = db.URL
+		csv := "email,first_name,last_name\nzoe.quillard@orange.fr,Zoé,Quillard\ninfo@maboutique.fr,,\nluc@hotmial.fr,Luc,\n"
+		var out strings.Builder
+		require.NoError(t, plugin.ImportCustomers(ctx, cfg, strings.NewReader(csv), plugin.ImportOptions{Name: "a.csv", Stdout: &out}))
+		zoe, err := customer.GetByEmail(ctx, db, "zoe.quillard@orange.fr")
+		require.NoError(t, err)
+		status := func(email string) string {
+			var s *string
+			require.NoError(t, db.NewSelect().Table("customers").Column("hygiene_status").Where("email_normalized = ?", email).Scan(ctx, &s))
+			return *s
+		}
+		require.Equal(t, "OK", status("zoe.quillard@orange.fr"))
+		require.Equal(t, "ROLE", status("info@maboutique.fr"))
+		require.Equal(t, "TYPO_SUSPECTED", status("luc@hotmial.fr"), "imports flag typos, never correct them")
+
+		require.NoError(t, privacy.Erase(ctx, db, time.Now().UTC(), zoe.PK, "admin"))
+		out.Reset()
+		require.NoError(t, plugin.ImportCustomers(ctx, cfg, strings.NewReader(csv), plugin.ImportOptions{Name: "a.csv", Stdout: &out}))
+		require.Contains(t, out.String(), "1 rows held an erased address")
+		_, err = customer.GetByEmail(ctx, db, "zoe.quillard@orange.fr")
+		require.ErrorIs(t, err, customer.ErrNotFound, "the re-import did not bring the customer back")
+		n, err := db.NewSelect().Table("customers").Where("first_name = ? OR last_name = ?", "Zoé", "Quillard").Count(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n)
+
+		var rep strings.Builder
+		require.NoError(t, plugin.WriteHygieneReport(ctx, cfg, &rep, plugin.HygieneReportOptions{}))
+		require.Contains(t, rep.String(), "TYPO_SUSPECTED  1")
+		require.Contains(t, rep.String(), "luc@hotmial.fr")
 	})
 }

@@ -45,6 +45,16 @@ func ImportCustomers(ctx context.Context, cfg Config, r io.Reader, opts ImportOp
 	if err != nil {
 		return err
 	}
+	if !opts.DryRun {
+		// List hygiene: statuses for the new rows; erased addresses stay erased.
+		n, err := ImportHygiene(ctx, db, cfg)
+		if err != nil {
+			return err
+		}
+		if n > 0 && opts.Stdout != nil {
+			fmt.Fprintf(opts.Stdout, "%d rows held an erased address: erased again and suppressed\n", n)
+		}
+	}
 	return writeImportReport(opts.Stdout, rep)
 }
 

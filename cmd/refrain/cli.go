@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"import":    {usage: "import customers FILE.csv [--dry-run] [--config FILE]", help: "import customers from a CSV file", run: cmdImport},
 		"apikey":    {usage: "apikey create --name NAME --scopes read,write | list | revoke ID", help: "manage admin API keys", run: cmdAPIKey},
 		"scenarios": {usage: "scenarios validate DIR | simulate FILE [--customers N] [--days D] [--seed S] [--json] [--templates DIR]", help: "check scenario files (for CI), or run one on a virtual clock against generated customers, sending nothing", run: cmdScenarios},
+		"hygiene":   {usage: "hygiene report [--customers N] [--domains N] [--json] [--config FILE]", help: "count customers by address hygiene status and by domain, with the customers behind each", run: cmdHygiene},
 		"config":    {usage: "config [--markdown | --readme README.md]", help: "list every setting with its environment variable and default", run: cmdConfig},
 		"version": {usage: "version", help: "print the version", run: func(_ context.Context, env *cliEnv, _ []string) error {
 			fmt.Fprintln(env.stdout, plugin.Version)

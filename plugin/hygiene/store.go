@@ -386,3 +386,40 @@ func ConfirmTypo(ctx context.Context, db bun.IDB, customerPK int64) error {
 	}
 	return nil
 }
+
+// AfterImport checks every customer whose address was never checked (the
+// rows an import just created) and reports the ones whose address had been
+// erased, which the caller erases again: an import must not bring back a
+// customer who asked to be forgotten.
+func AfterImport(ctx context.Context, db bun.IDB, c *Checker) (erasedPKs []int64, checked int, err error) {
+	var last int64
+	for {
+		var rows []stored
+		if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion").
+			Where("hygiene_status IS NULL AND email_normalized IS NOT NULL").Where("id > ?", last).
+			Order("id ASC").Limit(5000).Scan(ctx, &rows); err != nil {
+			return nil, 0, fmt.Errorf("load unchecked customers: %w", err)
+		}
+		if len(rows) == 0 {
+			return erasedPKs, checked, nil
+		}
+		last = rows[len(rows)-1].ID
+		norms := make([]string, 0, len(rows))
+		for _, r := range rows {
+			norms = append(norms, *r.Email)
+		}
+		erased, err := Erased(ctx, db, norms)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, r := range rows {
+			if erased[*r.Email] {
+				erasedPKs = append(erasedPKs, r.ID)
+			}
+		}
+		if err := refresh(ctx, db, c, rows); err != nil {
+			return nil, 0, err
+		}
+		checked += len(rows)
+	}
+}
