@@ -61,6 +61,10 @@ type Order struct {
 	PlatformUpdatedAt *time.Time `bun:"platform_updated_at"`
 	CreatedAt         time.Time  `bun:"created_at,notnull"`
 	UpdatedAt         time.Time  `bun:"updated_at,notnull"`
+	// Attributes are the custom attributes of the delivery being applied
+	// (storefront.Order.Attributes), handed to OnOrder; they are not
+	// stored, since only the referral code in them is used, once.
+	Attributes map[string]string `bun:"-"`
 }
 
 // Cart is a cart or checkout as Refrain keeps it.

@@ -176,6 +176,7 @@ func (p *Processor) applyOrder(ctx context.Context, db bun.IDB, now time.Time, e
 	}
 	if p.opts.OnOrder != nil {
 		// Loyalty and referral programs, in this same transaction.
+		stored.Attributes = o.Attributes
 		return p.opts.OnOrder(ctx, db, now, stored)
 	}
 	return nil

@@ -28,6 +28,9 @@ const (
 	EventTierChanged      = "loyalty.tier_changed"
 	EventReferralRewarded = "referral.rewarded"
 	EventReferralRedeemed = "referral.redeemed"
+	// EventReferralRefused: an order carried a referral code that could
+	// not be used (unknown, the buyer's own, or the buyer is not new).
+	EventReferralRefused = "referral.refused"
 )
 
 // Ledger entry kinds.
@@ -157,6 +160,9 @@ func (s *Service) OnOrder(ctx context.Context, db bun.IDB, now time.Time, o *com
 		return nil
 	}
 	pk := *o.CustomerPK
+	if err := s.redeemFromOrder(ctx, db, now, pk, o); err != nil {
+		return err
+	}
 	var held sql.NullInt64
 	if err := db.NewSelect().Model((*Entry)(nil)).ColumnExpr("SUM(delta)").Where("order_id = ?", o.PK).
 		Scan(ctx, &held); err != nil {

@@ -3,6 +3,7 @@ package loyalty_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,8 +32,13 @@ func newShop(t *testing.T, db bun.IDB) *shop {
 
 func (s *shop) order(at time.Time, kind storefront.Kind, buyer, id string, totalMinor, refundMinor int64) {
 	s.t.Helper()
+	s.orderWith(at, kind, buyer, id, totalMinor, refundMinor, nil)
+}
+
+func (s *shop) orderWith(at time.Time, kind storefront.Kind, buyer, id string, totalMinor, refundMinor int64, attrs map[string]string) {
+	s.t.Helper()
 	o := &storefront.Order{ID: id, Customer: &storefront.Customer{ID: buyer, Email: buyer + "@exemple.fr"},
-		Total: storefront.Money{Minor: totalMinor, Currency: "EUR"}}
+		Total: storefront.Money{Minor: totalMinor, Currency: "EUR"}, Attributes: attrs}
 	if kind == storefront.KindOrderRefunded {
 		o.Refunded, o.RefundIncrement = storefront.Money{Minor: refundMinor, Currency: "EUR"}, true
 	}
@@ -192,5 +198,50 @@ func TestReferral(t *testing.T) {
 		a, err := s.svc.Account(ctx, db, now, alice.PK)
 		require.NoError(t, err)
 		require.Equal(t, int64(500), a.Points)
+	})
+}
+
+func TestReferralFromOrderAttribute(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		s := newShop(t, db)
+		now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+		s.order(now, storefront.KindOrderCreated, "alice", "1001", 1000, 0)
+		alice := s.customer("alice")
+		code, err := s.svc.Code(ctx, db, now, alice.PK)
+		require.NoError(t, err)
+
+		// A new buyer arriving through the referral link: the storefront put
+		// the code in the order attributes.
+		for i := 0; i < 2; i++ { // the second time is a redelivery
+			s.orderWith(now.Add(time.Hour), storefront.KindOrderPaid, "dave", "2001", 4000, 0, map[string]string{"ref": strings.ToLower(code)})
+		}
+		dave := s.customer("dave")
+		var refs []*loyalty.Referral
+		require.NoError(t, db.NewSelect().Model(&refs).Scan(ctx))
+		require.Len(t, refs, 1)
+		require.Equal(t, alice.PK, refs[0].ReferrerPK)
+		require.Equal(t, dave.PK, refs[0].ReferredPK)
+		require.Equal(t, loyalty.ChannelOrder, refs[0].Channel)
+		require.Len(t, events(t, db, alice.PK, loyalty.EventReferralRewarded), 1, "the referring order is the qualifying order, rewarded once")
+		require.Empty(t, events(t, db, dave.PK, loyalty.EventReferralRefused))
+
+		// Refused codes never fail the order; each is recorded once.
+		s.orderWith(now.Add(2*time.Hour), storefront.KindOrderPaid, "erin", "3001", 4000, 0, map[string]string{"referral_code": "NOSUCHCODE"})
+		s.orderWith(now.Add(2*time.Hour), storefront.KindOrderPaid, "erin", "3001", 4000, 0, map[string]string{"referral_code": "NOSUCHCODE"})
+		erin := s.customer("erin")
+		refused := events(t, db, erin.PK, loyalty.EventReferralRefused)
+		require.Len(t, refused, 1)
+		require.Equal(t, loyalty.ErrUnknownCode.Error(), refused[0]["reason"])
+		s.orderWith(now.Add(3*time.Hour), storefront.KindOrderPaid, "alice", "1002", 4000, 0, map[string]string{"ref": code})
+		require.Equal(t, loyalty.ErrSelfReferral.Error(), events(t, db, alice.PK, loyalty.EventReferralRefused)[0]["reason"])
+		// Erin has a paid order now: a code on her second order is refused.
+		s.orderWith(now.Add(4*time.Hour), storefront.KindOrderPaid, "erin", "3002", 4000, 0, map[string]string{"ref": code})
+		refused = events(t, db, erin.PK, loyalty.EventReferralRefused)
+		require.Len(t, refused, 2)
+		require.Equal(t, loyalty.ErrNotNew.Error(), refused[1]["reason"])
+		n, err := db.NewSelect().Model((*loyalty.Referral)(nil)).Count(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
 	})
 }

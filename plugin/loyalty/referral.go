@@ -203,3 +203,50 @@ func ReferralStats(ctx context.Context, db bun.IDB, customerPK int64) (Stats, er
 	}
 	return st, nil
 }
+
+// OrderReferralKeys are the order attributes read as a referral code, in
+// order: a storefront puts the code its visitor arrived with (the ?ref=
+// parameter of a referral link) in one of them.
+var OrderReferralKeys = []string{"ref", "referral_code"}
+
+// redeemFromOrder links the buyer to a referrer when the order carries a
+// referral code. A refused code (unknown, their own, a second one) leaves
+// the order alone: it is recorded as a customer event rather than failing
+// the delivery, since the storefront cannot correct an order already placed.
+func (s *Service) redeemFromOrder(ctx context.Context, db bun.IDB, now time.Time, pk int64, o *commerce.Order) error {
+	var code string
+	for _, k := range OrderReferralKeys {
+		if v := strings.TrimSpace(o.Attributes[k]); v != "" {
+			code = v
+			break
+		}
+	}
+	if code == "" {
+		return nil
+	}
+	// Only a first order counts: an earlier paid order means the buyer is
+	// not new (Redeem cannot tell, since this order is already stored).
+	earlier, err := db.NewSelect().Model((*commerce.Order)(nil)).
+		Where("customer_id = ? AND paid_at IS NOT NULL AND id <> ?", pk, o.PK).Count(ctx)
+	if err != nil {
+		return fmt.Errorf("check orders: %w", err)
+	}
+	if earlier == 0 {
+		_, err = s.Redeem(ctx, db, now, pk, code, ChannelOrder)
+	} else {
+		err = ErrNotNew
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrAlreadyReferred):
+		// A redelivery of the order that linked them, or a second code.
+		return nil
+	case errors.Is(err, ErrUnknownCode), errors.Is(err, ErrSelfReferral), errors.Is(err, ErrNotNew):
+		_, _, err := customer.AppendEvent(ctx, db, now, pk, customer.EventInput{Type: EventReferralRefused,
+			OccurredAt: now, Source: "referral", IdempotencyKey: "referral.refused:order:" + o.Source + ":" + o.ExternalID,
+			Properties: map[string]any{"channel": ChannelOrder, "order_id": o.ExternalID, "reason": err.Error()}})
+		return err
+	}
+	return err
+}

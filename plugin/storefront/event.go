@@ -275,6 +275,11 @@ type Order struct {
 	CancelledAt time.Time `json:"cancelledAt,omitzero"`
 	// UpdatedAt is when the order last changed, when known.
 	UpdatedAt time.Time `json:"updatedAt,omitzero"`
+	// Attributes are the order's custom attributes as text: Shopify
+	// note_attributes, WooCommerce meta_data (private keys starting with
+	// "_" left out), Saleor metadata, Standard Webhooks metadata. A
+	// storefront passes a referral code as "ref" or "referral_code".
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // CartStatus hints at where a cart is in its life.

@@ -57,3 +57,56 @@ func DecodeJSON(body []byte, v any) error {
 	}
 	return &ParseError{Field: "body", Err: err}
 }
+
+// Attrs is a set of custom attributes as platforms send them: a list of
+// name/value pairs (Shopify note_attributes use "name", WooCommerce
+// meta_data and Saleor metadata use "key") or a plain object (Standard
+// Webhooks metadata). Scalar values are kept as text; objects, arrays and
+// nulls are left out, since nothing Refrain reads from attributes is
+// structured. A malformed attribute list is never a reason to refuse an
+// order, so entries that do not fit are skipped rather than rejected.
+type Attrs map[string]string
+
+// UnmarshalJSON accepts a list of {name|key, value} objects or an object.
+func (a *Attrs) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	out := Attrs{}
+	put := func(k string, raw json.RawMessage) {
+		var t Text
+		if k == "" || len(raw) == 0 || json.Unmarshal(raw, &t) != nil || t == "" {
+			return
+		}
+		out[k] = string(t)
+	}
+	switch {
+	case len(b) == 0 || b[0] == 'n':
+	case b[0] == '[':
+		var list []struct {
+			Name  string          `json:"name"`
+			Key   string          `json:"key"`
+			Value json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal(b, &list); err != nil {
+			return nil
+		}
+		for _, e := range list {
+			k := e.Name
+			if k == "" {
+				k = e.Key
+			}
+			put(k, e.Value)
+		}
+	case b[0] == '{':
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil
+		}
+		for k, v := range m {
+			put(k, v)
+		}
+	}
+	if len(out) > 0 {
+		*a = out
+	}
+	return nil
+}

@@ -65,6 +65,7 @@ type order struct {
 	Fulfillments  []struct {
 		Created string `json:"created"`
 	} `json:"fulfillments"`
+	Metadata storefront.Attrs `json:"metadata"`
 }
 
 type checkout struct {
@@ -161,6 +162,7 @@ func parseOrder(out *storefront.Event, p *order, issued time.Time) error {
 		Status:        p.Status,
 		Email:         p.UserEmail,
 		CheckoutToken: checkoutToken(p.CheckoutID),
+		Attributes:    p.Metadata,
 	}
 	var err error
 	if o.Total, err = taxed("order.total", p.Total, ""); err != nil {

@@ -109,6 +109,7 @@ func convertOrder(p *order) (*storefront.Order, error) {
 		CartToken:     p.CartToken,
 		CheckoutToken: p.CheckoutToken,
 		Email:         firstNonEmpty(p.ContactEmail, p.Email),
+		Attributes:    p.NoteAttributes,
 	}
 	if o.ID == "" {
 		o.ID = gid("Order", p.ID)

@@ -92,7 +92,8 @@ type order struct {
 		CreatedAt string `json:"created_at"`
 		UpdatedAt string `json:"updated_at"`
 	} `json:"fulfillments"`
-	Refunds []refund `json:"refunds"`
+	Refunds        []refund         `json:"refunds"`
+	NoteAttributes storefront.Attrs `json:"note_attributes"`
 }
 
 // checkout is both a checkouts/* and a carts/* payload: carts have id, token,

@@ -44,22 +44,23 @@ type line struct {
 }
 
 type order struct {
-	ID            string    `json:"id"`
-	Number        string    `json:"number"`
-	Status        string    `json:"status"`
-	Total         *money    `json:"total"`
-	Refunded      *money    `json:"refunded"`
-	Lines         []line    `json:"lines"`
-	CartToken     string    `json:"cartToken"`
-	CheckoutToken string    `json:"checkoutToken"`
-	Email         string    `json:"email"`
-	Customer      *customer `json:"customer"`
-	PlacedAt      string    `json:"placedAt"`
-	PaidAt        string    `json:"paidAt"`
-	FulfilledAt   string    `json:"fulfilledAt"`
-	RefundedAt    string    `json:"refundedAt"`
-	CancelledAt   string    `json:"cancelledAt"`
-	UpdatedAt     string    `json:"updatedAt"`
+	ID            string           `json:"id"`
+	Number        string           `json:"number"`
+	Status        string           `json:"status"`
+	Total         *money           `json:"total"`
+	Refunded      *money           `json:"refunded"`
+	Lines         []line           `json:"lines"`
+	CartToken     string           `json:"cartToken"`
+	CheckoutToken string           `json:"checkoutToken"`
+	Email         string           `json:"email"`
+	Customer      *customer        `json:"customer"`
+	PlacedAt      string           `json:"placedAt"`
+	PaidAt        string           `json:"paidAt"`
+	FulfilledAt   string           `json:"fulfilledAt"`
+	RefundedAt    string           `json:"refundedAt"`
+	CancelledAt   string           `json:"cancelledAt"`
+	UpdatedAt     string           `json:"updatedAt"`
+	Metadata      storefront.Attrs `json:"metadata"`
 }
 
 type cart struct {
@@ -234,7 +235,7 @@ func convertLines(lines []line) ([]storefront.LineItem, error) {
 }
 
 func convertOrder(p *order) (*storefront.Order, error) {
-	o := &storefront.Order{ID: p.ID, Number: p.Number, Status: p.Status, CartToken: p.CartToken, CheckoutToken: p.CheckoutToken, Email: p.Email}
+	o := &storefront.Order{ID: p.ID, Number: p.Number, Status: p.Status, CartToken: p.CartToken, CheckoutToken: p.CheckoutToken, Email: p.Email, Attributes: p.Metadata}
 	var err error
 	if o.Total, err = convertMoney("total", p.Total); err != nil {
 		return nil, err

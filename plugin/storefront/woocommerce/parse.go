@@ -46,6 +46,7 @@ type order struct {
 	Refunds []struct {
 		Total storefront.Text `json:"total"`
 	} `json:"refunds"`
+	MetaData storefront.Attrs `json:"meta_data"`
 }
 
 type customer struct {
@@ -122,6 +123,15 @@ func parseOrder(body []byte, created bool) ([]storefront.Event, error) {
 		return nil, &storefront.ParseError{Field: "id", Err: errors.New("missing")}
 	}
 	o := &storefront.Order{ID: string(p.ID), Number: p.Number, Status: p.Status}
+	for k, v := range p.MetaData {
+		// Keys starting with "_" are WooCommerce's and plugins' private meta.
+		if !strings.HasPrefix(k, "_") {
+			if o.Attributes == nil {
+				o.Attributes = map[string]string{}
+			}
+			o.Attributes[k] = v
+		}
+	}
 	var err error
 	if p.Total != "" {
 		if o.Total, err = storefront.ParseMoney(string(p.Total), p.Currency); err != nil {
