@@ -184,9 +184,10 @@ func TestScenarioSunset(t *testing.T) {
 		require.Equal(t, []string{
 			"clicks@example.com sunset-last-call D+15 09:00",
 			"clicks@example.com sunset-survey D+0 09:00",
+			// The silent one's two mails, their address erased on D+22.
+			"erased sunset-last-call D+15 09:00",
+			"erased sunset-survey D+0 09:00",
 			"opens@example.com sunset-survey D+0 09:00",
-			"silent@example.com sunset-last-call D+15 09:00",
-			"silent@example.com sunset-survey D+0 09:00",
 		}, s.sent(d0))
 		// Only the silent one is erased, on D+22; the others keep their profile.
 		gone := reload(t, s, silent)
@@ -194,6 +195,14 @@ func TestScenarioSunset(t *testing.T) {
 		require.Equal(t, customer.ConsentUnsubscribed, gone.ConsentState)
 		require.Equal(t, engine.StateCompleted, s.enrollments(silent)["sunset"].State)
 		require.Equal(t, d0.Add(22*day), s.enrollments(silent)["sunset"].FinishedAt.UTC())
+		// The full erasure (privacy.Erase), not only the profile: the mail
+		// sent to the address no longer names it.
+		left, err := db.NewSelect().Table("messages").Where("recipient = ?", "silent@example.com").Count(context.Background())
+		require.NoError(t, err)
+		require.Zero(t, left, "messages still carry the erased address")
+		kept, err := db.NewSelect().Table("messages").Where("customer_id IS NULL OR customer_id = ?", silent.PK).Count(context.Background())
+		require.NoError(t, err)
+		require.EqualValues(t, 2, kept, "the erased customer's messages are kept, anonymous, for the counts")
 		require.NotNil(t, reload(t, s, clicks).Email)
 		require.Equal(t, "email.clicked", *s.enrollments(clicks)["sunset"].ExitReason)
 		require.NotNil(t, reload(t, s, opens).Email)

@@ -17,6 +17,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/privacy"
 	"github.com/refrain-dev/refrain/plugin/store"
 	"github.com/refrain-dev/refrain/scenarios"
 	"github.com/refrain-dev/refrain/scenarios/engine"
@@ -45,7 +46,7 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 		// The segment rule engine (issue 5) replaces the basic rules here
 		// once it lands; the engine only needs scenarios.Rules.
 		Rules: scenarios.BasicRules{},
-		Erase: commerce.Erase, Links: surveyLinks{base: surveyURL}, StoreURL: storeURL,
+		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL}, StoreURL: storeURL,
 		StoreAnniversary: cfg.StoreAnniversary, Batch: cfg.ScenariosBatch, Lease: cfg.ScenariosLease, Poll: cfg.ScenariosPoll})
 	if err != nil {
 		return fmt.Errorf("configure scenarios: %w", err)
