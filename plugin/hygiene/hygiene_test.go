@@ -181,3 +181,36 @@ func TestSuppressedAndStored(t *testing.T) {
 		require.Equal(t, map[string]int{"gmail.com": 1, "gmial.com": 1, "maboutique.fr": 1, "yopmail.com": 1, "orange.fr": 1}, domains)
 	})
 }
+
+func TestConfirmedTypoStaysConfirmed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+		c := newChecker(t)
+		e := "marie@gmial.com"
+		cu, _, err := customer.Upsert(ctx, db, now, customer.Profile{Email: &e})
+		require.NoError(t, err)
+		status := func() string {
+			st, _, err := hygiene.StatusOf(ctx, db, cu.PK)
+			require.NoError(t, err)
+			require.NotNil(t, st)
+			return string(*st)
+		}
+		require.NoError(t, hygiene.RefreshCustomers(ctx, db, c, cu.PK))
+		require.Equal(t, "TYPO_SUSPECTED", status())
+
+		require.NoError(t, hygiene.ConfirmTypo(ctx, db, cu.PK))
+		require.Equal(t, "OK", status())
+		// Later checks (a webhook, an import) leave the confirmed address OK.
+		require.NoError(t, hygiene.RefreshCustomers(ctx, db, c, cu.PK))
+		require.NoError(t, hygiene.RefreshEmails(ctx, db, c, []string{e}))
+		require.Equal(t, "OK", status())
+
+		// A new address is checked afresh: the confirmation was for the old one.
+		_, err = db.NewUpdate().Table("customers").Set("email = ?", "marie@hotnail.com").
+			Set("email_normalized = ?", "marie@hotnail.com").Where("id = ?", cu.PK).Exec(ctx)
+		require.NoError(t, err)
+		require.NoError(t, hygiene.RefreshCustomers(ctx, db, c, cu.PK))
+		require.Equal(t, "TYPO_SUSPECTED", status())
+	})
+}

@@ -94,6 +94,9 @@ type stored struct {
 	Email      *string `bun:"email_normalized"`
 	Status     *string `bun:"hygiene_status"`
 	Suggestion *string `bun:"hygiene_suggestion"`
+	// Confirmed is the hash of the address the customer confirmed as
+	// theirs despite a typo suspicion (ConfirmTypo).
+	Confirmed *string `bun:"hygiene_confirmed_hash"`
 }
 
 // RefreshEmails checks the customers holding the given addresses
@@ -109,7 +112,7 @@ func RefreshEmails(ctx context.Context, db bun.IDB, c *Checker, emails []string)
 		return nil
 	}
 	var rows []stored
-	if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion").
+	if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion", "hygiene_confirmed_hash").
 		Where("email_normalized IN (?)", bun.In(norms)).Scan(ctx, &rows); err != nil {
 		return fmt.Errorf("load customers to check: %w", err)
 	}
@@ -122,7 +125,7 @@ func RefreshCustomers(ctx context.Context, db bun.IDB, c *Checker, customerPKs .
 		return nil
 	}
 	var rows []stored
-	if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion").
+	if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion", "hygiene_confirmed_hash").
 		Where("id IN (?)", bun.In(customerPKs)).Scan(ctx, &rows); err != nil {
 		return fmt.Errorf("load customers to check: %w", err)
 	}
@@ -150,6 +153,10 @@ func refresh(ctx context.Context, db bun.IDB, c *Checker, rows []stored) error {
 		res := c.Check(*r.Email)
 		if res.Status != StatusInvalid && sup[*r.Email] {
 			res.Status, res.Suggestion = StatusSuppressed, ""
+		}
+		if res.Status == StatusTypoSuspected && r.Confirmed != nil && *r.Confirmed == outbox.AddressHash(*r.Email) {
+			// The customer said this address is theirs.
+			res.Status, res.Suggestion = StatusOK, ""
 		}
 		if r.Status != nil && Status(*r.Status) == res.Status && deref(r.Suggestion) == res.Suggestion {
 			continue
@@ -378,10 +385,22 @@ func StatusOf(ctx context.Context, db bun.IDB, customerPK int64) (*Status, *stri
 
 // ConfirmTypo records that the customer confirmed an address that looked
 // like a typo: a TYPO_SUSPECTED status becomes OK.
+//
+// The confirmation is kept as the hash of the address confirmed: later
+// checks of the same address leave it OK, a new address is checked afresh.
 func ConfirmTypo(ctx context.Context, db bun.IDB, customerPK int64) error {
-	if _, err := db.NewUpdate().Table("customers").Set("hygiene_status = ?", string(StatusOK)).
-		Set("hygiene_suggestion = NULL").Where("id = ? AND hygiene_status = ?", customerPK, string(StatusTypoSuspected)).
-		Exec(ctx); err != nil {
+	var r stored
+	if err := db.NewSelect().Table("customers").Column("id", "email_normalized").Where("id = ?", customerPK).
+		Scan(ctx, &r); err != nil {
+		return fmt.Errorf("confirm address: %w", err)
+	}
+	if r.Email == nil {
+		return nil
+	}
+	if _, err := db.NewUpdate().Table("customers").Set("hygiene_confirmed_hash = ?", outbox.AddressHash(*r.Email)).
+		Set("hygiene_status = CASE WHEN hygiene_status = ? THEN ? ELSE hygiene_status END", string(StatusTypoSuspected), string(StatusOK)).
+		Set("hygiene_suggestion = CASE WHEN hygiene_status = ? THEN NULL ELSE hygiene_suggestion END", string(StatusTypoSuspected)).
+		Where("id = ?", customerPK).Exec(ctx); err != nil {
 		return fmt.Errorf("confirm address: %w", err)
 	}
 	return nil

@@ -69,7 +69,7 @@ func Erase(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, rea
 	if err := commerce.Erase(ctx, db, now, customerPK, reason); err != nil {
 		return err
 	}
-	if _, err := db.NewUpdate().Table("customers").Set("hygiene_status = NULL").Set("hygiene_suggestion = NULL").
+	if _, err := db.NewUpdate().Table("customers").Set("hygiene_status = NULL").Set("hygiene_suggestion = NULL").Set("hygiene_confirmed_hash = NULL").
 		Where("id = ?", customerPK).Exec(ctx); err != nil {
 		return fmt.Errorf("erase hygiene status: %w", err)
 	}
