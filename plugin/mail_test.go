@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	mg "github.com/mailgun/mailgun-go/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/refrain-dev/refrain/plugin"
@@ -595,5 +596,53 @@ func TestSendThroughMailgunAPIBase(t *testing.T) {
 		require.Equal(t, "<%recipient.unsubscribe_url%>, <mailto:unsubscribe@shop.example>", f.Get("h:List-Unsubscribe"))
 		require.Equal(t, "List-Unsubscribe=One-Click", f.Get("h:List-Unsubscribe-Post"))
 		require.Equal(t, []string{"launch"}, f["o:tag"])
+	})
+}
+
+func TestImportSuppressionsFromMailgun(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		srv := mg.NewMockServer()
+		t.Cleanup(srv.Stop)
+		e := newEnv(t, db, func(c *plugin.Config) {
+			c.MailgunAPIKey = "key-test"
+			c.MailgunDomain = "mg.shop.example"
+			c.MailgunAPIBase = srv.URL()
+			c.PublicURL = "https://shop.example"
+			c.MailFrom = "Shop <news@shop.example>"
+		})
+		const q = `mutation { refrain { importSuppressions { read added userErrors { message } } } }`
+		reader, _ := e.apiKey("read")
+		require.Equal(t, []string{"FORBIDDEN"}, e.do(reader, q, nil).codes(), "importing writes: the read scope is not enough")
+		var out struct {
+			Refrain struct {
+				ImportSuppressions struct {
+					Read, Added int
+					UserErrors  []struct{ Message string }
+				}
+			}
+		}
+		e.do(testBootstrapKey, q, nil).decode(t, &out)
+		got := out.Refrain.ImportSuppressions
+		require.Empty(t, got.UserErrors)
+		// The mock lists foo@mailgun.test and alice@example.com on each of
+		// its bounce, complaint and unsubscribe lists.
+		require.Equal(t, 6, got.Read)
+		require.Equal(t, 6, got.Added)
+		var rows []struct {
+			Address string `bun:"address"`
+			Reason  string `bun:"reason"`
+			Source  string `bun:"source"`
+		}
+		require.NoError(t, db.NewSelect().Table("suppressions").Column("address", "reason", "source").
+			Order("address", "reason").Scan(context.Background(), &rows))
+		require.Len(t, rows, 6)
+		require.Equal(t, "alice@example.com", rows[0].Address)
+		require.Equal(t, []string{"complaint", "hard_bounce", "unsubscribe"}, []string{rows[0].Reason, rows[1].Reason, rows[2].Reason})
+		require.Equal(t, "import", rows[0].Source)
+
+		// Importing again adds nothing.
+		e.do(testBootstrapKey, q, nil).decode(t, &out)
+		require.Equal(t, 6, out.Refrain.ImportSuppressions.Read)
+		require.Zero(t, out.Refrain.ImportSuppressions.Added)
 	})
 }
