@@ -3,50 +3,64 @@ package inbox
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // Writer stores deliveries with group commit: deliveries that arrive while
-// an insert is under way are gathered into the next multi-row INSERT, so N
-// concurrent webhooks cost one round trip and one commit instead of N. Each
+// inserts are under way are gathered into the next multi-row INSERT, so N
+// concurrent webhooks cost a few round trips and commits instead of N. Each
 // caller still returns only once its own row is committed, so the
 // acknowledgement guarantee of Store holds. There is no timer: a lone
 // delivery is written at once, and batches form only under load.
 //
-// Writing is done by the callers themselves (the first to find no insert in
-// flight leads; when its batch is done it hands the lead to the next waiter),
-// so no background goroutine has to be running for Store to work.
+// Writing is done by the callers themselves: up to maxInFlight callers lead
+// at once, each writing one batch from the head of the queue; a leader whose
+// batch is committed hands its lead to the next caller still queued (or gives
+// it up when none is), so no background goroutine has to be running for
+// Store to work. Several batches in flight let PostgreSQL overlap their
+// WAL writes, which one batch at a time cannot.
 type Writer struct {
-	db       bun.IDB
-	clock    clock.Clock
-	maxBatch int
+	db          bun.IDB
+	clock       clock.Clock
+	maxBatch    int
+	maxInFlight int
 
-	mu      sync.Mutex
-	queue   []*pending
-	leading bool
+	mu       sync.Mutex
+	queue    []*pending
+	inFlight int
 }
 
 type pending struct {
-	d      Delivery
-	at     time.Time
-	event  *Event
-	isNew  bool
-	err    error
-	done   chan struct{}
-	leadCh chan struct{}
+	d     Delivery
+	at    time.Time
+	event *Event
+	isNew bool
+	err   error
+	done  chan struct{}
+	// lead receives the lead from a leader whose batch is done; handed
+	// (set and sent under Writer.mu) at most once.
+	lead   chan struct{}
+	handed bool
 }
 
 // NewWriter returns a group-commit writer over db. maxBatch caps the rows of
-// one INSERT (default 200).
+// one INSERT (default 200); batches in flight at once are capped at 4, or 1
+// on SQLite, whose single connection writes one at a time anyway.
 func NewWriter(db bun.IDB, clk clock.Clock, maxBatch int) *Writer {
 	if maxBatch <= 0 {
 		maxBatch = 200
 	}
-	return &Writer{db: db, clock: clk, maxBatch: maxBatch}
+	inFlight := 4
+	if db.Dialect().Name() == dialect.SQLite {
+		inFlight = 1
+	}
+	return &Writer{db: db, clock: clk, maxBatch: maxBatch, maxInFlight: inFlight}
 }
 
 // Store records a delivery like the package function Store, batched with
@@ -55,20 +69,28 @@ func (w *Writer) Store(ctx context.Context, d Delivery) (*Event, bool, error) {
 	if d.Source == "" || d.DedupeKey == "" {
 		return nil, false, fmt.Errorf("store delivery: source and dedupe key are required")
 	}
-	p := &pending{d: d, at: w.clock.Now(), done: make(chan struct{}), leadCh: make(chan struct{}, 1)}
+	p := &pending{d: d, at: w.clock.Now(), done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	w.mu.Lock()
 	w.queue = append(w.queue, p)
-	lead := !w.leading
+	lead := w.inFlight < w.maxInFlight
 	if lead {
-		w.leading = true
+		w.inFlight++
 	}
 	w.mu.Unlock()
 	if !lead {
 		select {
 		case <-p.done:
-			return p.event, p.isNew, p.err
-		case <-p.leadCh:
-			// The previous leader handed over with our row still queued.
+			// Another leader wrote our row. If the lead was handed to us
+			// meanwhile (it is handed under the lock, so the flag tells),
+			// take it and do the leader's work before returning.
+			w.mu.Lock()
+			handed := p.handed
+			w.mu.Unlock()
+			if !handed {
+				return p.event, p.isNew, p.err
+			}
+			<-p.lead
+		case <-p.lead:
 		}
 	}
 	w.flushOnce()
@@ -77,7 +99,7 @@ func (w *Writer) Store(ctx context.Context, d Delivery) (*Event, bool, error) {
 }
 
 // flushOnce writes one batch from the head of the queue, then hands the
-// lead to the next queued caller, or gives it up when the queue is empty.
+// lead to the next queued caller not yet holding one, or gives it up.
 func (w *Writer) flushOnce() {
 	w.mu.Lock()
 	n := len(w.queue)
@@ -88,20 +110,23 @@ func (w *Writer) flushOnce() {
 	w.queue = w.queue[n:]
 	w.mu.Unlock()
 
-	w.write(batch)
-	for _, p := range batch {
-		close(p.done)
+	if len(batch) > 0 {
+		w.write(batch)
+		for _, p := range batch {
+			close(p.done)
+		}
 	}
 
 	w.mu.Lock()
-	if len(w.queue) == 0 {
-		w.leading = false
-		w.mu.Unlock()
-		return
+	defer w.mu.Unlock()
+	for _, next := range w.queue {
+		if !next.handed {
+			next.handed = true
+			next.lead <- struct{}{} // buffered, sent once: never blocks
+			return
+		}
 	}
-	next := w.queue[0]
-	w.mu.Unlock()
-	next.leadCh <- struct{}{}
+	w.inFlight--
 }
 
 // write inserts a batch in one statement and fills in each caller's result.
@@ -110,6 +135,15 @@ func (w *Writer) flushOnce() {
 func (w *Writer) write(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Rows in key order: two batches in flight that share keys (a delivery
+	// and its redelivery) then take the unique index entries in the same
+	// order, so one waits for the other instead of both deadlocking.
+	sort.SliceStable(batch, func(i, j int) bool {
+		if batch[i].d.Source != batch[j].d.Source {
+			return batch[i].d.Source < batch[j].d.Source
+		}
+		return batch[i].d.DedupeKey < batch[j].d.DedupeKey
+	})
 	rows := make([]*Event, len(batch))
 	for i, p := range batch {
 		e := &Event{Source: p.d.Source, Topic: p.d.Topic, DedupeKey: p.d.DedupeKey, Headers: p.d.Headers, Body: p.d.Body,
