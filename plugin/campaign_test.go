@@ -326,3 +326,93 @@ func TestCampaignLifecycle(t *testing.T) {
 		require.EqualError(t, err, "campaign "+c.ID+" is SENT: cannot cancel it (only [DRAFT SCHEDULED SENDING PAUSED] campaigns can be)")
 	})
 }
+
+func TestCampaignGraphQL(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		mc := newMailgunCapture(t)
+		e := newEnv(t, db, withMailgun(mc))
+		seedSubscribers(t, db.DB, e.clock.Now(), 12, "vip")
+		type payload struct {
+			Campaign *struct {
+				ID, Status    string
+				AudienceCount int
+			}
+			Warnings   []string
+			UserErrors []struct {
+				Field         []string
+				Message, Code string
+			}
+		}
+		var bad struct {
+			Refrain struct{ CreateCampaign payload }
+		}
+		e.do(testBootstrapKey, createCampaignMutation, map[string]any{"in": map[string]any{"name": "x", "template": "nope"}}).decode(t, &bad)
+		require.Nil(t, bad.Refrain.CreateCampaign.Campaign)
+		require.Equal(t, []string{"input", "template"}, bad.Refrain.CreateCampaign.UserErrors[0].Field)
+		require.Equal(t, `template: no template named "nope"`, bad.Refrain.CreateCampaign.UserErrors[0].Message)
+		e.do(testBootstrapKey, createCampaignMutation, map[string]any{"in": map[string]any{"name": "x", "template": "welcome",
+			"pressure": map[string]any{"minGap": "soon"}}}).decode(t, &bad)
+		require.Equal(t, []string{"input", "pressure", "minGap"}, bad.Refrain.CreateCampaign.UserErrors[0].Field)
+		require.Equal(t, `"soon" is not a duration (72h, 30m, 7d)`, bad.Refrain.CreateCampaign.UserErrors[0].Message)
+
+		var ok struct {
+			Refrain struct{ CreateCampaign payload }
+		}
+		e.do(testBootstrapKey, createCampaignMutation, map[string]any{"in": map[string]any{"name": "VIP", "template": "welcome",
+			"segment": "tag:vip", "pressure": map[string]any{"onCapped": "SKIP", "cap": 5}}}).decode(t, &ok)
+		require.Empty(t, ok.Refrain.CreateCampaign.UserErrors)
+		id := ok.Refrain.CreateCampaign.Campaign.ID
+		require.Equal(t, 12, ok.Refrain.CreateCampaign.Campaign.AudienceCount)
+
+		var paused struct {
+			Refrain struct{ PauseCampaign payload }
+		}
+		e.do(testBootstrapKey, `mutation($id: ID!) { refrain { pauseCampaign(id: $id) { campaign { id } userErrors { field message code } } } }`,
+			map[string]any{"id": id}).decode(t, &paused)
+		require.Equal(t, "campaign "+id+" is DRAFT: cannot pause it (only [SCHEDULED SENDING] campaigns can be)", paused.Refrain.PauseCampaign.UserErrors[0].Message)
+
+		var sched struct {
+			Refrain struct{ ScheduleCampaign payload }
+		}
+		e.do(testBootstrapKey, scheduleCampaignMutation, map[string]any{"id": id, "at": e.clock.Now().Format(time.RFC3339)}).decode(t, &sched)
+		require.Equal(t, "SCHEDULED", sched.Refrain.ScheduleCampaign.Campaign.Status)
+		require.NoError(t, e.p.Campaigns().Drain(context.Background()))
+
+		q := `query($id: ID!) { refrain { campaign(id: $id) { status segment audienceCount sentCount skippedCount pendingCount
+			pressure { cap onCapped minGap quietHours } }
+			campaigns(status: SENT, first: 5) { nodes { id } pageInfo { hasNextPage } } } }`
+		var got struct {
+			Refrain struct {
+				Campaign struct {
+					Status, Segment                                      string
+					AudienceCount, SentCount, SkippedCount, PendingCount int
+					Pressure                                             struct {
+						Cap                          int
+						OnCapped, MinGap, QuietHours string
+					}
+				}
+				Campaigns struct{ Nodes []struct{ ID string } }
+			}
+		}
+		e.do(testBootstrapKey, q, map[string]any{"id": id}).decode(t, &got)
+		c := got.Refrain.Campaign
+		require.Equal(t, "SENT", c.Status)
+		require.Equal(t, "tag:vip", c.Segment)
+		require.Equal(t, []int{12, 12, 0, 0}, []int{c.AudienceCount, c.SentCount, c.SkippedCount, c.PendingCount})
+		require.Equal(t, 5, c.Pressure.Cap)
+		require.Equal(t, "SKIP", c.Pressure.OnCapped)
+		require.Equal(t, "16h", c.Pressure.MinGap)
+		require.Equal(t, "21:00-08:00", c.Pressure.QuietHours)
+		require.Len(t, got.Refrain.Campaigns.Nodes, 1)
+		total, _ := mc.counts()
+		require.Equal(t, 12, total)
+
+		// Only admin keys see campaigns.
+		key, _ := e.apiKey("read")
+		res := e.do(key, `{ refrain { campaigns { nodes { id } } } }`, nil)
+		require.Empty(t, res.Errors)
+		tok := e.customerToken("cust-1", time.Hour, testJWTSecret)
+		res = e.do(tok, `{ refrain { campaigns { nodes { id } } } }`, nil)
+		require.Equal(t, []string{"FORBIDDEN"}, res.codes())
+	})
+}

@@ -233,7 +233,7 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 // Create stores a new DRAFT campaign.
 func (s *Service) Create(ctx context.Context, in Input) (*Campaign, error) {
 	now := s.o.Clock.Now()
-	c := &Campaign{ID: "cmp_" + randomID(10), Status: StatusDraft, Priority: 50, CreatedAt: now, UpdatedAt: now}
+	c := &Campaign{ID: "cmp_" + randomID(10), Status: StatusDraft, Priority: 50, Audience: "all", CreatedAt: now, UpdatedAt: now}
 	if err := s.apply(ctx, c, in); err != nil {
 		return nil, err
 	}
@@ -400,10 +400,14 @@ func List(ctx context.Context, db bun.IDB, status *Status, first int, after stri
 		p.Campaigns, p.HasMore = cs[:first], true
 	}
 	if n := len(p.Campaigns); n > 0 {
-		last := p.Campaigns[n-1]
-		p.EndCursor = base64.RawURLEncoding.EncodeToString([]byte(last.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + last.ID))
+		p.EndCursor = Cursor(p.Campaigns[n-1])
 	}
 	return p, nil
+}
+
+// Cursor is the List cursor just after c.
+func Cursor(c *Campaign) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + c.ID))
 }
 
 // CountsOf counts a campaign's recipients by state.
