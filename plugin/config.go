@@ -69,6 +69,7 @@ type Config struct {
 	ScenariosConfig
 	HygieneConfig
 	MetricsConfig
+	PressureConfig
 }
 
 // settingField is one leaf setting: its struct field and its value.
@@ -275,5 +276,6 @@ func (c Config) Validate() error {
 	errs = append(errs, c.ScenariosConfig.validate()...)
 	errs = append(errs, c.HygieneConfig.validate()...)
 	errs = append(errs, c.MetricsConfig.validate()...)
+	errs = append(errs, c.PressureConfig.validate()...)
 	return errors.Join(errs...)
 }

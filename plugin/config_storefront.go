@@ -43,6 +43,8 @@ type StorefrontConfig struct {
 	// CartAbandonAfter is how long an open cart with a known customer or
 	// email may stay idle before it is abandoned.
 	CartAbandonAfter time.Duration `env:"REFRAIN_CART_ABANDON_AFTER" yaml:"cart_abandon_after" default:"1h" doc:"idle time after which an open cart or checkout with a customer or email is abandoned"`
+	// CartSweepInterval is how often open carts are checked for abandonment.
+	CartSweepInterval time.Duration `env:"REFRAIN_CART_SWEEP_INTERVAL" yaml:"cart_sweep_interval" default:"1m" doc:"how often open carts and checkouts are checked against REFRAIN_CART_ABANDON_AFTER"`
 	// StageNewCustomerDays: a one-order customer is NEW_CUSTOMER this many days after the order.
 	StageNewCustomerDays int `env:"REFRAIN_STAGE_NEW_CUSTOMER_DAYS" yaml:"stage_new_customer_days" default:"90" doc:"days a one-order customer stays NEW_CUSTOMER"`
 	// StageActiveDays: a last order within this many days is ACTIVE.
@@ -94,6 +96,9 @@ func (c StorefrontConfig) validate() []error {
 	}
 	if c.CartAbandonAfter < time.Minute {
 		bad("REFRAIN_CART_ABANDON_AFTER", "must be at least 1m, got %s", c.CartAbandonAfter)
+	}
+	if c.CartSweepInterval < time.Second || c.CartSweepInterval > time.Hour {
+		bad("REFRAIN_CART_SWEEP_INTERVAL", "must be between 1s and 1h, got %s", c.CartSweepInterval)
 	}
 	if c.StageNewCustomerDays < 1 {
 		bad("REFRAIN_STAGE_NEW_CUSTOMER_DAYS", "must be at least 1, got %d", c.StageNewCustomerDays)

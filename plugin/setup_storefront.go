@@ -16,10 +16,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/storefront/ingest"
 )
 
-// cartSweepInterval is how often idle carts are looked for. Abandonment is
-// measured against REFRAIN_CART_ABANDON_AFTER, so a minute of slack is fine.
-const cartSweepInterval = time.Minute
-
 // setupStorefront wires storefront webhooks, the inbox workers and commerce
 // processing: it registers routes with route and background workers with
 // p.addWorker.
@@ -63,7 +59,7 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 		route("POST "+path, path, rcv.Handler(src))
 	}
 	p.addWorker("cart-abandonment", func(ctx context.Context) error {
-		return p.every(ctx, cartSweepInterval, "cart-abandonment", func(ctx context.Context) error {
+		return p.every(ctx, cfg.CartSweepInterval, "cart-abandonment", func(ctx context.Context) error {
 			_, err := p.SweepAbandonedCarts(ctx)
 			return err
 		})

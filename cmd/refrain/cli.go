@@ -30,6 +30,7 @@ var errUsage = errors.New("usage")
 func commands() map[string]command {
 	return map[string]command{
 		"serve":     {usage: "serve [--config FILE]", help: "run the service (HTTP server and background workers)", run: cmdServe},
+		"demo":      {usage: "demo [--customers 2000] [--seed 1] [--db refrain-demo.db] [--no-serve] [--force]", help: "create a demo store (generated customers, orders, carts, mail) in a fresh SQLite file and serve it", run: cmdDemo},
 		"migrate":   {usage: "migrate up|down|status [--config FILE]", help: "apply, roll back (last group) or list database migrations", run: cmdMigrate},
 		"import":    {usage: "import customers FILE.csv [--dry-run] [--config FILE]", help: "import customers from a CSV file", run: cmdImport},
 		"apikey":    {usage: "apikey create --name NAME --scopes read,write | list | revoke ID", help: "manage admin API keys", run: cmdAPIKey},
