@@ -89,6 +89,7 @@ func storySettings(dbURL string, mg *mailgunServer) map[string]string {
 		"REFRAIN_SCENARIOS_POLL":      "200ms",
 		"REFRAIN_SCENARIOS_LEASE":     "2s",
 		"REFRAIN_MAIL_LEASE":          "2s",
+		"REFRAIN_INBOX_LEASE":         "2s",
 		"REFRAIN_STORE_NAME":          "E2E Shop",
 	}
 	for k, v := range mg.settings() {
