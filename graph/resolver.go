@@ -14,6 +14,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/pressure"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/uptrace/bun"
 )
@@ -41,4 +42,6 @@ type Resolver struct {
 	HygieneAllowed map[hygiene.Status]bool
 	// LoyaltyService runs points, tiers and referrals (issue 9).
 	LoyaltyService *loyalty.Service
+	// Pressure is the marketing pressure policy (issue 7).
+	Pressure *pressure.Policy
 }

@@ -30,6 +30,9 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 	if err := p.setupMail(ctx, route); err != nil {
 		return nil, err
 	}
+	if err := p.setupPressure(); err != nil {
+		return nil, err
+	}
 	if err := p.setupScenarios(ctx); err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 		surveyURL = storeURL + "/survey"
 	}
 	eng, err := engine.New(engine.Options{DB: p.db, Clock: p.clock, Logger: p.logger,
-		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(),
+		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(), Gate: pressureGate{policy: p.resolver.Pressure},
 		// The segment rule engine (issue 5) replaces the basic rules here
 		// once it lands; the engine only needs scenarios.Rules.
 		Rules: scenarios.BasicRules{},
