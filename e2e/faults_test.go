@@ -263,7 +263,8 @@ func TestFaultKilledDuringCampaign(t *testing.T) {
 		}
 	}
 	r.admin(`mutation($in: CampaignInput!) { refrain { createCampaign(input: $in) { campaign { id } userErrors { message } } } }`,
-		map[string]any{"in": map[string]any{"name": "E2E flash sale", "template": "win-back", "segment": "all", "priority": 60}}, &created)
+		map[string]any{"in": map[string]any{"name": "E2E flash sale", "template": "win-back", "segment": "all", "priority": 60,
+			"values": map[string]any{"discount_code": "FLASH10"}}}, &created)
 	require.Empty(t, created.Refrain.CreateCampaign.UserErrors)
 	require.NotNil(t, created.Refrain.CreateCampaign.Campaign)
 	id := created.Refrain.CreateCampaign.Campaign.ID

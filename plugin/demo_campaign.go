@@ -99,7 +99,8 @@ func (p *Plugin) ScheduleDemoCampaign(ctx context.Context, key string) (id, stat
 	}
 	when := p.clock.Now().UTC().Add(24 * time.Hour).Truncate(time.Hour)
 	known := map[string]any{"name": "Demo: winter newsletter", "template": "win-back", "priority": 50,
-		"scheduledAt": when.Format(time.RFC3339), "objective": "maintain"}
+		"scheduledAt": when.Format(time.RFC3339), "objective": "maintain",
+		"values": map[string]any{"discount_code": "DEMO10"}}
 	input := map[string]any{}
 	for _, f := range in.Type.InputFields {
 		if v, ok := known[f.Name]; ok {
