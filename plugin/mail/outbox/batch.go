@@ -328,7 +328,7 @@ func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *Batch
 			Set("last_error = ?", truncate(sendErr.Error(), 2000))
 		res.Queued += len(toSend)
 	}
-	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		r, err := q.Conn(tx).Exec(ctx)
 		if err != nil || sendErr != nil {
 			return err
