@@ -12,6 +12,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 )
@@ -327,7 +328,28 @@ func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *Batch
 			Set("last_error = ?", truncate(sendErr.Error(), 2000))
 		res.Queued += len(toSend)
 	}
-	if _, err := q.Exec(ctx); err != nil {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		r, err := q.Conn(tx).Exec(ctx)
+		if err != nil || sendErr != nil {
+			return err
+		}
+		sent := toSend
+		if n, _ := r.RowsAffected(); int(n) != len(toSend) {
+			// Some rows were taken back by another worker: count the
+			// ones this update marked.
+			sent = nil
+			if err := tx.NewSelect().Model(&sent).Where("id IN (?) AND state = ? AND sent_at = ? AND provider_message_id = ?",
+				bun.In(ids), StateSent, now, id).Scan(ctx); err != nil {
+				return err
+			}
+		}
+		dims := make([]kpi.Dims, len(sent))
+		for i, m := range sent {
+			dims[i] = KPIDims(m)
+		}
+		return kpi.CountSent(ctx, tx, now, dims)
+	})
+	if err != nil {
 		return fmt.Errorf("send batch: record outcome: %w", err)
 	}
 	return nil
