@@ -319,7 +319,8 @@ func (s *Service) claim(ctx context.Context, c *Campaign) ([]claimed, error) {
 	return rows, nil
 }
 
-// sendBatches claims and sends up to Concurrency batches of c at once.
+// sendBatches claims and sends batches of c, up to Concurrency in flight:
+// a batch is claimed as soon as a slot frees, until none is due.
 func (s *Service) sendBatches(ctx context.Context, c *Campaign) (int, error) {
 	var (
 		wg      sync.WaitGroup
@@ -327,18 +328,29 @@ func (s *Service) sendBatches(ctx context.Context, c *Campaign) (int, error) {
 		handled int
 		errs    []error
 	)
-	for i := 0; i < s.o.Concurrency; i++ {
-		rows, err := s.claim(ctx, c)
-		if err != nil {
-			errs = append(errs, err)
+	slots := make(chan struct{}, s.o.Concurrency)
+	for ctx.Err() == nil {
+		slots <- struct{}{}
+		mu.Lock()
+		failed := len(errs) > 0
+		mu.Unlock()
+		if failed {
+			<-slots
 			break
 		}
-		if len(rows) == 0 {
+		rows, err := s.claim(ctx, c)
+		if err != nil || len(rows) == 0 {
+			<-slots
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
 			break
 		}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer func() { <-slots; wg.Done() }()
 			err := s.sendBatch(ctx, c, rows)
 			mu.Lock()
 			defer mu.Unlock()
