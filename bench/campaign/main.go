@@ -220,13 +220,16 @@ func runRefrain(ctx context.Context, o options, sk *sink, sinkURL string) (resul
 		return result{}, err
 	}
 	start := time.Now()
-	// Subscribed customers with names and four locales, set-based.
-	if _, err := db.ExecContext(ctx, `INSERT INTO customers (public_id, email, email_normalized, first_name, last_name, locale,
+	// Subscribed customers with names and four locales, set-based, in
+	// chunks (each statement stays under the driver's read timeout).
+	for lo := 1; lo <= o.n; lo += 100000 {
+		if _, err := db.ExecContext(ctx, `INSERT INTO customers (public_id, email, email_normalized, first_name, last_name, locale,
 		source, consent_state, consent_at, stage, hygiene_status, created_at, updated_at)
 		SELECT 'cus_bench' || g, 'customer' || g || '@bench.example', 'customer' || g || '@bench.example', 'Customer' || g, 'Bench',
 		(ARRAY['en', 'fr', 'en-GB', 'es'])[1 + g % 4], 'import', 'subscribed', now(), 'SUBSCRIBER', 'OK', now(), now()
-		FROM generate_series(1, ?) AS g`, o.n); err != nil {
-		return result{}, fmt.Errorf("seed customers: %w", err)
+		FROM generate_series(?, ?) AS g`, lo, min(lo+99999, o.n)); err != nil {
+			return result{}, fmt.Errorf("seed customers: %w", err)
+		}
 	}
 	if _, err := db.ExecContext(ctx, "ANALYZE customers"); err != nil {
 		return result{}, err
@@ -403,12 +406,26 @@ func runListmonk(ctx context.Context, o options, sk *sink, sinkURL string) (resu
 		`UPDATE settings SET value = '` + string(messengers) + `' WHERE key = 'messengers'`,
 		`UPDATE settings SET value = 'false' WHERE key = 'app.check_updates'`,
 		`INSERT INTO lists (uuid, name, type, optin) VALUES (gen_random_uuid(), 'bench', 'private', 'single')`,
-		fmt.Sprintf(`INSERT INTO subscribers (uuid, email, name, attribs, status)
-			SELECT gen_random_uuid(), 'customer' || g || '@bench.example', 'Customer' || g || ' Bench', '{}', 'enabled'
-			FROM generate_series(1, %d) AS g`, o.n),
 		`INSERT INTO subscriber_lists (subscriber_id, list_id, status) SELECT s.id, l.id, 'confirmed' FROM subscribers s, lists l WHERE l.name = 'bench'`,
 		`ANALYZE`,
 	} {
+		if strings.HasPrefix(q, "INSERT INTO subscriber_lists") {
+			for lo := 1; lo <= o.n; lo += 100000 {
+				if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO subscribers (uuid, email, name, attribs, status)
+					SELECT gen_random_uuid(), 'customer' || g || '@bench.example', 'Customer' || g || ' Bench', '{}', 'enabled'
+					FROM generate_series(%d, %d) AS g`, lo, min(lo+99999, o.n))); err != nil {
+					return result{}, fmt.Errorf("prepare subscribers: %w", err)
+				}
+			}
+		}
+		if strings.HasPrefix(q, "INSERT INTO subscriber_lists") {
+			for lo := 0; lo <= o.n+2; lo += 100000 {
+				if _, err := db.ExecContext(ctx, q+fmt.Sprintf(" AND s.id > %d AND s.id <= %d", lo, lo+100000)); err != nil {
+					return result{}, fmt.Errorf("prepare list: %w", err)
+				}
+			}
+			continue
+		}
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return result{}, fmt.Errorf("prepare: %w", err)
 		}
