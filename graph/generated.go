@@ -297,6 +297,26 @@ type ComplexityRoot struct {
 		FindManyCustomerByIDs func(childComplexity int, reps []*model.CustomerByIDsInput) int
 	}
 
+	ForecastDay struct {
+		Campaigns func(childComplexity int) int
+		Date      func(childComplexity int) int
+		Expected  func(childComplexity int) int
+		OverCap   func(childComplexity int) int
+		Programs  func(childComplexity int) int
+		Scenarios func(childComplexity int) int
+		Sends     func(childComplexity int) int
+		Yearly    func(childComplexity int) int
+	}
+
+	ForecastProgram struct {
+		Deferred func(childComplexity int) int
+		Expected func(childComplexity int) int
+		Planned  func(childComplexity int) int
+		Program  func(childComplexity int) int
+		Sends    func(childComplexity int) int
+		Skipped  func(childComplexity int) int
+	}
+
 	HygieneCustomer struct {
 		Email func(childComplexity int) int
 		ID    func(childComplexity int) int
@@ -494,6 +514,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	PressureForecast struct {
+		Days func(childComplexity int) int
+		From func(childComplexity int) int
+		To   func(childComplexity int) int
+	}
+
 	PressureRules struct {
 		Cap        func(childComplexity int) int
 		MaxDelay   func(childComplexity int) int
@@ -556,6 +582,7 @@ type ComplexityRoot struct {
 		InboundEvents    func(childComplexity int, status *model.InboundEventStatus, source *string, first *int, after *string) int
 		Me               func(childComplexity int) int
 		Outbox           func(childComplexity int, first *int, after *string, to *string) int
+		PressureForecast func(childComplexity int, from time.Time, to time.Time, segment *string) int
 		PreviewTemplate  func(childComplexity int, id string, customerID string, locale *string, kind *string, values map[string]any) int
 		Scenario         func(childComplexity int, id string) int
 		Scenarios        func(childComplexity int) int
@@ -846,6 +873,7 @@ type RefrainQueryResolver interface {
 	Version(ctx context.Context, obj *model.Namespace) (string, error)
 	Campaigns(ctx context.Context, obj *model.Namespace, status *campaign.Status, first *int, after *string) (*model.CampaignConnection, error)
 	Campaign(ctx context.Context, obj *model.Namespace, id string) (*campaign.Campaign, error)
+	PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*campaign.Forecast, error)
 	InboundEvents(ctx context.Context, obj *model.Namespace, status *model.InboundEventStatus, source *string, first *int, after *string) (*model.InboundEventConnection, error)
 	Customer(ctx context.Context, obj *model.Namespace, id *string, email *string) (*customer.Customer, error)
 	Me(ctx context.Context, obj *model.Namespace) (*customer.Customer, error)
@@ -1817,6 +1845,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Entity.FindManyCustomerByIDs(childComplexity, args["reps"].([]*model.CustomerByIDsInput)), true
 
+	case "ForecastDay.campaigns":
+		if e.ComplexityRoot.ForecastDay.Campaigns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Campaigns(childComplexity), true
+	case "ForecastDay.date":
+		if e.ComplexityRoot.ForecastDay.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Date(childComplexity), true
+	case "ForecastDay.expected":
+		if e.ComplexityRoot.ForecastDay.Expected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Expected(childComplexity), true
+	case "ForecastDay.overCap":
+		if e.ComplexityRoot.ForecastDay.OverCap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.OverCap(childComplexity), true
+	case "ForecastDay.programs":
+		if e.ComplexityRoot.ForecastDay.Programs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Programs(childComplexity), true
+	case "ForecastDay.scenarios":
+		if e.ComplexityRoot.ForecastDay.Scenarios == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Scenarios(childComplexity), true
+	case "ForecastDay.sends":
+		if e.ComplexityRoot.ForecastDay.Sends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Sends(childComplexity), true
+	case "ForecastDay.yearly":
+		if e.ComplexityRoot.ForecastDay.Yearly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Yearly(childComplexity), true
+
+	case "ForecastProgram.deferred":
+		if e.ComplexityRoot.ForecastProgram.Deferred == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Deferred(childComplexity), true
+	case "ForecastProgram.expected":
+		if e.ComplexityRoot.ForecastProgram.Expected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Expected(childComplexity), true
+	case "ForecastProgram.planned":
+		if e.ComplexityRoot.ForecastProgram.Planned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Planned(childComplexity), true
+	case "ForecastProgram.program":
+		if e.ComplexityRoot.ForecastProgram.Program == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Program(childComplexity), true
+	case "ForecastProgram.sends":
+		if e.ComplexityRoot.ForecastProgram.Sends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Sends(childComplexity), true
+	case "ForecastProgram.skipped":
+		if e.ComplexityRoot.ForecastProgram.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Skipped(childComplexity), true
+
 	case "HygieneCustomer.email":
 		if e.ComplexityRoot.HygieneCustomer.Email == nil {
 			break
@@ -2562,6 +2676,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PressureDecisionEdge.Node(childComplexity), true
 
+	case "PressureForecast.days":
+		if e.ComplexityRoot.PressureForecast.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureForecast.Days(childComplexity), true
+	case "PressureForecast.from":
+		if e.ComplexityRoot.PressureForecast.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureForecast.From(childComplexity), true
+	case "PressureForecast.to":
+		if e.ComplexityRoot.PressureForecast.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureForecast.To(childComplexity), true
+
 	case "PressureRules.cap":
 		if e.ComplexityRoot.PressureRules.Cap == nil {
 			break
@@ -2993,6 +3126,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.Outbox(childComplexity, args["first"].(*int), args["after"].(*string), args["to"].(*string)), true
+	case "RefrainQuery.pressureForecast":
+		if e.ComplexityRoot.RefrainQuery.PressureForecast == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_pressureForecast_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.PressureForecast(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["segment"].(*string)), true
 	case "RefrainQuery.previewTemplate":
 		if e.ComplexityRoot.RefrainQuery.PreviewTemplate == nil {
 			break
@@ -4005,6 +4149,46 @@ extend type RefrainMutation {
   resumeCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
   "Stop a campaign for good; what was written is still delivered."
   cancelCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
+}
+
+"One program's projected load on one day."
+type ForecastProgram {
+  program: String!
+  "Known sends due that day, before the policy."
+  planned: Int!
+  "Known sends the policy lets go that day."
+  sends: Int!
+  deferred: Int!
+  skipped: Int!
+  "Sends of new entries expected from the last four weeks' trigger rates."
+  expected: Float!
+}
+
+"One projected day."
+type ForecastDay {
+  date: DateTime!
+  "Known sends after the policy."
+  sends: Int!
+  "Expected sends of new entries."
+  expected: Float!
+  "Known planned sends of scheduled campaigns, waiting enrollments and yearly programs."
+  campaigns: Int!
+  scenarios: Int!
+  yearly: Int!
+  "Customers whose planned sends that day break the cap, before the policy."
+  overCap: Int!
+  programs: [ForecastProgram!]!
+}
+
+type PressureForecast {
+  from: DateTime!
+  to: DateTime!
+  days: [ForecastDay!]!
+}
+
+extend type RefrainQuery {
+  "The projected marketing load of each day in [from, to), optionally for one segment."
+  pressureForecast(from: DateTime!, to: DateTime!, segment: String): PressureForecast! @admin(scope: READ)
 }
 `, BuiltIn: false},
 	{Name: "../schema/commerce.graphqls", Input: `"Where a stored webhook delivery is in its processing."
@@ -5466,6 +5650,46 @@ func (ec *executionContext) childFields_EnrollmentPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type EnrollmentPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_ForecastDay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "date":
+		return ec.fieldContext_ForecastDay_date(ctx, field)
+	case "sends":
+		return ec.fieldContext_ForecastDay_sends(ctx, field)
+	case "expected":
+		return ec.fieldContext_ForecastDay_expected(ctx, field)
+	case "campaigns":
+		return ec.fieldContext_ForecastDay_campaigns(ctx, field)
+	case "scenarios":
+		return ec.fieldContext_ForecastDay_scenarios(ctx, field)
+	case "yearly":
+		return ec.fieldContext_ForecastDay_yearly(ctx, field)
+	case "overCap":
+		return ec.fieldContext_ForecastDay_overCap(ctx, field)
+	case "programs":
+		return ec.fieldContext_ForecastDay_programs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ForecastDay", field.Name)
+}
+
+func (ec *executionContext) childFields_ForecastProgram(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "program":
+		return ec.fieldContext_ForecastProgram_program(ctx, field)
+	case "planned":
+		return ec.fieldContext_ForecastProgram_planned(ctx, field)
+	case "sends":
+		return ec.fieldContext_ForecastProgram_sends(ctx, field)
+	case "deferred":
+		return ec.fieldContext_ForecastProgram_deferred(ctx, field)
+	case "skipped":
+		return ec.fieldContext_ForecastProgram_skipped(ctx, field)
+	case "expected":
+		return ec.fieldContext_ForecastProgram_expected(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ForecastProgram", field.Name)
+}
+
 func (ec *executionContext) childFields_HygieneCustomer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5852,6 +6076,18 @@ func (ec *executionContext) childFields_PressureDecisionEdge(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type PressureDecisionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_PressureForecast(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_PressureForecast_from(ctx, field)
+	case "to":
+		return ec.fieldContext_PressureForecast_to(ctx, field)
+	case "days":
+		return ec.fieldContext_PressureForecast_days(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureForecast", field.Name)
+}
+
 func (ec *executionContext) childFields_PressureRules(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cap":
@@ -5952,6 +6188,8 @@ func (ec *executionContext) childFields_RefrainQuery(ctx context.Context, field 
 		return ec.fieldContext_RefrainQuery_campaigns(ctx, field)
 	case "campaign":
 		return ec.fieldContext_RefrainQuery_campaign(ctx, field)
+	case "pressureForecast":
+		return ec.fieldContext_RefrainQuery_pressureForecast(ctx, field)
 	case "inboundEvents":
 		return ec.fieldContext_RefrainQuery_inboundEvents(ctx, field)
 	case "customer":
@@ -7147,6 +7385,36 @@ func (ec *executionContext) field_RefrainQuery_outbox_args(ctx context.Context, 
 		return nil, err
 	}
 	args["to"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_pressureForecast_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg2
 	return args, nil
 }
 
@@ -11336,6 +11604,337 @@ func (ec *executionContext) fieldContext_Entity_findManyCustomerByIDs(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _ForecastDay_date(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ForecastDay_sends(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_sends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sends, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_sends(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_expected(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_expected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_expected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ForecastDay_campaigns(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_campaigns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaigns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_campaigns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_scenarios(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_scenarios(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scenarios, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_scenarios(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_yearly(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_yearly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Yearly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_yearly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_overCap(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_overCap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OverCap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_overCap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_programs(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_programs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Programs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.ProgramDay) graphql.Marshaler {
+			return ec.marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_programs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ForecastDay",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ForecastProgram(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ForecastProgram_program(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_program(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Program, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_program(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "String")
+}
+
+func (ec *executionContext) _ForecastProgram_planned(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_planned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Planned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_planned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_sends(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_sends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sends, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_sends(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_deferred(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_deferred(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deferred, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_deferred(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_skipped(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_expected(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_expected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_expected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Float")
+}
+
 func (ec *executionContext) _HygieneCustomer_id(ctx context.Context, field graphql.CollectedField, obj *model.HygieneCustomer) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14373,6 +14972,84 @@ func (ec *executionContext) fieldContext_PressureDecisionEdge_node(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _PressureForecast_from(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureForecast_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureForecast_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureForecast", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureForecast_to(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureForecast_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureForecast_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureForecast", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureForecast_days(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureForecast_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.Day) graphql.Marshaler {
+			return ec.marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureForecast_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureForecast",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ForecastDay(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PressureRules_cap(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16323,6 +17000,68 @@ func (ec *executionContext) fieldContext_RefrainQuery_campaign(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_RefrainQuery_campaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_pressureForecast(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_pressureForecast(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().PressureForecast(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["segment"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *campaign.Forecast
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *campaign.Forecast
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Forecast) graphql.Marshaler {
+			return ec.marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐForecast(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_pressureForecast(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureForecast(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_pressureForecast_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -22902,6 +23641,132 @@ func (ec *executionContext) _Entity(ctx context.Context, sel ast.SelectionSet) g
 	return out
 }
 
+var forecastDayImplementors = []string{"ForecastDay"}
+
+func (ec *executionContext) _ForecastDay(ctx context.Context, sel ast.SelectionSet, obj *campaign.Day) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, forecastDayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ForecastDay")
+		case "date":
+			out.Values[i] = ec._ForecastDay_date(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sends":
+			out.Values[i] = ec._ForecastDay_sends(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expected":
+			out.Values[i] = ec._ForecastDay_expected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "campaigns":
+			out.Values[i] = ec._ForecastDay_campaigns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scenarios":
+			out.Values[i] = ec._ForecastDay_scenarios(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "yearly":
+			out.Values[i] = ec._ForecastDay_yearly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overCap":
+			out.Values[i] = ec._ForecastDay_overCap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "programs":
+			out.Values[i] = ec._ForecastDay_programs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var forecastProgramImplementors = []string{"ForecastProgram"}
+
+func (ec *executionContext) _ForecastProgram(ctx context.Context, sel ast.SelectionSet, obj *campaign.ProgramDay) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, forecastProgramImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ForecastProgram")
+		case "program":
+			out.Values[i] = ec._ForecastProgram_program(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "planned":
+			out.Values[i] = ec._ForecastProgram_planned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sends":
+			out.Values[i] = ec._ForecastProgram_sends(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deferred":
+			out.Values[i] = ec._ForecastProgram_deferred(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._ForecastProgram_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expected":
+			out.Values[i] = ec._ForecastProgram_expected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var hygieneCustomerImplementors = []string{"HygieneCustomer"}
 
 func (ec *executionContext) _HygieneCustomer(ctx context.Context, sel ast.SelectionSet, obj *model.HygieneCustomer) graphql.Marshaler {
@@ -24248,6 +25113,49 @@ func (ec *executionContext) _PressureDecisionEdge(ctx context.Context, sel ast.S
 	return out
 }
 
+var pressureForecastImplementors = []string{"PressureForecast"}
+
+func (ec *executionContext) _PressureForecast(ctx context.Context, sel ast.SelectionSet, obj *campaign.Forecast) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureForecastImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureForecast")
+		case "from":
+			out.Values[i] = ec._PressureForecast_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._PressureForecast_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days":
+			out.Values[i] = ec._PressureForecast_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var pressureRulesImplementors = []string{"PressureRules"}
 
 func (ec *executionContext) _PressureRules(ctx context.Context, sel ast.SelectionSet, obj *model.PressureRules) graphql.Marshaler {
@@ -24648,6 +25556,12 @@ func (ec *executionContext) _RefrainQuery(ctx context.Context, sel ast.Selection
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainQuery_campaign(ctx, field, obj)
+				})
+		case "pressureForecast":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_pressureForecast(ctx, field, obj)
 				})
 		case "inboundEvents":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -26679,6 +27593,54 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.Day) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDay(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDay(ctx context.Context, sel ast.SelectionSet, v *campaign.Day) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ForecastDay!")
+		return graphql.Null
+	}
+	return ec._ForecastDay(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.ProgramDay) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDay(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDay(ctx context.Context, sel ast.SelectionSet, v *campaign.ProgramDay) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ForecastProgram!")
+		return graphql.Null
+	}
+	return ec._ForecastProgram(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNHygieneCustomer2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneCustomerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HygieneCustomer) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -27151,6 +28113,14 @@ func (ec *executionContext) unmarshalNPressureDecisionKind2githubᚗcomᚋrefrai
 
 func (ec *executionContext) marshalNPressureDecisionKind2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionKind(ctx context.Context, sel ast.SelectionSet, v model.PressureDecisionKind) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐForecast(ctx context.Context, sel ast.SelectionSet, v *campaign.Forecast) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureForecast!")
+		return graphql.Null
+	}
+	return ec._PressureForecast(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPressureRules2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureRules(ctx context.Context, sel ast.SelectionSet, v *model.PressureRules) graphql.Marshaler {

@@ -47,4 +47,6 @@ type Resolver struct {
 	Pressure *pressure.Policy
 	// Campaigns stores and sends campaigns (issue 7).
 	Campaigns *campaign.Service
+	// Forecaster projects the marketing load (issue 7).
+	Forecaster *campaign.Forecaster
 }
