@@ -15,6 +15,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/pressure"
+	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/uptrace/bun"
 )
@@ -44,4 +45,6 @@ type Resolver struct {
 	LoyaltyService *loyalty.Service
 	// Pressure is the marketing pressure policy (issue 7).
 	Pressure *pressure.Policy
+	// ABRule is when an A/B test may be decided (issue 8).
+	ABRule stats.Rule
 }

