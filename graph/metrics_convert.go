@@ -56,49 +56,66 @@ func (a StatsArgs) key(parts ...string) string {
 
 // metricsBatch holds, for one GraphQL operation, the grouped answers the
 // stats fields share: the first field asks for every group at once, the
-// others read the result. That keeps the SQL of a list of programs,
-// scenarios or campaigns constant whatever its length.
+// others wait for and read the result. That keeps the SQL of a list of
+// programs, scenarios or campaigns constant whatever its length; answers
+// under different keys are computed concurrently.
 type metricsBatch struct {
-	mu       sync.Mutex
-	series   map[string]map[string]*kpi.Series
-	holdouts map[string]map[string]*kpi.Holdout
+	mu      sync.Mutex
+	entries map[string]*batchEntry
+}
+
+type batchEntry struct {
+	once sync.Once
+	val  any
+	err  error
 }
 
 type metricsBatchKey struct{}
 
 // withMetricsBatch gives an operation its batch (graph.NewServer calls it).
 func withMetricsBatch(ctx context.Context) context.Context {
-	return context.WithValue(ctx, metricsBatchKey{}, &metricsBatch{series: map[string]map[string]*kpi.Series{},
-		holdouts: map[string]map[string]*kpi.Holdout{}})
+	return context.WithValue(ctx, metricsBatchKey{}, &metricsBatch{entries: map[string]*batchEntry{}})
 }
 
 func batchOf(ctx context.Context) *metricsBatch {
 	if b, ok := ctx.Value(metricsBatchKey{}).(*metricsBatch); ok {
 		return b
 	}
-	return &metricsBatch{series: map[string]map[string]*kpi.Series{}, holdouts: map[string]map[string]*kpi.Holdout{}}
+	return &metricsBatch{entries: map[string]*batchEntry{}}
+}
+
+// load returns the value under key, computing it once per operation.
+func (b *metricsBatch) load(key string, fn func() (any, error)) (any, error) {
+	b.mu.Lock()
+	e := b.entries[key]
+	if e == nil {
+		e = &batchEntry{}
+		b.entries[key] = e
+	}
+	b.mu.Unlock()
+	e.once.Do(func() { e.val, e.err = fn() })
+	return e.val, e.err
 }
 
 // grouped returns the series of q grouped by dims, computed once per
 // operation.
 func (r *Resolver) grouped(ctx context.Context, key string, q kpi.Query, dims ...kpi.Dim) (map[string]*kpi.Series, error) {
-	b := batchOf(ctx)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if s, ok := b.series[key]; ok {
-		return s, nil
-	}
-	q.GroupBy = dims
-	out, err := kpi.Compute(ctx, r.DB, q)
+	v, err := batchOf(ctx).load(key, func() (any, error) {
+		q.GroupBy = dims
+		out, err := kpi.Compute(ctx, r.DB, q)
+		if err != nil {
+			return nil, err
+		}
+		m := make(map[string]*kpi.Series, len(out))
+		for _, s := range out {
+			m[s.Key] = s
+		}
+		return m, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	m := make(map[string]*kpi.Series, len(out))
-	for _, s := range out {
-		m[s.Key] = s
-	}
-	b.series[key] = m
-	return m, nil
+	return v.(map[string]*kpi.Series), nil
 }
 
 // Stats returns the KPI report of the messages whose dimension dim
@@ -273,20 +290,12 @@ func (r *Resolver) HoldoutUplift(ctx context.Context, scenario string, percent i
 	if !to.After(from) {
 		return nil, errBadInput("to must be after from")
 	}
-	b := batchOf(ctx)
-	key := from.UTC().Format(time.RFC3339Nano) + "/" + to.UTC().Format(time.RFC3339Nano)
-	b.mu.Lock()
-	all, ok := b.holdouts[key]
-	if !ok {
-		var err error
-		if all, err = kpi.Holdouts(ctx, r.DB, from, to); err != nil {
-			b.mu.Unlock()
-			return nil, err
-		}
-		b.holdouts[key] = all
+	key := "holdout\x00" + from.UTC().Format(time.RFC3339Nano) + "\x00" + to.UTC().Format(time.RFC3339Nano)
+	v, err := batchOf(ctx).load(key, func() (any, error) { return kpi.Holdouts(ctx, r.DB, from, to) })
+	if err != nil {
+		return nil, err
 	}
-	b.mu.Unlock()
-	h := all[scenario]
+	h := v.(map[string]*kpi.Holdout)[scenario]
 	if percent == 0 && (h == nil || h.Holdout.Customers == 0) {
 		return nil, nil
 	}
@@ -331,22 +340,39 @@ func (r *Resolver) HoldoutUplift(ctx context.Context, scenario string, percent i
 func (r *Resolver) programs(ctx context.Context) ([]*model.Program, error) {
 	var rows []struct {
 		ID         string        `bun:"id"`
+		Version    int           `bun:"version"`
 		Status     engine.Status `bun:"status"`
 		Definition string        `bun:"definition"`
 	}
-	if err := r.DB.NewRaw(`SELECT s.id, s.status, v.definition FROM scenarios s
+	if err := r.DB.NewRaw(`SELECT s.id, s.version, s.status, v.definition FROM scenarios s
 JOIN scenario_versions v ON v.scenario_id = s.id AND v.version = s.version ORDER BY s.id`).Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("list programs: %w", err)
 	}
 	out := make([]*model.Program, 0, len(rows))
 	for _, row := range rows {
-		sc, err := scenarios.Parse(row.ID, []byte(row.Definition))
+		sc, err := parsedProgram(row.ID, row.Version, row.Definition)
 		if err != nil {
 			return nil, fmt.Errorf("read program %q: %w", row.ID, err)
 		}
 		out = append(out, programOf(row.ID, row.Status, sc))
 	}
 	return out, nil
+}
+
+// parsedPrograms caches parsed definitions by their text.
+var parsedPrograms sync.Map
+
+func parsedProgram(id string, version int, definition string) (*scenarios.Scenario, error) {
+	key := id + "\x00" + definition
+	if sc, ok := parsedPrograms.Load(key); ok {
+		return sc.(*scenarios.Scenario), nil
+	}
+	sc, err := scenarios.Parse(id, []byte(definition))
+	if err != nil {
+		return nil, err
+	}
+	parsedPrograms.Store(key, sc)
+	return sc, nil
 }
 
 func programOf(id string, status engine.Status, sc *scenarios.Scenario) *model.Program {
