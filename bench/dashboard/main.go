@@ -20,6 +20,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -36,6 +37,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/store"
@@ -98,12 +101,17 @@ func run(dbURL string, messages, requests int) error {
 	}
 	defer p.Close()
 
+	// Loading runs statements of minutes: a pool of its own without the
+	// service's 10 s read timeout.
+	loader := bun.NewDB(sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dbURL), pgdriver.WithTimeout(time.Hour),
+		pgdriver.WithConnParams(map[string]any{"search_path": schema}))), pgdialect.New())
+	defer loader.Close()
 	t := time.Now()
-	if err := load(ctx, db, messages, now); err != nil {
+	if err := load(ctx, loader, messages, now); err != nil {
 		return err
 	}
 	var events int64
-	if err := db.NewRaw("SELECT count(*) FROM message_events").Scan(ctx, &events); err != nil {
+	if err := loader.NewRaw("SELECT count(*) FROM message_events").Scan(ctx, &events); err != nil {
 		return err
 	}
 	var rollups int64
@@ -220,7 +228,7 @@ FROM kpi_hourly WHERE hour >= ? AND hour < ? GROUP BY program, day ORDER BY prog
 	}
 	t = time.Now()
 	var raw int64
-	if err := db.NewRaw(`SELECT count(DISTINCT e.message_id) FROM message_events e JOIN messages m ON m.id = e.message_id
+	if err := loader.NewRaw(`SELECT count(DISTINCT e.message_id) FROM message_events e JOIN messages m ON m.id = e.message_id
 WHERE e.kind = 'opened' AND NOT e.machine_open AND m.sent_at >= ? AND m.sent_at < ?`, from, to).Scan(ctx, &raw); err != nil {
 		return err
 	}
