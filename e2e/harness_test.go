@@ -79,6 +79,10 @@ func startRefrain(t *testing.T, settings map[string]string) *server {
 		"REFRAIN_JWT_SECRET="+jwtSecret,
 		"REFRAIN_LOG_FORMAT=json",
 		"REFRAIN_SHUTDOWN_TIMEOUT=2s",
+		// The suite runs on the wall clock at any hour; quiet hours would
+		// hold its marketing sends until morning. They are tested on a
+		// virtual clock in plugin (TestQuietHoursMoveSend and the engine gate).
+		"REFRAIN_PRESSURE_QUIET_HOURS=none",
 	)
 	for k, v := range settings {
 		env = append(env, k+"="+v)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
@@ -44,4 +45,6 @@ type Resolver struct {
 	LoyaltyService *loyalty.Service
 	// Pressure is the marketing pressure policy (issue 7).
 	Pressure *pressure.Policy
+	// Campaigns stores and sends campaigns (issue 7).
+	Campaigns *campaign.Service
 }

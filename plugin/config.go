@@ -68,6 +68,7 @@ type Config struct {
 	MailConfig
 	ScenariosConfig
 	HygieneConfig
+	MetricsConfig
 	PressureConfig
 }
 
@@ -274,6 +275,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.MailConfig.validate()...)
 	errs = append(errs, c.ScenariosConfig.validate()...)
 	errs = append(errs, c.HygieneConfig.validate()...)
+	errs = append(errs, c.MetricsConfig.validate()...)
 	errs = append(errs, c.PressureConfig.validate()...)
 	return errors.Join(errs...)
 }

@@ -76,7 +76,7 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 // commerceProcessor returns the commerce processor of the configuration.
 func (p *Plugin) commerceProcessor() *commerce.Processor {
 	return commerce.NewProcessor(commerce.Options{AbandonAfter: p.cfg.CartAbandonAfter, Thresholds: p.cfg.thresholds(),
-		OnOrder: p.resolver.LoyaltyService.OnOrder, Erase: privacy.Erase}, p.logger)
+		OnOrder: p.onOrder, Erase: privacy.Erase}, p.logger)
 }
 
 // inboxHandler builds the inbox handler of storefront deliveries. It holds
