@@ -253,7 +253,9 @@ func TestCampaignLifecycle(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		ctx := context.Background()
 		mc := newMailgunCapture(t)
-		e := newEnv(t, db, withMailgun(mc))
+		// About seven recipients a variant: the A/B rule is lowered to decide
+		// on them (the default asks 500 each; see TestBayesPicker).
+		e := newEnv(t, db, func(c *plugin.Config) { withMailgun(mc)(c); c.ABMinSample = 5 })
 		seedSubscribers(t, db.DB, e.clock.Now(), 30, "vip")
 		svc := e.p.Campaigns()
 
