@@ -32,9 +32,9 @@ func requireNode(t *testing.T) {
 
 // startGateway runs e2e/federation/serve.mjs (the storefront subgraph and
 // @apollo/gateway) in front of refrain and returns the gateway's address.
-func startGateway(t *testing.T, refrainGraphQL string) string {
+func startGateway(t *testing.T, refrainGraphQL string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command("node", "serve.mjs", "--refrain", refrainGraphQL)
+	cmd := exec.Command("node", append([]string{"serve.mjs", "--refrain", refrainGraphQL}, extra...)...)
 	cmd.Dir = "federation"
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -152,5 +152,43 @@ func TestGatewayFederation(t *testing.T) {
 	res = postGraphQL(t, gw, "", q, map[string]any{"id": "gid://shopify/Customer/1001"})
 	require.Contains(t, res.codes(), "UNAUTHENTICATED")
 	require.Contains(t, string(res.Data), `"firstName":"Ann"`)
+	require.NotContains(t, string(res.Data), "SUBSCRIBER")
+}
+
+// Saleor's customer type is User: a bridge subgraph (federation/
+// saleor-bridge.graphql) adds User.refrain, a Customer reference with the
+// same global id, and the gateway fetches Refrain's fields through it.
+func TestGatewaySaleorBridge(t *testing.T) {
+	requireNode(t)
+	r := startRefrain(t, map[string]string{"REFRAIN_DATABASE_URL": "sqlite:" + t.TempDir() + "/refrain.db"})
+	// The users of federation/testdata/saleor-users.json, known to Refrain by Saleor's global id.
+	for _, c := range []struct{ id, email string }{{"VXNlcjoyMg==", "zoe@saleor.example"}, {"VXNlcjoyMw==", "yann@saleor.example"}} {
+		r.admin(`mutation($in: UpsertCustomerInput!) { refrain { upsertCustomer(input: $in) { userErrors { message } } } }`,
+			map[string]any{"in": map[string]any{"externalId": c.id, "externalSource": "saleor", "email": c.email}}, nil)
+	}
+	r.admin(`mutation { refrain { trackEvent(input: {customerId: "VXNlcjoyMg==", type: "wishlist.added"}) { created } } }`, nil, nil)
+	gw := startGateway(t, r.URL+"/graphql", "--saleor")
+	const q = `query($id: ID) { user(id: $id) { email firstName refrain { id lifecycle { stage } events(first: 1) { nodes { type } } } } }`
+	var out struct {
+		User *struct {
+			Email, FirstName string
+			Refrain          *struct {
+				ID        string
+				Lifecycle struct{ Stage string }
+				Events    struct{ Nodes []struct{ Type string } }
+			}
+		}
+	}
+	zoe := customerToken(t, "VXNlcjoyMg==")
+	postGraphQL(t, gw, zoe, q, map[string]any{"id": "VXNlcjoyMg=="}).decode(t, &out)
+	require.Equal(t, "zoe@saleor.example", out.User.Email, "from the Saleor subgraph")
+	require.NotNil(t, out.User.Refrain, "through the bridge")
+	require.Equal(t, "VXNlcjoyMg==", out.User.Refrain.ID)
+	require.Equal(t, "SUBSCRIBER", out.User.Refrain.Lifecycle.Stage, "from Refrain")
+	require.Equal(t, "wishlist.added", out.User.Refrain.Events.Nodes[0].Type)
+
+	// Zoé's token is refused Yann's Refrain fields.
+	res := postGraphQL(t, gw, zoe, q, map[string]any{"id": "VXNlcjoyMw=="})
+	require.Contains(t, res.codes(), "FORBIDDEN")
 	require.NotContains(t, string(res.Data), "SUBSCRIBER")
 }

@@ -54,6 +54,10 @@ type mailgunServer struct {
 	// accepted is signalled (non-blocking) after each accepted send.
 	accepted chan struct{}
 	searches int
+	// arrivals counts sends that got past the failure window; onArrive,
+	// when set, is called with that count as each arrives, before the delay.
+	arrivals int
+	onArrive func(n int)
 }
 
 func newMailgunServer(t *testing.T) *mailgunServer {
@@ -103,6 +107,10 @@ func (m *mailgunServer) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	delay := m.delay
+	m.arrivals++
+	if m.onArrive != nil {
+		m.onArrive(m.arrivals)
+	}
 	m.mu.Unlock()
 	if delay > 0 {
 		time.Sleep(delay)
@@ -199,6 +207,20 @@ func (m *mailgunServer) to(addr string) []delivery {
 		}
 	}
 	return out
+}
+
+// set changes the server's behaviour under its lock.
+func (m *mailgunServer) set(fn func(m *mailgunServer)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fn(m)
+}
+
+// stats returns the failed sends and the events searches so far.
+func (m *mailgunServer) stats() (failures, searches int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failures, m.searches
 }
 
 // all returns every delivery.

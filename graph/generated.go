@@ -16,12 +16,14 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/99designs/gqlgen/plugin/federation/fedruntime"
 	"github.com/refrain-dev/refrain/graph/model"
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/pressure"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/refrain-dev/refrain/scenarios/simulate"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -38,9 +40,11 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Campaign() CampaignResolver
 	Cart() CartResolver
 	Customer() CustomerResolver
 	CustomerEvent() CustomerEventResolver
+	CustomerPressure() CustomerPressureResolver
 	Enrollment() EnrollmentResolver
 	Entity() EntityResolver
 	InboundEvent() InboundEventResolver
@@ -49,6 +53,7 @@ type ResolverRoot interface {
 	Message() MessageResolver
 	Mutation() MutationResolver
 	Order() OrderResolver
+	PressureDecision() PressureDecisionResolver
 	Program() ProgramResolver
 	Query() QueryResolver
 	RefrainMutation() RefrainMutationResolver
@@ -65,6 +70,19 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	ABTest struct {
+		DecideAfter  func(childComplexity int) int
+		TestShare    func(childComplexity int) int
+		Variants     func(childComplexity int) int
+		WinnerMetric func(childComplexity int) int
+	}
+
+	ABTestVariant struct {
+		Name     func(childComplexity int) int
+		Template func(childComplexity int) int
+		Values   func(childComplexity int) int
+	}
+
 	AbTest struct {
 		Control   func(childComplexity int) int
 		Metric    func(childComplexity int) int
@@ -84,6 +102,48 @@ type ComplexityRoot struct {
 	AdjustPointsPayload struct {
 		Points     func(childComplexity int) int
 		UserErrors func(childComplexity int) int
+	}
+
+	Campaign struct {
+		AbTest        func(childComplexity int) int
+		Audience      func(childComplexity int) int
+		AudienceCount func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		FinishedAt    func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Objective     func(childComplexity int) int
+		PendingCount  func(childComplexity int) int
+		Pressure      func(childComplexity int) int
+		Priority      func(childComplexity int) int
+		Program       func(childComplexity int) int
+		RecipientTZ   func(childComplexity int) int
+		ScheduledAt   func(childComplexity int) int
+		SentCount     func(childComplexity int) int
+		SkippedCount  func(childComplexity int) int
+		StartedAt     func(childComplexity int) int
+		Status        func(childComplexity int) int
+		Template      func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+		Values        func(childComplexity int) int
+		Winner        func(childComplexity int) int
+	}
+
+	CampaignConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	CampaignEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	CampaignPayload struct {
+		Campaign   func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+		Warnings   func(childComplexity int) int
 	}
 
 	Cart struct {
@@ -134,6 +194,7 @@ type ComplexityRoot struct {
 		Messages    func(childComplexity int, first *int, after *string) int
 		Orders      func(childComplexity int, first *int, after *string) int
 		Preferences func(childComplexity int) int
+		Pressure    func(childComplexity int) int
 		Profile     func(childComplexity int) int
 		Referral    func(childComplexity int) int
 	}
@@ -171,6 +232,15 @@ type ComplexityRoot struct {
 	CustomerHygiene struct {
 		Status     func(childComplexity int) int
 		Suggestion func(childComplexity int) int
+	}
+
+	CustomerPressure struct {
+		Cap                   func(childComplexity int) int
+		Decisions             func(childComplexity int, first *int, after *string) int
+		NextAllowedAt         func(childComplexity int) int
+		SentInWindow          func(childComplexity int) int
+		TransactionalInWindow func(childComplexity int) int
+		WindowDays            func(childComplexity int) int
 	}
 
 	CustomerProfile struct {
@@ -489,6 +559,37 @@ type ComplexityRoot struct {
 		HasNextPage func(childComplexity int) int
 	}
 
+	PressureDecision struct {
+		At         func(childComplexity int) int
+		Campaign   func(childComplexity int) int
+		Decision   func(childComplexity int) int
+		MessageKey func(childComplexity int) int
+		Priority   func(childComplexity int) int
+		Program    func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		Until      func(childComplexity int) int
+	}
+
+	PressureDecisionConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	PressureDecisionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	PressureRules struct {
+		Cap        func(childComplexity int) int
+		MaxDelay   func(childComplexity int) int
+		MinGap     func(childComplexity int) int
+		OnCapped   func(childComplexity int) int
+		QuietHours func(childComplexity int) int
+		WindowDays func(childComplexity int) int
+	}
+
 	Program struct {
 		AbTest         func(childComplexity int, from time.Time, to time.Time, metric *model.AbMetric, control *string) int
 		Audience       func(childComplexity int) int
@@ -524,17 +625,23 @@ type ComplexityRoot struct {
 
 	RefrainMutation struct {
 		AdjustPoints        func(childComplexity int, customerID string, points int, note string) int
+		CancelCampaign      func(childComplexity int, id string) int
 		ConfirmSubscription func(childComplexity int, token string) int
+		CreateCampaign      func(childComplexity int, input model.CampaignInput) int
 		DeleteCustomer      func(childComplexity int, id string) int
 		EnrollCustomer      func(childComplexity int, scenarioID string, customerID string) int
 		ExitEnrollment      func(childComplexity int, id string) int
 		ImportSuppressions  func(childComplexity int) int
+		PauseCampaign       func(childComplexity int, id string) int
 		RedeemReferral      func(childComplexity int, code string) int
 		RemoveSuppression   func(childComplexity int, address string) int
 		ReplayInboundEvent  func(childComplexity int, id string) int
+		ResumeCampaign      func(childComplexity int, id string) int
+		ScheduleCampaign    func(childComplexity int, id string, at *time.Time) int
 		SetScenarioStatus   func(childComplexity int, id string, status engine.Status) int
 		Subscribe           func(childComplexity int, input model.SubscribeInput) int
 		TrackEvent          func(childComplexity int, input model.TrackEventInput) int
+		UpdateCampaign      func(childComplexity int, id string, input model.CampaignInput) int
 		UpdatePreferences   func(childComplexity int, input model.UpdatePreferencesInput) int
 		UpsertCustomer      func(childComplexity int, input model.UpsertCustomerInput) int
 		UpsertScenario      func(childComplexity int, definition string) int
@@ -542,6 +649,8 @@ type ComplexityRoot struct {
 	}
 
 	RefrainQuery struct {
+		Campaign         func(childComplexity int, id string) int
+		Campaigns        func(childComplexity int, status *campaign.Status, first *int, after *string) int
 		Customer         func(childComplexity int, id *string, email *string) int
 		Customers        func(childComplexity int, first *int, after *string, filter *model.CustomerFilter) int
 		ExportCustomer   func(childComplexity int, id string) int
@@ -736,6 +845,17 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type CampaignResolver interface {
+	Values(ctx context.Context, obj *campaign.Campaign) (map[string]any, error)
+
+	AbTest(ctx context.Context, obj *campaign.Campaign) (*model.ABTest, error)
+
+	Pressure(ctx context.Context, obj *campaign.Campaign) (*model.PressureRules, error)
+	AudienceCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+	SentCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+	SkippedCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+	PendingCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+}
 type CartResolver interface {
 	Status(ctx context.Context, obj *commerce.Cart) (model.CartStatus, error)
 	Value(ctx context.Context, obj *commerce.Cart) (*model.Money, error)
@@ -750,6 +870,7 @@ type CustomerResolver interface {
 	Engagement(ctx context.Context, obj *customer.Customer) (*model.Engagement, error)
 	Lifecycle(ctx context.Context, obj *customer.Customer) (*model.Lifecycle, error)
 	Events(ctx context.Context, obj *customer.Customer, first *int, after *string, typeArg *string) (*model.CustomerEventConnection, error)
+	Pressure(ctx context.Context, obj *customer.Customer) (*pressure.Status, error)
 	Orders(ctx context.Context, obj *customer.Customer, first *int, after *string) (*model.OrderConnection, error)
 	Carts(ctx context.Context, obj *customer.Customer, status *model.CartStatus) ([]*commerce.Cart, error)
 	Hygiene(ctx context.Context, obj *customer.Customer) (*model.CustomerHygiene, error)
@@ -760,6 +881,11 @@ type CustomerResolver interface {
 }
 type CustomerEventResolver interface {
 	ID(ctx context.Context, obj *customer.Event) (string, error)
+}
+type CustomerPressureResolver interface {
+	WindowDays(ctx context.Context, obj *pressure.Status) (int, error)
+
+	Decisions(ctx context.Context, obj *pressure.Status, first *int, after *string) (*model.PressureDecisionConnection, error)
 }
 type EnrollmentResolver interface {
 	ID(ctx context.Context, obj *engine.Enrollment) (string, error)
@@ -800,6 +926,9 @@ type OrderResolver interface {
 	Refunded(ctx context.Context, obj *commerce.Order) (*model.Money, error)
 	Items(ctx context.Context, obj *commerce.Order) ([]*model.CommerceLineItem, error)
 }
+type PressureDecisionResolver interface {
+	Decision(ctx context.Context, obj *pressure.Record) (model.PressureDecisionKind, error)
+}
 type ProgramResolver interface {
 	Stats(ctx context.Context, obj *model.Program, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
 	AbTest(ctx context.Context, obj *model.Program, from time.Time, to time.Time, metric *model.AbMetric, control *string) (*model.AbTest, error)
@@ -811,6 +940,12 @@ type QueryResolver interface {
 type RefrainMutationResolver interface {
 	TrackEvent(ctx context.Context, obj *model.Namespace, input model.TrackEventInput) (*model.TrackEventPayload, error)
 	UpsertCustomer(ctx context.Context, obj *model.Namespace, input model.UpsertCustomerInput) (*model.UpsertCustomerPayload, error)
+	CreateCampaign(ctx context.Context, obj *model.Namespace, input model.CampaignInput) (*model.CampaignPayload, error)
+	UpdateCampaign(ctx context.Context, obj *model.Namespace, id string, input model.CampaignInput) (*model.CampaignPayload, error)
+	ScheduleCampaign(ctx context.Context, obj *model.Namespace, id string, at *time.Time) (*model.CampaignPayload, error)
+	PauseCampaign(ctx context.Context, obj *model.Namespace, id string) (*model.CampaignPayload, error)
+	ResumeCampaign(ctx context.Context, obj *model.Namespace, id string) (*model.CampaignPayload, error)
+	CancelCampaign(ctx context.Context, obj *model.Namespace, id string) (*model.CampaignPayload, error)
 	ReplayInboundEvent(ctx context.Context, obj *model.Namespace, id string) (*model.ReplayInboundEventPayload, error)
 	DeleteCustomer(ctx context.Context, obj *model.Namespace, id string) (*model.DeleteCustomerPayload, error)
 	AdjustPoints(ctx context.Context, obj *model.Namespace, customerID string, points int, note string) (*model.AdjustPointsPayload, error)
@@ -828,6 +963,8 @@ type RefrainMutationResolver interface {
 }
 type RefrainQueryResolver interface {
 	Version(ctx context.Context, obj *model.Namespace) (string, error)
+	Campaigns(ctx context.Context, obj *model.Namespace, status *campaign.Status, first *int, after *string) (*model.CampaignConnection, error)
+	Campaign(ctx context.Context, obj *model.Namespace, id string) (*campaign.Campaign, error)
 	InboundEvents(ctx context.Context, obj *model.Namespace, status *model.InboundEventStatus, source *string, first *int, after *string) (*model.InboundEventConnection, error)
 	Customer(ctx context.Context, obj *model.Namespace, id *string, email *string) (*customer.Customer, error)
 	Me(ctx context.Context, obj *model.Namespace) (*customer.Customer, error)
@@ -882,6 +1019,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "ABTest.decideAfter":
+		if e.ComplexityRoot.ABTest.DecideAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTest.DecideAfter(childComplexity), true
+	case "ABTest.testShare":
+		if e.ComplexityRoot.ABTest.TestShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTest.TestShare(childComplexity), true
+	case "ABTest.variants":
+		if e.ComplexityRoot.ABTest.Variants == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTest.Variants(childComplexity), true
+	case "ABTest.winnerMetric":
+		if e.ComplexityRoot.ABTest.WinnerMetric == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTest.WinnerMetric(childComplexity), true
+
+	case "ABTestVariant.name":
+		if e.ComplexityRoot.ABTestVariant.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTestVariant.Name(childComplexity), true
+	case "ABTestVariant.template":
+		if e.ComplexityRoot.ABTestVariant.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTestVariant.Template(childComplexity), true
+	case "ABTestVariant.values":
+		if e.ComplexityRoot.ABTestVariant.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTestVariant.Values(childComplexity), true
 
 	case "AbTest.control":
 		if e.ComplexityRoot.AbTest.Control == nil {
@@ -957,6 +1138,190 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdjustPointsPayload.UserErrors(childComplexity), true
+
+	case "Campaign.abTest":
+		if e.ComplexityRoot.Campaign.AbTest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.AbTest(childComplexity), true
+	case "Campaign.segment":
+		if e.ComplexityRoot.Campaign.Audience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Audience(childComplexity), true
+	case "Campaign.audienceCount":
+		if e.ComplexityRoot.Campaign.AudienceCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.AudienceCount(childComplexity), true
+	case "Campaign.createdAt":
+		if e.ComplexityRoot.Campaign.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.CreatedAt(childComplexity), true
+	case "Campaign.finishedAt":
+		if e.ComplexityRoot.Campaign.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.FinishedAt(childComplexity), true
+	case "Campaign.id":
+		if e.ComplexityRoot.Campaign.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.ID(childComplexity), true
+	case "Campaign.name":
+		if e.ComplexityRoot.Campaign.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Name(childComplexity), true
+	case "Campaign.objective":
+		if e.ComplexityRoot.Campaign.Objective == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Objective(childComplexity), true
+	case "Campaign.pendingCount":
+		if e.ComplexityRoot.Campaign.PendingCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.PendingCount(childComplexity), true
+	case "Campaign.pressure":
+		if e.ComplexityRoot.Campaign.Pressure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Pressure(childComplexity), true
+	case "Campaign.priority":
+		if e.ComplexityRoot.Campaign.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Priority(childComplexity), true
+	case "Campaign.program":
+		if e.ComplexityRoot.Campaign.Program == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Program(childComplexity), true
+	case "Campaign.sendInRecipientTimeZone":
+		if e.ComplexityRoot.Campaign.RecipientTZ == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.RecipientTZ(childComplexity), true
+	case "Campaign.scheduledAt":
+		if e.ComplexityRoot.Campaign.ScheduledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.ScheduledAt(childComplexity), true
+	case "Campaign.sentCount":
+		if e.ComplexityRoot.Campaign.SentCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.SentCount(childComplexity), true
+	case "Campaign.skippedCount":
+		if e.ComplexityRoot.Campaign.SkippedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.SkippedCount(childComplexity), true
+	case "Campaign.startedAt":
+		if e.ComplexityRoot.Campaign.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.StartedAt(childComplexity), true
+	case "Campaign.status":
+		if e.ComplexityRoot.Campaign.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Status(childComplexity), true
+	case "Campaign.template":
+		if e.ComplexityRoot.Campaign.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Template(childComplexity), true
+	case "Campaign.updatedAt":
+		if e.ComplexityRoot.Campaign.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.UpdatedAt(childComplexity), true
+	case "Campaign.values":
+		if e.ComplexityRoot.Campaign.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Values(childComplexity), true
+	case "Campaign.winner":
+		if e.ComplexityRoot.Campaign.Winner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Winner(childComplexity), true
+
+	case "CampaignConnection.edges":
+		if e.ComplexityRoot.CampaignConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.Edges(childComplexity), true
+	case "CampaignConnection.nodes":
+		if e.ComplexityRoot.CampaignConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.Nodes(childComplexity), true
+	case "CampaignConnection.pageInfo":
+		if e.ComplexityRoot.CampaignConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.PageInfo(childComplexity), true
+
+	case "CampaignEdge.cursor":
+		if e.ComplexityRoot.CampaignEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEdge.Cursor(childComplexity), true
+	case "CampaignEdge.node":
+		if e.ComplexityRoot.CampaignEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEdge.Node(childComplexity), true
+
+	case "CampaignPayload.campaign":
+		if e.ComplexityRoot.CampaignPayload.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPayload.Campaign(childComplexity), true
+	case "CampaignPayload.userErrors":
+		if e.ComplexityRoot.CampaignPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPayload.UserErrors(childComplexity), true
+	case "CampaignPayload.warnings":
+		if e.ComplexityRoot.CampaignPayload.Warnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPayload.Warnings(childComplexity), true
 
 	case "Cart.abandonedAt":
 		if e.ComplexityRoot.Cart.AbandonedAt == nil {
@@ -1192,6 +1557,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.Preferences(childComplexity), true
+	case "Customer.pressure":
+		if e.ComplexityRoot.Customer.Pressure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.Pressure(childComplexity), true
 	case "Customer.profile":
 		if e.ComplexityRoot.Customer.Profile == nil {
 			break
@@ -1312,6 +1683,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomerHygiene.Suggestion(childComplexity), true
+
+	case "CustomerPressure.cap":
+		if e.ComplexityRoot.CustomerPressure.Cap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.Cap(childComplexity), true
+	case "CustomerPressure.decisions":
+		if e.ComplexityRoot.CustomerPressure.Decisions == nil {
+			break
+		}
+
+		args, err := ec.field_CustomerPressure_decisions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.CustomerPressure.Decisions(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "CustomerPressure.nextAllowedAt":
+		if e.ComplexityRoot.CustomerPressure.NextAllowedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.NextAllowedAt(childComplexity), true
+	case "CustomerPressure.sentInWindow":
+		if e.ComplexityRoot.CustomerPressure.SentInWindow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.SentInWindow(childComplexity), true
+	case "CustomerPressure.transactionalInWindow":
+		if e.ComplexityRoot.CustomerPressure.TransactionalInWindow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.TransactionalInWindow(childComplexity), true
+	case "CustomerPressure.windowDays":
+		if e.ComplexityRoot.CustomerPressure.WindowDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.WindowDays(childComplexity), true
 
 	case "CustomerProfile.attributes":
 		if e.ComplexityRoot.CustomerProfile.Attributes == nil {
@@ -2556,6 +2969,124 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "PressureDecision.at":
+		if e.ComplexityRoot.PressureDecision.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.At(childComplexity), true
+	case "PressureDecision.campaign":
+		if e.ComplexityRoot.PressureDecision.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Campaign(childComplexity), true
+	case "PressureDecision.decision":
+		if e.ComplexityRoot.PressureDecision.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Decision(childComplexity), true
+	case "PressureDecision.message":
+		if e.ComplexityRoot.PressureDecision.MessageKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.MessageKey(childComplexity), true
+	case "PressureDecision.priority":
+		if e.ComplexityRoot.PressureDecision.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Priority(childComplexity), true
+	case "PressureDecision.program":
+		if e.ComplexityRoot.PressureDecision.Program == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Program(childComplexity), true
+	case "PressureDecision.reason":
+		if e.ComplexityRoot.PressureDecision.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Reason(childComplexity), true
+	case "PressureDecision.until":
+		if e.ComplexityRoot.PressureDecision.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Until(childComplexity), true
+
+	case "PressureDecisionConnection.edges":
+		if e.ComplexityRoot.PressureDecisionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionConnection.Edges(childComplexity), true
+	case "PressureDecisionConnection.nodes":
+		if e.ComplexityRoot.PressureDecisionConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionConnection.Nodes(childComplexity), true
+	case "PressureDecisionConnection.pageInfo":
+		if e.ComplexityRoot.PressureDecisionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionConnection.PageInfo(childComplexity), true
+
+	case "PressureDecisionEdge.cursor":
+		if e.ComplexityRoot.PressureDecisionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionEdge.Cursor(childComplexity), true
+	case "PressureDecisionEdge.node":
+		if e.ComplexityRoot.PressureDecisionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionEdge.Node(childComplexity), true
+
+	case "PressureRules.cap":
+		if e.ComplexityRoot.PressureRules.Cap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.Cap(childComplexity), true
+	case "PressureRules.maxDelay":
+		if e.ComplexityRoot.PressureRules.MaxDelay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.MaxDelay(childComplexity), true
+	case "PressureRules.minGap":
+		if e.ComplexityRoot.PressureRules.MinGap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.MinGap(childComplexity), true
+	case "PressureRules.onCapped":
+		if e.ComplexityRoot.PressureRules.OnCapped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.OnCapped(childComplexity), true
+	case "PressureRules.quietHours":
+		if e.ComplexityRoot.PressureRules.QuietHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.QuietHours(childComplexity), true
+	case "PressureRules.windowDays":
+		if e.ComplexityRoot.PressureRules.WindowDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.WindowDays(childComplexity), true
+
 	case "Program.abTest":
 		if e.ComplexityRoot.Program.AbTest == nil {
 			break
@@ -2717,6 +3248,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.AdjustPoints(childComplexity, args["customerId"].(string), args["points"].(int), args["note"].(string)), true
+	case "RefrainMutation.cancelCampaign":
+		if e.ComplexityRoot.RefrainMutation.CancelCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_cancelCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.CancelCampaign(childComplexity, args["id"].(string)), true
 	case "RefrainMutation.confirmSubscription":
 		if e.ComplexityRoot.RefrainMutation.ConfirmSubscription == nil {
 			break
@@ -2728,6 +3270,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ConfirmSubscription(childComplexity, args["token"].(string)), true
+	case "RefrainMutation.createCampaign":
+		if e.ComplexityRoot.RefrainMutation.CreateCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_createCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.CreateCampaign(childComplexity, args["input"].(model.CampaignInput)), true
 	case "RefrainMutation.deleteCustomer":
 		if e.ComplexityRoot.RefrainMutation.DeleteCustomer == nil {
 			break
@@ -2767,6 +3320,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ImportSuppressions(childComplexity), true
+	case "RefrainMutation.pauseCampaign":
+		if e.ComplexityRoot.RefrainMutation.PauseCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_pauseCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.PauseCampaign(childComplexity, args["id"].(string)), true
 	case "RefrainMutation.redeemReferral":
 		if e.ComplexityRoot.RefrainMutation.RedeemReferral == nil {
 			break
@@ -2800,6 +3364,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ReplayInboundEvent(childComplexity, args["id"].(string)), true
+	case "RefrainMutation.resumeCampaign":
+		if e.ComplexityRoot.RefrainMutation.ResumeCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_resumeCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.ResumeCampaign(childComplexity, args["id"].(string)), true
+	case "RefrainMutation.scheduleCampaign":
+		if e.ComplexityRoot.RefrainMutation.ScheduleCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_scheduleCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.ScheduleCampaign(childComplexity, args["id"].(string), args["at"].(*time.Time)), true
 	case "RefrainMutation.setScenarioStatus":
 		if e.ComplexityRoot.RefrainMutation.SetScenarioStatus == nil {
 			break
@@ -2833,6 +3419,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.TrackEvent(childComplexity, args["input"].(model.TrackEventInput)), true
+	case "RefrainMutation.updateCampaign":
+		if e.ComplexityRoot.RefrainMutation.UpdateCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_updateCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.UpdateCampaign(childComplexity, args["id"].(string), args["input"].(model.CampaignInput)), true
 	case "RefrainMutation.updatePreferences":
 		if e.ComplexityRoot.RefrainMutation.UpdatePreferences == nil {
 			break
@@ -2878,6 +3475,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RefrainMutation.UpsertTemplate(childComplexity, args["input"].(model.UpsertTemplateInput)), true
 
+	case "RefrainQuery.campaign":
+		if e.ComplexityRoot.RefrainQuery.Campaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_campaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Campaign(childComplexity, args["id"].(string)), true
+	case "RefrainQuery.campaigns":
+		if e.ComplexityRoot.RefrainQuery.Campaigns == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_campaigns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Campaigns(childComplexity, args["status"].(*campaign.Status), args["first"].(*int), args["after"].(*string)), true
 	case "RefrainQuery.customer":
 		if e.ComplexityRoot.RefrainQuery.Customer == nil {
 			break
@@ -3677,9 +4296,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("ABTestInput", ec.unmarshalInputABTestInput),
+			graphql.NewInputUnmarshaler("ABTestVariantInput", ec.unmarshalInputABTestVariantInput),
+			graphql.NewInputUnmarshaler("CampaignInput", ec.unmarshalInputCampaignInput),
 			graphql.NewInputUnmarshaler("CustomerByIDsInput", ec.unmarshalInputCustomerByIDsInput),
 			graphql.NewInputUnmarshaler("CustomerFilter", ec.unmarshalInputCustomerFilter),
 			graphql.NewInputUnmarshaler("KpiFilter", ec.unmarshalInputKpiFilter),
+			graphql.NewInputUnmarshaler("PressureOverrideInput", ec.unmarshalInputPressureOverrideInput),
 			graphql.NewInputUnmarshaler("SubscribeInput", ec.unmarshalInputSubscribeInput),
 			graphql.NewInputUnmarshaler("TrackEventInput", ec.unmarshalInputTrackEventInput),
 			graphql.NewInputUnmarshaler("UpdatePreferencesInput", ec.unmarshalInputUpdatePreferencesInput),
@@ -3811,6 +4434,229 @@ enum UserErrorCode {
 type PageInfo {
   hasNextPage: Boolean!
   endCursor: String
+}
+`, BuiltIn: false},
+	{Name: "../schema/campaign.graphqls", Input: `"Where a campaign is: DRAFT, then SCHEDULED, SENDING and SENT; PAUSED and CANCELLED on request."
+enum CampaignStatus {
+  DRAFT
+  SCHEDULED
+  SENDING
+  SENT
+  PAUSED
+  CANCELLED
+}
+
+"What a message that would break the pressure policy does."
+enum OnCapped {
+  "Wait until the policy allows it, up to the max delay; then skip."
+  DEFER
+  SKIP
+  "Send anyway (quiet hours still apply)."
+  OVERRIDE
+}
+
+"The metric that picks the winner of an A/B test."
+enum WinnerMetric {
+  OPEN_RATE
+  CLICK_RATE
+}
+
+"Pressure settings of one campaign; unset fields follow the program's and the global policy (REFRAIN_PRESSURE_*)."
+input PressureOverrideInput {
+  cap: Int
+  windowDays: Int
+  "Least time between two marketing messages, such as 16h."
+  minGap: String
+  "HH:MM-HH:MM in the customer's time zone, or none."
+  quietHours: String
+  onCapped: OnCapped
+  "Longest deferral, such as 48h."
+  maxDelay: String
+}
+
+"The pressure rules a campaign is sent under."
+type PressureRules {
+  cap: Int!
+  windowDays: Int!
+  minGap: String!
+  quietHours: String!
+  onCapped: OnCapped!
+  maxDelay: String!
+}
+
+input ABTestVariantInput {
+  name: String!
+  "The variant's template (default: the campaign's)."
+  template: String
+  "The variant's values (default: the campaign's)."
+  values: JSONObject
+}
+
+input ABTestInput {
+  variants: [ABTestVariantInput!]!
+  "The share of the audience that gets the variants, such as 0.2; the rest gets the winner."
+  testShare: Float!
+  winnerMetric: WinnerMetric = OPEN_RATE
+  "How long after the start the winner is picked, such as 4h."
+  decideAfter: String!
+}
+
+"A campaign's fields; on update, unset fields keep their value."
+input CampaignInput {
+  name: String
+  "build, maintain, reactivate or retain (free text)."
+  objective: String
+  "The program the campaign belongs to (default: the campaign itself)."
+  program: String
+  "The audience: a segment id or rule (all, tag:NAME). Default all."
+  segment: String
+  template: String
+  "Values the template uses (discount_code, ...)."
+  values: JSONObject
+  "0 to 100, weighed by the pressure policy. Default 50."
+  priority: Int
+  scheduledAt: DateTime
+  "Send at scheduledAt's wall-clock time in each recipient's time zone."
+  sendInRecipientTimeZone: Boolean
+  abTest: ABTestInput
+  pressure: PressureOverrideInput
+}
+
+type ABTestVariant {
+  name: String!
+  template: String!
+  values: JSONObject
+}
+
+type ABTest {
+  variants: [ABTestVariant!]!
+  testShare: Float!
+  winnerMetric: WinnerMetric!
+  decideAfter: String!
+}
+
+"A one-off send to an audience."
+type Campaign {
+  id: ID!
+  name: String!
+  objective: String!
+  program: String!
+  segment: String!
+  template: String!
+  values: JSONObject!
+  priority: Int!
+  status: CampaignStatus!
+  scheduledAt: DateTime
+  sendInRecipientTimeZone: Boolean!
+  abTest: ABTest
+  "The winning variant, once picked."
+  winner: String
+  "The pressure rules it is sent under."
+  pressure: PressureRules!
+  "The fixed audience once sending started; before, how many the audience selects now."
+  audienceCount: Int!
+  "Recipients whose message was written and handed to the outbox."
+  sentCount: Int!
+  "Recipients skipped (pressure policy, no address)."
+  skippedCount: Int!
+  "Recipients still to send (deferred ones included) or waiting for the A/B winner."
+  pendingCount: Int!
+  startedAt: DateTime
+  finishedAt: DateTime
+  createdAt: DateTime!
+  updatedAt: DateTime!
+}
+
+type CampaignEdge {
+  cursor: String!
+  node: Campaign!
+}
+
+type CampaignConnection {
+  edges: [CampaignEdge!]!
+  nodes: [Campaign!]!
+  pageInfo: PageInfo!
+}
+
+type CampaignPayload {
+  campaign: Campaign
+  "scheduleCampaign: the days the campaign pushes customers over the cap, and campaigns whose audiences overlap it on the same days."
+  warnings: [String!]!
+  userErrors: [UserError!]!
+}
+
+"A decision of the pressure policy."
+enum PressureDecisionKind {
+  SEND
+  OVERRIDE
+  DEFER
+  SKIP
+}
+
+"Why a customer got, or did not get, a marketing message."
+type PressureDecision {
+  at: DateTime!
+  "The scenario or campaign program."
+  program: String!
+  campaign: String
+  "The message's idempotency key (scenario:ENROLLMENT:STEP:1 or campaign:ID:CUSTOMER)."
+  message: String!
+  priority: Int!
+  decision: PressureDecisionKind!
+  reason: String!
+  "For DEFER: when it is tried again."
+  until: DateTime
+}
+
+type PressureDecisionEdge {
+  cursor: String!
+  node: PressureDecision!
+}
+
+type PressureDecisionConnection {
+  edges: [PressureDecisionEdge!]!
+  nodes: [PressureDecision!]!
+  pageInfo: PageInfo!
+}
+
+"A customer's standing against the marketing pressure policy."
+type CustomerPressure {
+  "Marketing messages in the rolling window."
+  sentInWindow: Int!
+  "Transactional messages in the window: never capped, counted apart."
+  transactionalInWindow: Int!
+  cap: Int!
+  windowDays: Int!
+  "When the next marketing message may go (now if it may go at once)."
+  nextAllowedAt: DateTime!
+  "Every decision, newest first."
+  decisions(first: Int = 20, after: String): PressureDecisionConnection!
+}
+
+extend type Customer {
+  "Marketing pressure: the window, the cap and every decision."
+  pressure: CustomerPressure @owner
+}
+
+extend type RefrainQuery {
+  "Campaigns, newest first."
+  campaigns(status: CampaignStatus, first: Int = 20, after: String): CampaignConnection! @admin(scope: READ)
+  campaign(id: ID!): Campaign @admin(scope: READ)
+}
+
+extend type RefrainMutation {
+  "Create a DRAFT campaign."
+  createCampaign(input: CampaignInput!): CampaignPayload! @admin(scope: WRITE)
+  "Change a campaign that has not started sending."
+  updateCampaign(id: ID!, input: CampaignInput!): CampaignPayload! @admin(scope: WRITE)
+  "Schedule a DRAFT campaign at at (or its scheduledAt); warnings tell the days it pushes over the cap and overlapping campaigns."
+  scheduleCampaign(id: ID!, at: DateTime): CampaignPayload! @admin(scope: WRITE)
+  "Hold a SCHEDULED or SENDING campaign; batches in flight finish."
+  pauseCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
+  "Take a PAUSED campaign back to where it was."
+  resumeCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
+  "Stop a campaign for good; what was written is still delivered."
+  cancelCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
 }
 `, BuiltIn: false},
 	{Name: "../schema/commerce.graphqls", Input: `"Where a stored webhook delivery is in its processing."
@@ -5058,6 +5904,32 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_ABTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "variants":
+		return ec.fieldContext_ABTest_variants(ctx, field)
+	case "testShare":
+		return ec.fieldContext_ABTest_testShare(ctx, field)
+	case "winnerMetric":
+		return ec.fieldContext_ABTest_winnerMetric(ctx, field)
+	case "decideAfter":
+		return ec.fieldContext_ABTest_decideAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ABTest", field.Name)
+}
+
+func (ec *executionContext) childFields_ABTestVariant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ABTestVariant_name(ctx, field)
+	case "template":
+		return ec.fieldContext_ABTestVariant_template(ctx, field)
+	case "values":
+		return ec.fieldContext_ABTestVariant_values(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ABTestVariant", field.Name)
+}
+
 func (ec *executionContext) childFields_AbTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "metric":
@@ -5098,6 +5970,90 @@ func (ec *executionContext) childFields_AdjustPointsPayload(ctx context.Context,
 		return ec.fieldContext_AdjustPointsPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AdjustPointsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Campaign(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Campaign_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Campaign_name(ctx, field)
+	case "objective":
+		return ec.fieldContext_Campaign_objective(ctx, field)
+	case "program":
+		return ec.fieldContext_Campaign_program(ctx, field)
+	case "segment":
+		return ec.fieldContext_Campaign_segment(ctx, field)
+	case "template":
+		return ec.fieldContext_Campaign_template(ctx, field)
+	case "values":
+		return ec.fieldContext_Campaign_values(ctx, field)
+	case "priority":
+		return ec.fieldContext_Campaign_priority(ctx, field)
+	case "status":
+		return ec.fieldContext_Campaign_status(ctx, field)
+	case "scheduledAt":
+		return ec.fieldContext_Campaign_scheduledAt(ctx, field)
+	case "sendInRecipientTimeZone":
+		return ec.fieldContext_Campaign_sendInRecipientTimeZone(ctx, field)
+	case "abTest":
+		return ec.fieldContext_Campaign_abTest(ctx, field)
+	case "winner":
+		return ec.fieldContext_Campaign_winner(ctx, field)
+	case "pressure":
+		return ec.fieldContext_Campaign_pressure(ctx, field)
+	case "audienceCount":
+		return ec.fieldContext_Campaign_audienceCount(ctx, field)
+	case "sentCount":
+		return ec.fieldContext_Campaign_sentCount(ctx, field)
+	case "skippedCount":
+		return ec.fieldContext_Campaign_skippedCount(ctx, field)
+	case "pendingCount":
+		return ec.fieldContext_Campaign_pendingCount(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Campaign_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Campaign_finishedAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Campaign_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Campaign_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_CampaignConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_CampaignConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CampaignConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CampaignEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_CampaignEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "campaign":
+		return ec.fieldContext_CampaignPayload_campaign(ctx, field)
+	case "warnings":
+		return ec.fieldContext_CampaignPayload_warnings(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CampaignPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Cart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5186,6 +6142,8 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_lifecycle(ctx, field)
 	case "events":
 		return ec.fieldContext_Customer_events(ctx, field)
+	case "pressure":
+		return ec.fieldContext_Customer_pressure(ctx, field)
 	case "orders":
 		return ec.fieldContext_Customer_orders(ctx, field)
 	case "carts":
@@ -5272,6 +6230,24 @@ func (ec *executionContext) childFields_CustomerHygiene(ctx context.Context, fie
 		return ec.fieldContext_CustomerHygiene_suggestion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CustomerHygiene", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerPressure(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sentInWindow":
+		return ec.fieldContext_CustomerPressure_sentInWindow(ctx, field)
+	case "transactionalInWindow":
+		return ec.fieldContext_CustomerPressure_transactionalInWindow(ctx, field)
+	case "cap":
+		return ec.fieldContext_CustomerPressure_cap(ctx, field)
+	case "windowDays":
+		return ec.fieldContext_CustomerPressure_windowDays(ctx, field)
+	case "nextAllowedAt":
+		return ec.fieldContext_CustomerPressure_nextAllowedAt(ctx, field)
+	case "decisions":
+		return ec.fieldContext_CustomerPressure_decisions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerPressure", field.Name)
 }
 
 func (ec *executionContext) childFields_CustomerProfile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5890,6 +6866,68 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PressureDecision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_PressureDecision_at(ctx, field)
+	case "program":
+		return ec.fieldContext_PressureDecision_program(ctx, field)
+	case "campaign":
+		return ec.fieldContext_PressureDecision_campaign(ctx, field)
+	case "message":
+		return ec.fieldContext_PressureDecision_message(ctx, field)
+	case "priority":
+		return ec.fieldContext_PressureDecision_priority(ctx, field)
+	case "decision":
+		return ec.fieldContext_PressureDecision_decision(ctx, field)
+	case "reason":
+		return ec.fieldContext_PressureDecision_reason(ctx, field)
+	case "until":
+		return ec.fieldContext_PressureDecision_until(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureDecision", field.Name)
+}
+
+func (ec *executionContext) childFields_PressureDecisionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PressureDecisionConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_PressureDecisionConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PressureDecisionConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureDecisionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PressureDecisionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PressureDecisionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PressureDecisionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureDecisionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PressureRules(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cap":
+		return ec.fieldContext_PressureRules_cap(ctx, field)
+	case "windowDays":
+		return ec.fieldContext_PressureRules_windowDays(ctx, field)
+	case "minGap":
+		return ec.fieldContext_PressureRules_minGap(ctx, field)
+	case "quietHours":
+		return ec.fieldContext_PressureRules_quietHours(ctx, field)
+	case "onCapped":
+		return ec.fieldContext_PressureRules_onCapped(ctx, field)
+	case "maxDelay":
+		return ec.fieldContext_PressureRules_maxDelay(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureRules", field.Name)
+}
+
 func (ec *executionContext) childFields_Program(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5950,6 +6988,18 @@ func (ec *executionContext) childFields_RefrainMutation(ctx context.Context, fie
 		return ec.fieldContext_RefrainMutation_trackEvent(ctx, field)
 	case "upsertCustomer":
 		return ec.fieldContext_RefrainMutation_upsertCustomer(ctx, field)
+	case "createCampaign":
+		return ec.fieldContext_RefrainMutation_createCampaign(ctx, field)
+	case "updateCampaign":
+		return ec.fieldContext_RefrainMutation_updateCampaign(ctx, field)
+	case "scheduleCampaign":
+		return ec.fieldContext_RefrainMutation_scheduleCampaign(ctx, field)
+	case "pauseCampaign":
+		return ec.fieldContext_RefrainMutation_pauseCampaign(ctx, field)
+	case "resumeCampaign":
+		return ec.fieldContext_RefrainMutation_resumeCampaign(ctx, field)
+	case "cancelCampaign":
+		return ec.fieldContext_RefrainMutation_cancelCampaign(ctx, field)
 	case "replayInboundEvent":
 		return ec.fieldContext_RefrainMutation_replayInboundEvent(ctx, field)
 	case "deleteCustomer":
@@ -5986,6 +7036,10 @@ func (ec *executionContext) childFields_RefrainQuery(ctx context.Context, field 
 	switch field.Name {
 	case "version":
 		return ec.fieldContext_RefrainQuery_version(ctx, field)
+	case "campaigns":
+		return ec.fieldContext_RefrainQuery_campaigns(ctx, field)
+	case "campaign":
+		return ec.fieldContext_RefrainQuery_campaign(ctx, field)
 	case "inboundEvents":
 		return ec.fieldContext_RefrainQuery_inboundEvents(ctx, field)
 	case "customer":
@@ -6492,6 +7546,28 @@ func (ec *executionContext) dir_admin_args(ctx context.Context, rawArgs map[stri
 	return args, nil
 }
 
+func (ec *executionContext) field_CustomerPressure_decisions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Customer_carts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6772,6 +7848,20 @@ func (ec *executionContext) field_RefrainMutation_adjustPoints_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainMutation_cancelCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainMutation_confirmSubscription_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6783,6 +7873,20 @@ func (ec *executionContext) field_RefrainMutation_confirmSubscription_args(ctx c
 		return nil, err
 	}
 	args["token"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_createCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CampaignInput, error) {
+			return ec.unmarshalNCampaignInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -6823,6 +7927,20 @@ func (ec *executionContext) field_RefrainMutation_enrollCustomer_args(ctx contex
 }
 
 func (ec *executionContext) field_RefrainMutation_exitEnrollment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_pauseCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -6878,6 +7996,42 @@ func (ec *executionContext) field_RefrainMutation_replayInboundEvent_args(ctx co
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainMutation_resumeCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_scheduleCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "at",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["at"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainMutation_setScenarioStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6925,6 +8079,28 @@ func (ec *executionContext) field_RefrainMutation_trackEvent_args(ctx context.Co
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_updateCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CampaignInput, error) {
+			return ec.unmarshalNCampaignInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -6981,6 +8157,50 @@ func (ec *executionContext) field_RefrainMutation_upsertTemplate_args(ctx contex
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_campaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_campaigns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*campaign.Status, error) {
+			return ec.unmarshalOCampaignStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -7508,6 +8728,176 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _ABTest_variants(ctx context.Context, field graphql.CollectedField, obj *model.ABTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTest_variants(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variants, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ABTestVariant) graphql.Marshaler {
+			return ec.marshalNABTestVariant2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTest_variants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ABTest",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ABTestVariant(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ABTest_testShare(ctx context.Context, field graphql.CollectedField, obj *model.ABTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTest_testShare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TestShare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTest_testShare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTest", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ABTest_winnerMetric(ctx context.Context, field graphql.CollectedField, obj *model.ABTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTest_winnerMetric(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WinnerMetric, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.WinnerMetric) graphql.Marshaler {
+			return ec.marshalNWinnerMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTest_winnerMetric(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTest", field, false, false, "WinnerMetric")
+}
+
+func (ec *executionContext) _ABTest_decideAfter(ctx context.Context, field graphql.CollectedField, obj *model.ABTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTest_decideAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DecideAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTest_decideAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _ABTestVariant_name(ctx context.Context, field graphql.CollectedField, obj *model.ABTestVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTestVariant_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTestVariant_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTestVariant", field, false, false, "String")
+}
+
+func (ec *executionContext) _ABTestVariant_template(ctx context.Context, field graphql.CollectedField, obj *model.ABTestVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTestVariant_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTestVariant_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTestVariant", field, false, false, "String")
+}
+
+func (ec *executionContext) _ABTestVariant_values(ctx context.Context, field graphql.CollectedField, obj *model.ABTestVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTestVariant_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOJSONObject2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ABTestVariant_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTestVariant", field, false, false, "JSONObject")
+}
+
 func (ec *executionContext) _AbTest_metric(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7810,6 +9200,768 @@ func (ec *executionContext) _AdjustPointsPayload_userErrors(ctx context.Context,
 func (ec *executionContext) fieldContext_AdjustPointsPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "AdjustPointsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_id(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Campaign_name(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_objective(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_objective(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Objective, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_objective(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_program(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_program(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Program, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_program(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_segment(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Audience, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_template(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_values(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Values(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSONObject2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "JSONObject")
+}
+
+func (ec *executionContext) _Campaign_priority(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_priority(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priority, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Campaign_status(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v campaign.Status) graphql.Marshaler {
+			return ec.marshalNCampaignStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "CampaignStatus")
+}
+
+func (ec *executionContext) _Campaign_scheduledAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_scheduledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScheduledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_scheduledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_sendInRecipientTimeZone(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_sendInRecipientTimeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecipientTZ, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_sendInRecipientTimeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Campaign_abTest(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_abTest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().AbTest(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ABTest) graphql.Marshaler {
+			return ec.marshalOABTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTest(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_abTest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ABTest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_winner(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_winner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Winner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_winner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_pressure(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_pressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Pressure(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PressureRules) graphql.Marshaler {
+			return ec.marshalNPressureRules2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureRules(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_pressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureRules(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_audienceCount(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_audienceCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().AudienceCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_audienceCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Campaign_sentCount(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_sentCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().SentCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_sentCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Campaign_skippedCount(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_skippedCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().SkippedCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_skippedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Campaign_pendingCount(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_pendingCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().PendingCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_pendingCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Campaign_startedAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_finishedAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_createdAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_updatedAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _CampaignConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CampaignEdge) graphql.Marshaler {
+			return ec.marshalNCampaignEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaignᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignPayload_campaign(ctx context.Context, field graphql.CollectedField, obj *model.CampaignPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPayload_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaign, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+			return ec.marshalOCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPayload_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignPayload_warnings(ctx context.Context, field graphql.CollectedField, obj *model.CampaignPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPayload_warnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Warnings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPayload_warnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.CampaignPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -8681,6 +10833,51 @@ func (ec *executionContext) fieldContext_Customer_events(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Customer_pressure(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_pressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().Pressure(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Owner == nil {
+					var zeroVal *pressure.Status
+					return zeroVal, errors.New("directive owner is not implemented")
+				}
+				return ec.Directives.Owner(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *pressure.Status) graphql.Marshaler {
+			return ec.marshalOCustomerPressure2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_pressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerPressure(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Customer_orders(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9493,6 +11690,165 @@ func (ec *executionContext) _CustomerHygiene_suggestion(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_CustomerHygiene_suggestion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CustomerHygiene", field, false, false, "String")
+}
+
+func (ec *executionContext) _CustomerPressure_sentInWindow(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_sentInWindow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SentInWindow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_sentInWindow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CustomerPressure_transactionalInWindow(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_transactionalInWindow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TransactionalInWindow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_transactionalInWindow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CustomerPressure_cap(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_cap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_cap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CustomerPressure_windowDays(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_windowDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CustomerPressure().WindowDays(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_windowDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, true, true, "Int")
+}
+
+func (ec *executionContext) _CustomerPressure_nextAllowedAt(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_nextAllowedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextAllowedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_nextAllowedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _CustomerPressure_decisions(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_decisions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.CustomerPressure().Decisions(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PressureDecisionConnection) graphql.Marshaler {
+			return ec.marshalNPressureDecisionConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_decisions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerPressure",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureDecisionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_CustomerPressure_decisions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CustomerProfile_email(ctx context.Context, field graphql.CollectedField, obj *model.CustomerProfile) (ret graphql.Marshaler) {
@@ -14600,6 +16956,479 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _PressureDecision_at(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureDecision_program(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_program(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Program, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_program(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecision_campaign(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaign, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecision_message(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecision_priority(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_priority(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priority, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PressureDecision_decision(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_decision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PressureDecision().Decision(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PressureDecisionKind) graphql.Marshaler {
+			return ec.marshalNPressureDecisionKind2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_decision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, true, true, "PressureDecisionKind")
+}
+
+func (ec *executionContext) _PressureDecision_reason(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecision_until(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_until(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Until, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_until(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureDecisionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PressureDecisionEdge) graphql.Marshaler {
+			return ec.marshalNPressureDecisionEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureDecisionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureDecisionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PressureDecisionConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*pressure.Record) graphql.Marshaler {
+			return ec.marshalNPressureDecision2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureDecisionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureDecision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PressureDecisionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureDecisionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PressureDecisionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecisionEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecisionEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *pressure.Record) graphql.Marshaler {
+			return ec.marshalNPressureDecision2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureDecisionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureDecision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PressureRules_cap(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_cap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_cap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PressureRules_windowDays(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_windowDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WindowDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_windowDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PressureRules_minGap(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_minGap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinGap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_minGap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureRules_quietHours(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_quietHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QuietHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_quietHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureRules_onCapped(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_onCapped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnCapped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.OnCapped) graphql.Marshaler {
+			return ec.marshalNOnCapped2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_onCapped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "OnCapped")
+}
+
+func (ec *executionContext) _PressureRules_maxDelay(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_maxDelay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxDelay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_maxDelay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "String")
+}
+
 func (ec *executionContext) _Program_id(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15383,6 +18212,378 @@ func (ec *executionContext) fieldContext_RefrainMutation_upsertCustomer(ctx cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_RefrainMutation_upsertCustomer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_createCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_createCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().CreateCampaign(ctx, obj, fc.Args["input"].(model.CampaignInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_createCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_createCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_updateCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_updateCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().UpdateCampaign(ctx, obj, fc.Args["id"].(string), fc.Args["input"].(model.CampaignInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_updateCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_updateCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_scheduleCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_scheduleCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().ScheduleCampaign(ctx, obj, fc.Args["id"].(string), fc.Args["at"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_scheduleCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_scheduleCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_pauseCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_pauseCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().PauseCampaign(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_pauseCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_pauseCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_resumeCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_resumeCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().ResumeCampaign(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_resumeCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_resumeCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_cancelCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_cancelCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().CancelCampaign(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_cancelCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_cancelCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16259,6 +19460,130 @@ func (ec *executionContext) _RefrainQuery_version(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_RefrainQuery_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RefrainQuery", field, true, true, "String")
+}
+
+func (ec *executionContext) _RefrainQuery_campaigns(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_campaigns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().Campaigns(ctx, obj, fc.Args["status"].(*campaign.Status), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *model.CampaignConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignConnection
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
+			return ec.marshalNCampaignConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_campaigns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_campaigns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_campaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().Campaign(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *campaign.Campaign
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *campaign.Campaign
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+			return ec.marshalOCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_campaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_campaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _RefrainQuery_inboundEvents(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
@@ -20792,6 +24117,241 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputABTestInput(ctx context.Context, obj any) (model.ABTestInput, error) {
+	var it model.ABTestInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["winnerMetric"]; !present {
+		asMap["winnerMetric"] = "OPEN_RATE"
+	}
+
+	fieldsInOrder := [...]string{"variants", "testShare", "winnerMetric", "decideAfter"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "variants":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("variants"))
+			data, err := ec.unmarshalNABTestVariantInput2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Variants = data
+		case "testShare":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testShare"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestShare = data
+		case "winnerMetric":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("winnerMetric"))
+			data, err := ec.unmarshalOWinnerMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WinnerMetric = data
+		case "decideAfter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decideAfter"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DecideAfter = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalABTestInput unmarshals raw into the ABTestInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalABTestInput(ctx context.Context, raw any) (model.ABTestInput, error) {
+	var out model.ABTestInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ABTestInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputABTestVariantInput(ctx context.Context, obj any) (model.ABTestVariantInput, error) {
+	var it model.ABTestVariantInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "template", "values"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "template":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("template"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Template = data
+		case "values":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("values"))
+			data, err := ec.unmarshalOJSONObject2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Values = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalABTestVariantInput unmarshals raw into the ABTestVariantInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalABTestVariantInput(ctx context.Context, raw any) (model.ABTestVariantInput, error) {
+	var out model.ABTestVariantInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ABTestVariantInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCampaignInput(ctx context.Context, obj any) (model.CampaignInput, error) {
+	var it model.CampaignInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "objective", "program", "segment", "template", "values", "priority", "scheduledAt", "sendInRecipientTimeZone", "abTest", "pressure"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "objective":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("objective"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Objective = data
+		case "program":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("program"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Program = data
+		case "segment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("segment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Segment = data
+		case "template":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("template"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Template = data
+		case "values":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("values"))
+			data, err := ec.unmarshalOJSONObject2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Values = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		case "scheduledAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduledAt"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScheduledAt = data
+		case "sendInRecipientTimeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sendInRecipientTimeZone"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SendInRecipientTimeZone = data
+		case "abTest":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("abTest"))
+			data, err := ec.unmarshalOABTestInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AbTest = data
+		case "pressure":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pressure"))
+			data, err := ec.unmarshalOPressureOverrideInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureOverrideInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pressure = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCampaignInput unmarshals raw into the CampaignInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCampaignInput(ctx context.Context, raw any) (model.CampaignInput, error) {
+	var out model.CampaignInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CampaignInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCustomerByIDsInput(ctx context.Context, obj any) (model.CustomerByIDsInput, error) {
 	var it model.CustomerByIDsInput
 	if obj == nil {
@@ -20978,6 +24538,83 @@ func (ec *executionContext) unmarshalInputKpiFilter(ctx context.Context, obj any
 func UnmarshalKpiFilter(ctx context.Context, raw any) (model.KpiFilter, error) {
 	var out model.KpiFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "KpiFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPressureOverrideInput(ctx context.Context, obj any) (model.PressureOverrideInput, error) {
+	var it model.PressureOverrideInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cap", "windowDays", "minGap", "quietHours", "onCapped", "maxDelay"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cap":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cap"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cap = data
+		case "windowDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("windowDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WindowDays = data
+		case "minGap":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minGap"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinGap = data
+		case "quietHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quietHours"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuietHours = data
+		case "onCapped":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("onCapped"))
+			data, err := ec.unmarshalOOnCapped2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OnCapped = data
+		case "maxDelay":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxDelay"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxDelay = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPressureOverrideInput unmarshals raw into the PressureOverrideInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPressureOverrideInput(ctx context.Context, raw any) (model.PressureOverrideInput, error) {
+	var out model.PressureOverrideInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PressureOverrideInput", raw, &out)
 	return out, err
 }
 
@@ -21401,6 +25038,97 @@ func (ec *executionContext) __Entity(ctx context.Context, sel ast.SelectionSet, 
 
 // region    **************************** object.gotpl ****************************
 
+var aBTestImplementors = []string{"ABTest"}
+
+func (ec *executionContext) _ABTest(ctx context.Context, sel ast.SelectionSet, obj *model.ABTest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, aBTestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ABTest")
+		case "variants":
+			out.Values[i] = ec._ABTest_variants(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testShare":
+			out.Values[i] = ec._ABTest_testShare(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "winnerMetric":
+			out.Values[i] = ec._ABTest_winnerMetric(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decideAfter":
+			out.Values[i] = ec._ABTest_decideAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var aBTestVariantImplementors = []string{"ABTestVariant"}
+
+func (ec *executionContext) _ABTestVariant(ctx context.Context, sel ast.SelectionSet, obj *model.ABTestVariant) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, aBTestVariantImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ABTestVariant")
+		case "name":
+			out.Values[i] = ec._ABTestVariant_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "template":
+			out.Values[i] = ec._ABTestVariant_template(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._ABTestVariant_values(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var abTestImplementors = []string{"AbTest"}
 
 func (ec *executionContext) _AbTest(ctx context.Context, sel ast.SelectionSet, obj *model.AbTest) graphql.Marshaler {
@@ -21525,6 +25253,275 @@ func (ec *executionContext) _AdjustPointsPayload(ctx context.Context, sel ast.Se
 			}
 		case "userErrors":
 			out.Values[i] = ec._AdjustPointsPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignImplementors = []string{"Campaign"}
+
+func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet, obj *campaign.Campaign) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Campaign")
+		case "id":
+			out.Values[i] = ec._Campaign_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Campaign_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "objective":
+			out.Values[i] = ec._Campaign_objective(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "program":
+			out.Values[i] = ec._Campaign_program(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "segment":
+			out.Values[i] = ec._Campaign_segment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "template":
+			out.Values[i] = ec._Campaign_template(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "values":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_values(ctx, field, obj)
+				})
+		case "priority":
+			out.Values[i] = ec._Campaign_priority(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Campaign_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scheduledAt":
+			out.Values[i] = ec._Campaign_scheduledAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sendInRecipientTimeZone":
+			out.Values[i] = ec._Campaign_sendInRecipientTimeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "abTest":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_abTest(ctx, field, obj)
+				})
+		case "winner":
+			out.Values[i] = ec._Campaign_winner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pressure":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_pressure(ctx, field, obj)
+				})
+		case "audienceCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_audienceCount(ctx, field, obj)
+				})
+		case "sentCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_sentCount(ctx, field, obj)
+				})
+		case "skippedCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_skippedCount(ctx, field, obj)
+				})
+		case "pendingCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_pendingCount(ctx, field, obj)
+				})
+		case "startedAt":
+			out.Values[i] = ec._Campaign_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._Campaign_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Campaign_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Campaign_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignConnectionImplementors = []string{"CampaignConnection"}
+
+func (ec *executionContext) _CampaignConnection(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignConnection")
+		case "edges":
+			out.Values[i] = ec._CampaignConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._CampaignConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._CampaignConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignEdgeImplementors = []string{"CampaignEdge"}
+
+func (ec *executionContext) _CampaignEdge(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignEdge")
+		case "cursor":
+			out.Values[i] = ec._CampaignEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._CampaignEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignPayloadImplementors = []string{"CampaignPayload"}
+
+func (ec *executionContext) _CampaignPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignPayload")
+		case "campaign":
+			out.Values[i] = ec._CampaignPayload_campaign(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "warnings":
+			out.Values[i] = ec._CampaignPayload_warnings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._CampaignPayload_userErrors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21827,6 +25824,12 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Customer_events(ctx, field, obj)
 				})
+		case "pressure":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Customer_pressure(ctx, field, obj)
+				})
 		case "orders":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -22123,6 +26126,66 @@ func (ec *executionContext) _CustomerHygiene(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var customerPressureImplementors = []string{"CustomerPressure"}
+
+func (ec *executionContext) _CustomerPressure(ctx context.Context, sel ast.SelectionSet, obj *pressure.Status) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customerPressureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomerPressure")
+		case "sentInWindow":
+			out.Values[i] = ec._CustomerPressure_sentInWindow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "transactionalInWindow":
+			out.Values[i] = ec._CustomerPressure_transactionalInWindow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cap":
+			out.Values[i] = ec._CustomerPressure_cap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "windowDays":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CustomerPressure_windowDays(ctx, field, obj)
+				})
+		case "nextAllowedAt":
+			out.Values[i] = ec._CustomerPressure_nextAllowedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "decisions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CustomerPressure_decisions(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24261,6 +28324,214 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var pressureDecisionImplementors = []string{"PressureDecision"}
+
+func (ec *executionContext) _PressureDecision(ctx context.Context, sel ast.SelectionSet, obj *pressure.Record) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureDecisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureDecision")
+		case "at":
+			out.Values[i] = ec._PressureDecision_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "program":
+			out.Values[i] = ec._PressureDecision_program(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "campaign":
+			out.Values[i] = ec._PressureDecision_campaign(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "message":
+			out.Values[i] = ec._PressureDecision_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "priority":
+			out.Values[i] = ec._PressureDecision_priority(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "decision":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PressureDecision_decision(ctx, field, obj)
+				})
+		case "reason":
+			out.Values[i] = ec._PressureDecision_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "until":
+			out.Values[i] = ec._PressureDecision_until(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pressureDecisionConnectionImplementors = []string{"PressureDecisionConnection"}
+
+func (ec *executionContext) _PressureDecisionConnection(ctx context.Context, sel ast.SelectionSet, obj *model.PressureDecisionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureDecisionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureDecisionConnection")
+		case "edges":
+			out.Values[i] = ec._PressureDecisionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._PressureDecisionConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PressureDecisionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pressureDecisionEdgeImplementors = []string{"PressureDecisionEdge"}
+
+func (ec *executionContext) _PressureDecisionEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PressureDecisionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureDecisionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureDecisionEdge")
+		case "cursor":
+			out.Values[i] = ec._PressureDecisionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PressureDecisionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pressureRulesImplementors = []string{"PressureRules"}
+
+func (ec *executionContext) _PressureRules(ctx context.Context, sel ast.SelectionSet, obj *model.PressureRules) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureRulesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureRules")
+		case "cap":
+			out.Values[i] = ec._PressureRules_cap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "windowDays":
+			out.Values[i] = ec._PressureRules_windowDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minGap":
+			out.Values[i] = ec._PressureRules_minGap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quietHours":
+			out.Values[i] = ec._PressureRules_quietHours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onCapped":
+			out.Values[i] = ec._PressureRules_onCapped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxDelay":
+			out.Values[i] = ec._PressureRules_maxDelay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var programImplementors = []string{"Program"}
 
 func (ec *executionContext) _Program(ctx context.Context, sel ast.SelectionSet, obj *model.Program) graphql.Marshaler {
@@ -24529,6 +28800,42 @@ func (ec *executionContext) _RefrainMutation(ctx context.Context, sel ast.Select
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainMutation_upsertCustomer(ctx, field, obj)
 				})
+		case "createCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_createCampaign(ctx, field, obj)
+				})
+		case "updateCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_updateCampaign(ctx, field, obj)
+				})
+		case "scheduleCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_scheduleCampaign(ctx, field, obj)
+				})
+		case "pauseCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_pauseCampaign(ctx, field, obj)
+				})
+		case "resumeCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_resumeCampaign(ctx, field, obj)
+				})
+		case "cancelCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_cancelCampaign(ctx, field, obj)
+				})
 		case "replayInboundEvent":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -24646,6 +28953,18 @@ func (ec *executionContext) _RefrainQuery(ctx context.Context, sel ast.Selection
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainQuery_version(ctx, field, obj)
+				})
+		case "campaigns":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_campaigns(ctx, field, obj)
+				})
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_campaign(ctx, field, obj)
 				})
 		case "inboundEvents":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -26296,6 +30615,49 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNABTestVariant2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ABTestVariant) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNABTestVariant2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariant(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNABTestVariant2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariant(ctx context.Context, sel ast.SelectionSet, v *model.ABTestVariant) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ABTestVariant!")
+		return graphql.Null
+	}
+	return ec._ABTestVariant(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNABTestVariantInput2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantInputᚄ(ctx context.Context, v any) ([]*model.ABTestVariantInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ABTestVariantInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNABTestVariantInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNABTestVariantInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantInput(ctx context.Context, v any) (*model.ABTestVariantInput, error) {
+	res, err := ec.unmarshalInputABTestVariantInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNAbDecision2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbDecision(ctx context.Context, v any) (model.AbDecision, error) {
 	var res model.AbDecision
 	err := res.UnmarshalGQL(v)
@@ -26358,6 +30720,90 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	res := graphql.MarshalBoolean(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNCampaign2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaignᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.Campaign) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Campaign!")
+		return graphql.Null
+	}
+	return ec._Campaign(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignConnection(ctx context.Context, sel ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignConnection!")
+		return graphql.Null
+	}
+	return ec._CampaignConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CampaignEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaignEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCampaignEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignEdge(ctx context.Context, sel ast.SelectionSet, v *model.CampaignEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignEdge!")
+		return graphql.Null
+	}
+	return ec._CampaignEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCampaignInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignInput(ctx context.Context, v any) (model.CampaignInput, error) {
+	res, err := ec.unmarshalInputCampaignInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx context.Context, sel ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignPayload!")
+		return graphql.Null
+	}
+	return ec._CampaignPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCampaignStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx context.Context, v any) (campaign.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := campaign.Status(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCampaignStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx context.Context, sel ast.SelectionSet, v campaign.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "CampaignStatus!")
 	}
 	return res
 }
@@ -27086,6 +31532,16 @@ func (ec *executionContext) marshalNMoney2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefr
 	return ec._Money(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNOnCapped2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx context.Context, v any) (model.OnCapped, error) {
+	var res model.OnCapped
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOnCapped2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx context.Context, sel ast.SelectionSet, v model.OnCapped) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNOrder2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcommerceᚐOrderᚄ(ctx context.Context, sel ast.SelectionSet, v []*commerce.Order) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -27140,6 +31596,80 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋr
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPressureDecision2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []*pressure.Record) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPressureDecision2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPressureDecision2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecord(ctx context.Context, sel ast.SelectionSet, v *pressure.Record) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureDecision!")
+		return graphql.Null
+	}
+	return ec._PressureDecision(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPressureDecisionConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionConnection(ctx context.Context, sel ast.SelectionSet, v *model.PressureDecisionConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureDecisionConnection!")
+		return graphql.Null
+	}
+	return ec._PressureDecisionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPressureDecisionEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PressureDecisionEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPressureDecisionEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPressureDecisionEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionEdge(ctx context.Context, sel ast.SelectionSet, v *model.PressureDecisionEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureDecisionEdge!")
+		return graphql.Null
+	}
+	return ec._PressureDecisionEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPressureDecisionKind2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionKind(ctx context.Context, v any) (model.PressureDecisionKind, error) {
+	var res model.PressureDecisionKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPressureDecisionKind2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionKind(ctx context.Context, sel ast.SelectionSet, v model.PressureDecisionKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPressureRules2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureRules(ctx context.Context, sel ast.SelectionSet, v *model.PressureRules) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureRules!")
+		return graphql.Null
+	}
+	return ec._PressureRules(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐProgramᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Program) graphql.Marshaler {
@@ -27609,6 +32139,16 @@ func (ec *executionContext) marshalNUserErrorCode2githubᚗcomᚋrefrainᚑdev�
 	return v
 }
 
+func (ec *executionContext) unmarshalNWinnerMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx context.Context, v any) (model.WinnerMetric, error) {
+	var res model.WinnerMetric
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWinnerMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx context.Context, sel ast.SelectionSet, v model.WinnerMetric) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalN_Any2map(ctx context.Context, v any) (map[string]any, error) {
 	res, err := graphql.UnmarshalMap(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -27956,6 +32496,21 @@ func (ec *executionContext) marshalNfederation__Scope2ᚕᚕstringᚄ(ctx contex
 	return ret
 }
 
+func (ec *executionContext) marshalOABTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTest(ctx context.Context, sel ast.SelectionSet, v *model.ABTest) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ABTest(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOABTestInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestInput(ctx context.Context, v any) (*model.ABTestInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputABTestInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOAbMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx context.Context, v any) (*model.AbMetric, error) {
 	if v == nil {
 		return nil, nil
@@ -28006,6 +32561,32 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
+	return res
+}
+
+func (ec *executionContext) marshalOCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Campaign(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCampaignStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx context.Context, v any) (*campaign.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := campaign.Status(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCampaignStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx context.Context, sel ast.SelectionSet, v *campaign.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
 	return res
 }
 
@@ -28122,6 +32703,13 @@ func (ec *executionContext) marshalOCustomerHygiene2ᚖgithubᚗcomᚋrefrainᚑ
 		return graphql.Null
 	}
 	return ec._CustomerHygiene(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOCustomerPressure2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐStatus(ctx context.Context, sel ast.SelectionSet, v *pressure.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CustomerPressure(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOCustomerProfile2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCustomerProfile(ctx context.Context, sel ast.SelectionSet, v *model.CustomerProfile) graphql.Marshaler {
@@ -28355,11 +32943,35 @@ func (ec *executionContext) marshalOMessageConnection2ᚖgithubᚗcomᚋrefrain�
 	return ec._MessageConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOOnCapped2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx context.Context, v any) (*model.OnCapped, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.OnCapped)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOnCapped2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx context.Context, sel ast.SelectionSet, v *model.OnCapped) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalOOrderConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOrderConnection(ctx context.Context, sel ast.SelectionSet, v *model.OrderConnection) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._OrderConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPressureOverrideInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureOverrideInput(ctx context.Context, v any) (*model.PressureOverrideInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputPressureOverrideInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOReferral2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐReferral(ctx context.Context, sel ast.SelectionSet, v *model.Referral) graphql.Marshaler {
@@ -28460,6 +33072,22 @@ func (ec *executionContext) marshalOTemplate2ᚖgithubᚗcomᚋrefrainᚑdevᚋr
 		return graphql.Null
 	}
 	return ec._Template(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOWinnerMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx context.Context, v any) (*model.WinnerMetric, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.WinnerMetric)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOWinnerMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx context.Context, sel ast.SelectionSet, v *model.WinnerMetric) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalO_Entity2githubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐEntity(ctx context.Context, sel ast.SelectionSet, v fedruntime.Entity) graphql.Marshaler {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
@@ -47,4 +48,6 @@ type Resolver struct {
 	Pressure *pressure.Policy
 	// ABRule is when an A/B test may be decided (issue 8).
 	ABRule stats.Rule
+	// Campaigns stores and sends campaigns (issue 7).
+	Campaigns *campaign.Service
 }

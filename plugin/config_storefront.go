@@ -59,6 +59,8 @@ type StorefrontConfig struct {
 	InboxWorkers int `env:"REFRAIN_INBOX_WORKERS" yaml:"inbox_workers" default:"2" doc:"inbox workers per replica processing stored webhooks"`
 	// InboxBatch is how many deliveries one worker claims at a time.
 	InboxBatch int `env:"REFRAIN_INBOX_BATCH" yaml:"inbox_batch" default:"50" doc:"deliveries an inbox worker claims at a time"`
+	// InboxLease is how long a worker holds the deliveries it claimed.
+	InboxLease time.Duration `env:"REFRAIN_INBOX_LEASE" yaml:"inbox_lease" default:"2m" doc:"how long an inbox worker holds claimed deliveries; those of a replica that died (or lost its database connection) are taken again once it runs out"`
 	// InboxMaxAttempts is how many times a delivery is tried before it is parked as FAILED.
 	InboxMaxAttempts int `env:"REFRAIN_INBOX_MAX_ATTEMPTS" yaml:"inbox_max_attempts" default:"8" doc:"attempts before a failing delivery is parked as FAILED (retries back off from 10s to 1h)"`
 }
@@ -117,6 +119,9 @@ func (c StorefrontConfig) validate() []error {
 	}
 	if c.InboxBatch < 1 || c.InboxBatch > 1000 {
 		bad("REFRAIN_INBOX_BATCH", "must be between 1 and 1000, got %d", c.InboxBatch)
+	}
+	if c.InboxLease < time.Second {
+		bad("REFRAIN_INBOX_LEASE", "must be at least 1s, got %s", c.InboxLease)
 	}
 	if c.InboxMaxAttempts < 1 {
 		bad("REFRAIN_INBOX_MAX_ATTEMPTS", "must be at least 1, got %d", c.InboxMaxAttempts)

@@ -99,7 +99,8 @@ func (p *Plugin) ScheduleDemoCampaign(ctx context.Context, key string) (id, stat
 	}
 	when := p.clock.Now().UTC().Add(24 * time.Hour).Truncate(time.Hour)
 	known := map[string]any{"name": "Demo: winter newsletter", "template": "win-back", "priority": 50,
-		"scheduledAt": when.Format(time.RFC3339), "objective": "MAINTAIN", "program": "maintain"}
+		"scheduledAt": when.Format(time.RFC3339), "objective": "maintain",
+		"values": map[string]any{"discount_code": "DEMO10"}}
 	input := map[string]any{}
 	for _, f := range in.Type.InputFields {
 		if v, ok := known[f.Name]; ok {
@@ -158,8 +159,18 @@ func (p *Plugin) ScheduleDemoCampaign(ctx context.Context, key string) (id, stat
 		if err := gql(q, map[string]any{"id": id}, &sched); err != nil {
 			return id, status, fmt.Errorf("demo campaign: scheduleCampaign: %w", err)
 		}
-		if strings.Contains(string(sched.Refrain.ScheduleCampaign), `"SCHEDULED"`) {
-			status = "SCHEDULED"
+		var res struct {
+			Status     string
+			Campaign   *struct{ Status string }
+			UserErrors []struct{ Message string }
+		}
+		_ = json.Unmarshal(sched.Refrain.ScheduleCampaign, &res)
+		if len(res.UserErrors) > 0 {
+			return id, status, fmt.Errorf("demo campaign: scheduleCampaign refused: %s", res.UserErrors[0].Message)
+		}
+		status = res.Status
+		if res.Campaign != nil {
+			status = res.Campaign.Status
 		}
 	}
 	return id, status, nil

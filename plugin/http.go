@@ -36,6 +36,9 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 	if err := p.setupScenarios(ctx); err != nil {
 		return nil, err
 	}
+	if err := p.setupCampaign(); err != nil {
+		return nil, err
+	}
 	p.setupMetrics()
 	gql := graph.NewServer(p.resolver, graph.ServerOptions{
 		Introspection: p.cfg.Introspection, MaxDepth: p.cfg.QueryMaxDepth, MaxComplexity: p.cfg.QueryMaxComplexity,

@@ -93,7 +93,7 @@ func (p *Plugin) inboxHandler() *ingest.Processor {
 }
 
 func (p *Plugin) inboxOptions() inbox.WorkerOptions {
-	return inbox.WorkerOptions{Batch: p.cfg.InboxBatch, MaxAttempts: p.cfg.InboxMaxAttempts}
+	return inbox.WorkerOptions{Batch: p.cfg.InboxBatch, MaxAttempts: p.cfg.InboxMaxAttempts, Lease: p.cfg.InboxLease}
 }
 
 // ProcessInbox processes every inbox delivery that is due now, as the

@@ -7,15 +7,21 @@
 // through @apollo/composition) and forwards the client's Authorization header
 // to every subgraph, so a customer token reaches Refrain unchanged.
 //
+// With --saleor the storefront subgraph is shaped like Saleor's graph
+// instead (saleor.graphql: the customer type is User, keyed by its global
+// id), and a third subgraph, the bridge of saleor-bridge.graphql, adds
+// User.refrain: a reference to Refrain's Customer with the same id.
+//
 // Usage:
 //   node serve.mjs --refrain http://127.0.0.1:8080/graphql \
-//     [--port 4000] [--store-port 0] [--customers customers.json]
+//     [--saleor] [--port 4000] [--store-port 0] [--customers customers.json]
 //
 // customers.json is an array of {"id", "email", "firstName", "lastName"}: the
-// customers the storefront subgraph knows (default testdata/store-customers.json).
-// Port 0 (the default for both) picks a free port. When both servers listen,
-// one JSON line {"gateway": URL, "store": URL} is printed on stdout; errors go
-// to stderr and exit with status 1 (2 for bad arguments).
+// customers the storefront subgraph knows (default testdata/store-customers.json,
+// or testdata/saleor-users.json with --saleor). Port 0 (the default) picks a
+// free port. When every server listens, one JSON line {"gateway": URL,
+// "store": URL} is printed on stdout; errors go to stderr and exit with
+// status 1 (2 for bad arguments).
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,7 +33,7 @@ import { ApolloGateway, IntrospectAndCompose, RemoteGraphQLDataSource } from "@a
 import { parse } from "graphql";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const USAGE = "usage: node serve.mjs --refrain URL [--port N] [--store-port N] [--customers FILE.json]";
+const USAGE = "usage: node serve.mjs --refrain URL [--saleor] [--port N] [--store-port N] [--customers FILE.json]";
 
 function usage(message) {
   process.stderr.write(`serve: ${message}\n${USAGE}\n`);
@@ -35,7 +41,7 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const opts = { port: 0, storePort: 0, refrain: "", customers: join(here, "testdata", "store-customers.json") };
+  const opts = { port: 0, storePort: 0, refrain: "", customers: "", saleor: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -53,11 +59,15 @@ function parseArgs(argv) {
       case "--port": opts.port = port(); break;
       case "--store-port": opts.storePort = port(); break;
       case "--customers": opts.customers = value(); break;
+      case "--saleor": opts.saleor = true; break;
       case "-h": case "--help": usage("help"); break;
       default: usage(`unknown argument ${JSON.stringify(arg)}`);
     }
   }
   if (!opts.refrain) usage("--refrain (Refrain's /graphql address) is required");
+  if (!opts.customers) {
+    opts.customers = join(here, "testdata", opts.saleor ? "saleor-users.json" : "store-customers.json");
+  }
   try {
     new URL(opts.refrain);
   } catch {
@@ -96,6 +106,39 @@ async function startStore(customers, port) {
       __resolveReference: (ref) => customers.get(ref.id) ?? null,
     },
   };
+  return startSubgraph(typeDefs, resolvers, port);
+}
+
+// A Saleor-shaped subgraph: User instead of Customer.
+async function startSaleor(users, port) {
+  const typeDefs = parse(readFileSync(join(here, "saleor.graphql"), "utf8"));
+  const byEmail = new Map([...users.values()].map((u) => [u.email, u]));
+  const resolvers = {
+    Query: {
+      user: (_, { id, email }) => (id ? users.get(id) : byEmail.get(email)) ?? null,
+      me: () => null,
+    },
+    User: {
+      __resolveReference: (ref) => users.get(ref.id) ?? null,
+    },
+  };
+  return startSubgraph(typeDefs, resolvers, port);
+}
+
+// The bridge: User.refrain is a reference to Refrain's Customer keyed by the
+// same global id, so the gateway fetches its fields from Refrain.
+async function startSaleorBridge() {
+  const typeDefs = parse(readFileSync(join(here, "saleor-bridge.graphql"), "utf8"));
+  const resolvers = {
+    User: {
+      __resolveReference: (ref) => ({ id: ref.id }),
+      refrain: (user) => ({ __typename: "Customer", id: user.id }),
+    },
+  };
+  return startSubgraph(typeDefs, resolvers, 0);
+}
+
+async function startSubgraph(typeDefs, resolvers, port) {
   const server = new ApolloServer({
     schema: buildSubgraphSchema([{ typeDefs, resolvers }]),
     includeStacktraceInErrorResponses: false,
@@ -114,14 +157,9 @@ class AuthForwardingDataSource extends RemoteGraphQLDataSource {
   }
 }
 
-async function startGateway(storeURL, refrainURL, port) {
+async function startGateway(subgraphs, port) {
   const gateway = new ApolloGateway({
-    supergraphSdl: new IntrospectAndCompose({
-      subgraphs: [
-        { name: "store", url: storeURL },
-        { name: "refrain", url: refrainURL },
-      ],
-    }),
+    supergraphSdl: new IntrospectAndCompose({ subgraphs }),
     buildService: ({ url }) => new AuthForwardingDataSource({ url }),
   });
   const server = new ApolloServer({ gateway, includeStacktraceInErrorResponses: false });
@@ -135,8 +173,17 @@ async function startGateway(storeURL, refrainURL, port) {
 const opts = parseArgs(process.argv.slice(2));
 const customers = loadCustomers(opts.customers);
 try {
-  const store = await startStore(customers, opts.storePort);
-  const gateway = await startGateway(store, opts.refrain, opts.port);
+  const subgraphs = [];
+  let store;
+  if (opts.saleor) {
+    store = await startSaleor(customers, opts.storePort);
+    subgraphs.push({ name: "saleor", url: store }, { name: "saleor-bridge", url: await startSaleorBridge() });
+  } else {
+    store = await startStore(customers, opts.storePort);
+    subgraphs.push({ name: "store", url: store });
+  }
+  subgraphs.push({ name: "refrain", url: opts.refrain });
+  const gateway = await startGateway(subgraphs, opts.port);
   process.stdout.write(JSON.stringify({ gateway, store }) + "\n");
 } catch (err) {
   process.stderr.write(`serve: ${err.stack ?? err}\n`);

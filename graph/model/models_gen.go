@@ -9,14 +9,46 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/pressure"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/refrain-dev/refrain/scenarios/simulate"
 )
+
+type ABTest struct {
+	Variants     []*ABTestVariant `json:"variants"`
+	TestShare    float64          `json:"testShare"`
+	WinnerMetric WinnerMetric     `json:"winnerMetric"`
+	DecideAfter  string           `json:"decideAfter"`
+}
+
+type ABTestInput struct {
+	Variants []*ABTestVariantInput `json:"variants"`
+	// The share of the audience that gets the variants, such as 0.2; the rest gets the winner.
+	TestShare    float64       `json:"testShare"`
+	WinnerMetric *WinnerMetric `json:"winnerMetric,omitempty"`
+	// How long after the start the winner is picked, such as 4h.
+	DecideAfter string `json:"decideAfter"`
+}
+
+type ABTestVariant struct {
+	Name     string         `json:"name"`
+	Template string         `json:"template"`
+	Values   map[string]any `json:"values,omitempty"`
+}
+
+type ABTestVariantInput struct {
+	Name string `json:"name"`
+	// The variant's template (default: the campaign's).
+	Template *string `json:"template,omitempty"`
+	// The variant's values (default: the campaign's).
+	Values map[string]any `json:"values,omitempty"`
+}
 
 // A/B results of a scenario's variants: a decision is made only when every
 // compared variant has the minimum sample and the probability reaches the
@@ -44,6 +76,45 @@ type AbVariant struct {
 type AdjustPointsPayload struct {
 	// The balance after the adjustment.
 	Points     *int         `json:"points,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+type CampaignConnection struct {
+	Edges    []*CampaignEdge      `json:"edges"`
+	Nodes    []*campaign.Campaign `json:"nodes"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+type CampaignEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *campaign.Campaign `json:"node"`
+}
+
+// A campaign's fields; on update, unset fields keep their value.
+type CampaignInput struct {
+	Name *string `json:"name,omitempty"`
+	// build, maintain, reactivate or retain (free text).
+	Objective *string `json:"objective,omitempty"`
+	// The program the campaign belongs to (default: the campaign itself).
+	Program *string `json:"program,omitempty"`
+	// The audience: a segment id or rule (all, tag:NAME). Default all.
+	Segment  *string `json:"segment,omitempty"`
+	Template *string `json:"template,omitempty"`
+	// Values the template uses (discount_code, ...).
+	Values map[string]any `json:"values,omitempty"`
+	// 0 to 100, weighed by the pressure policy. Default 50.
+	Priority    *int       `json:"priority,omitempty"`
+	ScheduledAt *time.Time `json:"scheduledAt,omitempty"`
+	// Send at scheduledAt's wall-clock time in each recipient's time zone.
+	SendInRecipientTimeZone *bool                  `json:"sendInRecipientTimeZone,omitempty"`
+	AbTest                  *ABTestInput           `json:"abTest,omitempty"`
+	Pressure                *PressureOverrideInput `json:"pressure,omitempty"`
+}
+
+type CampaignPayload struct {
+	Campaign *campaign.Campaign `json:"campaign,omitempty"`
+	// scheduleCampaign: the days the campaign pushes customers over the cap, and campaigns whose audiences overlap it on the same days.
+	Warnings   []string     `json:"warnings"`
 	UserErrors []*UserError `json:"userErrors"`
 }
 
@@ -395,6 +466,40 @@ type OrderEdge struct {
 type PageInfo struct {
 	HasNextPage bool    `json:"hasNextPage"`
 	EndCursor   *string `json:"endCursor,omitempty"`
+}
+
+type PressureDecisionConnection struct {
+	Edges    []*PressureDecisionEdge `json:"edges"`
+	Nodes    []*pressure.Record      `json:"nodes"`
+	PageInfo *PageInfo               `json:"pageInfo"`
+}
+
+type PressureDecisionEdge struct {
+	Cursor string           `json:"cursor"`
+	Node   *pressure.Record `json:"node"`
+}
+
+// Pressure settings of one campaign; unset fields follow the program's and the global policy (REFRAIN_PRESSURE_*).
+type PressureOverrideInput struct {
+	Cap        *int `json:"cap,omitempty"`
+	WindowDays *int `json:"windowDays,omitempty"`
+	// Least time between two marketing messages, such as 16h.
+	MinGap *string `json:"minGap,omitempty"`
+	// HH:MM-HH:MM in the customer's time zone, or none.
+	QuietHours *string   `json:"quietHours,omitempty"`
+	OnCapped   *OnCapped `json:"onCapped,omitempty"`
+	// Longest deferral, such as 48h.
+	MaxDelay *string `json:"maxDelay,omitempty"`
+}
+
+// The pressure rules a campaign is sent under.
+type PressureRules struct {
+	Cap        int      `json:"cap"`
+	WindowDays int      `json:"windowDays"`
+	MinGap     string   `json:"minGap"`
+	QuietHours string   `json:"quietHours"`
+	OnCapped   OnCapped `json:"onCapped"`
+	MaxDelay   string   `json:"maxDelay"`
 }
 
 type Query struct {
@@ -1102,6 +1207,126 @@ func (e KpiInterval) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// What a message that would break the pressure policy does.
+type OnCapped string
+
+const (
+	// Wait until the policy allows it, up to the max delay; then skip.
+	OnCappedDefer OnCapped = "DEFER"
+	OnCappedSkip  OnCapped = "SKIP"
+	// Send anyway (quiet hours still apply).
+	OnCappedOverride OnCapped = "OVERRIDE"
+)
+
+var AllOnCapped = []OnCapped{
+	OnCappedDefer,
+	OnCappedSkip,
+	OnCappedOverride,
+}
+
+func (e OnCapped) IsValid() bool {
+	switch e {
+	case OnCappedDefer, OnCappedSkip, OnCappedOverride:
+		return true
+	}
+	return false
+}
+
+func (e OnCapped) String() string {
+	return string(e)
+}
+
+func (e *OnCapped) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OnCapped(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OnCapped", str)
+	}
+	return nil
+}
+
+func (e OnCapped) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OnCapped) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OnCapped) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A decision of the pressure policy.
+type PressureDecisionKind string
+
+const (
+	PressureDecisionKindSend     PressureDecisionKind = "SEND"
+	PressureDecisionKindOverride PressureDecisionKind = "OVERRIDE"
+	PressureDecisionKindDefer    PressureDecisionKind = "DEFER"
+	PressureDecisionKindSkip     PressureDecisionKind = "SKIP"
+)
+
+var AllPressureDecisionKind = []PressureDecisionKind{
+	PressureDecisionKindSend,
+	PressureDecisionKindOverride,
+	PressureDecisionKindDefer,
+	PressureDecisionKindSkip,
+}
+
+func (e PressureDecisionKind) IsValid() bool {
+	switch e {
+	case PressureDecisionKindSend, PressureDecisionKindOverride, PressureDecisionKindDefer, PressureDecisionKindSkip:
+		return true
+	}
+	return false
+}
+
+func (e PressureDecisionKind) String() string {
+	return string(e)
+}
+
+func (e *PressureDecisionKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PressureDecisionKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PressureDecisionKind", str)
+	}
+	return nil
+}
+
+func (e PressureDecisionKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PressureDecisionKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PressureDecisionKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // What an admin API key may do.
 type Scope string
 
@@ -1217,6 +1442,62 @@ func (e *UserErrorCode) UnmarshalJSON(b []byte) error {
 }
 
 func (e UserErrorCode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The metric that picks the winner of an A/B test.
+type WinnerMetric string
+
+const (
+	WinnerMetricOpenRate  WinnerMetric = "OPEN_RATE"
+	WinnerMetricClickRate WinnerMetric = "CLICK_RATE"
+)
+
+var AllWinnerMetric = []WinnerMetric{
+	WinnerMetricOpenRate,
+	WinnerMetricClickRate,
+}
+
+func (e WinnerMetric) IsValid() bool {
+	switch e {
+	case WinnerMetricOpenRate, WinnerMetricClickRate:
+		return true
+	}
+	return false
+}
+
+func (e WinnerMetric) String() string {
+	return string(e)
+}
+
+func (e *WinnerMetric) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WinnerMetric(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WinnerMetric", str)
+	}
+	return nil
+}
+
+func (e WinnerMetric) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WinnerMetric) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WinnerMetric) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

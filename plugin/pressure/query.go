@@ -88,7 +88,12 @@ func Decisions(ctx context.Context, db bun.IDB, customerPK int64, first int, aft
 		page.Records, page.HasMore = recs[:first], true
 	}
 	if n := len(page.Records); n > 0 {
-		page.EndCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(page.Records[n-1].ID, 10)))
+		page.EndCursor = Cursor(page.Records[n-1])
 	}
 	return page, nil
+}
+
+// Cursor is the Decisions cursor just after r.
+func Cursor(r *Record) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(r.ID, 10)))
 }
