@@ -16,6 +16,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/pressure"
+	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/uptrace/bun"
 )
@@ -47,4 +48,8 @@ type Resolver struct {
 	Pressure *pressure.Policy
 	// Campaigns stores and sends campaigns (issue 7).
 	Campaigns *campaign.Service
+	// Forecaster projects the marketing load (issue 7).
+	Forecaster *campaign.Forecaster
+	// ABRule is when an A/B test may be decided (issue 8).
+	ABRule stats.Rule
 }

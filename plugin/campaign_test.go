@@ -407,6 +407,27 @@ func TestCampaignGraphQL(t *testing.T) {
 		total, _ := mc.counts()
 		require.Equal(t, 12, total)
 
+		// Scheduling warns of the days over the cap and of campaigns
+		// reaching the same customers the same day.
+		at := e.clock.Now().Add(48 * time.Hour)
+		var warnings []string
+		for i := range 4 {
+			var cr struct {
+				Refrain struct{ CreateCampaign payload }
+			}
+			e.do(testBootstrapKey, createCampaignMutation, map[string]any{"in": map[string]any{"name": fmt.Sprintf("Week %d", i),
+				"template": "welcome", "segment": "tag:vip"}}).decode(t, &cr)
+			var sc struct {
+				Refrain struct{ ScheduleCampaign payload }
+			}
+			e.do(testBootstrapKey, scheduleCampaignMutation, map[string]any{"id": cr.Refrain.CreateCampaign.Campaign.ID,
+				"at": at.Add(time.Duration(i) * time.Hour).Format(time.RFC3339)}).decode(t, &sc)
+			warnings = sc.Refrain.ScheduleCampaign.Warnings
+		}
+		require.Len(t, warnings, 4)
+		require.Equal(t, "2026-06-03: 12 customers of the audience over the cap of 3 in 7d", warnings[0])
+		require.Regexp(t, `^2026-06-03: campaign cmp_\w+ \(Week 0, priority 50\) reaches 12 of the same customers the same day$`, warnings[1])
+
 		// Only admin keys see campaigns.
 		key, _ := e.apiKey("read")
 		res := e.do(key, `{ refrain { campaigns { nodes { id } } } }`, nil)
