@@ -170,3 +170,27 @@ func TestDemoSetUp(t *testing.T) {
 	require.NotEmpty(t, c.Messages.Nodes)
 	require.NotEmpty(t, c.Events.Nodes)
 }
+
+// Every program under bench/ has its row, with its command, in the
+// README's Benchmarks table.
+func TestReadmeListsEveryBenchmark(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	readme := string(raw)
+	b := strings.Index(readme, "## Benchmarks")
+	require.GreaterOrEqual(t, b, 0, "README has no Benchmarks section")
+	section := readme[b:]
+	if e := strings.Index(section[3:], "\n## "); e >= 0 {
+		section = section[:e+3]
+	}
+	dirs, err := os.ReadDir("../../bench")
+	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		require.Contains(t, section, "| `bench/"+d.Name()+"` |", "README Benchmarks has no row for bench/%s", d.Name())
+		require.Contains(t, section, "`go run ./bench/"+d.Name(), "README Benchmarks has no command for bench/%s", d.Name())
+	}
+}
