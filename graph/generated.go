@@ -122,6 +122,7 @@ type ComplexityRoot struct {
 		SentCount     func(childComplexity int) int
 		SkippedCount  func(childComplexity int) int
 		StartedAt     func(childComplexity int) int
+		Stats         func(childComplexity int, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
 		Status        func(childComplexity int) int
 		Template      func(childComplexity int) int
 		UpdatedAt     func(childComplexity int) int
@@ -882,6 +883,8 @@ type CampaignResolver interface {
 	SentCount(ctx context.Context, obj *campaign.Campaign) (int, error)
 	SkippedCount(ctx context.Context, obj *campaign.Campaign) (int, error)
 	PendingCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+
+	Stats(ctx context.Context, obj *campaign.Campaign, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
 }
 type CartResolver interface {
 	Status(ctx context.Context, obj *commerce.Cart) (model.CartStatus, error)
@@ -1269,6 +1272,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.StartedAt(childComplexity), true
+	case "Campaign.stats":
+		if e.ComplexityRoot.Campaign.Stats == nil {
+			break
+		}
+
+		args, err := ec.field_Campaign_stats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Campaign.Stats(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
 	case "Campaign.status":
 		if e.ComplexityRoot.Campaign.Status == nil {
 			break
@@ -5802,6 +5816,11 @@ extend type RefrainQuery {
   "Every program (scenario), by id, with its objective, audience and KPI."
   programs: [Program!]! @admin(scope: READ)
 }
+
+extend type Campaign {
+  "KPIs of the messages this campaign sent (every variant)."
+  stats(from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport!
+}
 `, BuiltIn: false},
 	{Name: "../schema/root.graphqls", Input: `"An RFC 3339 date and time."
 scalar DateTime
@@ -6202,6 +6221,8 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Campaign_updatedAt(ctx, field)
+	case "stats":
+		return ec.fieldContext_Campaign_stats(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
 }
@@ -7781,6 +7802,44 @@ func (ec *executionContext) dir_admin_args(ctx context.Context, rawArgs map[stri
 		return nil, err
 	}
 	args["scope"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Campaign_stats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
 	return args, nil
 }
 
@@ -10000,6 +10059,50 @@ func (ec *executionContext) _Campaign_updatedAt(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Campaign_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_stats(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Campaign().Stats(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_stats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Campaign_stats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CampaignConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
@@ -26140,6 +26243,12 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_stats(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
