@@ -263,6 +263,12 @@ func TestCampaignLifecycle(t *testing.T) {
 		require.EqualError(t, err, `segment: unknown audience "segment-that-is-not": want all or tag:NAME`)
 		_, err = svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("all"), Template: strp("nope")})
 		require.EqualError(t, err, `template: no template named "nope"`)
+		_, err = svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("all"), Template: strp("win-back")})
+		require.EqualError(t, err, `values: template "win-back" needs discount_code`)
+		_, err = svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("all"), Template: strp("win-back"),
+			ABTest: &campaign.ABTest{TestShare: 0.5, WinnerMetric: campaign.MetricOpenRate, DecideAfter: time.Hour,
+				Variants: []campaign.Variant{{Name: "a", Values: map[string]string{"discount_code": "A"}}, {Name: "b", Values: map[string]string{}}}}})
+		require.EqualError(t, err, `abTest.variants[1].values: template "win-back" needs discount_code`)
 
 		c, err := svc.Create(ctx, campaign.Input{Name: strp("VIP test"), Audience: strp("tag:vip"), Template: strp("welcome"),
 			Values: map[string]string{"discount_code": "A"},
