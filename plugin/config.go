@@ -68,6 +68,7 @@ type Config struct {
 	MailConfig
 	ScenariosConfig
 	HygieneConfig
+	SegmentConfig
 }
 
 // settingField is one leaf setting: its struct field and its value.
@@ -273,5 +274,6 @@ func (c Config) Validate() error {
 	errs = append(errs, c.MailConfig.validate()...)
 	errs = append(errs, c.ScenariosConfig.validate()...)
 	errs = append(errs, c.HygieneConfig.validate()...)
+	errs = append(errs, c.SegmentConfig.validate()...)
 	return errors.Join(errs...)
 }
