@@ -57,6 +57,9 @@ type Stay struct {
 // ErrNotFound is returned for a segment that does not exist.
 var ErrNotFound = errors.New("segment not found")
 
+// ErrInvalid is returned for a bad segment name (or a taken one).
+var ErrInvalid = errors.New("invalid segment")
+
 var cache sync.Map // rule source -> *Rule
 
 // Compile parses rule, reusing an earlier parse of the same text.
@@ -78,10 +81,13 @@ func Compile(rule string) (*Rule, error) {
 func Upsert(ctx context.Context, db bun.IDB, now time.Time, id int64, name, rule string) (*Segment, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 200 {
-		return nil, fmt.Errorf("a segment name is 1 to 200 characters")
+		return nil, fmt.Errorf("%w: a segment name is 1 to 200 characters", ErrInvalid)
 	}
 	if _, err := Parse(rule); err != nil {
 		return nil, err
+	}
+	if other, err := GetByName(ctx, db, name); err == nil && other.ID != id {
+		return nil, fmt.Errorf("%w: the name %q is taken", ErrInvalid, name)
 	}
 	s := &Segment{ID: id, Name: name, Rule: rule, CreatedAt: now, UpdatedAt: now}
 	if id == 0 {
