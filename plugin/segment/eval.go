@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -15,7 +16,18 @@ import (
 // Counter counts one customer's events for rules that use events, opens
 // or clicks. since is zero for all time.
 type Counter interface {
-	CountEvents(ctx context.Context, kind, event string, since time.Time) (int, error)
+	CountEvents(ctx context.Context, q CountQuery) (int, error)
+}
+
+// CountQuery is one count a rule asks for.
+type CountQuery struct {
+	// Kind is events (customer events of type Event), opens or clicks.
+	Kind, Event string
+	// Product, when set, keeps events with a product whose title contains
+	// it (lower-case ASCII; titles are lowered the same way).
+	Product string
+	// Since is the start of the window; zero for all time.
+	Since time.Time
 }
 
 // DBCounter counts the events of customer PK in the database.
@@ -25,14 +37,14 @@ type DBCounter struct {
 }
 
 // CountEvents implements Counter with the same conditions as the SQL form.
-func (d DBCounter) CountEvents(ctx context.Context, kind, event string, since time.Time) (int, error) {
+func (d DBCounter) CountEvents(ctx context.Context, cq CountQuery) (int, error) {
 	q := d.DB.NewSelect()
-	switch kind {
+	switch cq.Kind {
 	case "events":
-		q = q.TableExpr("customer_events AS e").Where("e.customer_id = ?", d.PK).Where("e.type = ?", event)
+		q = q.TableExpr("customer_events AS e").Where("e.customer_id = ?", d.PK).Where("e.type = ?", cq.Event)
 	default:
 		k := "opened"
-		if kind == "clicks" {
+		if cq.Kind == "clicks" {
 			k = "clicked"
 		}
 		q = q.TableExpr("message_events AS e").Where("e.customer_id = ?", d.PK).Where("e.kind = ?", k)
@@ -40,11 +52,35 @@ func (d DBCounter) CountEvents(ctx context.Context, kind, event string, since ti
 			q = q.Where("e.machine_open = ?", false)
 		}
 	}
-	if !since.IsZero() {
-		q = q.Where("e.occurred_at >= ?", since.UTC())
+	if !cq.Since.IsZero() {
+		q = q.Where("e.occurred_at >= ?", cq.Since.UTC())
 	}
-	n, err := q.Count(ctx)
-	return int(n), err
+	if cq.Product == "" {
+		n, err := q.Count(ctx)
+		return int(n), err
+	}
+	var events []*customer.Event
+	if err := q.ColumnExpr("e.*").Scan(ctx, &events); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range events {
+		if boughtIn(e.Properties, cq.Product) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func boughtIn(props map[string]any, text string) bool {
+	items, _ := props["products"].([]any)
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		if title, ok := m["title"].(string); ok && strings.Contains(asciiLower(title), text) {
+			return true
+		}
+	}
+	return false
 }
 
 // Match evaluates the rule for c at now. counter may be nil when the rule
@@ -258,7 +294,7 @@ func (e *evaluator) eval(n node) (any, error) {
 		if n.window > 0 {
 			since = e.now.Add(-n.window)
 		}
-		k, err := e.counter.CountEvents(e.ctx, n.kind, n.event, since)
+		k, err := e.counter.CountEvents(e.ctx, CountQuery{Kind: n.kind, Event: n.event, Product: n.product, Since: since})
 		if err != nil {
 			return nil, fmt.Errorf("count %s: %w", n.kind, err)
 		}

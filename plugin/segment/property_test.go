@@ -129,7 +129,7 @@ func (g gen) num(d int) string {
 	case 5:
 		return pick(g.r, "opens", "clicks") + "(" + pick(g.r, "", g.dur()) + ")"
 	case 6:
-		return `events("order.created")`
+		return pick(g.r, `events("order.created")`, `bought("cookbook", `+g.dur()+`)`, `bought("Veg")`)
 	case 7:
 		return "-orders_count"
 	}
@@ -193,12 +193,12 @@ type memo struct {
 	cache map[string]int
 }
 
-func (m memo) CountEvents(ctx context.Context, kind, event string, since time.Time) (int, error) {
-	key := fmt.Sprint(m.pk, kind, event, since.UnixNano())
+func (m memo) CountEvents(ctx context.Context, q segment.CountQuery) (int, error) {
+	key := fmt.Sprint(m.pk, q.Kind, q.Event, q.Product, q.Since.UnixNano())
 	if n, ok := m.cache[key]; ok {
 		return n, nil
 	}
-	n, err := segment.DBCounter{DB: m.db, PK: m.pk}.CountEvents(ctx, kind, event, since)
+	n, err := segment.DBCounter{DB: m.db, PK: m.pk}.CountEvents(ctx, q)
 	m.cache[key] = n
 	return n, err
 }
@@ -212,7 +212,7 @@ func seed(t *testing.T, ctx context.Context, db bun.IDB, r *rand.Rand, n int) []
 		require.NoError(t, err)
 		for j := r.IntN(4); j > 0; j-- {
 			e := &customer.Event{CustomerPK: cs[i].PK, Type: pick(r, "order.created", "survey.answered", "x'y"),
-				OccurredAt: now.Add(-time.Duration(r.IntN(400*24)) * time.Hour), Properties: map[string]any{}, Source: "test", CreatedAt: now}
+				OccurredAt: now.Add(-time.Duration(r.IntN(400*24)) * time.Hour), Properties: randProducts(r), Source: "test", CreatedAt: now}
 			_, err := db.NewInsert().Model(e).Exec(ctx)
 			require.NoError(t, err)
 		}
@@ -288,4 +288,19 @@ func equalIDs(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+func randProducts(r *rand.Rand) map[string]any {
+	switch r.IntN(4) {
+	case 0:
+		return map[string]any{}
+	case 1:
+		return map[string]any{"products": "cookbook"}
+	}
+	var items []any
+	for i := r.IntN(3); i >= 0; i-- {
+		items = append(items, pick[any](r, map[string]any{"title": "The Veggie COOKBOOK"}, map[string]any{"title": "Knife"},
+			map[string]any{"title": 5.0}, "cookbook", map[string]any{"name": "cookbook"}, map[string]any{"title": "vegan it's"}))
+	}
+	return map[string]any{"products": items}
 }

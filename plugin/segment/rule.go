@@ -20,8 +20,10 @@
 //     has(LIST, "value") (tags, or a JSON list holding that string, or a JSON
 //     object with that key), events("type") and events("type", days(n))
 //     (customer events of that type, all time or within the window before
-//     now), opens(days(n)) and clicks(days(n)) (mail opens, not counting
-//     machine opens, and clicks in the window; without an argument, all time).
+//     now), bought("text") and bought("text", days(n)) (order.created events
+//     with a product whose title contains text, ASCII case-insensitive),
+//     opens(days(n)) and clicks(days(n)) (mail opens, not counting machine
+//     opens, and clicks in the window; without an argument, all time).
 //
 // A missing value (null) equals only null; ordering comparisons with a
 // missing value are false. A JSON field compared with a string, number or
@@ -158,9 +160,10 @@ type hasNode struct {
 
 // countNode counts events: kind is "events", "opens" or "clicks".
 type countNode struct {
-	kind   string
-	event  string
-	window time.Duration // 0: all time
+	kind    string
+	event   string
+	product string        // bought: lower-case ASCII text a product title contains
+	window  time.Duration // 0: all time
 }
 
 func (n *litNode) typ() typ   { return n.t }
@@ -374,7 +377,7 @@ func (c *checker) check(n ast.Node) (node, error) {
 	case *ast.CallNode:
 		return c.call(n)
 	case *ast.BuiltinNode:
-		return nil, c.errf(n, "unknown function %s (use has, days, hours, events, opens or clicks)", n.Name)
+		return nil, c.errf(n, "unknown function %s (use has, days, hours, events, bought, opens or clicks)", n.Name)
 	}
 	return nil, c.errf(start(n), "unsupported expression")
 }
@@ -578,6 +581,20 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 			return nil, err
 		}
 		return &countNode{kind: "events", event: s, window: w}, nil
+	case "bought":
+		if err := argc(1, 2); err != nil {
+			return nil, err
+		}
+		v, ok := constant(args[0])
+		s, isStr := v.(string)
+		if !ok || !isStr || s == "" || !printableASCII(s) {
+			return nil, c.errf(start(n.Arguments[0]), "bought needs the text of a product title first (printable ASCII)")
+		}
+		w, err := window(1)
+		if err != nil {
+			return nil, err
+		}
+		return &countNode{kind: "events", event: "order.created", product: asciiLower(s), window: w}, nil
 	case "opens", "clicks":
 		if err := argc(0, 1); err != nil {
 			return nil, err
@@ -588,7 +605,7 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 		}
 		return &countNode{kind: id.Value, window: w}, nil
 	}
-	return nil, c.errf(n.Callee, "unknown function %s (use has, days, hours, events, opens or clicks)", id.Value)
+	return nil, c.errf(n.Callee, "unknown function %s (use has, days, hours, events, bought, opens or clicks)", id.Value)
 }
 
 // constant evaluates n when it reads no customer and no clock.
@@ -615,4 +632,24 @@ func constant(n node) (any, bool) {
 		return v, err == nil
 	}
 	return nil, false
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiLower lowers A-Z only, as SQLite's lower() does.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

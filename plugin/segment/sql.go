@@ -286,5 +286,14 @@ func (b *sqlb) count(n *countNode) string {
 	if n.window > 0 {
 		s += " AND e.occurred_at >= " + b.arg(b.now.Add(-n.window))
 	}
+	if n.product != "" {
+		if b.pg {
+			s += " AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(e.properties->'products') = 'array' THEN e.properties->'products' ELSE '[]'::jsonb END) AS p(v)" +
+				" WHERE jsonb_typeof(p.v->'title') = 'string' AND strpos(lower(p.v->>'title'), " + b.arg(n.product) + ") > 0)"
+		} else {
+			s += " AND EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type(e.properties, '$.products') = 'array' THEN json_extract(e.properties, '$.products') ELSE '[]' END) AS p" +
+				" WHERE CASE WHEN p.type = 'object' THEN (CASE WHEN json_type(p.value, '$.title') = 'text' THEN instr(lower(json_extract(p.value, '$.title')), " + b.arg(n.product) + ") > 0 ELSE FALSE END) ELSE FALSE END)"
+		}
+	}
 	return s + ")"
 }
