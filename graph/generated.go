@@ -54,6 +54,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Order() OrderResolver
 	PressureDecision() PressureDecisionResolver
+	Program() ProgramResolver
 	Query() QueryResolver
 	RefrainMutation() RefrainMutationResolver
 	RefrainQuery() RefrainQueryResolver
@@ -82,6 +83,22 @@ type ComplexityRoot struct {
 		Values   func(childComplexity int) int
 	}
 
+	AbTest struct {
+		Control   func(childComplexity int) int
+		Metric    func(childComplexity int) int
+		MinSample func(childComplexity int) int
+		Threshold func(childComplexity int) int
+		Variants  func(childComplexity int) int
+	}
+
+	AbVariant struct {
+		Decision                 func(childComplexity int) int
+		ProbabilityToBeatControl func(childComplexity int) int
+		Rate                     func(childComplexity int) int
+		Values                   func(childComplexity int) int
+		Variant                  func(childComplexity int) int
+	}
+
 	AdjustPointsPayload struct {
 		Points     func(childComplexity int) int
 		UserErrors func(childComplexity int) int
@@ -105,6 +122,7 @@ type ComplexityRoot struct {
 		SentCount     func(childComplexity int) int
 		SkippedCount  func(childComplexity int) int
 		StartedAt     func(childComplexity int) int
+		Stats         func(childComplexity int, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
 		Status        func(childComplexity int) int
 		Template      func(childComplexity int) int
 		UpdatedAt     func(childComplexity int) int
@@ -297,6 +315,12 @@ type ComplexityRoot struct {
 		FindManyCustomerByIDs func(childComplexity int, reps []*model.CustomerByIDsInput) int
 	}
 
+	Estimate struct {
+		Estimate func(childComplexity int) int
+		High     func(childComplexity int) int
+		Low      func(childComplexity int) int
+	}
+
 	ForecastDay struct {
 		Campaigns func(childComplexity int) int
 		Date      func(childComplexity int) int
@@ -315,6 +339,16 @@ type ComplexityRoot struct {
 		Program  func(childComplexity int) int
 		Sends    func(childComplexity int) int
 		Skipped  func(childComplexity int) int
+	}
+
+	HoldoutUplift struct {
+		ConversionUplift   func(childComplexity int) int
+		HoldoutConversion  func(childComplexity int) int
+		HoldoutCustomers   func(childComplexity int) int
+		HoldoutPercent     func(childComplexity int) int
+		RevenuePerCustomer func(childComplexity int) int
+		TreatedConversion  func(childComplexity int) int
+		TreatedCustomers   func(childComplexity int) int
 	}
 
 	HygieneCustomer struct {
@@ -372,6 +406,60 @@ type ComplexityRoot struct {
 	InboundEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	KpiIntervalValues struct {
+		End    func(childComplexity int) int
+		Start  func(childComplexity int) int
+		Values func(childComplexity int) int
+	}
+
+	KpiRate struct {
+		Denominator     func(childComplexity int) int
+		DenominatorName func(childComplexity int) int
+		Numerator       func(childComplexity int) int
+		NumeratorName   func(childComplexity int) int
+		Value           func(childComplexity int) int
+	}
+
+	KpiReport struct {
+		From      func(childComplexity int) int
+		Interval  func(childComplexity int) int
+		Intervals func(childComplexity int) int
+		TimeZone  func(childComplexity int) int
+		To        func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
+	KpiRevenue struct {
+		PerRecipient func(childComplexity int) int
+		Revenue      func(childComplexity int) int
+	}
+
+	KpiValues struct {
+		ClickRate          func(childComplexity int) int
+		ClickToOpenRate    func(childComplexity int) int
+		ComplaintRate      func(childComplexity int) int
+		Complaints         func(childComplexity int) int
+		ConversionRate     func(childComplexity int) int
+		Conversions        func(childComplexity int) int
+		Delivered          func(childComplexity int) int
+		DeliveryRate       func(childComplexity int) int
+		GoalConversionRate func(childComplexity int) int
+		GoalConversions    func(childComplexity int) int
+		HardBounceRate     func(childComplexity int) int
+		HardBounces        func(childComplexity int) int
+		MachineOpenRate    func(childComplexity int) int
+		MachineOpens       func(childComplexity int) int
+		OpenRate           func(childComplexity int) int
+		Revenue            func(childComplexity int) int
+		Sent               func(childComplexity int) int
+		SoftBounceRate     func(childComplexity int) int
+		SoftBounces        func(childComplexity int) int
+		UniqueClicks       func(childComplexity int) int
+		UniqueOpens        func(childComplexity int) int
+		UnsubscribeRate    func(childComplexity int) int
+		Unsubscribes       func(childComplexity int) int
 	}
 
 	Lifecycle struct {
@@ -529,6 +617,21 @@ type ComplexityRoot struct {
 		WindowDays func(childComplexity int) int
 	}
 
+	Program struct {
+		AbTest         func(childComplexity int, from time.Time, to time.Time, metric *model.AbMetric, control *string) int
+		Audience       func(childComplexity int) int
+		Goal           func(childComplexity int) int
+		Holdout        func(childComplexity int, from time.Time, to time.Time) int
+		HoldoutPercent func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Kpi            func(childComplexity int) int
+		Objective      func(childComplexity int) int
+		Priority       func(childComplexity int) int
+		Stats          func(childComplexity int, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
+		Status         func(childComplexity int) int
+		Title          func(childComplexity int) int
+	}
+
 	Query struct {
 		Refrain            func(childComplexity int) int
 		__resolve__service func(childComplexity int) int
@@ -580,10 +683,12 @@ type ComplexityRoot struct {
 		ExportCustomer   func(childComplexity int, id string) int
 		HygieneReport    func(childComplexity int, customers *int, domains *int) int
 		InboundEvents    func(childComplexity int, status *model.InboundEventStatus, source *string, first *int, after *string) int
+		Kpis             func(childComplexity int, filter *model.KpiFilter, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
 		Me               func(childComplexity int) int
 		Outbox           func(childComplexity int, first *int, after *string, to *string) int
 		PressureForecast func(childComplexity int, from time.Time, to time.Time, segment *string) int
 		PreviewTemplate  func(childComplexity int, id string, customerID string, locale *string, kind *string, values map[string]any) int
+		Programs         func(childComplexity int) int
 		Scenario         func(childComplexity int, id string) int
 		Scenarios        func(childComplexity int) int
 		SimulateScenario func(childComplexity int, definition string, customers *int, days *int, seed *int) int
@@ -609,15 +714,25 @@ type ComplexityRoot struct {
 		UserErrors func(childComplexity int) int
 	}
 
+	RevenueUplift struct {
+		Currency func(childComplexity int) int
+		Holdout  func(childComplexity int) int
+		Treated  func(childComplexity int) int
+		Uplift   func(childComplexity int) int
+	}
+
 	Scenario struct {
+		AbTest      func(childComplexity int, from time.Time, to time.Time, metric *model.AbMetric, control *string) int
 		Counts      func(childComplexity int) int
 		Definition  func(childComplexity int) int
 		Enrollments func(childComplexity int, state *model.EnrollmentState, first *int, after *string) int
+		Holdout     func(childComplexity int, from time.Time, to time.Time) int
 		ID          func(childComplexity int) int
 		Kpi         func(childComplexity int) int
 		Objective   func(childComplexity int) int
 		Origin      func(childComplexity int) int
 		Priority    func(childComplexity int) int
+		Stats       func(childComplexity int, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
 		Status      func(childComplexity int) int
 		Steps       func(childComplexity int) int
 		Title       func(childComplexity int) int
@@ -768,6 +883,8 @@ type CampaignResolver interface {
 	SentCount(ctx context.Context, obj *campaign.Campaign) (int, error)
 	SkippedCount(ctx context.Context, obj *campaign.Campaign) (int, error)
 	PendingCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+
+	Stats(ctx context.Context, obj *campaign.Campaign, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
 }
 type CartResolver interface {
 	Status(ctx context.Context, obj *commerce.Cart) (model.CartStatus, error)
@@ -842,6 +959,11 @@ type OrderResolver interface {
 type PressureDecisionResolver interface {
 	Decision(ctx context.Context, obj *pressure.Record) (model.PressureDecisionKind, error)
 }
+type ProgramResolver interface {
+	Stats(ctx context.Context, obj *model.Program, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
+	AbTest(ctx context.Context, obj *model.Program, from time.Time, to time.Time, metric *model.AbMetric, control *string) (*model.AbTest, error)
+	Holdout(ctx context.Context, obj *model.Program, from time.Time, to time.Time) (*model.HoldoutUplift, error)
+}
 type QueryResolver interface {
 	Refrain(ctx context.Context) (*model.Namespace, error)
 }
@@ -884,6 +1006,8 @@ type RefrainQueryResolver interface {
 	Templates(ctx context.Context, obj *model.Namespace) ([]*model.Template, error)
 	PreviewTemplate(ctx context.Context, obj *model.Namespace, id string, customerID string, locale *string, kind *string, values map[string]any) (*template.Rendered, error)
 	Suppressions(ctx context.Context, obj *model.Namespace, first *int, after *string) (*model.SuppressionConnection, error)
+	Kpis(ctx context.Context, obj *model.Namespace, filter *model.KpiFilter, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
+	Programs(ctx context.Context, obj *model.Namespace) ([]*model.Program, error)
 	Scenarios(ctx context.Context, obj *model.Namespace) ([]*engine.Scenario, error)
 	Scenario(ctx context.Context, obj *model.Namespace, id string) (*engine.Scenario, error)
 	SimulateScenario(ctx context.Context, obj *model.Namespace, definition string, customers *int, days *int, seed *int) (*model.SimulationPayload, error)
@@ -898,6 +1022,10 @@ type ScenarioResolver interface {
 	Steps(ctx context.Context, obj *engine.Scenario) ([]*model.ScenarioStep, error)
 	Enrollments(ctx context.Context, obj *engine.Scenario, state *model.EnrollmentState, first *int, after *string) (*model.EnrollmentConnection, error)
 	Counts(ctx context.Context, obj *engine.Scenario) (*engine.Counts, error)
+
+	Stats(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
+	AbTest(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time, metric *model.AbMetric, control *string) (*model.AbTest, error)
+	Holdout(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time) (*model.HoldoutUplift, error)
 }
 type SuppressionResolver interface {
 	ID(ctx context.Context, obj *outbox.Suppression) (string, error)
@@ -966,6 +1094,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ABTestVariant.Values(childComplexity), true
+
+	case "AbTest.control":
+		if e.ComplexityRoot.AbTest.Control == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.Control(childComplexity), true
+	case "AbTest.metric":
+		if e.ComplexityRoot.AbTest.Metric == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.Metric(childComplexity), true
+	case "AbTest.minSample":
+		if e.ComplexityRoot.AbTest.MinSample == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.MinSample(childComplexity), true
+	case "AbTest.threshold":
+		if e.ComplexityRoot.AbTest.Threshold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.Threshold(childComplexity), true
+	case "AbTest.variants":
+		if e.ComplexityRoot.AbTest.Variants == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.Variants(childComplexity), true
+
+	case "AbVariant.decision":
+		if e.ComplexityRoot.AbVariant.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.Decision(childComplexity), true
+	case "AbVariant.probabilityToBeatControl":
+		if e.ComplexityRoot.AbVariant.ProbabilityToBeatControl == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.ProbabilityToBeatControl(childComplexity), true
+	case "AbVariant.rate":
+		if e.ComplexityRoot.AbVariant.Rate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.Rate(childComplexity), true
+	case "AbVariant.values":
+		if e.ComplexityRoot.AbVariant.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.Values(childComplexity), true
+	case "AbVariant.variant":
+		if e.ComplexityRoot.AbVariant.Variant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.Variant(childComplexity), true
 
 	case "AdjustPointsPayload.points":
 		if e.ComplexityRoot.AdjustPointsPayload.Points == nil {
@@ -1082,6 +1272,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.StartedAt(childComplexity), true
+	case "Campaign.stats":
+		if e.ComplexityRoot.Campaign.Stats == nil {
+			break
+		}
+
+		args, err := ec.field_Campaign_stats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Campaign.Stats(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
 	case "Campaign.status":
 		if e.ComplexityRoot.Campaign.Status == nil {
 			break
@@ -1845,6 +2046,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Entity.FindManyCustomerByIDs(childComplexity, args["reps"].([]*model.CustomerByIDsInput)), true
 
+	case "Estimate.estimate":
+		if e.ComplexityRoot.Estimate.Estimate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Estimate.Estimate(childComplexity), true
+	case "Estimate.high":
+		if e.ComplexityRoot.Estimate.High == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Estimate.High(childComplexity), true
+	case "Estimate.low":
+		if e.ComplexityRoot.Estimate.Low == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Estimate.Low(childComplexity), true
+
 	case "ForecastDay.campaigns":
 		if e.ComplexityRoot.ForecastDay.Campaigns == nil {
 			break
@@ -1930,6 +2150,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ForecastProgram.Skipped(childComplexity), true
+
+	case "HoldoutUplift.conversionUplift":
+		if e.ComplexityRoot.HoldoutUplift.ConversionUplift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.ConversionUplift(childComplexity), true
+	case "HoldoutUplift.holdoutConversion":
+		if e.ComplexityRoot.HoldoutUplift.HoldoutConversion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.HoldoutConversion(childComplexity), true
+	case "HoldoutUplift.holdoutCustomers":
+		if e.ComplexityRoot.HoldoutUplift.HoldoutCustomers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.HoldoutCustomers(childComplexity), true
+	case "HoldoutUplift.holdoutPercent":
+		if e.ComplexityRoot.HoldoutUplift.HoldoutPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.HoldoutPercent(childComplexity), true
+	case "HoldoutUplift.revenuePerCustomer":
+		if e.ComplexityRoot.HoldoutUplift.RevenuePerCustomer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.RevenuePerCustomer(childComplexity), true
+	case "HoldoutUplift.treatedConversion":
+		if e.ComplexityRoot.HoldoutUplift.TreatedConversion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.TreatedConversion(childComplexity), true
+	case "HoldoutUplift.treatedCustomers":
+		if e.ComplexityRoot.HoldoutUplift.TreatedCustomers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.TreatedCustomers(childComplexity), true
 
 	case "HygieneCustomer.email":
 		if e.ComplexityRoot.HygieneCustomer.Email == nil {
@@ -2136,6 +2399,245 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InboundEventEdge.Node(childComplexity), true
+
+	case "KpiIntervalValues.end":
+		if e.ComplexityRoot.KpiIntervalValues.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiIntervalValues.End(childComplexity), true
+	case "KpiIntervalValues.start":
+		if e.ComplexityRoot.KpiIntervalValues.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiIntervalValues.Start(childComplexity), true
+	case "KpiIntervalValues.values":
+		if e.ComplexityRoot.KpiIntervalValues.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiIntervalValues.Values(childComplexity), true
+
+	case "KpiRate.denominator":
+		if e.ComplexityRoot.KpiRate.Denominator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.Denominator(childComplexity), true
+	case "KpiRate.denominatorName":
+		if e.ComplexityRoot.KpiRate.DenominatorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.DenominatorName(childComplexity), true
+	case "KpiRate.numerator":
+		if e.ComplexityRoot.KpiRate.Numerator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.Numerator(childComplexity), true
+	case "KpiRate.numeratorName":
+		if e.ComplexityRoot.KpiRate.NumeratorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.NumeratorName(childComplexity), true
+	case "KpiRate.value":
+		if e.ComplexityRoot.KpiRate.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.Value(childComplexity), true
+
+	case "KpiReport.from":
+		if e.ComplexityRoot.KpiReport.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.From(childComplexity), true
+	case "KpiReport.interval":
+		if e.ComplexityRoot.KpiReport.Interval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.Interval(childComplexity), true
+	case "KpiReport.intervals":
+		if e.ComplexityRoot.KpiReport.Intervals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.Intervals(childComplexity), true
+	case "KpiReport.timeZone":
+		if e.ComplexityRoot.KpiReport.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.TimeZone(childComplexity), true
+	case "KpiReport.to":
+		if e.ComplexityRoot.KpiReport.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.To(childComplexity), true
+	case "KpiReport.total":
+		if e.ComplexityRoot.KpiReport.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.Total(childComplexity), true
+
+	case "KpiRevenue.perRecipient":
+		if e.ComplexityRoot.KpiRevenue.PerRecipient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRevenue.PerRecipient(childComplexity), true
+	case "KpiRevenue.revenue":
+		if e.ComplexityRoot.KpiRevenue.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRevenue.Revenue(childComplexity), true
+
+	case "KpiValues.clickRate":
+		if e.ComplexityRoot.KpiValues.ClickRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.ClickRate(childComplexity), true
+	case "KpiValues.clickToOpenRate":
+		if e.ComplexityRoot.KpiValues.ClickToOpenRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.ClickToOpenRate(childComplexity), true
+	case "KpiValues.complaintRate":
+		if e.ComplexityRoot.KpiValues.ComplaintRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.ComplaintRate(childComplexity), true
+	case "KpiValues.complaints":
+		if e.ComplexityRoot.KpiValues.Complaints == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Complaints(childComplexity), true
+	case "KpiValues.conversionRate":
+		if e.ComplexityRoot.KpiValues.ConversionRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.ConversionRate(childComplexity), true
+	case "KpiValues.conversions":
+		if e.ComplexityRoot.KpiValues.Conversions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Conversions(childComplexity), true
+	case "KpiValues.delivered":
+		if e.ComplexityRoot.KpiValues.Delivered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Delivered(childComplexity), true
+	case "KpiValues.deliveryRate":
+		if e.ComplexityRoot.KpiValues.DeliveryRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.DeliveryRate(childComplexity), true
+	case "KpiValues.goalConversionRate":
+		if e.ComplexityRoot.KpiValues.GoalConversionRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.GoalConversionRate(childComplexity), true
+	case "KpiValues.goalConversions":
+		if e.ComplexityRoot.KpiValues.GoalConversions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.GoalConversions(childComplexity), true
+	case "KpiValues.hardBounceRate":
+		if e.ComplexityRoot.KpiValues.HardBounceRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.HardBounceRate(childComplexity), true
+	case "KpiValues.hardBounces":
+		if e.ComplexityRoot.KpiValues.HardBounces == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.HardBounces(childComplexity), true
+	case "KpiValues.machineOpenRate":
+		if e.ComplexityRoot.KpiValues.MachineOpenRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.MachineOpenRate(childComplexity), true
+	case "KpiValues.machineOpens":
+		if e.ComplexityRoot.KpiValues.MachineOpens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.MachineOpens(childComplexity), true
+	case "KpiValues.openRate":
+		if e.ComplexityRoot.KpiValues.OpenRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.OpenRate(childComplexity), true
+	case "KpiValues.revenue":
+		if e.ComplexityRoot.KpiValues.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Revenue(childComplexity), true
+	case "KpiValues.sent":
+		if e.ComplexityRoot.KpiValues.Sent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Sent(childComplexity), true
+	case "KpiValues.softBounceRate":
+		if e.ComplexityRoot.KpiValues.SoftBounceRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.SoftBounceRate(childComplexity), true
+	case "KpiValues.softBounces":
+		if e.ComplexityRoot.KpiValues.SoftBounces == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.SoftBounces(childComplexity), true
+	case "KpiValues.uniqueClicks":
+		if e.ComplexityRoot.KpiValues.UniqueClicks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.UniqueClicks(childComplexity), true
+	case "KpiValues.uniqueOpens":
+		if e.ComplexityRoot.KpiValues.UniqueOpens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.UniqueOpens(childComplexity), true
+	case "KpiValues.unsubscribeRate":
+		if e.ComplexityRoot.KpiValues.UnsubscribeRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.UnsubscribeRate(childComplexity), true
+	case "KpiValues.unsubscribes":
+		if e.ComplexityRoot.KpiValues.Unsubscribes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Unsubscribes(childComplexity), true
 
 	case "Lifecycle.firstOrderAt":
 		if e.ComplexityRoot.Lifecycle.FirstOrderAt == nil {
@@ -2732,6 +3234,94 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PressureRules.WindowDays(childComplexity), true
 
+	case "Program.abTest":
+		if e.ComplexityRoot.Program.AbTest == nil {
+			break
+		}
+
+		args, err := ec.field_Program_abTest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Program.AbTest(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["metric"].(*model.AbMetric), args["control"].(*string)), true
+	case "Program.audience":
+		if e.ComplexityRoot.Program.Audience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Audience(childComplexity), true
+	case "Program.goal":
+		if e.ComplexityRoot.Program.Goal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Goal(childComplexity), true
+	case "Program.holdout":
+		if e.ComplexityRoot.Program.Holdout == nil {
+			break
+		}
+
+		args, err := ec.field_Program_holdout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Program.Holdout(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
+	case "Program.holdoutPercent":
+		if e.ComplexityRoot.Program.HoldoutPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.HoldoutPercent(childComplexity), true
+	case "Program.id":
+		if e.ComplexityRoot.Program.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.ID(childComplexity), true
+	case "Program.kpi":
+		if e.ComplexityRoot.Program.Kpi == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Kpi(childComplexity), true
+	case "Program.objective":
+		if e.ComplexityRoot.Program.Objective == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Objective(childComplexity), true
+	case "Program.priority":
+		if e.ComplexityRoot.Program.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Priority(childComplexity), true
+	case "Program.stats":
+		if e.ComplexityRoot.Program.Stats == nil {
+			break
+		}
+
+		args, err := ec.field_Program_stats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Program.Stats(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
+	case "Program.status":
+		if e.ComplexityRoot.Program.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Status(childComplexity), true
+	case "Program.title":
+		if e.ComplexityRoot.Program.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Title(childComplexity), true
+
 	case "Query.refrain":
 		if e.ComplexityRoot.Query.Refrain == nil {
 			break
@@ -3109,6 +3699,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.InboundEvents(childComplexity, args["status"].(*model.InboundEventStatus), args["source"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "RefrainQuery.kpis":
+		if e.ComplexityRoot.RefrainQuery.Kpis == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_kpis_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Kpis(childComplexity, args["filter"].(*model.KpiFilter), args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
 	case "RefrainQuery.me":
 		if e.ComplexityRoot.RefrainQuery.Me == nil {
 			break
@@ -3148,6 +3749,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.PreviewTemplate(childComplexity, args["id"].(string), args["customerId"].(string), args["locale"].(*string), args["kind"].(*string), args["values"].(map[string]any)), true
+	case "RefrainQuery.programs":
+		if e.ComplexityRoot.RefrainQuery.Programs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Programs(childComplexity), true
 	case "RefrainQuery.scenario":
 		if e.ComplexityRoot.RefrainQuery.Scenario == nil {
 			break
@@ -3251,6 +3858,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReplayInboundEventPayload.UserErrors(childComplexity), true
 
+	case "RevenueUplift.currency":
+		if e.ComplexityRoot.RevenueUplift.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueUplift.Currency(childComplexity), true
+	case "RevenueUplift.holdout":
+		if e.ComplexityRoot.RevenueUplift.Holdout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueUplift.Holdout(childComplexity), true
+	case "RevenueUplift.treated":
+		if e.ComplexityRoot.RevenueUplift.Treated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueUplift.Treated(childComplexity), true
+	case "RevenueUplift.uplift":
+		if e.ComplexityRoot.RevenueUplift.Uplift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueUplift.Uplift(childComplexity), true
+
+	case "Scenario.abTest":
+		if e.ComplexityRoot.Scenario.AbTest == nil {
+			break
+		}
+
+		args, err := ec.field_Scenario_abTest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Scenario.AbTest(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["metric"].(*model.AbMetric), args["control"].(*string)), true
 	case "Scenario.counts":
 		if e.ComplexityRoot.Scenario.Counts == nil {
 			break
@@ -3274,6 +3917,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Scenario.Enrollments(childComplexity, args["state"].(*model.EnrollmentState), args["first"].(*int), args["after"].(*string)), true
+	case "Scenario.holdout":
+		if e.ComplexityRoot.Scenario.Holdout == nil {
+			break
+		}
+
+		args, err := ec.field_Scenario_holdout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Scenario.Holdout(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Scenario.id":
 		if e.ComplexityRoot.Scenario.ID == nil {
 			break
@@ -3304,6 +3958,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Scenario.Priority(childComplexity), true
+	case "Scenario.stats":
+		if e.ComplexityRoot.Scenario.Stats == nil {
+			break
+		}
+
+		args, err := ec.field_Scenario_stats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Scenario.Stats(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
 	case "Scenario.status":
 		if e.ComplexityRoot.Scenario.Status == nil {
 			break
@@ -3794,6 +4459,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CampaignInput", ec.unmarshalInputCampaignInput),
 			graphql.NewInputUnmarshaler("CustomerByIDsInput", ec.unmarshalInputCustomerByIDsInput),
 			graphql.NewInputUnmarshaler("CustomerFilter", ec.unmarshalInputCustomerFilter),
+			graphql.NewInputUnmarshaler("KpiFilter", ec.unmarshalInputKpiFilter),
 			graphql.NewInputUnmarshaler("PressureOverrideInput", ec.unmarshalInputPressureOverrideInput),
 			graphql.NewInputUnmarshaler("SubscribeInput", ec.unmarshalInputSubscribeInput),
 			graphql.NewInputUnmarshaler("TrackEventInput", ec.unmarshalInputTrackEventInput),
@@ -4917,6 +5583,245 @@ extend type Customer {
   messages(first: Int = 20, after: String): MessageConnection @owner
 }
 `, BuiltIn: false},
+	{Name: "../schema/metrics.graphqls", Input: `"How a KPI period is cut. Weeks start on Monday."
+enum KpiInterval {
+  DAY
+  WEEK
+  MONTH
+}
+
+"""
+Which messages KPIs count: those whose dimensions equal every field that is
+set (an empty string matches messages without that dimension).
+"""
+input KpiFilter {
+  "The program (a scenario id or a campaign id)."
+  program: String
+  scenario: String
+  step: String
+  variant: String
+  campaign: String
+  """
+  Not yet supported: segments are being built on another branch. A query
+  that sets it fails with an error saying so.
+  """
+  segment: String
+}
+
+"A rate that names what it divides: numerator / denominator."
+type KpiRate {
+  "The counter divided (unique_opens)."
+  numeratorName: String!
+  "The counter it is divided by (delivered)."
+  denominatorName: String!
+  numerator: Int!
+  denominator: Int!
+  "numerator / denominator; null when the denominator is 0."
+  value: Float
+}
+
+"Attributed revenue in one currency, and per delivered message."
+type KpiRevenue {
+  "Revenue of attributed orders, in minor units."
+  revenue: Money!
+  "Revenue per recipient: revenue / delivered, in minor units; null with nothing delivered."
+  perRecipient: Float
+}
+
+"The counters and rates of a set of messages."
+type KpiValues {
+  sent: Int!
+  delivered: Int!
+  hardBounces: Int!
+  softBounces: Int!
+  "Messages opened by a person, each counted once (a click counts as an open)."
+  uniqueOpens: Int!
+  "Messages opened by a machine (privacy proxy, scanner), counted apart."
+  machineOpens: Int!
+  uniqueClicks: Int!
+  unsubscribes: Int!
+  complaints: Int!
+  "Orders attributed to these messages."
+  conversions: Int!
+  "Attributed orders that were also the goal of the sending scenario."
+  goalConversions: Int!
+  "delivered / sent"
+  deliveryRate: KpiRate!
+  "hardBounces / sent"
+  hardBounceRate: KpiRate!
+  "softBounces / sent"
+  softBounceRate: KpiRate!
+  "uniqueOpens / delivered"
+  openRate: KpiRate!
+  "machineOpens / delivered"
+  machineOpenRate: KpiRate!
+  "uniqueClicks / delivered"
+  clickRate: KpiRate!
+  "uniqueClicks / uniqueOpens"
+  clickToOpenRate: KpiRate!
+  "unsubscribes / delivered"
+  unsubscribeRate: KpiRate!
+  "complaints / delivered"
+  complaintRate: KpiRate!
+  "conversions / delivered"
+  conversionRate: KpiRate!
+  "goalConversions / delivered"
+  goalConversionRate: KpiRate!
+  "Attributed revenue by currency."
+  revenue: [KpiRevenue!]!
+}
+
+"One interval of a KPI report."
+type KpiIntervalValues {
+  "Start of the interval, in the report's time zone."
+  start: DateTime!
+  end: DateTime!
+  values: KpiValues!
+}
+
+"""
+KPIs over a period, in total and per interval. Messages count in the hour
+they were sent; their later events and orders count with them.
+"""
+type KpiReport {
+  "The period, widened to whole hours."
+  from: DateTime!
+  to: DateTime!
+  interval: KpiInterval
+  timeZone: String!
+  total: KpiValues!
+  "Every interval of the period, empty ones included; none without an interval."
+  intervals: [KpiIntervalValues!]!
+}
+
+"The metric an A/B test is decided on."
+enum AbMetric {
+  "uniqueOpens / delivered"
+  OPEN_RATE
+  "uniqueClicks / delivered"
+  CLICK_RATE
+  "conversions / delivered"
+  CONVERSION_RATE
+}
+
+enum AbDecision {
+  CONTROL
+  "Too few recipients, or a probability between the thresholds."
+  NOT_YET_CONCLUSIVE
+  BEATS_CONTROL
+  LOSES_TO_CONTROL
+}
+
+"One variant of an A/B test."
+type AbVariant {
+  variant: String!
+  values: KpiValues!
+  "The metric of this variant."
+  rate: KpiRate!
+  """
+  Probability that this variant's true rate beats control's (Bayesian,
+  Beta-Binomial with uniform priors); 0.5 for control.
+  """
+  probabilityToBeatControl: Float!
+  decision: AbDecision!
+}
+
+"""
+A/B results of a scenario's variants: a decision is made only when every
+compared variant has the minimum sample and the probability reaches the
+threshold (REFRAIN_AB_MIN_SAMPLE, REFRAIN_AB_THRESHOLD).
+"""
+type AbTest {
+  metric: AbMetric!
+  control: String!
+  minSample: Int!
+  threshold: Float!
+  variants: [AbVariant!]!
+}
+
+"An estimate with its 95% interval."
+type Estimate {
+  estimate: Float!
+  low: Float!
+  high: Float!
+}
+
+"Revenue per customer of the treated group against the holdout, in one currency (minor units)."
+type RevenueUplift {
+  currency: String!
+  treated: Float!
+  holdout: Float!
+  "treated - holdout; null with fewer than two customers in a group."
+  uplift: Estimate
+}
+
+"""
+A scenario's treated customers against its holdout, for the enrollments that
+entered in the period: goal conversion rate, and revenue per customer (orders
+placed between entry and the end of the period).
+"""
+type HoldoutUplift {
+  holdoutPercent: Int!
+  treatedCustomers: Int!
+  holdoutCustomers: Int!
+  treatedConversion: KpiRate!
+  holdoutConversion: KpiRate!
+  "Difference of goal conversion rates, treated - holdout; null without customers in both groups."
+  conversionUplift: Estimate
+  revenuePerCustomer: [RevenueUplift!]!
+}
+
+"""
+A relational program (seed 003): a title, an audience, a KPI, and the
+objective it serves, with its numbers.
+"""
+type Program {
+  "The scenario id."
+  id: ID!
+  title: String!
+  "build, maintain, reactivate or retain."
+  objective: String!
+  "The audience rule customers must match at entry."
+  audience: String
+  "What the program is measured by, in words."
+  kpi: String
+  "The goal event (order.created, ...), when it has one."
+  goal: String
+  priority: Int!
+  status: ScenarioStatus!
+  "Percentage of entrants kept out to measure uplift."
+  holdoutPercent: Int!
+  stats(from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport!
+  "A/B results of the program's variants; null when its messages carry no variant."
+  abTest(from: DateTime!, to: DateTime!, metric: AbMetric = CLICK_RATE, control: String): AbTest
+  "Uplift against the holdout; null when the program has no holdout."
+  holdout(from: DateTime!, to: DateTime!): HoldoutUplift
+}
+
+extend type Scenario {
+  "KPIs of the messages this scenario sent."
+  stats(from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport!
+  "A/B results of its variants; null when its messages carry no variant."
+  abTest(from: DateTime!, to: DateTime!, metric: AbMetric = CLICK_RATE, control: String): AbTest
+  "Uplift against the holdout; null when the scenario has no holdout."
+  holdout(from: DateTime!, to: DateTime!): HoldoutUplift
+}
+
+extend type RefrainQuery {
+  """
+  KPIs of the messages matching filter, sent in [from, to), in total and per
+  interval in timeZone (an IANA name whose offset is a whole number of hours).
+  """
+  kpis(filter: KpiFilter, from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport! @admin(scope: READ)
+  "Every program (scenario), by id, with its objective, audience and KPI."
+  programs: [Program!]! @admin(scope: READ)
+}
+
+extend type Campaign {
+  "KPIs of the messages this campaign sent (every variant)."
+  stats(from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport!
+}
+`, BuiltIn: false},
 	{Name: "../schema/root.graphqls", Input: `"An RFC 3339 date and time."
 scalar DateTime
 
@@ -5228,6 +6133,38 @@ func (ec *executionContext) childFields_ABTestVariant(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type ABTestVariant", field.Name)
 }
 
+func (ec *executionContext) childFields_AbTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "metric":
+		return ec.fieldContext_AbTest_metric(ctx, field)
+	case "control":
+		return ec.fieldContext_AbTest_control(ctx, field)
+	case "minSample":
+		return ec.fieldContext_AbTest_minSample(ctx, field)
+	case "threshold":
+		return ec.fieldContext_AbTest_threshold(ctx, field)
+	case "variants":
+		return ec.fieldContext_AbTest_variants(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AbTest", field.Name)
+}
+
+func (ec *executionContext) childFields_AbVariant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "variant":
+		return ec.fieldContext_AbVariant_variant(ctx, field)
+	case "values":
+		return ec.fieldContext_AbVariant_values(ctx, field)
+	case "rate":
+		return ec.fieldContext_AbVariant_rate(ctx, field)
+	case "probabilityToBeatControl":
+		return ec.fieldContext_AbVariant_probabilityToBeatControl(ctx, field)
+	case "decision":
+		return ec.fieldContext_AbVariant_decision(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AbVariant", field.Name)
+}
+
 func (ec *executionContext) childFields_AdjustPointsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "points":
@@ -5284,6 +6221,8 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Campaign_updatedAt(ctx, field)
+	case "stats":
+		return ec.fieldContext_Campaign_stats(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
 }
@@ -5650,6 +6589,18 @@ func (ec *executionContext) childFields_EnrollmentPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type EnrollmentPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Estimate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "estimate":
+		return ec.fieldContext_Estimate_estimate(ctx, field)
+	case "low":
+		return ec.fieldContext_Estimate_low(ctx, field)
+	case "high":
+		return ec.fieldContext_Estimate_high(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Estimate", field.Name)
+}
+
 func (ec *executionContext) childFields_ForecastDay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "date":
@@ -5688,6 +6639,26 @@ func (ec *executionContext) childFields_ForecastProgram(ctx context.Context, fie
 		return ec.fieldContext_ForecastProgram_expected(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ForecastProgram", field.Name)
+}
+
+func (ec *executionContext) childFields_HoldoutUplift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "holdoutPercent":
+		return ec.fieldContext_HoldoutUplift_holdoutPercent(ctx, field)
+	case "treatedCustomers":
+		return ec.fieldContext_HoldoutUplift_treatedCustomers(ctx, field)
+	case "holdoutCustomers":
+		return ec.fieldContext_HoldoutUplift_holdoutCustomers(ctx, field)
+	case "treatedConversion":
+		return ec.fieldContext_HoldoutUplift_treatedConversion(ctx, field)
+	case "holdoutConversion":
+		return ec.fieldContext_HoldoutUplift_holdoutConversion(ctx, field)
+	case "conversionUplift":
+		return ec.fieldContext_HoldoutUplift_conversionUplift(ctx, field)
+	case "revenuePerCustomer":
+		return ec.fieldContext_HoldoutUplift_revenuePerCustomer(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HoldoutUplift", field.Name)
 }
 
 func (ec *executionContext) childFields_HygieneCustomer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5802,6 +6773,114 @@ func (ec *executionContext) childFields_InboundEventEdge(ctx context.Context, fi
 		return ec.fieldContext_InboundEventEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InboundEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiIntervalValues(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_KpiIntervalValues_start(ctx, field)
+	case "end":
+		return ec.fieldContext_KpiIntervalValues_end(ctx, field)
+	case "values":
+		return ec.fieldContext_KpiIntervalValues_values(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiIntervalValues", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiRate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "numeratorName":
+		return ec.fieldContext_KpiRate_numeratorName(ctx, field)
+	case "denominatorName":
+		return ec.fieldContext_KpiRate_denominatorName(ctx, field)
+	case "numerator":
+		return ec.fieldContext_KpiRate_numerator(ctx, field)
+	case "denominator":
+		return ec.fieldContext_KpiRate_denominator(ctx, field)
+	case "value":
+		return ec.fieldContext_KpiRate_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiRate", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_KpiReport_from(ctx, field)
+	case "to":
+		return ec.fieldContext_KpiReport_to(ctx, field)
+	case "interval":
+		return ec.fieldContext_KpiReport_interval(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_KpiReport_timeZone(ctx, field)
+	case "total":
+		return ec.fieldContext_KpiReport_total(ctx, field)
+	case "intervals":
+		return ec.fieldContext_KpiReport_intervals(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiReport", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiRevenue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revenue":
+		return ec.fieldContext_KpiRevenue_revenue(ctx, field)
+	case "perRecipient":
+		return ec.fieldContext_KpiRevenue_perRecipient(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiRevenue", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiValues(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sent":
+		return ec.fieldContext_KpiValues_sent(ctx, field)
+	case "delivered":
+		return ec.fieldContext_KpiValues_delivered(ctx, field)
+	case "hardBounces":
+		return ec.fieldContext_KpiValues_hardBounces(ctx, field)
+	case "softBounces":
+		return ec.fieldContext_KpiValues_softBounces(ctx, field)
+	case "uniqueOpens":
+		return ec.fieldContext_KpiValues_uniqueOpens(ctx, field)
+	case "machineOpens":
+		return ec.fieldContext_KpiValues_machineOpens(ctx, field)
+	case "uniqueClicks":
+		return ec.fieldContext_KpiValues_uniqueClicks(ctx, field)
+	case "unsubscribes":
+		return ec.fieldContext_KpiValues_unsubscribes(ctx, field)
+	case "complaints":
+		return ec.fieldContext_KpiValues_complaints(ctx, field)
+	case "conversions":
+		return ec.fieldContext_KpiValues_conversions(ctx, field)
+	case "goalConversions":
+		return ec.fieldContext_KpiValues_goalConversions(ctx, field)
+	case "deliveryRate":
+		return ec.fieldContext_KpiValues_deliveryRate(ctx, field)
+	case "hardBounceRate":
+		return ec.fieldContext_KpiValues_hardBounceRate(ctx, field)
+	case "softBounceRate":
+		return ec.fieldContext_KpiValues_softBounceRate(ctx, field)
+	case "openRate":
+		return ec.fieldContext_KpiValues_openRate(ctx, field)
+	case "machineOpenRate":
+		return ec.fieldContext_KpiValues_machineOpenRate(ctx, field)
+	case "clickRate":
+		return ec.fieldContext_KpiValues_clickRate(ctx, field)
+	case "clickToOpenRate":
+		return ec.fieldContext_KpiValues_clickToOpenRate(ctx, field)
+	case "unsubscribeRate":
+		return ec.fieldContext_KpiValues_unsubscribeRate(ctx, field)
+	case "complaintRate":
+		return ec.fieldContext_KpiValues_complaintRate(ctx, field)
+	case "conversionRate":
+		return ec.fieldContext_KpiValues_conversionRate(ctx, field)
+	case "goalConversionRate":
+		return ec.fieldContext_KpiValues_goalConversionRate(ctx, field)
+	case "revenue":
+		return ec.fieldContext_KpiValues_revenue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiValues", field.Name)
 }
 
 func (ec *executionContext) childFields_Lifecycle(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6106,6 +7185,36 @@ func (ec *executionContext) childFields_PressureRules(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type PressureRules", field.Name)
 }
 
+func (ec *executionContext) childFields_Program(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Program_id(ctx, field)
+	case "title":
+		return ec.fieldContext_Program_title(ctx, field)
+	case "objective":
+		return ec.fieldContext_Program_objective(ctx, field)
+	case "audience":
+		return ec.fieldContext_Program_audience(ctx, field)
+	case "kpi":
+		return ec.fieldContext_Program_kpi(ctx, field)
+	case "goal":
+		return ec.fieldContext_Program_goal(ctx, field)
+	case "priority":
+		return ec.fieldContext_Program_priority(ctx, field)
+	case "status":
+		return ec.fieldContext_Program_status(ctx, field)
+	case "holdoutPercent":
+		return ec.fieldContext_Program_holdoutPercent(ctx, field)
+	case "stats":
+		return ec.fieldContext_Program_stats(ctx, field)
+	case "abTest":
+		return ec.fieldContext_Program_abTest(ctx, field)
+	case "holdout":
+		return ec.fieldContext_Program_holdout(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Program", field.Name)
+}
+
 func (ec *executionContext) childFields_RedeemReferralPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "redeemed":
@@ -6210,6 +7319,10 @@ func (ec *executionContext) childFields_RefrainQuery(ctx context.Context, field 
 		return ec.fieldContext_RefrainQuery_previewTemplate(ctx, field)
 	case "suppressions":
 		return ec.fieldContext_RefrainQuery_suppressions(ctx, field)
+	case "kpis":
+		return ec.fieldContext_RefrainQuery_kpis(ctx, field)
+	case "programs":
+		return ec.fieldContext_RefrainQuery_programs(ctx, field)
 	case "scenarios":
 		return ec.fieldContext_RefrainQuery_scenarios(ctx, field)
 	case "scenario":
@@ -6254,6 +7367,20 @@ func (ec *executionContext) childFields_ReplayInboundEventPayload(ctx context.Co
 	return nil, fmt.Errorf("no field named %q was found under type ReplayInboundEventPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RevenueUplift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "currency":
+		return ec.fieldContext_RevenueUplift_currency(ctx, field)
+	case "treated":
+		return ec.fieldContext_RevenueUplift_treated(ctx, field)
+	case "holdout":
+		return ec.fieldContext_RevenueUplift_holdout(ctx, field)
+	case "uplift":
+		return ec.fieldContext_RevenueUplift_uplift(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevenueUplift", field.Name)
+}
+
 func (ec *executionContext) childFields_Scenario(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -6282,6 +7409,12 @@ func (ec *executionContext) childFields_Scenario(ctx context.Context, field grap
 		return ec.fieldContext_Scenario_counts(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Scenario_updatedAt(ctx, field)
+	case "stats":
+		return ec.fieldContext_Scenario_stats(ctx, field)
+	case "abTest":
+		return ec.fieldContext_Scenario_abTest(ctx, field)
+	case "holdout":
+		return ec.fieldContext_Scenario_holdout(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Scenario", field.Name)
 }
@@ -6672,6 +7805,44 @@ func (ec *executionContext) dir_admin_args(ctx context.Context, rawArgs map[stri
 	return args, nil
 }
 
+func (ec *executionContext) field_Campaign_stats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_CustomerPressure_decisions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6815,6 +7986,104 @@ func (ec *executionContext) field_Loyalty_ledger_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Program_abTest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "metric",
+		func(ctx context.Context, v any) (*model.AbMetric, error) {
+			return ec.unmarshalOAbMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["metric"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "control",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["control"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Program_holdout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Program_stats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
 	return args, nil
 }
 
@@ -7358,6 +8627,52 @@ func (ec *executionContext) field_RefrainQuery_inboundEvents_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainQuery_kpis_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.KpiFilter, error) {
+			return ec.unmarshalOKpiFilter2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainQuery_outbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7538,6 +8853,44 @@ func (ec *executionContext) field_RefrainQuery_suppressions_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Scenario_abTest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "metric",
+		func(ctx context.Context, v any) (*model.AbMetric, error) {
+			return ec.unmarshalOAbMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["metric"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "control",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["control"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Scenario_enrollments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7565,6 +8918,66 @@ func (ec *executionContext) field_Scenario_enrollments_args(ctx context.Context,
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Scenario_holdout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Scenario_stats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
 	return args, nil
 }
 
@@ -7810,6 +9223,263 @@ func (ec *executionContext) _ABTestVariant_values(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_ABTestVariant_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ABTestVariant", field, false, false, "JSONObject")
+}
+
+func (ec *executionContext) _AbTest_metric(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_metric(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Metric, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AbMetric) graphql.Marshaler {
+			return ec.marshalNAbMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_metric(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbTest", field, false, false, "AbMetric")
+}
+
+func (ec *executionContext) _AbTest_control(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_control(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Control, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_control(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _AbTest_minSample(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_minSample(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinSample, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_minSample(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbTest", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AbTest_threshold(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_threshold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Threshold, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_threshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbTest", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AbTest_variants(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_variants(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variants, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AbVariant) graphql.Marshaler {
+			return ec.marshalNAbVariant2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbVariantᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_variants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AbTest",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AbVariant(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AbVariant_variant(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_variant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_variant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbVariant", field, false, false, "String")
+}
+
+func (ec *executionContext) _AbVariant_values(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiValues) graphql.Marshaler {
+			return ec.marshalNKpiValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiValues(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AbVariant",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiValues(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AbVariant_rate(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_rate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_rate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AbVariant",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AbVariant_probabilityToBeatControl(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_probabilityToBeatControl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProbabilityToBeatControl, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_probabilityToBeatControl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbVariant", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AbVariant_decision(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_decision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Decision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AbDecision) graphql.Marshaler {
+			return ec.marshalNAbDecision2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbDecision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_decision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbVariant", field, false, false, "AbDecision")
 }
 
 func (ec *executionContext) _AdjustPointsPayload_points(ctx context.Context, field graphql.CollectedField, obj *model.AdjustPointsPayload) (ret graphql.Marshaler) {
@@ -8389,6 +10059,50 @@ func (ec *executionContext) _Campaign_updatedAt(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Campaign_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_stats(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Campaign().Stats(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_stats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Campaign_stats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CampaignConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
@@ -11604,6 +13318,75 @@ func (ec *executionContext) fieldContext_Entity_findManyCustomerByIDs(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Estimate_estimate(ctx context.Context, field graphql.CollectedField, obj *model.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Estimate_estimate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Estimate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Estimate_estimate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Estimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Estimate_low(ctx context.Context, field graphql.CollectedField, obj *model.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Estimate_low(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Low, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Estimate_low(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Estimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Estimate_high(ctx context.Context, field graphql.CollectedField, obj *model.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Estimate_high(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.High, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Estimate_high(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Estimate", field, false, false, "Float")
+}
+
 func (ec *executionContext) _ForecastDay_date(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11933,6 +13716,203 @@ func (ec *executionContext) _ForecastProgram_expected(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_ForecastProgram_expected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Float")
+}
+
+func (ec *executionContext) _HoldoutUplift_holdoutPercent(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_holdoutPercent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldoutPercent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_holdoutPercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HoldoutUplift", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HoldoutUplift_treatedCustomers(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_treatedCustomers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TreatedCustomers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_treatedCustomers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HoldoutUplift", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HoldoutUplift_holdoutCustomers(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_holdoutCustomers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldoutCustomers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_holdoutCustomers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HoldoutUplift", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HoldoutUplift_treatedConversion(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_treatedConversion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TreatedConversion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_treatedConversion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HoldoutUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HoldoutUplift_holdoutConversion(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_holdoutConversion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldoutConversion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_holdoutConversion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HoldoutUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HoldoutUplift_conversionUplift(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_conversionUplift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionUplift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Estimate) graphql.Marshaler {
+			return ec.marshalOEstimate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEstimate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_conversionUplift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HoldoutUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Estimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HoldoutUplift_revenuePerCustomer(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_revenuePerCustomer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevenuePerCustomer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RevenueUplift) graphql.Marshaler {
+			return ec.marshalNRevenueUplift2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRevenueUpliftᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_revenuePerCustomer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HoldoutUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RevenueUplift(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _HygieneCustomer_id(ctx context.Context, field graphql.CollectedField, obj *model.HygieneCustomer) (ret graphql.Marshaler) {
@@ -12779,6 +14759,1047 @@ func (ec *executionContext) fieldContext_InboundEventEdge_node(_ context.Context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_InboundEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiIntervalValues_start(ctx context.Context, field graphql.CollectedField, obj *model.KpiIntervalValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiIntervalValues_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiIntervalValues_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiIntervalValues", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _KpiIntervalValues_end(ctx context.Context, field graphql.CollectedField, obj *model.KpiIntervalValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiIntervalValues_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiIntervalValues_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiIntervalValues", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _KpiIntervalValues_values(ctx context.Context, field graphql.CollectedField, obj *model.KpiIntervalValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiIntervalValues_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiValues) graphql.Marshaler {
+			return ec.marshalNKpiValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiValues(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiIntervalValues_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiIntervalValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiValues(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiRate_numeratorName(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_numeratorName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NumeratorName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_numeratorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "String")
+}
+
+func (ec *executionContext) _KpiRate_denominatorName(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_denominatorName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DenominatorName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_denominatorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "String")
+}
+
+func (ec *executionContext) _KpiRate_numerator(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_numerator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Numerator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_numerator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiRate_denominator(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_denominator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Denominator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_denominator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiRate_value(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _KpiReport_from(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiReport", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _KpiReport_to(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiReport", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _KpiReport_interval(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_interval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Interval, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiInterval) graphql.Marshaler {
+			return ec.marshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_interval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiReport", field, false, false, "KpiInterval")
+}
+
+func (ec *executionContext) _KpiReport_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _KpiReport_total(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiValues) graphql.Marshaler {
+			return ec.marshalNKpiValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiValues(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiValues(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiReport_intervals(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_intervals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Intervals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KpiIntervalValues) graphql.Marshaler {
+			return ec.marshalNKpiIntervalValues2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiIntervalValuesᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_intervals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiIntervalValues(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiRevenue_revenue(ctx context.Context, field graphql.CollectedField, obj *model.KpiRevenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRevenue_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRevenue_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiRevenue",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiRevenue_perRecipient(ctx context.Context, field graphql.CollectedField, obj *model.KpiRevenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRevenue_perRecipient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PerRecipient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRevenue_perRecipient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRevenue", field, false, false, "Float")
+}
+
+func (ec *executionContext) _KpiValues_sent(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_sent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_sent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_delivered(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_delivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delivered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_delivered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_hardBounces(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_hardBounces(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HardBounces, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_hardBounces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_softBounces(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_softBounces(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoftBounces, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_softBounces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_uniqueOpens(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_uniqueOpens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UniqueOpens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_uniqueOpens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_machineOpens(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_machineOpens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MachineOpens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_machineOpens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_uniqueClicks(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_uniqueClicks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UniqueClicks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_uniqueClicks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_unsubscribes(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_unsubscribes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unsubscribes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_unsubscribes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_complaints(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_complaints(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Complaints, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_complaints(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_conversions(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_conversions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_conversions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_goalConversions(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_goalConversions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoalConversions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_goalConversions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_deliveryRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_deliveryRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeliveryRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_deliveryRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_hardBounceRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_hardBounceRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HardBounceRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_hardBounceRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_softBounceRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_softBounceRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoftBounceRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_softBounceRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_openRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_openRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_openRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_machineOpenRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_machineOpenRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MachineOpenRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_machineOpenRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_clickRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_clickRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClickRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_clickRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_clickToOpenRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_clickToOpenRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClickToOpenRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_clickToOpenRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_unsubscribeRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_unsubscribeRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnsubscribeRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_unsubscribeRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_complaintRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_complaintRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ComplaintRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_complaintRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_conversionRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_conversionRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_conversionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_goalConversionRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_goalConversionRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoalConversionRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_goalConversionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_revenue(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KpiRevenue) graphql.Marshaler {
+			return ec.marshalNKpiRevenue2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRevenueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRevenue(ctx, field)
 		},
 	}
 	return fc, nil
@@ -15186,6 +18207,345 @@ func (ec *executionContext) _PressureRules_maxDelay(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_PressureRules_maxDelay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_id(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Program_title(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_objective(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_objective(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Objective, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_objective(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_audience(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_audience(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Audience, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_audience(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_kpi(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_kpi(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kpi, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_kpi(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_goal(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_goal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Goal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_goal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_priority(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_priority(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priority, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Program_status(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v engine.Status) graphql.Marshaler {
+			return ec.marshalNScenarioStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "ScenarioStatus")
+}
+
+func (ec *executionContext) _Program_holdoutPercent(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_holdoutPercent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldoutPercent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_holdoutPercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Program_stats(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Program().Stats(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_stats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Program",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Program_stats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Program_abTest(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_abTest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Program().AbTest(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["metric"].(*model.AbMetric), fc.Args["control"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AbTest) graphql.Marshaler {
+			return ec.marshalOAbTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbTest(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_abTest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Program",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AbTest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Program_abTest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Program_holdout(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_holdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Program().Holdout(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HoldoutUplift) graphql.Marshaler {
+			return ec.marshalOHoldoutUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHoldoutUplift(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_holdout(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Program",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HoldoutUplift(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Program_holdout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_refrain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -17654,6 +21014,118 @@ func (ec *executionContext) fieldContext_RefrainQuery_suppressions(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _RefrainQuery_kpis(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_kpis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().Kpis(ctx, obj, fc.Args["filter"].(*model.KpiFilter), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *model.KpiReport
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.KpiReport
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_kpis(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_kpis_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_programs(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_programs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RefrainQuery().Programs(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal []*model.Program
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal []*model.Program
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Program) graphql.Marshaler {
+			return ec.marshalNProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐProgramᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_programs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Program(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RefrainQuery_scenarios(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18039,6 +21511,107 @@ func (ec *executionContext) fieldContext_ReplayInboundEventPayload_userErrors(_ 
 	return fc, nil
 }
 
+func (ec *executionContext) _RevenueUplift_currency(ctx context.Context, field graphql.CollectedField, obj *model.RevenueUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueUplift_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueUplift_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueUplift", field, false, false, "String")
+}
+
+func (ec *executionContext) _RevenueUplift_treated(ctx context.Context, field graphql.CollectedField, obj *model.RevenueUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueUplift_treated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Treated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueUplift_treated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueUplift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RevenueUplift_holdout(ctx context.Context, field graphql.CollectedField, obj *model.RevenueUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueUplift_holdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Holdout, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueUplift_holdout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueUplift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RevenueUplift_uplift(ctx context.Context, field graphql.CollectedField, obj *model.RevenueUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueUplift_uplift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Uplift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Estimate) graphql.Marshaler {
+			return ec.marshalOEstimate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEstimate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueUplift_uplift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RevenueUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Estimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Scenario_id(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18375,6 +21948,138 @@ func (ec *executionContext) _Scenario_updatedAt(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Scenario_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Scenario", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Scenario_stats(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Scenario().Stats(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_stats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scenario",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Scenario_stats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scenario_abTest(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_abTest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Scenario().AbTest(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["metric"].(*model.AbMetric), fc.Args["control"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AbTest) graphql.Marshaler {
+			return ec.marshalOAbTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbTest(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_abTest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scenario",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AbTest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Scenario_abTest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scenario_holdout(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_holdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Scenario().Holdout(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HoldoutUplift) graphql.Marshaler {
+			return ec.marshalOHoldoutUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHoldoutUplift(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_holdout(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scenario",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HoldoutUplift(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Scenario_holdout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ScenarioError_field(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioError) (ret graphql.Marshaler) {
@@ -21601,6 +25306,83 @@ func UnmarshalCustomerFilter(ctx context.Context, raw any) (model.CustomerFilter
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputKpiFilter(ctx context.Context, obj any) (model.KpiFilter, error) {
+	var it model.KpiFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"program", "scenario", "step", "variant", "campaign", "segment"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "program":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("program"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Program = data
+		case "scenario":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scenario"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scenario = data
+		case "step":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("step"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Step = data
+		case "variant":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("variant"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Variant = data
+		case "campaign":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaign"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Campaign = data
+		case "segment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("segment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Segment = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalKpiFilter unmarshals raw into the KpiFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalKpiFilter(ctx context.Context, raw any) (model.KpiFilter, error) {
+	var out model.KpiFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "KpiFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputPressureOverrideInput(ctx context.Context, obj any) (model.PressureOverrideInput, error) {
 	var it model.PressureOverrideInput
 	if obj == nil {
@@ -22189,6 +25971,112 @@ func (ec *executionContext) _ABTestVariant(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var abTestImplementors = []string{"AbTest"}
+
+func (ec *executionContext) _AbTest(ctx context.Context, sel ast.SelectionSet, obj *model.AbTest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, abTestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AbTest")
+		case "metric":
+			out.Values[i] = ec._AbTest_metric(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "control":
+			out.Values[i] = ec._AbTest_control(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minSample":
+			out.Values[i] = ec._AbTest_minSample(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "threshold":
+			out.Values[i] = ec._AbTest_threshold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "variants":
+			out.Values[i] = ec._AbTest_variants(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var abVariantImplementors = []string{"AbVariant"}
+
+func (ec *executionContext) _AbVariant(ctx context.Context, sel ast.SelectionSet, obj *model.AbVariant) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, abVariantImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AbVariant")
+		case "variant":
+			out.Values[i] = ec._AbVariant_variant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._AbVariant_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rate":
+			out.Values[i] = ec._AbVariant_rate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "probabilityToBeatControl":
+			out.Values[i] = ec._AbVariant_probabilityToBeatControl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decision":
+			out.Values[i] = ec._AbVariant_decision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var adjustPointsPayloadImplementors = []string{"AdjustPointsPayload"}
 
 func (ec *executionContext) _AdjustPointsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdjustPointsPayload) graphql.Marshaler {
@@ -22355,6 +26243,12 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_stats(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -23641,6 +27535,49 @@ func (ec *executionContext) _Entity(ctx context.Context, sel ast.SelectionSet) g
 	return out
 }
 
+var estimateImplementors = []string{"Estimate"}
+
+func (ec *executionContext) _Estimate(ctx context.Context, sel ast.SelectionSet, obj *model.Estimate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, estimateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Estimate")
+		case "estimate":
+			out.Values[i] = ec._Estimate_estimate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "low":
+			out.Values[i] = ec._Estimate_low(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "high":
+			out.Values[i] = ec._Estimate_high(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var forecastDayImplementors = []string{"ForecastDay"}
 
 func (ec *executionContext) _ForecastDay(ctx context.Context, sel ast.SelectionSet, obj *campaign.Day) graphql.Marshaler {
@@ -23747,6 +27684,69 @@ func (ec *executionContext) _ForecastProgram(ctx context.Context, sel ast.Select
 			}
 		case "expected":
 			out.Values[i] = ec._ForecastProgram_expected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var holdoutUpliftImplementors = []string{"HoldoutUplift"}
+
+func (ec *executionContext) _HoldoutUplift(ctx context.Context, sel ast.SelectionSet, obj *model.HoldoutUplift) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, holdoutUpliftImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HoldoutUplift")
+		case "holdoutPercent":
+			out.Values[i] = ec._HoldoutUplift_holdoutPercent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "treatedCustomers":
+			out.Values[i] = ec._HoldoutUplift_treatedCustomers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holdoutCustomers":
+			out.Values[i] = ec._HoldoutUplift_holdoutCustomers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "treatedConversion":
+			out.Values[i] = ec._HoldoutUplift_treatedConversion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holdoutConversion":
+			out.Values[i] = ec._HoldoutUplift_holdoutConversion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversionUplift":
+			out.Values[i] = ec._HoldoutUplift_conversionUplift(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "revenuePerCustomer":
+			out.Values[i] = ec._HoldoutUplift_revenuePerCustomer(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -24140,6 +28140,341 @@ func (ec *executionContext) _InboundEventEdge(ctx context.Context, sel ast.Selec
 			}
 		case "node":
 			out.Values[i] = ec._InboundEventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiIntervalValuesImplementors = []string{"KpiIntervalValues"}
+
+func (ec *executionContext) _KpiIntervalValues(ctx context.Context, sel ast.SelectionSet, obj *model.KpiIntervalValues) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiIntervalValuesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiIntervalValues")
+		case "start":
+			out.Values[i] = ec._KpiIntervalValues_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._KpiIntervalValues_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._KpiIntervalValues_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiRateImplementors = []string{"KpiRate"}
+
+func (ec *executionContext) _KpiRate(ctx context.Context, sel ast.SelectionSet, obj *model.KpiRate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiRateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiRate")
+		case "numeratorName":
+			out.Values[i] = ec._KpiRate_numeratorName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "denominatorName":
+			out.Values[i] = ec._KpiRate_denominatorName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "numerator":
+			out.Values[i] = ec._KpiRate_numerator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "denominator":
+			out.Values[i] = ec._KpiRate_denominator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._KpiRate_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiReportImplementors = []string{"KpiReport"}
+
+func (ec *executionContext) _KpiReport(ctx context.Context, sel ast.SelectionSet, obj *model.KpiReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiReport")
+		case "from":
+			out.Values[i] = ec._KpiReport_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._KpiReport_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "interval":
+			out.Values[i] = ec._KpiReport_interval(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "timeZone":
+			out.Values[i] = ec._KpiReport_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._KpiReport_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "intervals":
+			out.Values[i] = ec._KpiReport_intervals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiRevenueImplementors = []string{"KpiRevenue"}
+
+func (ec *executionContext) _KpiRevenue(ctx context.Context, sel ast.SelectionSet, obj *model.KpiRevenue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiRevenueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiRevenue")
+		case "revenue":
+			out.Values[i] = ec._KpiRevenue_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "perRecipient":
+			out.Values[i] = ec._KpiRevenue_perRecipient(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiValuesImplementors = []string{"KpiValues"}
+
+func (ec *executionContext) _KpiValues(ctx context.Context, sel ast.SelectionSet, obj *model.KpiValues) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiValuesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiValues")
+		case "sent":
+			out.Values[i] = ec._KpiValues_sent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delivered":
+			out.Values[i] = ec._KpiValues_delivered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hardBounces":
+			out.Values[i] = ec._KpiValues_hardBounces(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "softBounces":
+			out.Values[i] = ec._KpiValues_softBounces(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uniqueOpens":
+			out.Values[i] = ec._KpiValues_uniqueOpens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "machineOpens":
+			out.Values[i] = ec._KpiValues_machineOpens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uniqueClicks":
+			out.Values[i] = ec._KpiValues_uniqueClicks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unsubscribes":
+			out.Values[i] = ec._KpiValues_unsubscribes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "complaints":
+			out.Values[i] = ec._KpiValues_complaints(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversions":
+			out.Values[i] = ec._KpiValues_conversions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "goalConversions":
+			out.Values[i] = ec._KpiValues_goalConversions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deliveryRate":
+			out.Values[i] = ec._KpiValues_deliveryRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hardBounceRate":
+			out.Values[i] = ec._KpiValues_hardBounceRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "softBounceRate":
+			out.Values[i] = ec._KpiValues_softBounceRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openRate":
+			out.Values[i] = ec._KpiValues_openRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "machineOpenRate":
+			out.Values[i] = ec._KpiValues_machineOpenRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clickRate":
+			out.Values[i] = ec._KpiValues_clickRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clickToOpenRate":
+			out.Values[i] = ec._KpiValues_clickToOpenRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unsubscribeRate":
+			out.Values[i] = ec._KpiValues_unsubscribeRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "complaintRate":
+			out.Values[i] = ec._KpiValues_complaintRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversionRate":
+			out.Values[i] = ec._KpiValues_conversionRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "goalConversionRate":
+			out.Values[i] = ec._KpiValues_goalConversionRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenue":
+			out.Values[i] = ec._KpiValues_revenue(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -25214,6 +29549,97 @@ func (ec *executionContext) _PressureRules(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var programImplementors = []string{"Program"}
+
+func (ec *executionContext) _Program(ctx context.Context, sel ast.SelectionSet, obj *model.Program) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, programImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Program")
+		case "id":
+			out.Values[i] = ec._Program_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "title":
+			out.Values[i] = ec._Program_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "objective":
+			out.Values[i] = ec._Program_objective(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "audience":
+			out.Values[i] = ec._Program_audience(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kpi":
+			out.Values[i] = ec._Program_kpi(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "goal":
+			out.Values[i] = ec._Program_goal(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "priority":
+			out.Values[i] = ec._Program_priority(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Program_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "holdoutPercent":
+			out.Values[i] = ec._Program_holdoutPercent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Program_stats(ctx, field, obj)
+				})
+		case "abTest":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Program_abTest(ctx, field, obj)
+				})
+		case "holdout":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Program_holdout(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -25623,6 +30049,18 @@ func (ec *executionContext) _RefrainQuery(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainQuery_suppressions(ctx, field, obj)
 				})
+		case "kpis":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_kpis(ctx, field, obj)
+				})
+		case "programs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_programs(ctx, field, obj)
+				})
 		case "scenarios":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -25782,6 +30220,54 @@ func (ec *executionContext) _ReplayInboundEventPayload(ctx context.Context, sel 
 	return out
 }
 
+var revenueUpliftImplementors = []string{"RevenueUplift"}
+
+func (ec *executionContext) _RevenueUplift(ctx context.Context, sel ast.SelectionSet, obj *model.RevenueUplift) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revenueUpliftImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RevenueUplift")
+		case "currency":
+			out.Values[i] = ec._RevenueUplift_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "treated":
+			out.Values[i] = ec._RevenueUplift_treated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holdout":
+			out.Values[i] = ec._RevenueUplift_holdout(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uplift":
+			out.Values[i] = ec._RevenueUplift_uplift(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var scenarioImplementors = []string{"Scenario"}
 
 func (ec *executionContext) _Scenario(ctx context.Context, sel ast.SelectionSet, obj *engine.Scenario) graphql.Marshaler {
@@ -25866,6 +30352,24 @@ func (ec *executionContext) _Scenario(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_stats(ctx, field, obj)
+				})
+		case "abTest":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_abTest(ctx, field, obj)
+				})
+		case "holdout":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_holdout(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27177,6 +31681,50 @@ func (ec *executionContext) unmarshalNABTestVariantInput2ᚖgithubᚗcomᚋrefra
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNAbDecision2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbDecision(ctx context.Context, v any) (model.AbDecision, error) {
+	var res model.AbDecision
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAbDecision2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbDecision(ctx context.Context, sel ast.SelectionSet, v model.AbDecision) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNAbMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx context.Context, v any) (model.AbMetric, error) {
+	var res model.AbMetric
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAbMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx context.Context, sel ast.SelectionSet, v model.AbMetric) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNAbVariant2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbVariantᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AbVariant) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAbVariant2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbVariant(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAbVariant2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbVariant(ctx context.Context, sel ast.SelectionSet, v *model.AbVariant) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AbVariant!")
+		return graphql.Null
+	}
+	return ec._AbVariant(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAdjustPointsPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAdjustPointsPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdjustPointsPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AdjustPointsPayload!")
@@ -27865,6 +32413,78 @@ func (ec *executionContext) marshalNJSONObject2map(ctx context.Context, sel ast.
 	return res
 }
 
+func (ec *executionContext) marshalNKpiIntervalValues2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiIntervalValuesᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KpiIntervalValues) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKpiIntervalValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiIntervalValues(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNKpiIntervalValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiIntervalValues(ctx context.Context, sel ast.SelectionSet, v *model.KpiIntervalValues) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiIntervalValues!")
+		return graphql.Null
+	}
+	return ec._KpiIntervalValues(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx context.Context, sel ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiRate!")
+		return graphql.Null
+	}
+	return ec._KpiRate(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx context.Context, sel ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiReport!")
+		return graphql.Null
+	}
+	return ec._KpiReport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKpiRevenue2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRevenueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KpiRevenue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKpiRevenue2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRevenue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNKpiRevenue2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRevenue(ctx context.Context, sel ast.SelectionSet, v *model.KpiRevenue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiRevenue!")
+		return graphql.Null
+	}
+	return ec._KpiRevenue(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKpiValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiValues(ctx context.Context, sel ast.SelectionSet, v *model.KpiValues) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiValues!")
+		return graphql.Null
+	}
+	return ec._KpiValues(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNLifecycleStage2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -28131,6 +32751,30 @@ func (ec *executionContext) marshalNPressureRules2ᚖgithubᚗcomᚋrefrainᚑde
 	return ec._PressureRules(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐProgramᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Program) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐProgram(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐProgram(ctx context.Context, sel ast.SelectionSet, v *model.Program) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Program!")
+		return graphql.Null
+	}
+	return ec._Program(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRedeemReferralPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRedeemReferralPayload(ctx context.Context, sel ast.SelectionSet, v *model.RedeemReferralPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "RedeemReferralPayload!")
@@ -28169,6 +32813,30 @@ func (ec *executionContext) marshalNReplayInboundEventPayload2ᚖgithubᚗcomᚋ
 		return graphql.Null
 	}
 	return ec._ReplayInboundEventPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRevenueUplift2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRevenueUpliftᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RevenueUplift) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRevenueUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRevenueUplift(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRevenueUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRevenueUplift(ctx context.Context, sel ast.SelectionSet, v *model.RevenueUplift) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RevenueUplift!")
+		return graphql.Null
+	}
+	return ec._RevenueUplift(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNScenario2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐScenarioᚄ(ctx context.Context, sel ast.SelectionSet, v []*engine.Scenario) graphql.Marshaler {
@@ -28922,6 +33590,29 @@ func (ec *executionContext) unmarshalOABTestInput2ᚖgithubᚗcomᚋrefrainᚑde
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOAbMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx context.Context, v any) (*model.AbMetric, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.AbMetric)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAbMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx context.Context, sel ast.SelectionSet, v *model.AbMetric) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOAbTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbTest(ctx context.Context, sel ast.SelectionSet, v *model.AbTest) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AbTest(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -29155,6 +33846,37 @@ func (ec *executionContext) marshalOEnrollmentState2ᚖgithubᚗcomᚋrefrainᚑ
 	return v
 }
 
+func (ec *executionContext) marshalOEstimate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEstimate(ctx context.Context, sel ast.SelectionSet, v *model.Estimate) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Estimate(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalOHoldoutUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHoldoutUplift(ctx context.Context, sel ast.SelectionSet, v *model.HoldoutUplift) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HoldoutUplift(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOHygieneStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatus(ctx context.Context, v any) (*model.HygieneStatus, error) {
 	if v == nil {
 		return nil, nil
@@ -29246,6 +33968,30 @@ func (ec *executionContext) marshalOJSONObject2map(ctx context.Context, sel ast.
 	_ = ctx
 	res := graphql.MarshalMap(v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOKpiFilter2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiFilter(ctx context.Context, v any) (*model.KpiFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputKpiFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx context.Context, v any) (*model.KpiInterval, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.KpiInterval)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx context.Context, sel ast.SelectionSet, v *model.KpiInterval) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOLifecycle2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐLifecycle(ctx context.Context, sel ast.SelectionSet, v *model.Lifecycle) graphql.Marshaler {

@@ -16,6 +16,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/pressure"
+	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/uptrace/bun"
 )
@@ -49,4 +50,6 @@ type Resolver struct {
 	Campaigns *campaign.Service
 	// Forecaster projects the marketing load (issue 7).
 	Forecaster *campaign.Forecaster
+	// ABRule is when an A/B test may be decided (issue 8).
+	ABRule stats.Rule
 }

@@ -253,7 +253,9 @@ func TestCampaignLifecycle(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		ctx := context.Background()
 		mc := newMailgunCapture(t)
-		e := newEnv(t, db, withMailgun(mc))
+		// About seven recipients a variant: the A/B rule is lowered to decide
+		// on them (the default asks 500 each; see TestBayesPicker).
+		e := newEnv(t, db, func(c *plugin.Config) { withMailgun(mc)(c); c.ABMinSample = 5 })
 		seedSubscribers(t, db.DB, e.clock.Now(), 30, "vip")
 		svc := e.p.Campaigns()
 
@@ -378,8 +380,8 @@ func TestCampaignGraphQL(t *testing.T) {
 		require.Equal(t, "SCHEDULED", sched.Refrain.ScheduleCampaign.Campaign.Status)
 		require.NoError(t, e.p.Campaigns().Drain(context.Background()))
 
-		q := `query($id: ID!) { refrain { campaign(id: $id) { status segment audienceCount sentCount skippedCount pendingCount
-			pressure { cap onCapped minGap quietHours } }
+		q := `query($id: ID!, $from: DateTime!, $to: DateTime!) { refrain { campaign(id: $id) { status segment audienceCount sentCount skippedCount pendingCount
+			pressure { cap onCapped minGap quietHours } stats(from: $from, to: $to) { total { sent delivered } } }
 			campaigns(status: SENT, first: 5) { nodes { id } pageInfo { hasNextPage } } } }`
 		var got struct {
 			Refrain struct {
@@ -390,12 +392,17 @@ func TestCampaignGraphQL(t *testing.T) {
 						Cap                          int
 						OnCapped, MinGap, QuietHours string
 					}
+					Stats struct{ Total struct{ Sent, Delivered int } }
 				}
 				Campaigns struct{ Nodes []struct{ ID string } }
 			}
 		}
-		e.do(testBootstrapKey, q, map[string]any{"id": id}).decode(t, &got)
+		day := e.clock.Now().UTC().Truncate(time.Hour)
+		e.do(testBootstrapKey, q, map[string]any{"id": id, "from": day.Add(-24 * time.Hour).Format(time.RFC3339),
+			"to": day.Add(24 * time.Hour).Format(time.RFC3339)}).decode(t, &got)
 		c := got.Refrain.Campaign
+		require.Equal(t, 12, c.Stats.Total.Sent, "Campaign.stats counts the campaign's sends")
+		require.Zero(t, c.Stats.Total.Delivered)
 		require.Equal(t, "SENT", c.Status)
 		require.Equal(t, "tag:vip", c.Segment)
 		require.Equal(t, []int{12, 12, 0, 0}, []int{c.AudienceCount, c.SentCount, c.SkippedCount, c.PendingCount})

@@ -14,6 +14,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/campaign"
+	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
 
@@ -27,7 +28,8 @@ func (p *Plugin) setupCampaign() error {
 	}
 	cs, err := campaign.New(campaign.Options{DB: p.db, Clock: p.clock, Logger: p.logger, Outbox: svc,
 		Policy: p.resolver.Pressure, Audience: parseAudience, Templates: svc.Engine(),
-		Batch: p.cfg.CampaignBatch, Concurrency: p.cfg.CampaignConcurrency, Lease: p.cfg.CampaignLease, Poll: p.cfg.CampaignPoll})
+		Winner: campaign.BayesPicker{Rule: stats.Rule{MinSample: int64(p.cfg.ABMinSample), Threshold: p.cfg.ABThreshold}},
+		Batch:  p.cfg.CampaignBatch, Concurrency: p.cfg.CampaignConcurrency, Lease: p.cfg.CampaignLease, Poll: p.cfg.CampaignPoll})
 	if err != nil {
 		return fmt.Errorf("configure campaigns: %w", err)
 	}

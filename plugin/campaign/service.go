@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -32,6 +33,10 @@ type Audience interface {
 
 // AudienceParser turns a campaign's audience (a segment id or rule) into an Audience.
 type AudienceParser func(ctx context.Context, db bun.IDB, spec string) (Audience, error)
+
+// variantName is what an A/B variant may be called: it is written into
+// message rows, tags and the audience statement.
+var variantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
 
 // WinnerPicker chooses the winning variant of an A/B test. The metrics
 // issue replaces the default with one that tests significance.
@@ -213,8 +218,8 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 		seen := map[string]bool{}
 		for i, v := range ab.Variants {
 			field := fmt.Sprintf("abTest.variants[%d]", i)
-			if v.Name == "" || seen[v.Name] {
-				return bad(field+".name", "%q: want a unique, non-empty name", v.Name)
+			if !variantName.MatchString(v.Name) || seen[v.Name] {
+				return bad(field+".name", "%q: want a unique name of 1 to 40 letters, digits, - or _", v.Name)
 			}
 			seen[v.Name] = true
 			if v.Template == "" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // Interval is how a period is cut.
@@ -44,16 +45,17 @@ type Filter struct {
 // Query is a KPI question.
 type Query struct {
 	Filter
-	// From and To bound the period [From, To) by message send time; both
-	// on whole hours.
+	// From and To bound the period [From, To) by message send time;
+	// Validate widens them to whole hours (the rollups are hourly).
 	From, To time.Time
 	// Interval cuts the period; IntervalNone gives totals only.
 	Interval Interval
 	// Location is the time zone of the intervals (UTC when nil). Its
 	// offsets must be whole hours over the period.
 	Location *time.Location
-	// GroupBy splits the answer by a dimension (one Series per value).
-	GroupBy Dim
+	// GroupBy splits the answer by dimensions (one Series per combination
+	// of values, keyed by the values joined with KeySep).
+	GroupBy []Dim
 }
 
 // Totals are the counters and revenue of a set of messages.
@@ -86,6 +88,9 @@ type Series struct {
 	Buckets []*Bucket
 }
 
+// KeySep joins the values of a Series key grouped by several dimensions.
+const KeySep = "|"
+
 // MaxBuckets bounds the intervals of one query.
 const MaxBuckets = 1000
 
@@ -97,18 +102,24 @@ func (q *Query) Validate() error {
 	if !q.To.After(q.From) {
 		return fmt.Errorf("to (%s) must be after from (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
 	}
-	if !q.From.Equal(Hour(q.From)) || !q.To.Equal(Hour(q.To)) {
-		return errors.New("from and to must be on whole hours (the rollups are hourly)")
+	// The rollups are hourly: the period widens to whole hours.
+	q.From = Hour(q.From)
+	if h := Hour(q.To); !h.Equal(q.To.UTC()) {
+		q.To = h.Add(time.Hour)
+	} else {
+		q.To = h
 	}
 	switch q.Interval {
 	case IntervalNone, IntervalDay, IntervalWeek, IntervalMonth:
 	default:
 		return fmt.Errorf("interval %q is not one of DAY, WEEK, MONTH", q.Interval)
 	}
-	switch q.GroupBy {
-	case DimNone, DimProgram, DimScenario, DimStep, DimVariant, DimCampaign:
-	default:
-		return fmt.Errorf("cannot group by %q", q.GroupBy)
+	for _, d := range q.GroupBy {
+		switch d {
+		case DimProgram, DimScenario, DimStep, DimVariant, DimCampaign:
+		default:
+			return fmt.Errorf("cannot group by %q", d)
+		}
 	}
 	if q.Location == nil {
 		q.Location = time.UTC
@@ -153,41 +164,74 @@ func next(t time.Time, iv Interval) time.Time {
 }
 
 type hourRow struct {
-	Hour  time.Time `bun:"hour"`
-	Group string    `bun:"grp"`
+	Hour   *time.Time `bun:"hour"`
+	Bucket string     `bun:"bkt"`
+	Group  string     `bun:"grp"`
 	Counters
 }
 
 type revenueRow struct {
-	Hour     time.Time `bun:"hour"`
-	Group    string    `bun:"grp"`
-	Currency string    `bun:"currency"`
-	Minor    int64     `bun:"revenue_minor"`
+	Hour     *time.Time `bun:"hour"`
+	Bucket   string     `bun:"bkt"`
+	Group    string     `bun:"grp"`
+	Currency string     `bun:"currency"`
+	Minor    int64      `bun:"revenue_minor"`
 }
+
+// bucketKey is how a bucket computed by PostgreSQL is named: its local
+// start date.
+const bucketKey = "2006-01-02"
 
 // Compute answers q with two SQL statements (counters, then revenue),
 // whatever the number of groups. Series come in key order.
+//
+// Without an interval the rows are summed over the period in SQL. With
+// one, PostgreSQL cuts the hours into local days, weeks or months itself
+// (date_trunc in the time zone, daylight saving included); SQLite returns
+// the hours and they are cut here.
 func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	group, groupBy := "''", ""
-	if q.GroupBy != DimNone {
-		group, groupBy = string(q.GroupBy), ", "+string(q.GroupBy)
+	group, dims := "''", []string{}
+	if len(q.GroupBy) > 0 {
+		for _, d := range q.GroupBy {
+			dims = append(dims, string(d))
+		}
+		group = strings.Join(dims, " || '"+KeySep+"' || ")
 	}
-	where, args := q.where()
+	where, wargs := q.where()
+	var timeCol string
+	var args []any
+	switch {
+	case q.Interval == IntervalNone:
+	case db.Dialect().Name() == dialect.PG:
+		unit := map[Interval]string{IntervalDay: "day", IntervalWeek: "week", IntervalMonth: "month"}[q.Interval]
+		timeCol = "to_char(date_trunc('" + unit + "', hour AT TIME ZONE ?), 'YYYY-MM-DD') AS bkt, "
+		args = append(args, q.Location.String())
+		dims = append([]string{"bkt"}, dims...)
+	default:
+		timeCol = "hour, "
+		dims = append([]string{"hour"}, dims...)
+	}
+	args = append(args, wargs...)
+	groupBy := ""
+	if len(dims) > 0 {
+		groupBy = " GROUP BY " + strings.Join(dims, ", ")
+	}
 	sums := make([]string, len(counterColumns))
 	for i, c := range counterColumns {
-		sums[i] = "SUM(" + c + ") AS " + c
+		sums[i] = "COALESCE(SUM(" + c + "), 0) AS " + c
 	}
 	var rows []hourRow
-	if err := db.NewRaw("SELECT hour, "+group+" AS grp, "+strings.Join(sums, ", ")+" FROM kpi_hourly WHERE "+where+
-		" GROUP BY hour"+groupBy, args...).Scan(ctx, &rows); err != nil {
+	if err := db.NewRaw("SELECT "+timeCol+group+" AS grp, "+strings.Join(sums, ", ")+" FROM kpi_hourly WHERE "+where+
+		groupBy, args...).Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("read hourly counters: %w", err)
 	}
 	var revs []revenueRow
-	if err := db.NewRaw("SELECT hour, "+group+" AS grp, currency, SUM(revenue_minor) AS revenue_minor FROM kpi_hourly_revenue WHERE "+
-		where+" GROUP BY hour"+groupBy+", currency", args...).Scan(ctx, &revs); err != nil {
+	revGroup := " GROUP BY " + strings.Join(append(dims, "currency"), ", ")
+	if err := db.NewRaw("SELECT "+timeCol+group+" AS grp, currency, SUM(revenue_minor) AS revenue_minor FROM kpi_hourly_revenue WHERE "+
+		where+revGroup, args...).Scan(ctx, &revs); err != nil {
 		return nil, fmt.Errorf("read hourly revenue: %w", err)
 	}
 	byKey := map[string]*Series{}
@@ -202,18 +246,18 @@ func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 	for _, r := range rows {
 		s := series(r.Group)
 		s.Total.add(r.Counters)
-		if b := q.bucketOf(s, r.Hour); b != nil {
+		if b := q.bucketOf(s, r.Hour, r.Bucket); b != nil {
 			b.add(r.Counters)
 		}
 	}
 	for _, r := range revs {
 		s := series(r.Group)
 		s.Total.addRevenue(r.Currency, r.Minor)
-		if b := q.bucketOf(s, r.Hour); b != nil {
+		if b := q.bucketOf(s, r.Hour, r.Bucket); b != nil {
 			b.addRevenue(r.Currency, r.Minor)
 		}
 	}
-	if q.GroupBy == DimNone {
+	if len(q.GroupBy) == 0 {
 		series("")
 	}
 	out := make([]*Series, 0, len(byKey))
@@ -252,12 +296,25 @@ func (q *Query) buckets() []*Bucket {
 	return out
 }
 
-// bucketOf finds the interval that holds hour (binary search).
-func (q *Query) bucketOf(s *Series, hour time.Time) *Bucket {
+// bucketOf finds the interval that holds an hour, or that starts on the
+// local date key (binary search).
+func (q *Query) bucketOf(s *Series, hour *time.Time, key string) *Bucket {
 	bs := s.Buckets
-	i := sort.Search(len(bs), func(i int) bool { return bs[i].End.After(hour) })
-	if i < len(bs) && !hour.Before(bs[i].Start) {
-		return bs[i]
+	switch {
+	case key != "":
+		i := sort.Search(len(bs), func(i int) bool { return bs[i].Start.Format(bucketKey) >= key })
+		if i < len(bs) && bs[i].Start.Format(bucketKey) == key {
+			return bs[i]
+		}
+	case hour != nil:
+		i := sort.Search(len(bs), func(i int) bool { return bs[i].End.After(*hour) })
+		if i < len(bs) && !hour.Before(bs[i].Start) {
+			return bs[i]
+		}
 	}
 	return nil
 }
+
+// EmptySeries is the answer of a validated q for a group with no messages:
+// zero totals and every interval empty.
+func (q *Query) EmptySeries() *Series { return &Series{Buckets: q.buckets()} }

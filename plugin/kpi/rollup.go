@@ -192,16 +192,6 @@ func CountEvent(ctx context.Context, db bun.IDB, m Message, kind mail.EventKind,
 	return add(ctx, db, m.SentAt, m.Dims, c)
 }
 
-// CountUnsubscribe counts an unsubscribe through Refrain's own link for
-// the message it came from (once per message).
-func CountUnsubscribe(ctx context.Context, db bun.IDB, m Message) error {
-	n, err := setFlag(ctx, db, m.PK, flagUnsubscribe)
-	if err != nil {
-		return err
-	}
-	return add(ctx, db, m.SentAt, m.Dims, Counters{Unsubscribes: n})
-}
-
 // setFirst sets a first_*_at column of a message when it is still empty
 // and reports 1 when it did.
 func setFirst(ctx context.Context, db bun.IDB, pk int64, column string, at time.Time) (int64, error) {
