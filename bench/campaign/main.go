@@ -315,6 +315,16 @@ func sender(o options) error {
 	if err != nil {
 		return err
 	}
+	if path := os.Getenv("BENCH_MEMPROFILE"); path != "" {
+		// A heap profile half a minute into the send.
+		go func() {
+			time.Sleep(30 * time.Second)
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}()
+	}
 	now := time.Now()
 	start := time.Now()
 	if _, _, err := svc.Schedule(ctx, c.ID, &now); err != nil {

@@ -237,6 +237,7 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 		Where("scheduled_at < ?", to.Add(maxZoneOffset)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("forecast: campaigns: %w", err)
 	}
+	audiences := map[string][]idZone{}
 	for _, c := range cs {
 		var rows []idZone
 		if c.AudienceFixed {
@@ -245,6 +246,9 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 			if err := inSegment(q, "c.id").Scan(ctx, &rows); err != nil {
 				return nil, fmt.Errorf("forecast: recipients of campaign %s: %w", c.ID, err)
 			}
+		} else if cached, ok := audiences[c.Audience]; ok {
+			// Campaigns to the same audience read it once.
+			rows = cached
 		} else {
 			w, args, err := s.where(ctx, db, c.Audience)
 			if err != nil {
@@ -254,6 +258,7 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 			if err := inSegment(q, "c.id").Scan(ctx, &rows); err != nil {
 				return nil, fmt.Errorf("forecast: audience of campaign %s: %w", c.ID, err)
 			}
+			audiences[c.Audience] = rows
 		}
 		o := c.Pressure
 		for _, r := range rows {
