@@ -4977,7 +4977,7 @@ input CampaignInput {
   objective: String
   "The program the campaign belongs to (default: the campaign itself)."
   program: String
-  "The audience: a segment id or rule (all, tag:NAME). Default all."
+  "The audience: all, tag:NAME, a stored segment id or name, or a segment rule. Default all."
   segment: String
   template: String
   "Values the template uses (discount_code, ...)."

@@ -21,6 +21,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 )
 
@@ -259,8 +260,8 @@ func TestCampaignLifecycle(t *testing.T) {
 		seedSubscribers(t, db.DB, e.clock.Now(), 30, "vip")
 		svc := e.p.Campaigns()
 
-		_, err := svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("segment-that-is-not"), Template: strp("welcome")})
-		require.EqualError(t, err, `segment: unknown audience "segment-that-is-not": want all or tag:NAME`)
+		_, err := svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("orders_count >"), Template: strp("welcome")})
+		require.EqualError(t, err, `segment: not all, tag:NAME or a stored segment, and not a rule: line 1, column 14: unexpected token EOF`)
 		_, err = svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("all"), Template: strp("nope")})
 		require.EqualError(t, err, `template: no template named "nope"`)
 		_, err = svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("all"), Template: strp("win-back")})
@@ -448,5 +449,35 @@ func TestCampaignGraphQL(t *testing.T) {
 		tok := e.customerToken("cust-1", time.Hour, testJWTSecret)
 		res = e.do(tok, `{ refrain { campaigns { nodes { id } } } }`, nil)
 		require.Equal(t, []string{"FORBIDDEN"}, res.codes())
+	})
+}
+
+// TestCampaignAudienceFromSegment: a campaign's audience is a stored
+// segment (by name or id) or a rule written in place, read over the whole
+// base when the campaign fixes its audience.
+func TestCampaignAudienceFromSegment(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, nil)
+		pks := seedSubscribers(t, db.DB, e.clock.Now(), 20)
+		_, err := db.NewUpdate().Table("customers").Set("orders_count = 3").Where("id IN (?)", bun.In(pks[:8])).Exec(ctx)
+		require.NoError(t, err)
+		seg, err := segment.Upsert(ctx, db.DB, e.clock.Now(), 0, "repeat-buyers", "orders_count >= 2")
+		require.NoError(t, err)
+		svc := e.p.Campaigns()
+		for spec, want := range map[string]int{
+			"repeat-buyers":               8,
+			strconv.FormatInt(seg.ID, 10): 8,
+			"orders_count == 0":           12,
+			"all":                         20,
+		} {
+			c, err := svc.Create(ctx, campaign.Input{Name: strp(spec), Audience: strp(spec), Template: strp("welcome")})
+			require.NoError(t, err, spec)
+			n, err := svc.AudienceCount(ctx, db.DB, c.Audience)
+			require.NoError(t, err, spec)
+			require.Equal(t, want, n, spec)
+		}
+		_, err = svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("9999"), Template: strp("welcome")})
+		require.EqualError(t, err, "segment: segment 9999: segment not found")
 	})
 }

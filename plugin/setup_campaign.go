@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/campaign"
+	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
@@ -27,7 +29,7 @@ func (p *Plugin) setupCampaign() error {
 		return errors.New("configure campaigns: the mail service and the pressure policy are not set up")
 	}
 	cs, err := campaign.New(campaign.Options{DB: p.db, Clock: p.clock, Logger: p.logger, Outbox: svc,
-		Policy: p.resolver.Pressure, Audience: parseAudience, Templates: svc.Engine(),
+		Policy: p.resolver.Pressure, Audience: audienceParser(p.clock), Templates: svc.Engine(),
 		Winner: campaign.BayesPicker{Rule: stats.Rule{MinSample: int64(p.cfg.ABMinSample), Threshold: p.cfg.ABThreshold}},
 		Batch:  p.cfg.CampaignBatch, Concurrency: p.cfg.CampaignConcurrency, Lease: p.cfg.CampaignLease, Poll: p.cfg.CampaignPoll})
 	if err != nil {
@@ -49,14 +51,49 @@ func (p *Plugin) Campaigns() *campaign.Service { return p.resolver.Campaigns }
 
 // parseAudience reads a campaign audience: all (every subscriber) or
 // tag:NAME. Segments (issue 5) plug in here once they land on main.
-func parseAudience(_ context.Context, _ bun.IDB, spec string) (campaign.Audience, error) {
-	switch {
-	case spec == "all":
-		return allAudience{}, nil
-	case strings.HasPrefix(spec, "tag:") && strings.TrimSpace(spec[4:]) != "":
-		return tagAudience(strings.TrimSpace(spec[4:])), nil
+// audienceParser reads a campaign's audience: all, tag:NAME, a stored
+// segment by id or name, or a segment rule written in place. A segment is
+// read as its rule at now, so the audience a campaign fixes when it starts
+// sending is the segment's rule at that moment, over the whole base (not
+// the last swept membership).
+func audienceParser(clk interface{ Now() time.Time }) campaign.AudienceParser {
+	return func(ctx context.Context, db bun.IDB, spec string) (campaign.Audience, error) {
+		spec = strings.TrimSpace(spec)
+		switch {
+		case spec == "all":
+			return allAudience{}, nil
+		case strings.HasPrefix(spec, "tag:") && strings.TrimSpace(spec[4:]) != "":
+			return tagAudience(strings.TrimSpace(spec[4:])), nil
+		case spec == "":
+			return nil, errors.New("audience is empty: want all, tag:NAME, a segment id or name, or a segment rule")
+		}
+		rule := spec
+		if s, err := segment.GetByName(ctx, db, spec); err == nil {
+			rule = s.Rule
+		} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, segment.ErrNotFound) {
+			return nil, err
+		} else if id, perr := strconv.ParseInt(spec, 10, 64); perr == nil {
+			s, err := segment.Get(ctx, db, id)
+			if err != nil {
+				return nil, fmt.Errorf("segment %d: %w", id, err)
+			}
+			rule = s.Rule
+		}
+		r, err := segment.Compile(rule)
+		if err != nil {
+			return nil, fmt.Errorf("not all, tag:NAME or a stored segment, and not a rule: %w", err)
+		}
+		return segmentAudience{rule: r, now: clk.Now()}, nil
 	}
-	return nil, fmt.Errorf("unknown audience %q: want all or tag:NAME", spec)
+}
+
+type segmentAudience struct {
+	rule *segment.Rule
+	now  time.Time
+}
+
+func (a segmentAudience) Where(db bun.IDB) (string, []any) {
+	return a.rule.Where(store.DialectOf(db), a.now)
 }
 
 type allAudience struct{}

@@ -98,7 +98,7 @@ type CampaignInput struct {
 	Objective *string `json:"objective,omitempty"`
 	// The program the campaign belongs to (default: the campaign itself).
 	Program *string `json:"program,omitempty"`
-	// The audience: a segment id or rule (all, tag:NAME). Default all.
+	// The audience: all, tag:NAME, a stored segment id or name, or a segment rule. Default all.
 	Segment  *string `json:"segment,omitempty"`
 	Template *string `json:"template,omitempty"`
 	// Values the template uses (discount_code, ...).
