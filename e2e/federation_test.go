@@ -90,6 +90,7 @@ func customerToken(t *testing.T, id string) string {
 // Refrain's; the gateway forwards Authorization, so a customer token reads
 // its own lifecycle and is refused another customer's.
 func TestGatewayFederation(t *testing.T) {
+	t.Parallel()
 	requireNode(t)
 	r := startRefrain(t, map[string]string{"REFRAIN_DATABASE_URL": "sqlite:" + t.TempDir() + "/refrain.db"})
 	// The two customers of federation/testdata/store-customers.json, known to Refrain by the store's id.
@@ -159,6 +160,7 @@ func TestGatewayFederation(t *testing.T) {
 // saleor-bridge.graphql) adds User.refrain, a Customer reference with the
 // same global id, and the gateway fetches Refrain's fields through it.
 func TestGatewaySaleorBridge(t *testing.T) {
+	t.Parallel()
 	requireNode(t)
 	r := startRefrain(t, map[string]string{"REFRAIN_DATABASE_URL": "sqlite:" + t.TempDir() + "/refrain.db"})
 	// The users of federation/testdata/saleor-users.json, known to Refrain by Saleor's global id.

@@ -135,10 +135,16 @@ func checkKPIs(t *testing.T, r *server, scenario string, revenueMinor int64) {
 				}
 			}
 			vars[a.Name] = filter
-		case a.Name == "from":
-			vars[a.Name] = now.Add(-24 * time.Hour).Format(time.RFC3339)
-		case a.Name == "to":
-			vars[a.Name] = now.Add(24 * time.Hour).Format(time.RFC3339)
+		case a.Name == "from" || a.Name == "to":
+			at := now.Add(-24 * time.Hour)
+			if a.Name == "to" {
+				at = now.Add(24 * time.Hour)
+			}
+			if name == "Date" {
+				vars[a.Name] = at.Format(time.DateOnly)
+			} else {
+				vars[a.Name] = at.Format(time.RFC3339)
+			}
 		case a.Name == "interval":
 			vars[a.Name] = "DAY"
 		case a.Name == "timeZone":

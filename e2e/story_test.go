@@ -349,7 +349,11 @@ func TestStory(t *testing.T) {
 			require.NotNil(t, eng.Refrain.Customer.Engagement.LastOpenAt, "the opened webhook recorded the open")
 			require.NotNil(t, eng.Refrain.Customer.Engagement.LastClickAt, "the clicked webhook recorded the click")
 
-			// The order from the same checkout converts the cart and ends the scenario.
+			// The order from the same checkout converts the cart and ends the
+			// scenario. Shopify dates orders to the whole second: a moment
+			// passes so that the order is placed after the click it follows
+			// (attribution looks back from the placed time).
+			time.Sleep(1100 * time.Millisecond)
 			r.order(p, 9_100_000_001, "89.90")
 			eventually(t, 20*time.Second, "the order converts the cart", func() bool {
 				r.admin(custQ, map[string]any{"id": p.gid()}, &eng)

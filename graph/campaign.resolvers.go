@@ -164,6 +164,14 @@ func (r *refrainQueryResolver) Campaign(ctx context.Context, obj *model.Namespac
 	return c, err
 }
 
+func (r *refrainQueryResolver) PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*campaign.Forecast, error) {
+	fc, err := r.Forecaster.Forecast(ctx, from, to, deref(segment))
+	if err != nil {
+		return nil, errBadInput(err.Error())
+	}
+	return fc, nil
+}
+
 func (r *Resolver) Campaign() CampaignResolver { return &campaignResolver{r} }
 
 func (r *Resolver) CustomerPressure() CustomerPressureResolver { return &customerPressureResolver{r} }

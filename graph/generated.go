@@ -24,6 +24,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 	"github.com/refrain-dev/refrain/plugin/pressure"
+	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/refrain-dev/refrain/scenarios/simulate"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -59,6 +60,8 @@ type ResolverRoot interface {
 	RefrainMutation() RefrainMutationResolver
 	RefrainQuery() RefrainQueryResolver
 	Scenario() ScenarioResolver
+	Segment() SegmentResolver
+	SegmentMember() SegmentMemberResolver
 	Suppression() SuppressionResolver
 }
 
@@ -122,6 +125,7 @@ type ComplexityRoot struct {
 		SentCount     func(childComplexity int) int
 		SkippedCount  func(childComplexity int) int
 		StartedAt     func(childComplexity int) int
+		Stats         func(childComplexity int, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
 		Status        func(childComplexity int) int
 		Template      func(childComplexity int) int
 		UpdatedAt     func(childComplexity int) int
@@ -197,6 +201,7 @@ type ComplexityRoot struct {
 		Pressure    func(childComplexity int) int
 		Profile     func(childComplexity int) int
 		Referral    func(childComplexity int) int
+		Segments    func(childComplexity int) int
 	}
 
 	CustomerConnection struct {
@@ -263,6 +268,11 @@ type ComplexityRoot struct {
 		UserErrors func(childComplexity int) int
 	}
 
+	DeleteSegmentPayload struct {
+		DeletedID  func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
 	Engagement struct {
 		LastClickAt func(childComplexity int) int
 		LastOpenAt  func(childComplexity int) int
@@ -318,6 +328,26 @@ type ComplexityRoot struct {
 		Estimate func(childComplexity int) int
 		High     func(childComplexity int) int
 		Low      func(childComplexity int) int
+	}
+
+	ForecastDay struct {
+		Campaigns func(childComplexity int) int
+		Date      func(childComplexity int) int
+		Expected  func(childComplexity int) int
+		OverCap   func(childComplexity int) int
+		Programs  func(childComplexity int) int
+		Scenarios func(childComplexity int) int
+		Sends     func(childComplexity int) int
+		Yearly    func(childComplexity int) int
+	}
+
+	ForecastProgram struct {
+		Deferred func(childComplexity int) int
+		Expected func(childComplexity int) int
+		Planned  func(childComplexity int) int
+		Program  func(childComplexity int) int
+		Sends    func(childComplexity int) int
+		Skipped  func(childComplexity int) int
 	}
 
 	HoldoutUplift struct {
@@ -581,6 +611,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	PressureForecast struct {
+		Days func(childComplexity int) int
+		From func(childComplexity int) int
+		To   func(childComplexity int) int
+	}
+
 	PressureRules struct {
 		Cap        func(childComplexity int) int
 		MaxDelay   func(childComplexity int) int
@@ -629,6 +665,7 @@ type ComplexityRoot struct {
 		ConfirmSubscription func(childComplexity int, token string) int
 		CreateCampaign      func(childComplexity int, input model.CampaignInput) int
 		DeleteCustomer      func(childComplexity int, id string) int
+		DeleteSegment       func(childComplexity int, id string) int
 		EnrollCustomer      func(childComplexity int, scenarioID string, customerID string) int
 		ExitEnrollment      func(childComplexity int, id string) int
 		ImportSuppressions  func(childComplexity int) int
@@ -645,6 +682,7 @@ type ComplexityRoot struct {
 		UpdatePreferences   func(childComplexity int, input model.UpdatePreferencesInput) int
 		UpsertCustomer      func(childComplexity int, input model.UpsertCustomerInput) int
 		UpsertScenario      func(childComplexity int, definition string) int
+		UpsertSegment       func(childComplexity int, input model.UpsertSegmentInput) int
 		UpsertTemplate      func(childComplexity int, input model.UpsertTemplateInput) int
 	}
 
@@ -659,10 +697,14 @@ type ComplexityRoot struct {
 		Kpis             func(childComplexity int, filter *model.KpiFilter, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
 		Me               func(childComplexity int) int
 		Outbox           func(childComplexity int, first *int, after *string, to *string) int
+		PressureForecast func(childComplexity int, from time.Time, to time.Time, segment *string) int
+		PreviewSegment   func(childComplexity int, rule string, sample *int) int
 		PreviewTemplate  func(childComplexity int, id string, customerID string, locale *string, kind *string, values map[string]any) int
 		Programs         func(childComplexity int) int
 		Scenario         func(childComplexity int, id string) int
 		Scenarios        func(childComplexity int) int
+		Segment          func(childComplexity int, id string) int
+		Segments         func(childComplexity int) int
 		SimulateScenario func(childComplexity int, definition string, customers *int, days *int, seed *int) int
 		Suppressions     func(childComplexity int, first *int, after *string) int
 		Templates        func(childComplexity int) int
@@ -730,6 +772,55 @@ type ComplexityRoot struct {
 		Kind     func(childComplexity int) int
 		Next     func(childComplexity int) int
 		Template func(childComplexity int) int
+	}
+
+	Segment struct {
+		Count     func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Members   func(childComplexity int, first *int, after *string) int
+		Name      func(childComplexity int) int
+		Rule      func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+	}
+
+	SegmentError struct {
+		Code    func(childComplexity int) int
+		Column  func(childComplexity int) int
+		Field   func(childComplexity int) int
+		Line    func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
+	SegmentMember struct {
+		Customer  func(childComplexity int) int
+		EnteredAt func(childComplexity int) int
+	}
+
+	SegmentMemberConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	SegmentMemberEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	SegmentPayload struct {
+		Segment    func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+	}
+
+	SegmentPreview struct {
+		Count  func(childComplexity int) int
+		Sample func(childComplexity int) int
+	}
+
+	SegmentPreviewPayload struct {
+		Preview    func(childComplexity int) int
+		UserErrors func(childComplexity int) int
 	}
 
 	SimulationCounts struct {
@@ -855,6 +946,8 @@ type CampaignResolver interface {
 	SentCount(ctx context.Context, obj *campaign.Campaign) (int, error)
 	SkippedCount(ctx context.Context, obj *campaign.Campaign) (int, error)
 	PendingCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+
+	Stats(ctx context.Context, obj *campaign.Campaign, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
 }
 type CartResolver interface {
 	Status(ctx context.Context, obj *commerce.Cart) (model.CartStatus, error)
@@ -878,6 +971,7 @@ type CustomerResolver interface {
 	Referral(ctx context.Context, obj *customer.Customer) (*model.Referral, error)
 	Messages(ctx context.Context, obj *customer.Customer, first *int, after *string) (*model.MessageConnection, error)
 	Enrollments(ctx context.Context, obj *customer.Customer) ([]*engine.Enrollment, error)
+	Segments(ctx context.Context, obj *customer.Customer) ([]*segment.Segment, error)
 }
 type CustomerEventResolver interface {
 	ID(ctx context.Context, obj *customer.Event) (string, error)
@@ -960,11 +1054,14 @@ type RefrainMutationResolver interface {
 	SetScenarioStatus(ctx context.Context, obj *model.Namespace, id string, status engine.Status) (*model.ScenarioPayload, error)
 	EnrollCustomer(ctx context.Context, obj *model.Namespace, scenarioID string, customerID string) (*model.EnrollmentPayload, error)
 	ExitEnrollment(ctx context.Context, obj *model.Namespace, id string) (*model.EnrollmentPayload, error)
+	UpsertSegment(ctx context.Context, obj *model.Namespace, input model.UpsertSegmentInput) (*model.SegmentPayload, error)
+	DeleteSegment(ctx context.Context, obj *model.Namespace, id string) (*model.DeleteSegmentPayload, error)
 }
 type RefrainQueryResolver interface {
 	Version(ctx context.Context, obj *model.Namespace) (string, error)
 	Campaigns(ctx context.Context, obj *model.Namespace, status *campaign.Status, first *int, after *string) (*model.CampaignConnection, error)
 	Campaign(ctx context.Context, obj *model.Namespace, id string) (*campaign.Campaign, error)
+	PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*campaign.Forecast, error)
 	InboundEvents(ctx context.Context, obj *model.Namespace, status *model.InboundEventStatus, source *string, first *int, after *string) (*model.InboundEventConnection, error)
 	Customer(ctx context.Context, obj *model.Namespace, id *string, email *string) (*customer.Customer, error)
 	Me(ctx context.Context, obj *model.Namespace) (*customer.Customer, error)
@@ -980,6 +1077,9 @@ type RefrainQueryResolver interface {
 	Scenarios(ctx context.Context, obj *model.Namespace) ([]*engine.Scenario, error)
 	Scenario(ctx context.Context, obj *model.Namespace, id string) (*engine.Scenario, error)
 	SimulateScenario(ctx context.Context, obj *model.Namespace, definition string, customers *int, days *int, seed *int) (*model.SimulationPayload, error)
+	Segments(ctx context.Context, obj *model.Namespace) ([]*segment.Segment, error)
+	Segment(ctx context.Context, obj *model.Namespace, id string) (*segment.Segment, error)
+	PreviewSegment(ctx context.Context, obj *model.Namespace, rule string, sample *int) (*model.SegmentPreviewPayload, error)
 }
 type ScenarioResolver interface {
 	Title(ctx context.Context, obj *engine.Scenario) (string, error)
@@ -995,6 +1095,15 @@ type ScenarioResolver interface {
 	Stats(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
 	AbTest(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time, metric *model.AbMetric, control *string) (*model.AbTest, error)
 	Holdout(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time) (*model.HoldoutUplift, error)
+}
+type SegmentResolver interface {
+	ID(ctx context.Context, obj *segment.Segment) (string, error)
+
+	Count(ctx context.Context, obj *segment.Segment) (int, error)
+	Members(ctx context.Context, obj *segment.Segment, first *int, after *string) (*model.SegmentMemberConnection, error)
+}
+type SegmentMemberResolver interface {
+	Customer(ctx context.Context, obj *segment.Member) (*customer.Customer, error)
 }
 type SuppressionResolver interface {
 	ID(ctx context.Context, obj *outbox.Suppression) (string, error)
@@ -1241,6 +1350,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Campaign.StartedAt(childComplexity), true
+	case "Campaign.stats":
+		if e.ComplexityRoot.Campaign.Stats == nil {
+			break
+		}
+
+		args, err := ec.field_Campaign_stats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Campaign.Stats(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
 	case "Campaign.status":
 		if e.ComplexityRoot.Campaign.Status == nil {
 			break
@@ -1575,6 +1695,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.Referral(childComplexity), true
+	case "Customer.segments":
+		if e.ComplexityRoot.Customer.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.Segments(childComplexity), true
 
 	case "CustomerConnection.edges":
 		if e.ComplexityRoot.CustomerConnection.Edges == nil {
@@ -1812,6 +1938,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeleteCustomerPayload.UserErrors(childComplexity), true
 
+	case "DeleteSegmentPayload.deletedId":
+		if e.ComplexityRoot.DeleteSegmentPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteSegmentPayload.DeletedID(childComplexity), true
+	case "DeleteSegmentPayload.userErrors":
+		if e.ComplexityRoot.DeleteSegmentPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteSegmentPayload.UserErrors(childComplexity), true
+
 	case "Engagement.lastClickAt":
 		if e.ComplexityRoot.Engagement.LastClickAt == nil {
 			break
@@ -2022,6 +2161,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Estimate.Low(childComplexity), true
+
+	case "ForecastDay.campaigns":
+		if e.ComplexityRoot.ForecastDay.Campaigns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Campaigns(childComplexity), true
+	case "ForecastDay.date":
+		if e.ComplexityRoot.ForecastDay.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Date(childComplexity), true
+	case "ForecastDay.expected":
+		if e.ComplexityRoot.ForecastDay.Expected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Expected(childComplexity), true
+	case "ForecastDay.overCap":
+		if e.ComplexityRoot.ForecastDay.OverCap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.OverCap(childComplexity), true
+	case "ForecastDay.programs":
+		if e.ComplexityRoot.ForecastDay.Programs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Programs(childComplexity), true
+	case "ForecastDay.scenarios":
+		if e.ComplexityRoot.ForecastDay.Scenarios == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Scenarios(childComplexity), true
+	case "ForecastDay.sends":
+		if e.ComplexityRoot.ForecastDay.Sends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Sends(childComplexity), true
+	case "ForecastDay.yearly":
+		if e.ComplexityRoot.ForecastDay.Yearly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Yearly(childComplexity), true
+
+	case "ForecastProgram.deferred":
+		if e.ComplexityRoot.ForecastProgram.Deferred == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Deferred(childComplexity), true
+	case "ForecastProgram.expected":
+		if e.ComplexityRoot.ForecastProgram.Expected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Expected(childComplexity), true
+	case "ForecastProgram.planned":
+		if e.ComplexityRoot.ForecastProgram.Planned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Planned(childComplexity), true
+	case "ForecastProgram.program":
+		if e.ComplexityRoot.ForecastProgram.Program == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Program(childComplexity), true
+	case "ForecastProgram.sends":
+		if e.ComplexityRoot.ForecastProgram.Sends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Sends(childComplexity), true
+	case "ForecastProgram.skipped":
+		if e.ComplexityRoot.ForecastProgram.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Skipped(childComplexity), true
 
 	case "HoldoutUplift.conversionUplift":
 		if e.ComplexityRoot.HoldoutUplift.ConversionUplift == nil {
@@ -3050,6 +3275,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PressureDecisionEdge.Node(childComplexity), true
 
+	case "PressureForecast.days":
+		if e.ComplexityRoot.PressureForecast.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureForecast.Days(childComplexity), true
+	case "PressureForecast.from":
+		if e.ComplexityRoot.PressureForecast.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureForecast.From(childComplexity), true
+	case "PressureForecast.to":
+		if e.ComplexityRoot.PressureForecast.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureForecast.To(childComplexity), true
+
 	case "PressureRules.cap":
 		if e.ComplexityRoot.PressureRules.Cap == nil {
 			break
@@ -3292,6 +3536,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.DeleteCustomer(childComplexity, args["id"].(string)), true
+	case "RefrainMutation.deleteSegment":
+		if e.ComplexityRoot.RefrainMutation.DeleteSegment == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_deleteSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.DeleteSegment(childComplexity, args["id"].(string)), true
 	case "RefrainMutation.enrollCustomer":
 		if e.ComplexityRoot.RefrainMutation.EnrollCustomer == nil {
 			break
@@ -3463,6 +3718,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.UpsertScenario(childComplexity, args["definition"].(string)), true
+	case "RefrainMutation.upsertSegment":
+		if e.ComplexityRoot.RefrainMutation.UpsertSegment == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_upsertSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.UpsertSegment(childComplexity, args["input"].(model.UpsertSegmentInput)), true
 	case "RefrainMutation.upsertTemplate":
 		if e.ComplexityRoot.RefrainMutation.UpsertTemplate == nil {
 			break
@@ -3580,6 +3846,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.Outbox(childComplexity, args["first"].(*int), args["after"].(*string), args["to"].(*string)), true
+	case "RefrainQuery.pressureForecast":
+		if e.ComplexityRoot.RefrainQuery.PressureForecast == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_pressureForecast_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.PressureForecast(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["segment"].(*string)), true
+	case "RefrainQuery.previewSegment":
+		if e.ComplexityRoot.RefrainQuery.PreviewSegment == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_previewSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.PreviewSegment(childComplexity, args["rule"].(string), args["sample"].(*int)), true
 	case "RefrainQuery.previewTemplate":
 		if e.ComplexityRoot.RefrainQuery.PreviewTemplate == nil {
 			break
@@ -3614,6 +3902,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.Scenarios(childComplexity), true
+	case "RefrainQuery.segment":
+		if e.ComplexityRoot.RefrainQuery.Segment == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_segment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Segment(childComplexity, args["id"].(string)), true
+	case "RefrainQuery.segments":
+		if e.ComplexityRoot.RefrainQuery.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Segments(childComplexity), true
 	case "RefrainQuery.simulateScenario":
 		if e.ComplexityRoot.RefrainQuery.SimulateScenario == nil {
 			break
@@ -3910,6 +4215,169 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ScenarioStep.Template(childComplexity), true
+
+	case "Segment.count":
+		if e.ComplexityRoot.Segment.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Count(childComplexity), true
+	case "Segment.createdAt":
+		if e.ComplexityRoot.Segment.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.CreatedAt(childComplexity), true
+	case "Segment.id":
+		if e.ComplexityRoot.Segment.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.ID(childComplexity), true
+	case "Segment.members":
+		if e.ComplexityRoot.Segment.Members == nil {
+			break
+		}
+
+		args, err := ec.field_Segment_members_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Segment.Members(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Segment.name":
+		if e.ComplexityRoot.Segment.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Name(childComplexity), true
+	case "Segment.rule":
+		if e.ComplexityRoot.Segment.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Rule(childComplexity), true
+	case "Segment.updatedAt":
+		if e.ComplexityRoot.Segment.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.UpdatedAt(childComplexity), true
+
+	case "SegmentError.code":
+		if e.ComplexityRoot.SegmentError.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentError.Code(childComplexity), true
+	case "SegmentError.column":
+		if e.ComplexityRoot.SegmentError.Column == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentError.Column(childComplexity), true
+	case "SegmentError.field":
+		if e.ComplexityRoot.SegmentError.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentError.Field(childComplexity), true
+	case "SegmentError.line":
+		if e.ComplexityRoot.SegmentError.Line == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentError.Line(childComplexity), true
+	case "SegmentError.message":
+		if e.ComplexityRoot.SegmentError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentError.Message(childComplexity), true
+
+	case "SegmentMember.customer":
+		if e.ComplexityRoot.SegmentMember.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMember.Customer(childComplexity), true
+	case "SegmentMember.enteredAt":
+		if e.ComplexityRoot.SegmentMember.EnteredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMember.EnteredAt(childComplexity), true
+
+	case "SegmentMemberConnection.edges":
+		if e.ComplexityRoot.SegmentMemberConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMemberConnection.Edges(childComplexity), true
+	case "SegmentMemberConnection.nodes":
+		if e.ComplexityRoot.SegmentMemberConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMemberConnection.Nodes(childComplexity), true
+	case "SegmentMemberConnection.pageInfo":
+		if e.ComplexityRoot.SegmentMemberConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMemberConnection.PageInfo(childComplexity), true
+
+	case "SegmentMemberEdge.cursor":
+		if e.ComplexityRoot.SegmentMemberEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMemberEdge.Cursor(childComplexity), true
+	case "SegmentMemberEdge.node":
+		if e.ComplexityRoot.SegmentMemberEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMemberEdge.Node(childComplexity), true
+
+	case "SegmentPayload.segment":
+		if e.ComplexityRoot.SegmentPayload.Segment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPayload.Segment(childComplexity), true
+	case "SegmentPayload.userErrors":
+		if e.ComplexityRoot.SegmentPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPayload.UserErrors(childComplexity), true
+
+	case "SegmentPreview.count":
+		if e.ComplexityRoot.SegmentPreview.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreview.Count(childComplexity), true
+	case "SegmentPreview.sample":
+		if e.ComplexityRoot.SegmentPreview.Sample == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreview.Sample(childComplexity), true
+
+	case "SegmentPreviewPayload.preview":
+		if e.ComplexityRoot.SegmentPreviewPayload.Preview == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreviewPayload.Preview(childComplexity), true
+	case "SegmentPreviewPayload.userErrors":
+		if e.ComplexityRoot.SegmentPreviewPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreviewPayload.UserErrors(childComplexity), true
 
 	case "SimulationCounts.deletions":
 		if e.ComplexityRoot.SimulationCounts.Deletions == nil {
@@ -4307,6 +4775,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("TrackEventInput", ec.unmarshalInputTrackEventInput),
 			graphql.NewInputUnmarshaler("UpdatePreferencesInput", ec.unmarshalInputUpdatePreferencesInput),
 			graphql.NewInputUnmarshaler("UpsertCustomerInput", ec.unmarshalInputUpsertCustomerInput),
+			graphql.NewInputUnmarshaler("UpsertSegmentInput", ec.unmarshalInputUpsertSegmentInput),
 			graphql.NewInputUnmarshaler("UpsertTemplateInput", ec.unmarshalInputUpsertTemplateInput),
 		)
 	}
@@ -4657,6 +5126,46 @@ extend type RefrainMutation {
   resumeCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
   "Stop a campaign for good; what was written is still delivered."
   cancelCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
+}
+
+"One program's projected load on one day."
+type ForecastProgram {
+  program: String!
+  "Known sends due that day, before the policy."
+  planned: Int!
+  "Known sends the policy lets go that day."
+  sends: Int!
+  deferred: Int!
+  skipped: Int!
+  "Sends of new entries expected from the last four weeks' trigger rates."
+  expected: Float!
+}
+
+"One projected day."
+type ForecastDay {
+  date: DateTime!
+  "Known sends after the policy."
+  sends: Int!
+  "Expected sends of new entries."
+  expected: Float!
+  "Known planned sends of scheduled campaigns, waiting enrollments and yearly programs."
+  campaigns: Int!
+  scenarios: Int!
+  yearly: Int!
+  "Customers whose planned sends that day break the cap, before the policy."
+  overCap: Int!
+  programs: [ForecastProgram!]!
+}
+
+type PressureForecast {
+  from: DateTime!
+  to: DateTime!
+  days: [ForecastDay!]!
+}
+
+extend type RefrainQuery {
+  "The projected marketing load of each day in [from, to), optionally for one segment."
+  pressureForecast(from: DateTime!, to: DateTime!, segment: String): PressureForecast! @admin(scope: READ)
 }
 `, BuiltIn: false},
 	{Name: "../schema/commerce.graphqls", Input: `"Where a stored webhook delivery is in its processing."
@@ -5618,6 +6127,11 @@ extend type RefrainQuery {
   "Every program (scenario), by id, with its objective, audience and KPI."
   programs: [Program!]! @admin(scope: READ)
 }
+
+extend type Campaign {
+  "KPIs of the messages this campaign sent (every variant)."
+  stats(from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport!
+}
 `, BuiltIn: false},
 	{Name: "../schema/root.graphqls", Input: `"An RFC 3339 date and time."
 scalar DateTime
@@ -5823,6 +6337,95 @@ extend type Customer {
   enrollments: [Enrollment!]! @owner
 }
 `, BuiltIn: false},
+	{Name: "../schema/segment.graphqls", Input: `"A segment: a named rule over customers (README, Segments). Membership is kept up to date and entering or leaving is a customer event (segment.entered, segment.exited)."
+type Segment {
+  id: ID!
+  name: String!
+  "The rule, as written."
+  rule: String!
+  "How many customers are members now."
+  count: Int!
+  "Current members, by customer."
+  members(first: Int = 20, after: String): SegmentMemberConnection!
+  createdAt: DateTime!
+  updatedAt: DateTime!
+}
+
+"A current member of a segment."
+type SegmentMember {
+  customer: Customer!
+  enteredAt: DateTime!
+}
+
+type SegmentMemberEdge {
+  cursor: String!
+  node: SegmentMember!
+}
+
+type SegmentMemberConnection {
+  edges: [SegmentMemberEdge!]!
+  nodes: [SegmentMember!]!
+  pageInfo: PageInfo!
+}
+
+"A problem with a segment or its rule; line and column point into the rule."
+type SegmentError {
+  field: [String!]
+  message: String!
+  code: UserErrorCode!
+  line: Int
+  column: Int
+}
+
+type SegmentPayload {
+  segment: Segment
+  userErrors: [SegmentError!]!
+}
+
+type DeleteSegmentPayload {
+  deletedId: ID
+  userErrors: [SegmentError!]!
+}
+
+"Who a rule matches now, without saving it."
+type SegmentPreview {
+  count: Int!
+  "Up to sample matching customers, by id."
+  sample: [Customer!]!
+}
+
+type SegmentPreviewPayload {
+  preview: SegmentPreview
+  userErrors: [SegmentError!]!
+}
+
+input UpsertSegmentInput {
+  "The segment to change; omitted to create one."
+  id: ID
+  name: String!
+  rule: String!
+}
+
+extend type RefrainQuery {
+  "Every segment, by id."
+  segments: [Segment!]! @admin(scope: READ)
+  segment(id: ID!): Segment @admin(scope: READ)
+  "Counts and samples the customers a rule matches now."
+  previewSegment(rule: String!, sample: Int = 10): SegmentPreviewPayload! @admin(scope: READ)
+}
+
+extend type RefrainMutation {
+  "Checks the rule, saves the segment and computes its members."
+  upsertSegment(input: UpsertSegmentInput!): SegmentPayload! @admin(scope: WRITE)
+  "Deletes a segment with its members and history."
+  deleteSegment(id: ID!): DeleteSegmentPayload! @admin(scope: WRITE)
+}
+
+extend type Customer {
+  "The segments the customer is a member of, by id."
+  segments: [Segment!]! @admin(scope: READ)
+}
+`, BuiltIn: false},
 	{Name: "../federation/directives.graphql", Input: `
 	directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
 	directive @composeDirective(name: String!) repeatable on SCHEMA
@@ -6018,6 +6621,8 @@ func (ec *executionContext) childFields_Campaign(ctx context.Context, field grap
 		return ec.fieldContext_Campaign_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Campaign_updatedAt(ctx, field)
+	case "stats":
+		return ec.fieldContext_Campaign_stats(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
 }
@@ -6158,6 +6763,8 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_messages(ctx, field)
 	case "enrollments":
 		return ec.fieldContext_Customer_enrollments(ctx, field)
+	case "segments":
+		return ec.fieldContext_Customer_segments(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Customer", field.Name)
 }
@@ -6290,6 +6897,16 @@ func (ec *executionContext) childFields_DeleteCustomerPayload(ctx context.Contex
 	return nil, fmt.Errorf("no field named %q was found under type DeleteCustomerPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeleteSegmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteSegmentPayload_deletedId(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_DeleteSegmentPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteSegmentPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Engagement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "lastOpenAt":
@@ -6394,6 +7011,46 @@ func (ec *executionContext) childFields_Estimate(ctx context.Context, field grap
 		return ec.fieldContext_Estimate_high(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Estimate", field.Name)
+}
+
+func (ec *executionContext) childFields_ForecastDay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "date":
+		return ec.fieldContext_ForecastDay_date(ctx, field)
+	case "sends":
+		return ec.fieldContext_ForecastDay_sends(ctx, field)
+	case "expected":
+		return ec.fieldContext_ForecastDay_expected(ctx, field)
+	case "campaigns":
+		return ec.fieldContext_ForecastDay_campaigns(ctx, field)
+	case "scenarios":
+		return ec.fieldContext_ForecastDay_scenarios(ctx, field)
+	case "yearly":
+		return ec.fieldContext_ForecastDay_yearly(ctx, field)
+	case "overCap":
+		return ec.fieldContext_ForecastDay_overCap(ctx, field)
+	case "programs":
+		return ec.fieldContext_ForecastDay_programs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ForecastDay", field.Name)
+}
+
+func (ec *executionContext) childFields_ForecastProgram(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "program":
+		return ec.fieldContext_ForecastProgram_program(ctx, field)
+	case "planned":
+		return ec.fieldContext_ForecastProgram_planned(ctx, field)
+	case "sends":
+		return ec.fieldContext_ForecastProgram_sends(ctx, field)
+	case "deferred":
+		return ec.fieldContext_ForecastProgram_deferred(ctx, field)
+	case "skipped":
+		return ec.fieldContext_ForecastProgram_skipped(ctx, field)
+	case "expected":
+		return ec.fieldContext_ForecastProgram_expected(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ForecastProgram", field.Name)
 }
 
 func (ec *executionContext) childFields_HoldoutUplift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6910,6 +7567,18 @@ func (ec *executionContext) childFields_PressureDecisionEdge(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type PressureDecisionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_PressureForecast(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_PressureForecast_from(ctx, field)
+	case "to":
+		return ec.fieldContext_PressureForecast_to(ctx, field)
+	case "days":
+		return ec.fieldContext_PressureForecast_days(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureForecast", field.Name)
+}
+
 func (ec *executionContext) childFields_PressureRules(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cap":
@@ -7028,6 +7697,10 @@ func (ec *executionContext) childFields_RefrainMutation(ctx context.Context, fie
 		return ec.fieldContext_RefrainMutation_enrollCustomer(ctx, field)
 	case "exitEnrollment":
 		return ec.fieldContext_RefrainMutation_exitEnrollment(ctx, field)
+	case "upsertSegment":
+		return ec.fieldContext_RefrainMutation_upsertSegment(ctx, field)
+	case "deleteSegment":
+		return ec.fieldContext_RefrainMutation_deleteSegment(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RefrainMutation", field.Name)
 }
@@ -7040,6 +7713,8 @@ func (ec *executionContext) childFields_RefrainQuery(ctx context.Context, field 
 		return ec.fieldContext_RefrainQuery_campaigns(ctx, field)
 	case "campaign":
 		return ec.fieldContext_RefrainQuery_campaign(ctx, field)
+	case "pressureForecast":
+		return ec.fieldContext_RefrainQuery_pressureForecast(ctx, field)
 	case "inboundEvents":
 		return ec.fieldContext_RefrainQuery_inboundEvents(ctx, field)
 	case "customer":
@@ -7070,6 +7745,12 @@ func (ec *executionContext) childFields_RefrainQuery(ctx context.Context, field 
 		return ec.fieldContext_RefrainQuery_scenario(ctx, field)
 	case "simulateScenario":
 		return ec.fieldContext_RefrainQuery_simulateScenario(ctx, field)
+	case "segments":
+		return ec.fieldContext_RefrainQuery_segments(ctx, field)
+	case "segment":
+		return ec.fieldContext_RefrainQuery_segment(ctx, field)
+	case "previewSegment":
+		return ec.fieldContext_RefrainQuery_previewSegment(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RefrainQuery", field.Name)
 }
@@ -7198,6 +7879,104 @@ func (ec *executionContext) childFields_ScenarioStep(ctx context.Context, field 
 		return ec.fieldContext_ScenarioStep_next(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ScenarioStep", field.Name)
+}
+
+func (ec *executionContext) childFields_Segment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Segment_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Segment_name(ctx, field)
+	case "rule":
+		return ec.fieldContext_Segment_rule(ctx, field)
+	case "count":
+		return ec.fieldContext_Segment_count(ctx, field)
+	case "members":
+		return ec.fieldContext_Segment_members(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Segment_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Segment_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_SegmentError_field(ctx, field)
+	case "message":
+		return ec.fieldContext_SegmentError_message(ctx, field)
+	case "code":
+		return ec.fieldContext_SegmentError_code(ctx, field)
+	case "line":
+		return ec.fieldContext_SegmentError_line(ctx, field)
+	case "column":
+		return ec.fieldContext_SegmentError_column(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentError", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentMember(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "customer":
+		return ec.fieldContext_SegmentMember_customer(ctx, field)
+	case "enteredAt":
+		return ec.fieldContext_SegmentMember_enteredAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentMember", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentMemberConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SegmentMemberConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_SegmentMemberConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SegmentMemberConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentMemberConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentMemberEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_SegmentMemberEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_SegmentMemberEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentMemberEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "segment":
+		return ec.fieldContext_SegmentPayload_segment(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SegmentPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_SegmentPreview_count(ctx, field)
+	case "sample":
+		return ec.fieldContext_SegmentPreview_sample(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentPreviewPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "preview":
+		return ec.fieldContext_SegmentPreviewPayload_preview(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SegmentPreviewPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentPreviewPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SimulationCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7543,6 +8322,44 @@ func (ec *executionContext) dir_admin_args(ctx context.Context, rawArgs map[stri
 		return nil, err
 	}
 	args["scope"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Campaign_stats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
 	return args, nil
 }
 
@@ -7904,6 +8721,20 @@ func (ec *executionContext) field_RefrainMutation_deleteCustomer_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainMutation_deleteSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainMutation_enrollCustomer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8143,6 +8974,20 @@ func (ec *executionContext) field_RefrainMutation_upsertScenario_args(ctx contex
 		return nil, err
 	}
 	args["definition"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_upsertSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpsertSegmentInput, error) {
+			return ec.unmarshalNUpsertSegmentInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUpsertSegmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -8406,6 +9251,58 @@ func (ec *executionContext) field_RefrainQuery_outbox_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainQuery_pressureForecast_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_previewSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "rule",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rule"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "sample",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sample"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainQuery_previewTemplate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8453,6 +9350,20 @@ func (ec *executionContext) field_RefrainQuery_previewTemplate_args(ctx context.
 }
 
 func (ec *executionContext) field_RefrainQuery_scenario_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_segment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -8651,6 +9562,28 @@ func (ec *executionContext) field_Scenario_stats_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["timeZone"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Segment_members_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -9732,6 +10665,50 @@ func (ec *executionContext) _Campaign_updatedAt(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Campaign_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_stats(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Campaign().Stats(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_stats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Campaign_stats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CampaignConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
@@ -11229,6 +12206,56 @@ func (ec *executionContext) fieldContext_Customer_enrollments(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Customer_segments(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().Segments(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal []*segment.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal []*segment.Segment
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*segment.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐSegmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CustomerConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CustomerConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12182,6 +13209,61 @@ func (ec *executionContext) fieldContext_DeleteCustomerPayload_userErrors(_ cont
 	return fc, nil
 }
 
+func (ec *executionContext) _DeleteSegmentPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteSegmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteSegmentPayload_deletedId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteSegmentPayload_deletedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteSegmentPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeleteSegmentPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteSegmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteSegmentPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SegmentError) graphql.Marshaler {
+			return ec.marshalNSegmentError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteSegmentPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteSegmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Engagement_lastOpenAt(ctx context.Context, field graphql.CollectedField, obj *model.Engagement) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13014,6 +14096,337 @@ func (ec *executionContext) _Estimate_high(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Estimate_high(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Estimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ForecastDay_date(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ForecastDay_sends(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_sends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sends, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_sends(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_expected(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_expected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_expected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ForecastDay_campaigns(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_campaigns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaigns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_campaigns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_scenarios(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_scenarios(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scenarios, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_scenarios(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_yearly(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_yearly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Yearly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_yearly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_overCap(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_overCap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OverCap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_overCap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_programs(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_programs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Programs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.ProgramDay) graphql.Marshaler {
+			return ec.marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_programs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ForecastDay",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ForecastProgram(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ForecastProgram_program(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_program(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Program, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_program(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "String")
+}
+
+func (ec *executionContext) _ForecastProgram_planned(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_planned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Planned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_planned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_sends(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_sends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sends, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_sends(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_deferred(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_deferred(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deferred, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_deferred(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_skipped(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_expected(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_expected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_expected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Float")
 }
 
 func (ec *executionContext) _HoldoutUplift_holdoutPercent(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
@@ -17291,6 +18704,84 @@ func (ec *executionContext) fieldContext_PressureDecisionEdge_node(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _PressureForecast_from(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureForecast_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureForecast_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureForecast", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureForecast_to(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureForecast_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureForecast_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureForecast", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureForecast_days(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureForecast_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.Day) graphql.Marshaler {
+			return ec.marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureForecast_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureForecast",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ForecastDay(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PressureRules_cap(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19426,6 +20917,130 @@ func (ec *executionContext) fieldContext_RefrainMutation_exitEnrollment(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _RefrainMutation_upsertSegment(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_upsertSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().UpsertSegment(ctx, obj, fc.Args["input"].(model.UpsertSegmentInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.SegmentPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.SegmentPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentPayload) graphql.Marshaler {
+			return ec.marshalNSegmentPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_upsertSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_upsertSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_deleteSegment(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_deleteSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().DeleteSegment(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.DeleteSegmentPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.DeleteSegmentPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteSegmentPayload) graphql.Marshaler {
+			return ec.marshalNDeleteSegmentPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐDeleteSegmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_deleteSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteSegmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_deleteSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RefrainQuery_version(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19580,6 +21195,68 @@ func (ec *executionContext) fieldContext_RefrainQuery_campaign(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_RefrainQuery_campaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_pressureForecast(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_pressureForecast(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().PressureForecast(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["segment"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *campaign.Forecast
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *campaign.Forecast
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Forecast) graphql.Marshaler {
+			return ec.marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐForecast(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_pressureForecast(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureForecast(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_pressureForecast_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -20452,6 +22129,180 @@ func (ec *executionContext) fieldContext_RefrainQuery_simulateScenario(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_RefrainQuery_simulateScenario_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_segments(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RefrainQuery().Segments(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal []*segment.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal []*segment.Segment
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*segment.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐSegmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_segment(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().Segment(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *segment.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *segment.Segment
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *segment.Segment) graphql.Marshaler {
+			return ec.marshalOSegment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐSegment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_segment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_segment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_previewSegment(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_previewSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().PreviewSegment(ctx, obj, fc.Args["rule"].(string), fc.Args["sample"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *model.SegmentPreviewPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.SegmentPreviewPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentPreviewPayload) graphql.Marshaler {
+			return ec.marshalNSegmentPreviewPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentPreviewPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_previewSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentPreviewPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_previewSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21509,6 +23360,692 @@ func (ec *executionContext) _ScenarioStep_next(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_ScenarioStep_next(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ScenarioStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _Segment_id(ctx context.Context, field graphql.CollectedField, obj *segment.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Segment().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Segment_name(ctx context.Context, field graphql.CollectedField, obj *segment.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Segment_rule(ctx context.Context, field graphql.CollectedField, obj *segment.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Segment_count(ctx context.Context, field graphql.CollectedField, obj *segment.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Segment().Count(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Segment_members(ctx context.Context, field graphql.CollectedField, obj *segment.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_members(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Segment().Members(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentMemberConnection) graphql.Marshaler {
+			return ec.marshalNSegmentMemberConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentMemberConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_members(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMemberConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Segment_members_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Segment_createdAt(ctx context.Context, field graphql.CollectedField, obj *segment.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Segment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *segment.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _SegmentError_field(ctx context.Context, field graphql.CollectedField, obj *model.SegmentError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentError_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentError_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentError", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentError_message(ctx context.Context, field graphql.CollectedField, obj *model.SegmentError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentError", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentError_code(ctx context.Context, field graphql.CollectedField, obj *model.SegmentError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentError_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.UserErrorCode) graphql.Marshaler {
+			return ec.marshalNUserErrorCode2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUserErrorCode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentError", field, false, false, "UserErrorCode")
+}
+
+func (ec *executionContext) _SegmentError_line(ctx context.Context, field graphql.CollectedField, obj *model.SegmentError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentError_line(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Line, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentError_line(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentError", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentError_column(ctx context.Context, field graphql.CollectedField, obj *model.SegmentError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentError_column(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Column, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentError_column(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentError", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentMember_customer(ctx context.Context, field graphql.CollectedField, obj *segment.Member) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMember_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SegmentMember().Customer(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *customer.Customer) graphql.Marshaler {
+			return ec.marshalNCustomer2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcustomerᚐCustomer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMember_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMember",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Customer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentMember_enteredAt(ctx context.Context, field graphql.CollectedField, obj *segment.Member) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMember_enteredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnteredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMember_enteredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMember", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _SegmentMemberConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMemberConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SegmentMemberEdge) graphql.Marshaler {
+			return ec.marshalNSegmentMemberEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentMemberEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMemberConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMemberConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMemberEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentMemberConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMemberConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*segment.Member) graphql.Marshaler {
+			return ec.marshalNSegmentMember2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐMemberᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMemberConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMemberConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMember(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentMemberConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMemberConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMemberConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMemberConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentMemberEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMemberEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMemberEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMemberEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMemberEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentMemberEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMemberEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMemberEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segment.Member) graphql.Marshaler {
+			return ec.marshalNSegmentMember2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐMember(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMemberEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMemberEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMember(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentPayload_segment(ctx context.Context, field graphql.CollectedField, obj *model.SegmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPayload_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segment.Segment) graphql.Marshaler {
+			return ec.marshalOSegment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐSegment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPayload_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SegmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SegmentError) graphql.Marshaler {
+			return ec.marshalNSegmentError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentPreview_count(ctx context.Context, field graphql.CollectedField, obj *model.SegmentPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreview_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreview_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentPreview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentPreview_sample(ctx context.Context, field graphql.CollectedField, obj *model.SegmentPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreview_sample(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sample, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*customer.Customer) graphql.Marshaler {
+			return ec.marshalNCustomer2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcustomerᚐCustomerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreview_sample(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Customer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentPreviewPayload_preview(ctx context.Context, field graphql.CollectedField, obj *model.SegmentPreviewPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreviewPayload_preview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Preview, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentPreview) graphql.Marshaler {
+			return ec.marshalOSegmentPreview2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentPreview(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreviewPayload_preview(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentPreviewPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentPreview(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentPreviewPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SegmentPreviewPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreviewPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SegmentError) graphql.Marshaler {
+			return ec.marshalNSegmentError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreviewPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentPreviewPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SimulationCounts_entries(ctx context.Context, field graphql.CollectedField, obj *simulate.Counts) (ret graphql.Marshaler) {
@@ -24940,6 +27477,62 @@ func UnmarshalUpsertCustomerInput(ctx context.Context, raw any) (model.UpsertCus
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUpsertSegmentInput(ctx context.Context, obj any) (model.UpsertSegmentInput, error) {
+	var it model.UpsertSegmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "rule"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "rule":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rule"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rule = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpsertSegmentInput unmarshals raw into the UpsertSegmentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpsertSegmentInput(ctx context.Context, raw any) (model.UpsertSegmentInput, error) {
+	var out model.UpsertSegmentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpsertSegmentInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpsertTemplateInput(ctx context.Context, obj any) (model.UpsertTemplateInput, error) {
 	var it model.UpsertTemplateInput
 	if obj == nil {
@@ -25401,6 +27994,12 @@ func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_stats(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25872,6 +28471,12 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Customer_enrollments(ctx, field, obj)
 				})
+		case "segments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Customer_segments(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26329,6 +28934,44 @@ func (ec *executionContext) _DeleteCustomerPayload(ctx context.Context, sel ast.
 	return out
 }
 
+var deleteSegmentPayloadImplementors = []string{"DeleteSegmentPayload"}
+
+func (ec *executionContext) _DeleteSegmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteSegmentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteSegmentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteSegmentPayload")
+		case "deletedId":
+			out.Values[i] = ec._DeleteSegmentPayload_deletedId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._DeleteSegmentPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var engagementImplementors = []string{"Engagement"}
 
 func (ec *executionContext) _Engagement(ctx context.Context, sel ast.SelectionSet, obj *model.Engagement) graphql.Marshaler {
@@ -26710,6 +29353,132 @@ func (ec *executionContext) _Estimate(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "high":
 			out.Values[i] = ec._Estimate_high(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var forecastDayImplementors = []string{"ForecastDay"}
+
+func (ec *executionContext) _ForecastDay(ctx context.Context, sel ast.SelectionSet, obj *campaign.Day) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, forecastDayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ForecastDay")
+		case "date":
+			out.Values[i] = ec._ForecastDay_date(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sends":
+			out.Values[i] = ec._ForecastDay_sends(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expected":
+			out.Values[i] = ec._ForecastDay_expected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "campaigns":
+			out.Values[i] = ec._ForecastDay_campaigns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scenarios":
+			out.Values[i] = ec._ForecastDay_scenarios(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "yearly":
+			out.Values[i] = ec._ForecastDay_yearly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overCap":
+			out.Values[i] = ec._ForecastDay_overCap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "programs":
+			out.Values[i] = ec._ForecastDay_programs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var forecastProgramImplementors = []string{"ForecastProgram"}
+
+func (ec *executionContext) _ForecastProgram(ctx context.Context, sel ast.SelectionSet, obj *campaign.ProgramDay) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, forecastProgramImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ForecastProgram")
+		case "program":
+			out.Values[i] = ec._ForecastProgram_program(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "planned":
+			out.Values[i] = ec._ForecastProgram_planned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sends":
+			out.Values[i] = ec._ForecastProgram_sends(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deferred":
+			out.Values[i] = ec._ForecastProgram_deferred(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._ForecastProgram_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expected":
+			out.Values[i] = ec._ForecastProgram_expected(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28474,6 +31243,49 @@ func (ec *executionContext) _PressureDecisionEdge(ctx context.Context, sel ast.S
 	return out
 }
 
+var pressureForecastImplementors = []string{"PressureForecast"}
+
+func (ec *executionContext) _PressureForecast(ctx context.Context, sel ast.SelectionSet, obj *campaign.Forecast) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureForecastImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureForecast")
+		case "from":
+			out.Values[i] = ec._PressureForecast_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._PressureForecast_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days":
+			out.Values[i] = ec._PressureForecast_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var pressureRulesImplementors = []string{"PressureRules"}
 
 func (ec *executionContext) _PressureRules(ctx context.Context, sel ast.SelectionSet, obj *model.PressureRules) graphql.Marshaler {
@@ -28920,6 +31732,18 @@ func (ec *executionContext) _RefrainMutation(ctx context.Context, sel ast.Select
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainMutation_exitEnrollment(ctx, field, obj)
 				})
+		case "upsertSegment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_upsertSegment(ctx, field, obj)
+				})
+		case "deleteSegment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_deleteSegment(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -28965,6 +31789,12 @@ func (ec *executionContext) _RefrainQuery(ctx context.Context, sel ast.Selection
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainQuery_campaign(ctx, field, obj)
+				})
+		case "pressureForecast":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_pressureForecast(ctx, field, obj)
 				})
 		case "inboundEvents":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -29055,6 +31885,24 @@ func (ec *executionContext) _RefrainQuery(ctx context.Context, sel ast.Selection
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainQuery_simulateScenario(ctx, field, obj)
+				})
+		case "segments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_segments(ctx, field, obj)
+				})
+		case "segment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_segment(ctx, field, obj)
+				})
+		case "previewSegment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_previewSegment(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -29484,6 +32332,359 @@ func (ec *executionContext) _ScenarioStep(ctx context.Context, sel ast.Selection
 		case "next":
 			out.Values[i] = ec._ScenarioStep_next(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentImplementors = []string{"Segment"}
+
+func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, obj *segment.Segment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Segment")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_id(ctx, field, obj)
+				})
+		case "name":
+			out.Values[i] = ec._Segment_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rule":
+			out.Values[i] = ec._Segment_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "count":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_count(ctx, field, obj)
+				})
+		case "members":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_members(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Segment_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Segment_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentErrorImplementors = []string{"SegmentError"}
+
+func (ec *executionContext) _SegmentError(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentError")
+		case "field":
+			out.Values[i] = ec._SegmentError_field(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._SegmentError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._SegmentError_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "line":
+			out.Values[i] = ec._SegmentError_line(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "column":
+			out.Values[i] = ec._SegmentError_column(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentMemberImplementors = []string{"SegmentMember"}
+
+func (ec *executionContext) _SegmentMember(ctx context.Context, sel ast.SelectionSet, obj *segment.Member) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentMemberImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentMember")
+		case "customer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SegmentMember_customer(ctx, field, obj)
+				})
+		case "enteredAt":
+			out.Values[i] = ec._SegmentMember_enteredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentMemberConnectionImplementors = []string{"SegmentMemberConnection"}
+
+func (ec *executionContext) _SegmentMemberConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentMemberConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentMemberConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentMemberConnection")
+		case "edges":
+			out.Values[i] = ec._SegmentMemberConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._SegmentMemberConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SegmentMemberConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentMemberEdgeImplementors = []string{"SegmentMemberEdge"}
+
+func (ec *executionContext) _SegmentMemberEdge(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentMemberEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentMemberEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentMemberEdge")
+		case "cursor":
+			out.Values[i] = ec._SegmentMemberEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._SegmentMemberEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentPayloadImplementors = []string{"SegmentPayload"}
+
+func (ec *executionContext) _SegmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentPayload")
+		case "segment":
+			out.Values[i] = ec._SegmentPayload_segment(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._SegmentPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentPreviewImplementors = []string{"SegmentPreview"}
+
+func (ec *executionContext) _SegmentPreview(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentPreview")
+		case "count":
+			out.Values[i] = ec._SegmentPreview_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sample":
+			out.Values[i] = ec._SegmentPreview_sample(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentPreviewPayloadImplementors = []string{"SegmentPreviewPayload"}
+
+func (ec *executionContext) _SegmentPreviewPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentPreviewPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentPreviewPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentPreviewPayload")
+		case "preview":
+			out.Values[i] = ec._SegmentPreviewPayload_preview(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._SegmentPreviewPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -31008,6 +34209,14 @@ func (ec *executionContext) marshalNDeleteCustomerPayload2ᚖgithubᚗcomᚋrefr
 	return ec._DeleteCustomerPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDeleteSegmentPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐDeleteSegmentPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteSegmentPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteSegmentPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteSegmentPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNEnrollment2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐEnrollmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*engine.Enrollment) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -31116,6 +34325,54 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.Day) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDay(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDay(ctx context.Context, sel ast.SelectionSet, v *campaign.Day) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ForecastDay!")
+		return graphql.Null
+	}
+	return ec._ForecastDay(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.ProgramDay) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDay(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDay(ctx context.Context, sel ast.SelectionSet, v *campaign.ProgramDay) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ForecastProgram!")
+		return graphql.Null
+	}
+	return ec._ForecastProgram(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNHygieneCustomer2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneCustomerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HygieneCustomer) graphql.Marshaler {
@@ -31664,6 +34921,14 @@ func (ec *executionContext) marshalNPressureDecisionKind2githubᚗcomᚋrefrain�
 	return v
 }
 
+func (ec *executionContext) marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐForecast(ctx context.Context, sel ast.SelectionSet, v *campaign.Forecast) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureForecast!")
+		return graphql.Null
+	}
+	return ec._PressureForecast(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPressureRules2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureRules(ctx context.Context, sel ast.SelectionSet, v *model.PressureRules) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PressureRules!")
@@ -31863,6 +35128,126 @@ func (ec *executionContext) unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefra
 
 func (ec *executionContext) marshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx context.Context, sel ast.SelectionSet, v model.Scope) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSegment2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐSegmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*segment.Segment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐSegment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐSegment(ctx context.Context, sel ast.SelectionSet, v *segment.Segment) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Segment!")
+		return graphql.Null
+	}
+	return ec._Segment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SegmentError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentError2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentError2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentError(ctx context.Context, sel ast.SelectionSet, v *model.SegmentError) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentError!")
+		return graphql.Null
+	}
+	return ec._SegmentError(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentMember2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐMemberᚄ(ctx context.Context, sel ast.SelectionSet, v []*segment.Member) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentMember2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐMember(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentMember2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐMember(ctx context.Context, sel ast.SelectionSet, v *segment.Member) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentMember!")
+		return graphql.Null
+	}
+	return ec._SegmentMember(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentMemberConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentMemberConnection(ctx context.Context, sel ast.SelectionSet, v *model.SegmentMemberConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentMemberConnection!")
+		return graphql.Null
+	}
+	return ec._SegmentMemberConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentMemberEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentMemberEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SegmentMemberEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentMemberEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentMemberEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentMemberEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentMemberEdge(ctx context.Context, sel ast.SelectionSet, v *model.SegmentMemberEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentMemberEdge!")
+		return graphql.Null
+	}
+	return ec._SegmentMemberEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentPayload(ctx context.Context, sel ast.SelectionSet, v *model.SegmentPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentPayload!")
+		return graphql.Null
+	}
+	return ec._SegmentPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentPreviewPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentPreviewPayload(ctx context.Context, sel ast.SelectionSet, v *model.SegmentPreviewPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentPreviewPayload!")
+		return graphql.Null
+	}
+	return ec._SegmentPreviewPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSimulationCounts2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐCounts(ctx context.Context, sel ast.SelectionSet, v simulate.Counts) graphql.Marshaler {
@@ -32090,6 +35475,11 @@ func (ec *executionContext) marshalNUpsertCustomerPayload2ᚖgithubᚗcomᚋrefr
 		return graphql.Null
 	}
 	return ec._UpsertCustomerPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNUpsertSegmentInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUpsertSegmentInput(ctx context.Context, v any) (model.UpsertSegmentInput, error) {
+	res, err := ec.unmarshalInputUpsertSegmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNUpsertTemplateInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUpsertTemplateInput(ctx context.Context, v any) (model.UpsertTemplateInput, error) {
@@ -32993,6 +36383,20 @@ func (ec *executionContext) marshalOScenario2ᚖgithubᚗcomᚋrefrainᚑdevᚋr
 		return graphql.Null
 	}
 	return ec._Scenario(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSegment2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋsegmentᚐSegment(ctx context.Context, sel ast.SelectionSet, v *segment.Segment) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Segment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSegmentPreview2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSegmentPreview(ctx context.Context, sel ast.SelectionSet, v *model.SegmentPreview) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SegmentPreview(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOSimulationReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋsimulateᚐReport(ctx context.Context, sel ast.SelectionSet, v *simulate.Report) graphql.Marshaler {

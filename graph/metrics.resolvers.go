@@ -10,9 +10,14 @@ import (
 	"time"
 
 	"github.com/refrain-dev/refrain/graph/model"
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 )
+
+func (r *campaignResolver) Stats(ctx context.Context, obj *campaign.Campaign, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error) {
+	return r.Resolver.Stats(ctx, kpi.DimCampaign, obj.ID, StatsArgs{From: from, To: to, Interval: interval, TimeZone: timeZone})
+}
 
 func (r *programResolver) Stats(ctx context.Context, obj *model.Program, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error) {
 	return r.Resolver.Stats(ctx, kpi.DimScenario, obj.ID, StatsArgs{From: from, To: to, Interval: interval, TimeZone: timeZone})

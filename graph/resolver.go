@@ -46,8 +46,10 @@ type Resolver struct {
 	LoyaltyService *loyalty.Service
 	// Pressure is the marketing pressure policy (issue 7).
 	Pressure *pressure.Policy
-	// ABRule is when an A/B test may be decided (issue 8).
-	ABRule stats.Rule
 	// Campaigns stores and sends campaigns (issue 7).
 	Campaigns *campaign.Service
+	// Forecaster projects the marketing load (issue 7).
+	Forecaster *campaign.Forecaster
+	// ABRule is when an A/B test may be decided (issue 8).
+	ABRule stats.Rule
 }

@@ -253,7 +253,9 @@ func TestCampaignLifecycle(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		ctx := context.Background()
 		mc := newMailgunCapture(t)
-		e := newEnv(t, db, withMailgun(mc))
+		// About seven recipients a variant: the A/B rule is lowered to decide
+		// on them (the default asks 500 each; see TestBayesPicker).
+		e := newEnv(t, db, func(c *plugin.Config) { withMailgun(mc)(c); c.ABMinSample = 5 })
 		seedSubscribers(t, db.DB, e.clock.Now(), 30, "vip")
 		svc := e.p.Campaigns()
 
@@ -261,6 +263,12 @@ func TestCampaignLifecycle(t *testing.T) {
 		require.EqualError(t, err, `segment: unknown audience "segment-that-is-not": want all or tag:NAME`)
 		_, err = svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("all"), Template: strp("nope")})
 		require.EqualError(t, err, `template: no template named "nope"`)
+		_, err = svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("all"), Template: strp("win-back")})
+		require.EqualError(t, err, `values: template "win-back" needs discount_code`)
+		_, err = svc.Create(ctx, campaign.Input{Name: strp("x"), Audience: strp("all"), Template: strp("win-back"),
+			ABTest: &campaign.ABTest{TestShare: 0.5, WinnerMetric: campaign.MetricOpenRate, DecideAfter: time.Hour,
+				Variants: []campaign.Variant{{Name: "a", Values: map[string]string{"discount_code": "A"}}, {Name: "b", Values: map[string]string{}}}}})
+		require.EqualError(t, err, `abTest.variants[1].values: template "win-back" needs discount_code`)
 
 		c, err := svc.Create(ctx, campaign.Input{Name: strp("VIP test"), Audience: strp("tag:vip"), Template: strp("welcome"),
 			Values: map[string]string{"discount_code": "A"},
@@ -378,8 +386,8 @@ func TestCampaignGraphQL(t *testing.T) {
 		require.Equal(t, "SCHEDULED", sched.Refrain.ScheduleCampaign.Campaign.Status)
 		require.NoError(t, e.p.Campaigns().Drain(context.Background()))
 
-		q := `query($id: ID!) { refrain { campaign(id: $id) { status segment audienceCount sentCount skippedCount pendingCount
-			pressure { cap onCapped minGap quietHours } }
+		q := `query($id: ID!, $from: DateTime!, $to: DateTime!) { refrain { campaign(id: $id) { status segment audienceCount sentCount skippedCount pendingCount
+			pressure { cap onCapped minGap quietHours } stats(from: $from, to: $to) { total { sent delivered } } }
 			campaigns(status: SENT, first: 5) { nodes { id } pageInfo { hasNextPage } } } }`
 		var got struct {
 			Refrain struct {
@@ -390,12 +398,17 @@ func TestCampaignGraphQL(t *testing.T) {
 						Cap                          int
 						OnCapped, MinGap, QuietHours string
 					}
+					Stats struct{ Total struct{ Sent, Delivered int } }
 				}
 				Campaigns struct{ Nodes []struct{ ID string } }
 			}
 		}
-		e.do(testBootstrapKey, q, map[string]any{"id": id}).decode(t, &got)
+		day := e.clock.Now().UTC().Truncate(time.Hour)
+		e.do(testBootstrapKey, q, map[string]any{"id": id, "from": day.Add(-24 * time.Hour).Format(time.RFC3339),
+			"to": day.Add(24 * time.Hour).Format(time.RFC3339)}).decode(t, &got)
 		c := got.Refrain.Campaign
+		require.Equal(t, 12, c.Stats.Total.Sent, "Campaign.stats counts the campaign's sends")
+		require.Zero(t, c.Stats.Total.Delivered)
 		require.Equal(t, "SENT", c.Status)
 		require.Equal(t, "tag:vip", c.Segment)
 		require.Equal(t, []int{12, 12, 0, 0}, []int{c.AudienceCount, c.SentCount, c.SkippedCount, c.PendingCount})
@@ -406,6 +419,27 @@ func TestCampaignGraphQL(t *testing.T) {
 		require.Len(t, got.Refrain.Campaigns.Nodes, 1)
 		total, _ := mc.counts()
 		require.Equal(t, 12, total)
+
+		// Scheduling warns of the days over the cap and of campaigns
+		// reaching the same customers the same day.
+		at := e.clock.Now().Add(48 * time.Hour)
+		var warnings []string
+		for i := range 4 {
+			var cr struct {
+				Refrain struct{ CreateCampaign payload }
+			}
+			e.do(testBootstrapKey, createCampaignMutation, map[string]any{"in": map[string]any{"name": fmt.Sprintf("Week %d", i),
+				"template": "welcome", "segment": "tag:vip"}}).decode(t, &cr)
+			var sc struct {
+				Refrain struct{ ScheduleCampaign payload }
+			}
+			e.do(testBootstrapKey, scheduleCampaignMutation, map[string]any{"id": cr.Refrain.CreateCampaign.Campaign.ID,
+				"at": at.Add(time.Duration(i) * time.Hour).Format(time.RFC3339)}).decode(t, &sc)
+			warnings = sc.Refrain.ScheduleCampaign.Warnings
+		}
+		require.Len(t, warnings, 4)
+		require.Equal(t, "2026-06-03: 12 customers of the audience over the cap of 3 in 7d", warnings[0])
+		require.Regexp(t, `^2026-06-03: campaign cmp_\w+ \(Week 0, priority 50\) reaches 12 of the same customers the same day$`, warnings[1])
 
 		// Only admin keys see campaigns.
 		key, _ := e.apiKey("read")

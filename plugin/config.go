@@ -70,6 +70,7 @@ type Config struct {
 	HygieneConfig
 	MetricsConfig
 	PressureConfig
+	SegmentConfig
 }
 
 // settingField is one leaf setting: its struct field and its value.
@@ -277,5 +278,6 @@ func (c Config) Validate() error {
 	errs = append(errs, c.HygieneConfig.validate()...)
 	errs = append(errs, c.MetricsConfig.validate()...)
 	errs = append(errs, c.PressureConfig.validate()...)
+	errs = append(errs, c.SegmentConfig.validate()...)
 	return errors.Join(errs...)
 }

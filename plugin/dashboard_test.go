@@ -163,7 +163,7 @@ func TestDashboardInChromium(t *testing.T) {
 	readKey, _ := m.apiKey("read")
 	var loaded string
 	var cells map[string]string
-	var charts int
+	var charts, calendarDays int
 	require.NoError(t, chromedp.Run(ctx,
 		log.Enable(),
 		chromedp.Navigate(srv.URL+"/dashboard"),
@@ -182,7 +182,10 @@ func TestDashboardInChromium(t *testing.T) {
 				out[k] = e.getAttribute("data-numerator") !== null ? e.getAttribute("data-numerator") + "/" + e.getAttribute("data-denominator") : e.textContent;
 			}); return out; })()`, &cells),
 		chromedp.Evaluate(`document.querySelectorAll('svg[data-chart="daily"] polyline').length`, &charts),
+		chromedp.WaitVisible(`svg[data-chart="calendar"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('svg[data-chart="calendar"] rect.day').length`, &calendarDays),
 	))
+	require.Equal(t, 91, calendarDays, "the pressure calendar shows the next 13 weeks of the forecast")
 	require.Equal(t, "true", loaded, "the page loaded its data")
 
 	// Every program shows its API numbers.

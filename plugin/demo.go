@@ -12,8 +12,10 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/mail/tracking"
 )
 
 // DemoOptions says how big a demo store SeedDemo makes.
@@ -27,6 +29,9 @@ type DemoOptions struct {
 // DemoSummary counts what SeedDemo wrote.
 type DemoSummary struct {
 	Customers, Orders, Carts, AbandonedCarts, OpenCarts, Messages, MessageEvents, Events int
+	// Conversions is how many orders are attributed to a mail (a click within
+	// the click window, else an open within the open window).
+	Conversions int
 	// RevenueMinor is the total of the orders, in EUR cents.
 	RevenueMinor int64
 	// SampleCustomer is the store id of a customer with orders, opens and a cart, for the tour.
@@ -78,7 +83,10 @@ func (p *Plugin) SeedDemo(ctx context.Context, opts DemoOptions) (DemoSummary, e
 	var sum DemoSummary
 	err := p.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		sum, err = g.write(ctx, tx)
+		if sum, err = g.write(ctx, tx); err != nil {
+			return err
+		}
+		sum.Conversions, err = g.rollups(ctx, tx, p.attributor())
 		return err
 	})
 	return sum, err
@@ -414,6 +422,48 @@ func (g *demoGen) write(ctx context.Context, tx bun.Tx) (DemoSummary, error) {
 		sum.SampleCustomer = g.customers[0].ID()
 	}
 	return sum, nil
+}
+
+// rollups counts the history into the engagement rollups the KPIs and the
+// dashboard read, the way the outbox, the Mailgun events and the orders
+// count them as they happen: the sends, each message's first delivery,
+// open and click, and each order attributed to the mail before it.
+func (g *demoGen) rollups(ctx context.Context, tx bun.Tx, attr *kpi.Attributor) (int, error) {
+	byHour := map[time.Time][]kpi.Dims{}
+	for _, msgs := range g.messages {
+		for _, m := range msgs {
+			h := kpi.Hour(*m.msg.SentAt)
+			byHour[h] = append(byHour[h], outbox.KPIDims(m.msg))
+		}
+	}
+	for h, dims := range byHour {
+		if err := kpi.CountSent(ctx, tx, h, dims); err != nil {
+			return 0, fmt.Errorf("demo: %w", err)
+		}
+	}
+	for _, msgs := range g.messages {
+		for _, m := range msgs {
+			km := tracking.KPIMessage(m.msg)
+			for _, ev := range m.events {
+				if err := kpi.CountEvent(ctx, tx, km, ev.Kind, "", ev.MachineOpen, ev.OccurredAt); err != nil {
+					return 0, fmt.Errorf("demo: %w", err)
+				}
+			}
+		}
+	}
+	conversions := 0
+	for _, orders := range g.orders {
+		for _, o := range orders {
+			at, err := attr.Attribute(ctx, tx, o.PlacedAt, o)
+			if err != nil {
+				return 0, fmt.Errorf("demo: %w", err)
+			}
+			if at != nil && at.MessagePK != 0 {
+				conversions++
+			}
+		}
+	}
+	return conversions, nil
 }
 
 // insertBatches inserts rows demoBatch at a time; the database fills in

@@ -43,9 +43,8 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 	}
 	eng, err := engine.New(engine.Options{DB: p.db, Clock: p.clock, Logger: p.logger,
 		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(), Gate: pressureGate{policy: p.resolver.Pressure},
-		// The segment rule engine (issue 5) replaces the basic rules here
-		// once it lands; the engine only needs scenarios.Rules.
-		Rules: scenarios.BasicRules{},
+		// Audience, exit_when and if rules are segment rules.
+		Rules: segmentRules{},
 		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL}, StoreURL: storeURL,
 		StoreAnniversary: cfg.StoreAnniversary, Batch: cfg.ScenariosBatch, Lease: cfg.ScenariosLease, Poll: cfg.ScenariosPoll})
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
@@ -64,6 +66,7 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 			return err
 		})
 	})
+	p.setupSegments()
 	p.addWorker("stage-sweep", func(ctx context.Context) error {
 		return p.every(ctx, cfg.StageSweepInterval, "stage-sweep", func(ctx context.Context) error {
 			_, err := p.SweepStages(ctx)
@@ -88,7 +91,13 @@ func (p *Plugin) inboxHandler() *ingest.Processor {
 			BaseURL: p.cfg.BigCommerceAPIBase, HTTP: p.http}
 	}
 	h := ingest.NewProcessor(p.commerceProcessor(), fetcher, p.logger)
-	h.Vet, h.Applied = privacy.VetEvent, p.hygieneApplied
+	h.Vet = privacy.VetEvent
+	h.Applied = func(ctx context.Context, db bun.IDB, ev storefront.Event) error {
+		if err := p.hygieneApplied(ctx, db, ev); err != nil {
+			return err
+		}
+		return p.segmentApplied(ctx, db, ev)
+	}
 	return h
 }
 

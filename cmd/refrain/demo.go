@@ -71,7 +71,8 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	w := env.stdout
 	fmt.Fprintf(w, "Demo store in %s (seed %d, %.1fs): %d customers, %d orders (%s EUR), %d carts (%d abandoned, %d about to be),\n",
 		*file, *seed, time.Since(started).Seconds(), sum.Customers, sum.Orders, money(sum.RevenueMinor), sum.Carts, sum.AbandonedCarts, sum.OpenCarts)
-	fmt.Fprintf(w, "%d mails with %d delivery, open and click events, the library programs active.\n", sum.Messages, sum.MessageEvents)
+	fmt.Fprintf(w, "%d mails with %d delivery, open and click events, %d orders attributed to them, the library programs active.\n",
+		sum.Messages, sum.MessageEvents, sum.Conversions)
 	switch {
 	case campaignErr != nil:
 		fmt.Fprintf(w, "Campaign: not scheduled: %v\n", campaignErr)

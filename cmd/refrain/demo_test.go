@@ -9,10 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/refrain-dev/refrain/plugin"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/stretchr/testify/require"
 )
 
@@ -117,6 +120,26 @@ func TestDemoSetUp(t *testing.T) {
 	_, err = p.SeedDemo(context.Background(), plugin.DemoOptions{Customers: 1, Seed: 1})
 	require.ErrorContains(t, err, "already holds customers")
 
+	// The history is in the engagement rollups the KPIs and the dashboard
+	// read: every mail sent, opens, clicks, and the orders attributed.
+	nums := regexp.MustCompile(`(\d+) mails with (\d+) delivery, open and click events, (\d+) orders attributed`).FindStringSubmatch(out)
+	require.Len(t, nums, 4, "no mail counts in:\n%s", out)
+	mails, _ := strconv.Atoi(nums[1])
+	attributed, _ := strconv.Atoi(nums[3])
+	require.Positive(t, attributed)
+	now := time.Now().UTC().Truncate(time.Hour)
+	series, err := kpi.Compute(context.Background(), p.DB(), kpi.Query{From: now.AddDate(-2, 0, 0), To: now.Add(2 * time.Hour)})
+	require.NoError(t, err)
+	require.Len(t, series, 1)
+	tot := series[0].Total
+	require.EqualValues(t, mails, tot.Sent)
+	require.EqualValues(t, attributed, tot.Conversions)
+	require.Positive(t, tot.Delivered)
+	require.Positive(t, tot.UniqueOpens)
+	require.Positive(t, tot.MachineOpens)
+	require.Positive(t, tot.UniqueClicks)
+	require.Positive(t, tot.Revenue["EUR"])
+
 	queries := tourQueries(t)
 	require.GreaterOrEqual(t, len(queries), 4)
 	for i, q := range queries {
@@ -146,4 +169,28 @@ func TestDemoSetUp(t *testing.T) {
 	require.NotNil(t, c.Engagement.LastOpenAt)
 	require.NotEmpty(t, c.Messages.Nodes)
 	require.NotEmpty(t, c.Events.Nodes)
+}
+
+// Every program under bench/ has its row, with its command, in the
+// README's Benchmarks table.
+func TestReadmeListsEveryBenchmark(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	readme := string(raw)
+	b := strings.Index(readme, "## Benchmarks")
+	require.GreaterOrEqual(t, b, 0, "README has no Benchmarks section")
+	section := readme[b:]
+	if e := strings.Index(section[3:], "\n## "); e >= 0 {
+		section = section[:e+3]
+	}
+	dirs, err := os.ReadDir("../../bench")
+	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		require.Contains(t, section, "| `bench/"+d.Name()+"` |", "README Benchmarks has no row for bench/%s", d.Name())
+		require.Contains(t, section, "`go run ./bench/"+d.Name(), "README Benchmarks has no command for bench/%s", d.Name())
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/pressure"
+	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/refrain-dev/refrain/scenarios/simulate"
 )
@@ -212,6 +213,11 @@ type DeleteCustomerPayload struct {
 	// True when the customer was erased.
 	Deleted    bool         `json:"deleted"`
 	UserErrors []*UserError `json:"userErrors"`
+}
+
+type DeleteSegmentPayload struct {
+	DeletedID  *string         `json:"deletedId,omitempty"`
+	UserErrors []*SegmentError `json:"userErrors"`
 }
 
 // Engagement timestamps.
@@ -570,6 +576,43 @@ type ScenarioStep struct {
 	Next *string `json:"next,omitempty"`
 }
 
+// A problem with a segment or its rule; line and column point into the rule.
+type SegmentError struct {
+	Field   []string      `json:"field,omitempty"`
+	Message string        `json:"message"`
+	Code    UserErrorCode `json:"code"`
+	Line    *int          `json:"line,omitempty"`
+	Column  *int          `json:"column,omitempty"`
+}
+
+type SegmentMemberConnection struct {
+	Edges    []*SegmentMemberEdge `json:"edges"`
+	Nodes    []*segment.Member    `json:"nodes"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+type SegmentMemberEdge struct {
+	Cursor string          `json:"cursor"`
+	Node   *segment.Member `json:"node"`
+}
+
+type SegmentPayload struct {
+	Segment    *segment.Segment `json:"segment,omitempty"`
+	UserErrors []*SegmentError  `json:"userErrors"`
+}
+
+// Who a rule matches now, without saving it.
+type SegmentPreview struct {
+	Count int `json:"count"`
+	// Up to sample matching customers, by id.
+	Sample []*customer.Customer `json:"sample"`
+}
+
+type SegmentPreviewPayload struct {
+	Preview    *SegmentPreview `json:"preview,omitempty"`
+	UserErrors []*SegmentError `json:"userErrors"`
+}
+
 type SimulationPayload struct {
 	Report     *simulate.Report `json:"report,omitempty"`
 	UserErrors []*ScenarioError `json:"userErrors"`
@@ -680,6 +723,13 @@ type UpsertCustomerPayload struct {
 	Customer   *customer.Customer `json:"customer,omitempty"`
 	Created    bool               `json:"created"`
 	UserErrors []*UserError       `json:"userErrors"`
+}
+
+type UpsertSegmentInput struct {
+	// The segment to change; omitted to create one.
+	ID   *string `json:"id,omitempty"`
+	Name string  `json:"name"`
+	Rule string  `json:"rule"`
 }
 
 // A template set to store for one locale. It is checked before it is saved.

@@ -241,18 +241,21 @@ func (s *Service) LocalDue(c *Campaign, loc *time.Location) time.Time {
 // zoneDueTimes sets each recipient's due time to the scheduled local time
 // in their zone: one UPDATE per distinct zone.
 func (s *Service) zoneDueTimes(ctx context.Context, c *Campaign) error {
-	var zones []*string
+	var zones []struct {
+		Zone *string `bun:"time_zone"`
+	}
 	if err := s.o.DB.NewSelect().TableExpr("customers AS c").ColumnExpr("DISTINCT c.time_zone").
 		Where("c.id IN (SELECT customer_id FROM campaign_recipients WHERE campaign_id = ?)", c.ID).Scan(ctx, &zones); err != nil {
 		return fmt.Errorf("read zones of campaign %s: %w", c.ID, err)
 	}
 	for _, z := range zones {
-		due := s.LocalDue(c, s.o.Policy.Location(z))
+		name := z.Zone
+		due := s.LocalDue(c, s.o.Policy.Location(name))
 		q := s.o.DB.NewUpdate().Model((*Recipient)(nil)).Set("due_at = ?", due).Where("campaign_id = ?", c.ID)
-		if z == nil {
+		if name == nil {
 			q = q.Where("customer_id IN (SELECT id FROM customers WHERE time_zone IS NULL)")
 		} else {
-			q = q.Where("customer_id IN (SELECT id FROM customers WHERE time_zone = ?)", *z)
+			q = q.Where("customer_id IN (SELECT id FROM customers WHERE time_zone = ?)", *name)
 		}
 		if _, err := q.Exec(ctx); err != nil {
 			return fmt.Errorf("set local due times of campaign %s: %w", c.ID, err)
@@ -316,7 +319,8 @@ func (s *Service) claim(ctx context.Context, c *Campaign) ([]claimed, error) {
 	return rows, nil
 }
 
-// sendBatches claims and sends up to Concurrency batches of c at once.
+// sendBatches claims and sends batches of c, up to Concurrency in flight:
+// a batch is claimed as soon as a slot frees, until none is due.
 func (s *Service) sendBatches(ctx context.Context, c *Campaign) (int, error) {
 	var (
 		wg      sync.WaitGroup
@@ -324,18 +328,29 @@ func (s *Service) sendBatches(ctx context.Context, c *Campaign) (int, error) {
 		handled int
 		errs    []error
 	)
-	for i := 0; i < s.o.Concurrency; i++ {
-		rows, err := s.claim(ctx, c)
-		if err != nil {
-			errs = append(errs, err)
+	slots := make(chan struct{}, s.o.Concurrency)
+	for ctx.Err() == nil {
+		slots <- struct{}{}
+		mu.Lock()
+		failed := len(errs) > 0
+		mu.Unlock()
+		if failed {
+			<-slots
 			break
 		}
-		if len(rows) == 0 {
+		rows, err := s.claim(ctx, c)
+		if err != nil || len(rows) == 0 {
+			<-slots
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
 			break
 		}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer func() { <-slots; wg.Done() }()
 			err := s.sendBatch(ctx, c, rows)
 			mu.Lock()
 			defer mu.Unlock()
@@ -488,17 +503,33 @@ func (s *Service) closeFinished(ctx context.Context) error {
 	return nil
 }
 
-// Reserved implements pressure.Reservations: the scheduled (or started,
-// not yet written) campaigns of higher priority due in (from, to] whose
-// audience includes the customer.
+// Reserved implements pressure.Reservations: the campaigns of higher
+// priority due for the customer in (from, to]: scheduled ones whose
+// audience includes them, and started ones that have not written their
+// message yet (at the recipient's due time, deferrals included).
 func (s *Service) Reserved(ctx context.Context, db bun.IDB, customerPK int64, priority int, from, to time.Time) ([]pressure.Reservation, error) {
+	var out []pressure.Reservation
+	var started []struct {
+		ID       string    `bun:"id"`
+		Priority int       `bun:"priority"`
+		Due      time.Time `bun:"due_at"`
+	}
+	if err := db.NewSelect().TableExpr("campaign_recipients AS r").Join("JOIN campaigns AS c ON c.id = r.campaign_id").
+		ColumnExpr("c.id, c.priority, r.due_at").Where("r.customer_id = ? AND r.state IN (?, ?)", customerPK, RecipientPending, RecipientHeld).
+		Where("c.status = ? AND c.priority > ?", StatusSending, priority).Where("r.due_at > ? AND r.due_at <= ?", from, to).
+		Scan(ctx, &started); err != nil {
+		return nil, fmt.Errorf("started campaigns: %w", err)
+	}
+	for _, r := range started {
+		out = append(out, pressure.Reservation{At: r.Due, Campaign: r.ID, Priority: r.Priority})
+	}
 	var cs []*Campaign
-	if err := db.NewSelect().Model(&cs).Where("status IN (?)", bun.In([]Status{StatusScheduled, StatusSending})).
-		Where("priority > ?", priority).Where("scheduled_at > ? AND scheduled_at <= ?", from.Add(-maxZoneOffset), to.Add(maxZoneOffset)).
+	if err := db.NewSelect().Model(&cs).WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+		return q.Where("status = ?", StatusScheduled).WhereOr("status = ? AND audience_fixed = ?", StatusSending, false)
+	}).Where("priority > ?", priority).Where("scheduled_at > ? AND scheduled_at <= ?", from.Add(-maxZoneOffset), to.Add(maxZoneOffset)).
 		Scan(ctx); err != nil {
 		return nil, fmt.Errorf("scheduled campaigns: %w", err)
 	}
-	var out []pressure.Reservation
 	for _, c := range cs {
 		var tz struct {
 			Zone *string `bun:"time_zone"`
@@ -506,11 +537,6 @@ func (s *Service) Reserved(ctx context.Context, db bun.IDB, customerPK int64, pr
 		w, args, err := s.where(ctx, db, c.Audience)
 		if err != nil {
 			return nil, err
-		}
-		if c.AudienceFixed {
-			// A started campaign reserves for the recipients not yet written.
-			w += " AND EXISTS (SELECT 1 FROM campaign_recipients AS r WHERE r.campaign_id = ? AND r.customer_id = c.id AND r.state IN ('pending', 'held'))"
-			args = append(args, c.ID)
 		}
 		err = db.NewSelect().TableExpr("customers AS c").Column("c.time_zone").Where("c.id = ?", customerPK).
 			Where(w, args...).Scan(ctx, &tz)

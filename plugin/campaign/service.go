@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -32,6 +33,10 @@ type Audience interface {
 
 // AudienceParser turns a campaign's audience (a segment id or rule) into an Audience.
 type AudienceParser func(ctx context.Context, db bun.IDB, spec string) (Audience, error)
+
+// variantName is what an A/B variant may be called: it is written into
+// message rows, tags and the audience statement.
+var variantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
 
 // WinnerPicker chooses the winning variant of an A/B test. The metrics
 // issue replaces the default with one that tests significance.
@@ -213,8 +218,8 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 		seen := map[string]bool{}
 		for i, v := range ab.Variants {
 			field := fmt.Sprintf("abTest.variants[%d]", i)
-			if v.Name == "" || seen[v.Name] {
-				return bad(field+".name", "%q: want a unique, non-empty name", v.Name)
+			if !variantName.MatchString(v.Name) || seen[v.Name] {
+				return bad(field+".name", "%q: want a unique name of 1 to 40 letters, digits, - or _", v.Name)
 			}
 			seen[v.Name] = true
 			if v.Template == "" {
@@ -227,7 +232,46 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 	if c.Values == nil {
 		c.Values = map[string]string{}
 	}
+	// A template that reads a value the campaign does not give would fail
+	// at every send: refuse it now.
+	if c.ABTest == nil {
+		if missing := s.missingValues(c.Template, c.Values); len(missing) > 0 {
+			return bad("values", "template %q needs %s", c.Template, strings.Join(missing, ", "))
+		}
+	} else {
+		for i, v := range c.ABTest.Variants {
+			values := c.Values
+			if v.Values != nil {
+				values = v.Values
+			}
+			if missing := s.missingValues(v.Template, values); len(missing) > 0 {
+				return bad(fmt.Sprintf("abTest.variants[%d].values", i), "template %q needs %s", v.Template, strings.Join(missing, ", "))
+			}
+		}
+	}
 	return nil
+}
+
+// valueLister is a template store that can say which values a template
+// reads ({{.Values.key}}); the mail template engine is one.
+type valueLister interface {
+	RequiredValues(name string) []string
+}
+
+// missingValues lists the values tmpl reads that values lacks (none when
+// the template store cannot tell).
+func (s *Service) missingValues(tmpl string, values map[string]string) []string {
+	vl, ok := s.o.Templates.(valueLister)
+	if !ok {
+		return nil
+	}
+	var missing []string
+	for _, k := range vl.RequiredValues(tmpl) {
+		if _, ok := values[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	return missing
 }
 
 // Create stores a new DRAFT campaign.

@@ -163,10 +163,11 @@
     var rows = Math.ceil(days.length / cols);
     var root = svg("svg", { viewBox: "0 0 " + (cols * (size + gap) + 40) + " " + (rows * (size + gap) + 10), width: "320", "data-chart": "calendar" });
     days.forEach(function (d, i) {
-      var cls = d.cap ? (d.customersOverCap > 0 ? "over" : "under") : "none";
+      var cls = d.overCap > 0 ? "over" : (d.sends > 0 ? "under" : "none");
       var r = svg("rect", { x: (i % cols) * (size + gap), y: Math.floor(i / cols) * (size + gap), width: size, height: size, class: "day " + cls,
-        "data-date": d.date, "data-sends": d.sends });
-      r.appendChild(svg("title", null, d.date + ": " + d.sends + " sends, " + d.customersOverCap + " customers over the cap of " + d.cap));
+        "data-date": d.date, "data-sends": d.sends, "data-over-cap": d.overCap });
+      r.appendChild(svg("title", null, d.date.slice(0, 10) + ": " + d.sends + " sends planned, " + Math.round(d.expected) +
+        " expected from new entries, " + d.overCap + " customers over the cap"));
       root.appendChild(r);
     });
     return root;
@@ -179,7 +180,7 @@
       return;
     }
     note.textContent = "Forecast per day against the cap.";
-    var q = "query($from: DateTime!, $to: DateTime!) { refrain { pressureForecast(from: $from, to: $to) { days { date sends cap customersOverCap } } } }";
+    var q = "query($from: DateTime!, $to: DateTime!) { refrain { pressureForecast(from: $from, to: $to) { days { date sends expected overCap } } } }";
     gql(q, { from: from, to: to }).then(function (data) {
       document.getElementById("calendar-body").appendChild(calendar(data.refrain.pressureForecast.days));
     }).catch(function (err) { note.textContent = "The forecast could not be read: " + err.message; });
@@ -220,7 +221,10 @@
         status.textContent = "The dashboard could not load: " + err.message;
         document.body.setAttribute("data-loaded", "error");
       });
-    loadCalendar(from.toISOString(), to.toISOString());
+    // The calendar looks ahead: the next 13 weeks from today (UTC).
+    var today = new Date();
+    today.setUTCHours(0, 0, 0, 0);
+    loadCalendar(today.toISOString(), new Date(today.getTime() + 91 * 86400000).toISOString());
   }
 
   start();
