@@ -20,6 +20,12 @@ const (
 	DefaultOpenWindow  = 24 * time.Hour
 )
 
+// ClockSkew is how far after an order's time an engagement may be and
+// still count as before it: store platforms give order times to the
+// second and their clocks differ from the mail provider's, so a click a
+// fraction of a second "after" the order is the click that led to it.
+const ClockSkew = time.Minute
+
 // How an order was attributed.
 const (
 	AttributionClick = "click"
@@ -79,7 +85,7 @@ func (a *Attributor) Attribute(ctx context.Context, db bun.IDB, now time.Time, o
 			kind   mail.EventKind
 			window time.Duration
 		}{{AttributionClick, mail.EventClicked, click}, {AttributionOpen, mail.EventOpened, open}} {
-			m, err := lastEngaged(ctx, db, *o.CustomerPK, w.kind, o.PlacedAt.Add(-w.window), o.PlacedAt)
+			m, err := lastEngaged(ctx, db, *o.CustomerPK, w.kind, o.PlacedAt.Add(-w.window), o.PlacedAt.Add(ClockSkew))
 			if err != nil {
 				return nil, err
 			}

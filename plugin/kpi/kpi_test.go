@@ -161,6 +161,15 @@ func seed(t *testing.T, db bun.IDB) *fixture {
 	_, at = f.order(a, c3, "o4", "2026-11-02 06:00", 9000, "USD")
 	require.Equal(t, kpi.AttributionNone, at.How, "25 h after the open")
 
+	// Shopify gives order times to the second: a click 0.6 s "after" the
+	// order is the click that led to it (within ClockSkew).
+	c7 := f.customer("c7@example.com")
+	m7 := f.message(c7, welcomeB, "2026-12-15 10:00") // outside every period below
+	require.True(t, f.event("e70", m7, mail.EventClicked, "2026-12-15 11:00", func(ev *mail.Event) { ev.At = ev.At.Add(600 * time.Millisecond) }))
+	_, at = f.order(a, c7, "o7", "2026-12-15 11:00", 0, "EUR")
+	require.Equal(t, kpi.AttributionClick, at.How)
+	require.Equal(t, welcomeB, at.Message.Dims)
+
 	// A second delivery of o1 changes nothing.
 	again, err := a.Attribute(f.ctx, db, f.now, o1)
 	require.NoError(t, err)
