@@ -47,16 +47,21 @@ func (p *Plugin) SweepSegments(ctx context.Context) ([]segment.Change, error) {
 // after id (all from the newest on when after is negative) and returns
 // the last id seen. Membership events themselves are skipped.
 func (p *Plugin) refreshFromEvents(ctx context.Context, after int64) (int64, error) {
-	if after < 0 {
-		err := p.db.NewSelect().Model((*customer.Event)(nil)).ColumnExpr("COALESCE(MAX(id), 0)").Scan(ctx, &after)
+	// Read only up to the horizon of the event log: an event that took a
+	// lower id may still be committing (see customer.Horizon).
+	horizon, err := customer.Horizon(ctx, p.db)
+	if err != nil {
 		return after, err
+	}
+	if after < 0 {
+		return horizon, nil
 	}
 	for {
 		var rows []struct {
 			ID         int64 `bun:"id"`
 			CustomerPK int64 `bun:"customer_id"`
 		}
-		err := p.db.NewSelect().Model((*customer.Event)(nil)).Column("id", "customer_id").Where("id > ?", after).
+		err := p.db.NewSelect().Model((*customer.Event)(nil)).Column("id", "customer_id").Where("id > ? AND id <= ?", after, horizon).
 			Where("type NOT IN (?)", bun.In([]string{segment.EventEntered, segment.EventExited})).
 			Order("id").Limit(500).Scan(ctx, &rows)
 		if err != nil || len(rows) == 0 {
