@@ -63,7 +63,9 @@ func fill(ctx context.Context, db bun.IDB, n int) error {
 	ts := func(expr string) string { return "(?::timestamptz - (" + expr + ") * interval '1 day')" }
 	if store.DialectOf(db) == store.SQLite {
 		series = "(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < ?) SELECT i FROM r) AS s"
-		ts = func(expr string) string { return "strftime('%Y-%m-%d %H:%M:%S+00:00', ?, '-' || (" + expr + ") || ' days')" }
+		ts = func(expr string) string {
+			return "strftime('%Y-%m-%d %H:%M:%S+00:00', ?, '-' || (" + expr + ") || ' days')"
+		}
 	}
 	q := `INSERT INTO customers (public_id, email, email_normalized, source, consent_state, stage, orders_count, total_spent_minor,
 		created_at, updated_at, last_open_at, last_order_at)
@@ -219,7 +221,7 @@ func postgres(ctx context.Context, url string, customers, events, runs int) erro
 	}
 	for _, c := range []struct {
 		name, rule, hand string
-		args         []any
+		args             []any
 	}{
 		{"rollup rule (sunset)", sunsetRule, sunsetSQL, []any{now.AddDate(0, 0, -90), now.AddDate(0, 0, -90), now.AddDate(0, 0, -180)}},
 		{"event-count rule", eventsRule, eventsSQL, []any{now.AddDate(0, 0, -180), now.AddDate(0, 0, -30)}},
