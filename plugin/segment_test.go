@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,4 +178,64 @@ func TestSegmentGraphQLErrors(t *testing.T) {
 		res = e.do(testBootstrapKey, `mutation { refrain { deleteSegment(id: "999") { deletedId userErrors { code } } } }`, nil)
 		require.Contains(t, string(res.Data), `"code":"NOT_FOUND"`)
 	})
+}
+
+// TestOrderWebhookExitsSunsetOnceOnTwoReplicas: a customer in the sunset
+// segment orders; two replicas on one database process the webhook and
+// sweep at the same time; the customer leaves once, with one
+// segment.exited.
+func TestOrderWebhookExitsSunsetOnceOnTwoReplicas(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		a := newHooks(t, db, nil)
+		other := &storetest.DB{DB: db.Reopen(t), URL: db.URL, SearchPath: db.SearchPath}
+		b := newHooks(t, other, nil)
+		b.clock.Set(a.clock.Now())
+		now := a.clock.Now()
+		email := "john@example.com"
+		created := now.Add(-200 * 24 * time.Hour)
+		c := &customer.Customer{PublicID: "john", Email: &email, EmailNormalized: &email, Source: customer.SourceOnline,
+			ConsentState: customer.ConsentSubscribed, ConsentProof: map[string]any{}, Attributes: map[string]any{},
+			Preferences: map[string]any{}, Tags: []string{}, Stage: "SUBSCRIBER", CreatedAt: created, UpdatedAt: created}
+		_, err := db.NewInsert().Model(c).Exec(ctx)
+		require.NoError(t, err)
+		_, err = a.p.SweepSegments(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, a.events(c.PK, "segment.entered"))
+
+		var order map[string]any
+		require.NoError(t, json.Unmarshal(readWebhookFixture(t, "shopify_orders_create.json"), &order))
+		at := now.Add(-time.Hour).Format(time.RFC3339)
+		order["created_at"], order["processed_at"], order["updated_at"] = at, at, at
+		order["financial_status"], order["cancelled_at"] = "paid", nil
+		body, err := json.Marshal(order)
+		require.NoError(t, err)
+		require.Less(t, a.deliver("shopify", "orders/create", body).Code, 300)
+
+		errs := make(chan error, 4)
+		for _, h := range []*hooks{a, b} {
+			go func() { _, err := h.p.ProcessInbox(ctx); errs <- err }()
+			go func() { _, err := h.p.SweepSegments(ctx); errs <- err }()
+		}
+		for range 4 {
+			if err := <-errs; err != nil && !busy(err) {
+				require.NoError(t, err)
+			}
+		}
+		_, err = b.p.ProcessInbox(ctx)
+		require.NoError(t, err)
+		_, err = a.p.SweepSegments(ctx)
+		require.NoError(t, err)
+		got, err := customer.Get(ctx, db, c.PK)
+		require.NoError(t, err)
+		require.NotNil(t, got.LastOrderAt, "the order reached the customer")
+		require.Equal(t, 1, a.events(c.PK, "segment.exited"))
+		require.Equal(t, 1, a.events(c.PK, "segment.entered"))
+	})
+}
+
+// busy reports an SQLite lock error met by the second writer; its next
+// pass retries.
+func busy(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked"))
 }
