@@ -16,12 +16,14 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/99designs/gqlgen/plugin/federation/fedruntime"
 	"github.com/refrain-dev/refrain/graph/model"
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/pressure"
 	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/refrain-dev/refrain/scenarios/simulate"
@@ -39,9 +41,11 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Campaign() CampaignResolver
 	Cart() CartResolver
 	Customer() CustomerResolver
 	CustomerEvent() CustomerEventResolver
+	CustomerPressure() CustomerPressureResolver
 	Enrollment() EnrollmentResolver
 	Entity() EntityResolver
 	InboundEvent() InboundEventResolver
@@ -50,6 +54,8 @@ type ResolverRoot interface {
 	Message() MessageResolver
 	Mutation() MutationResolver
 	Order() OrderResolver
+	PressureDecision() PressureDecisionResolver
+	Program() ProgramResolver
 	Query() QueryResolver
 	RefrainMutation() RefrainMutationResolver
 	RefrainQuery() RefrainQueryResolver
@@ -67,9 +73,81 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	ABTest struct {
+		DecideAfter  func(childComplexity int) int
+		TestShare    func(childComplexity int) int
+		Variants     func(childComplexity int) int
+		WinnerMetric func(childComplexity int) int
+	}
+
+	ABTestVariant struct {
+		Name     func(childComplexity int) int
+		Template func(childComplexity int) int
+		Values   func(childComplexity int) int
+	}
+
+	AbTest struct {
+		Control   func(childComplexity int) int
+		Metric    func(childComplexity int) int
+		MinSample func(childComplexity int) int
+		Threshold func(childComplexity int) int
+		Variants  func(childComplexity int) int
+	}
+
+	AbVariant struct {
+		Decision                 func(childComplexity int) int
+		ProbabilityToBeatControl func(childComplexity int) int
+		Rate                     func(childComplexity int) int
+		Values                   func(childComplexity int) int
+		Variant                  func(childComplexity int) int
+	}
+
 	AdjustPointsPayload struct {
 		Points     func(childComplexity int) int
 		UserErrors func(childComplexity int) int
+	}
+
+	Campaign struct {
+		AbTest        func(childComplexity int) int
+		Audience      func(childComplexity int) int
+		AudienceCount func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		FinishedAt    func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Objective     func(childComplexity int) int
+		PendingCount  func(childComplexity int) int
+		Pressure      func(childComplexity int) int
+		Priority      func(childComplexity int) int
+		Program       func(childComplexity int) int
+		RecipientTZ   func(childComplexity int) int
+		ScheduledAt   func(childComplexity int) int
+		SentCount     func(childComplexity int) int
+		SkippedCount  func(childComplexity int) int
+		StartedAt     func(childComplexity int) int
+		Stats         func(childComplexity int, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
+		Status        func(childComplexity int) int
+		Template      func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+		Values        func(childComplexity int) int
+		Winner        func(childComplexity int) int
+	}
+
+	CampaignConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	CampaignEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	CampaignPayload struct {
+		Campaign   func(childComplexity int) int
+		UserErrors func(childComplexity int) int
+		Warnings   func(childComplexity int) int
 	}
 
 	Cart struct {
@@ -120,6 +198,7 @@ type ComplexityRoot struct {
 		Messages    func(childComplexity int, first *int, after *string) int
 		Orders      func(childComplexity int, first *int, after *string) int
 		Preferences func(childComplexity int) int
+		Pressure    func(childComplexity int) int
 		Profile     func(childComplexity int) int
 		Referral    func(childComplexity int) int
 		Segments    func(childComplexity int) int
@@ -158,6 +237,15 @@ type ComplexityRoot struct {
 	CustomerHygiene struct {
 		Status     func(childComplexity int) int
 		Suggestion func(childComplexity int) int
+	}
+
+	CustomerPressure struct {
+		Cap                   func(childComplexity int) int
+		Decisions             func(childComplexity int, first *int, after *string) int
+		NextAllowedAt         func(childComplexity int) int
+		SentInWindow          func(childComplexity int) int
+		TransactionalInWindow func(childComplexity int) int
+		WindowDays            func(childComplexity int) int
 	}
 
 	CustomerProfile struct {
@@ -236,6 +324,42 @@ type ComplexityRoot struct {
 		FindManyCustomerByIDs func(childComplexity int, reps []*model.CustomerByIDsInput) int
 	}
 
+	Estimate struct {
+		Estimate func(childComplexity int) int
+		High     func(childComplexity int) int
+		Low      func(childComplexity int) int
+	}
+
+	ForecastDay struct {
+		Campaigns func(childComplexity int) int
+		Date      func(childComplexity int) int
+		Expected  func(childComplexity int) int
+		OverCap   func(childComplexity int) int
+		Programs  func(childComplexity int) int
+		Scenarios func(childComplexity int) int
+		Sends     func(childComplexity int) int
+		Yearly    func(childComplexity int) int
+	}
+
+	ForecastProgram struct {
+		Deferred func(childComplexity int) int
+		Expected func(childComplexity int) int
+		Planned  func(childComplexity int) int
+		Program  func(childComplexity int) int
+		Sends    func(childComplexity int) int
+		Skipped  func(childComplexity int) int
+	}
+
+	HoldoutUplift struct {
+		ConversionUplift   func(childComplexity int) int
+		HoldoutConversion  func(childComplexity int) int
+		HoldoutCustomers   func(childComplexity int) int
+		HoldoutPercent     func(childComplexity int) int
+		RevenuePerCustomer func(childComplexity int) int
+		TreatedConversion  func(childComplexity int) int
+		TreatedCustomers   func(childComplexity int) int
+	}
+
 	HygieneCustomer struct {
 		Email func(childComplexity int) int
 		ID    func(childComplexity int) int
@@ -291,6 +415,60 @@ type ComplexityRoot struct {
 	InboundEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	KpiIntervalValues struct {
+		End    func(childComplexity int) int
+		Start  func(childComplexity int) int
+		Values func(childComplexity int) int
+	}
+
+	KpiRate struct {
+		Denominator     func(childComplexity int) int
+		DenominatorName func(childComplexity int) int
+		Numerator       func(childComplexity int) int
+		NumeratorName   func(childComplexity int) int
+		Value           func(childComplexity int) int
+	}
+
+	KpiReport struct {
+		From      func(childComplexity int) int
+		Interval  func(childComplexity int) int
+		Intervals func(childComplexity int) int
+		TimeZone  func(childComplexity int) int
+		To        func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
+	KpiRevenue struct {
+		PerRecipient func(childComplexity int) int
+		Revenue      func(childComplexity int) int
+	}
+
+	KpiValues struct {
+		ClickRate          func(childComplexity int) int
+		ClickToOpenRate    func(childComplexity int) int
+		ComplaintRate      func(childComplexity int) int
+		Complaints         func(childComplexity int) int
+		ConversionRate     func(childComplexity int) int
+		Conversions        func(childComplexity int) int
+		Delivered          func(childComplexity int) int
+		DeliveryRate       func(childComplexity int) int
+		GoalConversionRate func(childComplexity int) int
+		GoalConversions    func(childComplexity int) int
+		HardBounceRate     func(childComplexity int) int
+		HardBounces        func(childComplexity int) int
+		MachineOpenRate    func(childComplexity int) int
+		MachineOpens       func(childComplexity int) int
+		OpenRate           func(childComplexity int) int
+		Revenue            func(childComplexity int) int
+		Sent               func(childComplexity int) int
+		SoftBounceRate     func(childComplexity int) int
+		SoftBounces        func(childComplexity int) int
+		UniqueClicks       func(childComplexity int) int
+		UniqueOpens        func(childComplexity int) int
+		UnsubscribeRate    func(childComplexity int) int
+		Unsubscribes       func(childComplexity int) int
 	}
 
 	Lifecycle struct {
@@ -411,6 +589,58 @@ type ComplexityRoot struct {
 		HasNextPage func(childComplexity int) int
 	}
 
+	PressureDecision struct {
+		At         func(childComplexity int) int
+		Campaign   func(childComplexity int) int
+		Decision   func(childComplexity int) int
+		MessageKey func(childComplexity int) int
+		Priority   func(childComplexity int) int
+		Program    func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		Until      func(childComplexity int) int
+	}
+
+	PressureDecisionConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	PressureDecisionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	PressureForecast struct {
+		Days func(childComplexity int) int
+		From func(childComplexity int) int
+		To   func(childComplexity int) int
+	}
+
+	PressureRules struct {
+		Cap        func(childComplexity int) int
+		MaxDelay   func(childComplexity int) int
+		MinGap     func(childComplexity int) int
+		OnCapped   func(childComplexity int) int
+		QuietHours func(childComplexity int) int
+		WindowDays func(childComplexity int) int
+	}
+
+	Program struct {
+		AbTest         func(childComplexity int, from time.Time, to time.Time, metric *model.AbMetric, control *string) int
+		Audience       func(childComplexity int) int
+		Goal           func(childComplexity int) int
+		Holdout        func(childComplexity int, from time.Time, to time.Time) int
+		HoldoutPercent func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Kpi            func(childComplexity int) int
+		Objective      func(childComplexity int) int
+		Priority       func(childComplexity int) int
+		Stats          func(childComplexity int, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
+		Status         func(childComplexity int) int
+		Title          func(childComplexity int) int
+	}
+
 	Query struct {
 		Refrain            func(childComplexity int) int
 		__resolve__service func(childComplexity int) int
@@ -431,18 +661,24 @@ type ComplexityRoot struct {
 
 	RefrainMutation struct {
 		AdjustPoints        func(childComplexity int, customerID string, points int, note string) int
+		CancelCampaign      func(childComplexity int, id string) int
 		ConfirmSubscription func(childComplexity int, token string) int
+		CreateCampaign      func(childComplexity int, input model.CampaignInput) int
 		DeleteCustomer      func(childComplexity int, id string) int
 		DeleteSegment       func(childComplexity int, id string) int
 		EnrollCustomer      func(childComplexity int, scenarioID string, customerID string) int
 		ExitEnrollment      func(childComplexity int, id string) int
 		ImportSuppressions  func(childComplexity int) int
+		PauseCampaign       func(childComplexity int, id string) int
 		RedeemReferral      func(childComplexity int, code string) int
 		RemoveSuppression   func(childComplexity int, address string) int
 		ReplayInboundEvent  func(childComplexity int, id string) int
+		ResumeCampaign      func(childComplexity int, id string) int
+		ScheduleCampaign    func(childComplexity int, id string, at *time.Time) int
 		SetScenarioStatus   func(childComplexity int, id string, status engine.Status) int
 		Subscribe           func(childComplexity int, input model.SubscribeInput) int
 		TrackEvent          func(childComplexity int, input model.TrackEventInput) int
+		UpdateCampaign      func(childComplexity int, id string, input model.CampaignInput) int
 		UpdatePreferences   func(childComplexity int, input model.UpdatePreferencesInput) int
 		UpsertCustomer      func(childComplexity int, input model.UpsertCustomerInput) int
 		UpsertScenario      func(childComplexity int, definition string) int
@@ -451,15 +687,20 @@ type ComplexityRoot struct {
 	}
 
 	RefrainQuery struct {
+		Campaign         func(childComplexity int, id string) int
+		Campaigns        func(childComplexity int, status *campaign.Status, first *int, after *string) int
 		Customer         func(childComplexity int, id *string, email *string) int
 		Customers        func(childComplexity int, first *int, after *string, filter *model.CustomerFilter) int
 		ExportCustomer   func(childComplexity int, id string) int
 		HygieneReport    func(childComplexity int, customers *int, domains *int) int
 		InboundEvents    func(childComplexity int, status *model.InboundEventStatus, source *string, first *int, after *string) int
+		Kpis             func(childComplexity int, filter *model.KpiFilter, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
 		Me               func(childComplexity int) int
 		Outbox           func(childComplexity int, first *int, after *string, to *string) int
+		PressureForecast func(childComplexity int, from time.Time, to time.Time, segment *string) int
 		PreviewSegment   func(childComplexity int, rule string, sample *int) int
 		PreviewTemplate  func(childComplexity int, id string, customerID string, locale *string, kind *string, values map[string]any) int
+		Programs         func(childComplexity int) int
 		Scenario         func(childComplexity int, id string) int
 		Scenarios        func(childComplexity int) int
 		Segment          func(childComplexity int, id string) int
@@ -487,15 +728,25 @@ type ComplexityRoot struct {
 		UserErrors func(childComplexity int) int
 	}
 
+	RevenueUplift struct {
+		Currency func(childComplexity int) int
+		Holdout  func(childComplexity int) int
+		Treated  func(childComplexity int) int
+		Uplift   func(childComplexity int) int
+	}
+
 	Scenario struct {
+		AbTest      func(childComplexity int, from time.Time, to time.Time, metric *model.AbMetric, control *string) int
 		Counts      func(childComplexity int) int
 		Definition  func(childComplexity int) int
 		Enrollments func(childComplexity int, state *model.EnrollmentState, first *int, after *string) int
+		Holdout     func(childComplexity int, from time.Time, to time.Time) int
 		ID          func(childComplexity int) int
 		Kpi         func(childComplexity int) int
 		Objective   func(childComplexity int) int
 		Origin      func(childComplexity int) int
 		Priority    func(childComplexity int) int
+		Stats       func(childComplexity int, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) int
 		Status      func(childComplexity int) int
 		Steps       func(childComplexity int) int
 		Title       func(childComplexity int) int
@@ -685,6 +936,19 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type CampaignResolver interface {
+	Values(ctx context.Context, obj *campaign.Campaign) (map[string]any, error)
+
+	AbTest(ctx context.Context, obj *campaign.Campaign) (*model.ABTest, error)
+
+	Pressure(ctx context.Context, obj *campaign.Campaign) (*model.PressureRules, error)
+	AudienceCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+	SentCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+	SkippedCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+	PendingCount(ctx context.Context, obj *campaign.Campaign) (int, error)
+
+	Stats(ctx context.Context, obj *campaign.Campaign, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
+}
 type CartResolver interface {
 	Status(ctx context.Context, obj *commerce.Cart) (model.CartStatus, error)
 	Value(ctx context.Context, obj *commerce.Cart) (*model.Money, error)
@@ -699,6 +963,7 @@ type CustomerResolver interface {
 	Engagement(ctx context.Context, obj *customer.Customer) (*model.Engagement, error)
 	Lifecycle(ctx context.Context, obj *customer.Customer) (*model.Lifecycle, error)
 	Events(ctx context.Context, obj *customer.Customer, first *int, after *string, typeArg *string) (*model.CustomerEventConnection, error)
+	Pressure(ctx context.Context, obj *customer.Customer) (*pressure.Status, error)
 	Orders(ctx context.Context, obj *customer.Customer, first *int, after *string) (*model.OrderConnection, error)
 	Carts(ctx context.Context, obj *customer.Customer, status *model.CartStatus) ([]*commerce.Cart, error)
 	Hygiene(ctx context.Context, obj *customer.Customer) (*model.CustomerHygiene, error)
@@ -710,6 +975,11 @@ type CustomerResolver interface {
 }
 type CustomerEventResolver interface {
 	ID(ctx context.Context, obj *customer.Event) (string, error)
+}
+type CustomerPressureResolver interface {
+	WindowDays(ctx context.Context, obj *pressure.Status) (int, error)
+
+	Decisions(ctx context.Context, obj *pressure.Status, first *int, after *string) (*model.PressureDecisionConnection, error)
 }
 type EnrollmentResolver interface {
 	ID(ctx context.Context, obj *engine.Enrollment) (string, error)
@@ -750,12 +1020,26 @@ type OrderResolver interface {
 	Refunded(ctx context.Context, obj *commerce.Order) (*model.Money, error)
 	Items(ctx context.Context, obj *commerce.Order) ([]*model.CommerceLineItem, error)
 }
+type PressureDecisionResolver interface {
+	Decision(ctx context.Context, obj *pressure.Record) (model.PressureDecisionKind, error)
+}
+type ProgramResolver interface {
+	Stats(ctx context.Context, obj *model.Program, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
+	AbTest(ctx context.Context, obj *model.Program, from time.Time, to time.Time, metric *model.AbMetric, control *string) (*model.AbTest, error)
+	Holdout(ctx context.Context, obj *model.Program, from time.Time, to time.Time) (*model.HoldoutUplift, error)
+}
 type QueryResolver interface {
 	Refrain(ctx context.Context) (*model.Namespace, error)
 }
 type RefrainMutationResolver interface {
 	TrackEvent(ctx context.Context, obj *model.Namespace, input model.TrackEventInput) (*model.TrackEventPayload, error)
 	UpsertCustomer(ctx context.Context, obj *model.Namespace, input model.UpsertCustomerInput) (*model.UpsertCustomerPayload, error)
+	CreateCampaign(ctx context.Context, obj *model.Namespace, input model.CampaignInput) (*model.CampaignPayload, error)
+	UpdateCampaign(ctx context.Context, obj *model.Namespace, id string, input model.CampaignInput) (*model.CampaignPayload, error)
+	ScheduleCampaign(ctx context.Context, obj *model.Namespace, id string, at *time.Time) (*model.CampaignPayload, error)
+	PauseCampaign(ctx context.Context, obj *model.Namespace, id string) (*model.CampaignPayload, error)
+	ResumeCampaign(ctx context.Context, obj *model.Namespace, id string) (*model.CampaignPayload, error)
+	CancelCampaign(ctx context.Context, obj *model.Namespace, id string) (*model.CampaignPayload, error)
 	ReplayInboundEvent(ctx context.Context, obj *model.Namespace, id string) (*model.ReplayInboundEventPayload, error)
 	DeleteCustomer(ctx context.Context, obj *model.Namespace, id string) (*model.DeleteCustomerPayload, error)
 	AdjustPoints(ctx context.Context, obj *model.Namespace, customerID string, points int, note string) (*model.AdjustPointsPayload, error)
@@ -775,6 +1059,9 @@ type RefrainMutationResolver interface {
 }
 type RefrainQueryResolver interface {
 	Version(ctx context.Context, obj *model.Namespace) (string, error)
+	Campaigns(ctx context.Context, obj *model.Namespace, status *campaign.Status, first *int, after *string) (*model.CampaignConnection, error)
+	Campaign(ctx context.Context, obj *model.Namespace, id string) (*campaign.Campaign, error)
+	PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*campaign.Forecast, error)
 	InboundEvents(ctx context.Context, obj *model.Namespace, status *model.InboundEventStatus, source *string, first *int, after *string) (*model.InboundEventConnection, error)
 	Customer(ctx context.Context, obj *model.Namespace, id *string, email *string) (*customer.Customer, error)
 	Me(ctx context.Context, obj *model.Namespace) (*customer.Customer, error)
@@ -785,6 +1072,8 @@ type RefrainQueryResolver interface {
 	Templates(ctx context.Context, obj *model.Namespace) ([]*model.Template, error)
 	PreviewTemplate(ctx context.Context, obj *model.Namespace, id string, customerID string, locale *string, kind *string, values map[string]any) (*template.Rendered, error)
 	Suppressions(ctx context.Context, obj *model.Namespace, first *int, after *string) (*model.SuppressionConnection, error)
+	Kpis(ctx context.Context, obj *model.Namespace, filter *model.KpiFilter, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
+	Programs(ctx context.Context, obj *model.Namespace) ([]*model.Program, error)
 	Scenarios(ctx context.Context, obj *model.Namespace) ([]*engine.Scenario, error)
 	Scenario(ctx context.Context, obj *model.Namespace, id string) (*engine.Scenario, error)
 	SimulateScenario(ctx context.Context, obj *model.Namespace, definition string, customers *int, days *int, seed *int) (*model.SimulationPayload, error)
@@ -802,6 +1091,10 @@ type ScenarioResolver interface {
 	Steps(ctx context.Context, obj *engine.Scenario) ([]*model.ScenarioStep, error)
 	Enrollments(ctx context.Context, obj *engine.Scenario, state *model.EnrollmentState, first *int, after *string) (*model.EnrollmentConnection, error)
 	Counts(ctx context.Context, obj *engine.Scenario) (*engine.Counts, error)
+
+	Stats(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time, interval *model.KpiInterval, timeZone *string) (*model.KpiReport, error)
+	AbTest(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time, metric *model.AbMetric, control *string) (*model.AbTest, error)
+	Holdout(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time) (*model.HoldoutUplift, error)
 }
 type SegmentResolver interface {
 	ID(ctx context.Context, obj *segment.Segment) (string, error)
@@ -836,6 +1129,112 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "ABTest.decideAfter":
+		if e.ComplexityRoot.ABTest.DecideAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTest.DecideAfter(childComplexity), true
+	case "ABTest.testShare":
+		if e.ComplexityRoot.ABTest.TestShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTest.TestShare(childComplexity), true
+	case "ABTest.variants":
+		if e.ComplexityRoot.ABTest.Variants == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTest.Variants(childComplexity), true
+	case "ABTest.winnerMetric":
+		if e.ComplexityRoot.ABTest.WinnerMetric == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTest.WinnerMetric(childComplexity), true
+
+	case "ABTestVariant.name":
+		if e.ComplexityRoot.ABTestVariant.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTestVariant.Name(childComplexity), true
+	case "ABTestVariant.template":
+		if e.ComplexityRoot.ABTestVariant.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTestVariant.Template(childComplexity), true
+	case "ABTestVariant.values":
+		if e.ComplexityRoot.ABTestVariant.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ABTestVariant.Values(childComplexity), true
+
+	case "AbTest.control":
+		if e.ComplexityRoot.AbTest.Control == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.Control(childComplexity), true
+	case "AbTest.metric":
+		if e.ComplexityRoot.AbTest.Metric == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.Metric(childComplexity), true
+	case "AbTest.minSample":
+		if e.ComplexityRoot.AbTest.MinSample == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.MinSample(childComplexity), true
+	case "AbTest.threshold":
+		if e.ComplexityRoot.AbTest.Threshold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.Threshold(childComplexity), true
+	case "AbTest.variants":
+		if e.ComplexityRoot.AbTest.Variants == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbTest.Variants(childComplexity), true
+
+	case "AbVariant.decision":
+		if e.ComplexityRoot.AbVariant.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.Decision(childComplexity), true
+	case "AbVariant.probabilityToBeatControl":
+		if e.ComplexityRoot.AbVariant.ProbabilityToBeatControl == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.ProbabilityToBeatControl(childComplexity), true
+	case "AbVariant.rate":
+		if e.ComplexityRoot.AbVariant.Rate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.Rate(childComplexity), true
+	case "AbVariant.values":
+		if e.ComplexityRoot.AbVariant.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.Values(childComplexity), true
+	case "AbVariant.variant":
+		if e.ComplexityRoot.AbVariant.Variant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AbVariant.Variant(childComplexity), true
+
 	case "AdjustPointsPayload.points":
 		if e.ComplexityRoot.AdjustPointsPayload.Points == nil {
 			break
@@ -848,6 +1247,201 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdjustPointsPayload.UserErrors(childComplexity), true
+
+	case "Campaign.abTest":
+		if e.ComplexityRoot.Campaign.AbTest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.AbTest(childComplexity), true
+	case "Campaign.segment":
+		if e.ComplexityRoot.Campaign.Audience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Audience(childComplexity), true
+	case "Campaign.audienceCount":
+		if e.ComplexityRoot.Campaign.AudienceCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.AudienceCount(childComplexity), true
+	case "Campaign.createdAt":
+		if e.ComplexityRoot.Campaign.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.CreatedAt(childComplexity), true
+	case "Campaign.finishedAt":
+		if e.ComplexityRoot.Campaign.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.FinishedAt(childComplexity), true
+	case "Campaign.id":
+		if e.ComplexityRoot.Campaign.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.ID(childComplexity), true
+	case "Campaign.name":
+		if e.ComplexityRoot.Campaign.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Name(childComplexity), true
+	case "Campaign.objective":
+		if e.ComplexityRoot.Campaign.Objective == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Objective(childComplexity), true
+	case "Campaign.pendingCount":
+		if e.ComplexityRoot.Campaign.PendingCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.PendingCount(childComplexity), true
+	case "Campaign.pressure":
+		if e.ComplexityRoot.Campaign.Pressure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Pressure(childComplexity), true
+	case "Campaign.priority":
+		if e.ComplexityRoot.Campaign.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Priority(childComplexity), true
+	case "Campaign.program":
+		if e.ComplexityRoot.Campaign.Program == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Program(childComplexity), true
+	case "Campaign.sendInRecipientTimeZone":
+		if e.ComplexityRoot.Campaign.RecipientTZ == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.RecipientTZ(childComplexity), true
+	case "Campaign.scheduledAt":
+		if e.ComplexityRoot.Campaign.ScheduledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.ScheduledAt(childComplexity), true
+	case "Campaign.sentCount":
+		if e.ComplexityRoot.Campaign.SentCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.SentCount(childComplexity), true
+	case "Campaign.skippedCount":
+		if e.ComplexityRoot.Campaign.SkippedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.SkippedCount(childComplexity), true
+	case "Campaign.startedAt":
+		if e.ComplexityRoot.Campaign.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.StartedAt(childComplexity), true
+	case "Campaign.stats":
+		if e.ComplexityRoot.Campaign.Stats == nil {
+			break
+		}
+
+		args, err := ec.field_Campaign_stats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Campaign.Stats(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
+	case "Campaign.status":
+		if e.ComplexityRoot.Campaign.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Status(childComplexity), true
+	case "Campaign.template":
+		if e.ComplexityRoot.Campaign.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Template(childComplexity), true
+	case "Campaign.updatedAt":
+		if e.ComplexityRoot.Campaign.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.UpdatedAt(childComplexity), true
+	case "Campaign.values":
+		if e.ComplexityRoot.Campaign.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Values(childComplexity), true
+	case "Campaign.winner":
+		if e.ComplexityRoot.Campaign.Winner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Winner(childComplexity), true
+
+	case "CampaignConnection.edges":
+		if e.ComplexityRoot.CampaignConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.Edges(childComplexity), true
+	case "CampaignConnection.nodes":
+		if e.ComplexityRoot.CampaignConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.Nodes(childComplexity), true
+	case "CampaignConnection.pageInfo":
+		if e.ComplexityRoot.CampaignConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.PageInfo(childComplexity), true
+
+	case "CampaignEdge.cursor":
+		if e.ComplexityRoot.CampaignEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEdge.Cursor(childComplexity), true
+	case "CampaignEdge.node":
+		if e.ComplexityRoot.CampaignEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEdge.Node(childComplexity), true
+
+	case "CampaignPayload.campaign":
+		if e.ComplexityRoot.CampaignPayload.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPayload.Campaign(childComplexity), true
+	case "CampaignPayload.userErrors":
+		if e.ComplexityRoot.CampaignPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPayload.UserErrors(childComplexity), true
+	case "CampaignPayload.warnings":
+		if e.ComplexityRoot.CampaignPayload.Warnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPayload.Warnings(childComplexity), true
 
 	case "Cart.abandonedAt":
 		if e.ComplexityRoot.Cart.AbandonedAt == nil {
@@ -1083,6 +1677,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.Preferences(childComplexity), true
+	case "Customer.pressure":
+		if e.ComplexityRoot.Customer.Pressure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.Pressure(childComplexity), true
 	case "Customer.profile":
 		if e.ComplexityRoot.Customer.Profile == nil {
 			break
@@ -1209,6 +1809,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CustomerHygiene.Suggestion(childComplexity), true
+
+	case "CustomerPressure.cap":
+		if e.ComplexityRoot.CustomerPressure.Cap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.Cap(childComplexity), true
+	case "CustomerPressure.decisions":
+		if e.ComplexityRoot.CustomerPressure.Decisions == nil {
+			break
+		}
+
+		args, err := ec.field_CustomerPressure_decisions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.CustomerPressure.Decisions(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "CustomerPressure.nextAllowedAt":
+		if e.ComplexityRoot.CustomerPressure.NextAllowedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.NextAllowedAt(childComplexity), true
+	case "CustomerPressure.sentInWindow":
+		if e.ComplexityRoot.CustomerPressure.SentInWindow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.SentInWindow(childComplexity), true
+	case "CustomerPressure.transactionalInWindow":
+		if e.ComplexityRoot.CustomerPressure.TransactionalInWindow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.TransactionalInWindow(childComplexity), true
+	case "CustomerPressure.windowDays":
+		if e.ComplexityRoot.CustomerPressure.WindowDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerPressure.WindowDays(childComplexity), true
 
 	case "CustomerProfile.attributes":
 		if e.ComplexityRoot.CustomerProfile.Attributes == nil {
@@ -1501,6 +2143,154 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Entity.FindManyCustomerByIDs(childComplexity, args["reps"].([]*model.CustomerByIDsInput)), true
 
+	case "Estimate.estimate":
+		if e.ComplexityRoot.Estimate.Estimate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Estimate.Estimate(childComplexity), true
+	case "Estimate.high":
+		if e.ComplexityRoot.Estimate.High == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Estimate.High(childComplexity), true
+	case "Estimate.low":
+		if e.ComplexityRoot.Estimate.Low == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Estimate.Low(childComplexity), true
+
+	case "ForecastDay.campaigns":
+		if e.ComplexityRoot.ForecastDay.Campaigns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Campaigns(childComplexity), true
+	case "ForecastDay.date":
+		if e.ComplexityRoot.ForecastDay.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Date(childComplexity), true
+	case "ForecastDay.expected":
+		if e.ComplexityRoot.ForecastDay.Expected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Expected(childComplexity), true
+	case "ForecastDay.overCap":
+		if e.ComplexityRoot.ForecastDay.OverCap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.OverCap(childComplexity), true
+	case "ForecastDay.programs":
+		if e.ComplexityRoot.ForecastDay.Programs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Programs(childComplexity), true
+	case "ForecastDay.scenarios":
+		if e.ComplexityRoot.ForecastDay.Scenarios == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Scenarios(childComplexity), true
+	case "ForecastDay.sends":
+		if e.ComplexityRoot.ForecastDay.Sends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Sends(childComplexity), true
+	case "ForecastDay.yearly":
+		if e.ComplexityRoot.ForecastDay.Yearly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastDay.Yearly(childComplexity), true
+
+	case "ForecastProgram.deferred":
+		if e.ComplexityRoot.ForecastProgram.Deferred == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Deferred(childComplexity), true
+	case "ForecastProgram.expected":
+		if e.ComplexityRoot.ForecastProgram.Expected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Expected(childComplexity), true
+	case "ForecastProgram.planned":
+		if e.ComplexityRoot.ForecastProgram.Planned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Planned(childComplexity), true
+	case "ForecastProgram.program":
+		if e.ComplexityRoot.ForecastProgram.Program == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Program(childComplexity), true
+	case "ForecastProgram.sends":
+		if e.ComplexityRoot.ForecastProgram.Sends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Sends(childComplexity), true
+	case "ForecastProgram.skipped":
+		if e.ComplexityRoot.ForecastProgram.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForecastProgram.Skipped(childComplexity), true
+
+	case "HoldoutUplift.conversionUplift":
+		if e.ComplexityRoot.HoldoutUplift.ConversionUplift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.ConversionUplift(childComplexity), true
+	case "HoldoutUplift.holdoutConversion":
+		if e.ComplexityRoot.HoldoutUplift.HoldoutConversion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.HoldoutConversion(childComplexity), true
+	case "HoldoutUplift.holdoutCustomers":
+		if e.ComplexityRoot.HoldoutUplift.HoldoutCustomers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.HoldoutCustomers(childComplexity), true
+	case "HoldoutUplift.holdoutPercent":
+		if e.ComplexityRoot.HoldoutUplift.HoldoutPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.HoldoutPercent(childComplexity), true
+	case "HoldoutUplift.revenuePerCustomer":
+		if e.ComplexityRoot.HoldoutUplift.RevenuePerCustomer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.RevenuePerCustomer(childComplexity), true
+	case "HoldoutUplift.treatedConversion":
+		if e.ComplexityRoot.HoldoutUplift.TreatedConversion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.TreatedConversion(childComplexity), true
+	case "HoldoutUplift.treatedCustomers":
+		if e.ComplexityRoot.HoldoutUplift.TreatedCustomers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HoldoutUplift.TreatedCustomers(childComplexity), true
+
 	case "HygieneCustomer.email":
 		if e.ComplexityRoot.HygieneCustomer.Email == nil {
 			break
@@ -1706,6 +2496,245 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InboundEventEdge.Node(childComplexity), true
+
+	case "KpiIntervalValues.end":
+		if e.ComplexityRoot.KpiIntervalValues.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiIntervalValues.End(childComplexity), true
+	case "KpiIntervalValues.start":
+		if e.ComplexityRoot.KpiIntervalValues.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiIntervalValues.Start(childComplexity), true
+	case "KpiIntervalValues.values":
+		if e.ComplexityRoot.KpiIntervalValues.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiIntervalValues.Values(childComplexity), true
+
+	case "KpiRate.denominator":
+		if e.ComplexityRoot.KpiRate.Denominator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.Denominator(childComplexity), true
+	case "KpiRate.denominatorName":
+		if e.ComplexityRoot.KpiRate.DenominatorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.DenominatorName(childComplexity), true
+	case "KpiRate.numerator":
+		if e.ComplexityRoot.KpiRate.Numerator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.Numerator(childComplexity), true
+	case "KpiRate.numeratorName":
+		if e.ComplexityRoot.KpiRate.NumeratorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.NumeratorName(childComplexity), true
+	case "KpiRate.value":
+		if e.ComplexityRoot.KpiRate.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRate.Value(childComplexity), true
+
+	case "KpiReport.from":
+		if e.ComplexityRoot.KpiReport.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.From(childComplexity), true
+	case "KpiReport.interval":
+		if e.ComplexityRoot.KpiReport.Interval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.Interval(childComplexity), true
+	case "KpiReport.intervals":
+		if e.ComplexityRoot.KpiReport.Intervals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.Intervals(childComplexity), true
+	case "KpiReport.timeZone":
+		if e.ComplexityRoot.KpiReport.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.TimeZone(childComplexity), true
+	case "KpiReport.to":
+		if e.ComplexityRoot.KpiReport.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.To(childComplexity), true
+	case "KpiReport.total":
+		if e.ComplexityRoot.KpiReport.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiReport.Total(childComplexity), true
+
+	case "KpiRevenue.perRecipient":
+		if e.ComplexityRoot.KpiRevenue.PerRecipient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRevenue.PerRecipient(childComplexity), true
+	case "KpiRevenue.revenue":
+		if e.ComplexityRoot.KpiRevenue.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiRevenue.Revenue(childComplexity), true
+
+	case "KpiValues.clickRate":
+		if e.ComplexityRoot.KpiValues.ClickRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.ClickRate(childComplexity), true
+	case "KpiValues.clickToOpenRate":
+		if e.ComplexityRoot.KpiValues.ClickToOpenRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.ClickToOpenRate(childComplexity), true
+	case "KpiValues.complaintRate":
+		if e.ComplexityRoot.KpiValues.ComplaintRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.ComplaintRate(childComplexity), true
+	case "KpiValues.complaints":
+		if e.ComplexityRoot.KpiValues.Complaints == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Complaints(childComplexity), true
+	case "KpiValues.conversionRate":
+		if e.ComplexityRoot.KpiValues.ConversionRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.ConversionRate(childComplexity), true
+	case "KpiValues.conversions":
+		if e.ComplexityRoot.KpiValues.Conversions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Conversions(childComplexity), true
+	case "KpiValues.delivered":
+		if e.ComplexityRoot.KpiValues.Delivered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Delivered(childComplexity), true
+	case "KpiValues.deliveryRate":
+		if e.ComplexityRoot.KpiValues.DeliveryRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.DeliveryRate(childComplexity), true
+	case "KpiValues.goalConversionRate":
+		if e.ComplexityRoot.KpiValues.GoalConversionRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.GoalConversionRate(childComplexity), true
+	case "KpiValues.goalConversions":
+		if e.ComplexityRoot.KpiValues.GoalConversions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.GoalConversions(childComplexity), true
+	case "KpiValues.hardBounceRate":
+		if e.ComplexityRoot.KpiValues.HardBounceRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.HardBounceRate(childComplexity), true
+	case "KpiValues.hardBounces":
+		if e.ComplexityRoot.KpiValues.HardBounces == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.HardBounces(childComplexity), true
+	case "KpiValues.machineOpenRate":
+		if e.ComplexityRoot.KpiValues.MachineOpenRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.MachineOpenRate(childComplexity), true
+	case "KpiValues.machineOpens":
+		if e.ComplexityRoot.KpiValues.MachineOpens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.MachineOpens(childComplexity), true
+	case "KpiValues.openRate":
+		if e.ComplexityRoot.KpiValues.OpenRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.OpenRate(childComplexity), true
+	case "KpiValues.revenue":
+		if e.ComplexityRoot.KpiValues.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Revenue(childComplexity), true
+	case "KpiValues.sent":
+		if e.ComplexityRoot.KpiValues.Sent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Sent(childComplexity), true
+	case "KpiValues.softBounceRate":
+		if e.ComplexityRoot.KpiValues.SoftBounceRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.SoftBounceRate(childComplexity), true
+	case "KpiValues.softBounces":
+		if e.ComplexityRoot.KpiValues.SoftBounces == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.SoftBounces(childComplexity), true
+	case "KpiValues.uniqueClicks":
+		if e.ComplexityRoot.KpiValues.UniqueClicks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.UniqueClicks(childComplexity), true
+	case "KpiValues.uniqueOpens":
+		if e.ComplexityRoot.KpiValues.UniqueOpens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.UniqueOpens(childComplexity), true
+	case "KpiValues.unsubscribeRate":
+		if e.ComplexityRoot.KpiValues.UnsubscribeRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.UnsubscribeRate(childComplexity), true
+	case "KpiValues.unsubscribes":
+		if e.ComplexityRoot.KpiValues.Unsubscribes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.KpiValues.Unsubscribes(childComplexity), true
 
 	case "Lifecycle.firstOrderAt":
 		if e.ComplexityRoot.Lifecycle.FirstOrderAt == nil {
@@ -2165,6 +3194,231 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "PressureDecision.at":
+		if e.ComplexityRoot.PressureDecision.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.At(childComplexity), true
+	case "PressureDecision.campaign":
+		if e.ComplexityRoot.PressureDecision.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Campaign(childComplexity), true
+	case "PressureDecision.decision":
+		if e.ComplexityRoot.PressureDecision.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Decision(childComplexity), true
+	case "PressureDecision.message":
+		if e.ComplexityRoot.PressureDecision.MessageKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.MessageKey(childComplexity), true
+	case "PressureDecision.priority":
+		if e.ComplexityRoot.PressureDecision.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Priority(childComplexity), true
+	case "PressureDecision.program":
+		if e.ComplexityRoot.PressureDecision.Program == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Program(childComplexity), true
+	case "PressureDecision.reason":
+		if e.ComplexityRoot.PressureDecision.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Reason(childComplexity), true
+	case "PressureDecision.until":
+		if e.ComplexityRoot.PressureDecision.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecision.Until(childComplexity), true
+
+	case "PressureDecisionConnection.edges":
+		if e.ComplexityRoot.PressureDecisionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionConnection.Edges(childComplexity), true
+	case "PressureDecisionConnection.nodes":
+		if e.ComplexityRoot.PressureDecisionConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionConnection.Nodes(childComplexity), true
+	case "PressureDecisionConnection.pageInfo":
+		if e.ComplexityRoot.PressureDecisionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionConnection.PageInfo(childComplexity), true
+
+	case "PressureDecisionEdge.cursor":
+		if e.ComplexityRoot.PressureDecisionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionEdge.Cursor(childComplexity), true
+	case "PressureDecisionEdge.node":
+		if e.ComplexityRoot.PressureDecisionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureDecisionEdge.Node(childComplexity), true
+
+	case "PressureForecast.days":
+		if e.ComplexityRoot.PressureForecast.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureForecast.Days(childComplexity), true
+	case "PressureForecast.from":
+		if e.ComplexityRoot.PressureForecast.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureForecast.From(childComplexity), true
+	case "PressureForecast.to":
+		if e.ComplexityRoot.PressureForecast.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureForecast.To(childComplexity), true
+
+	case "PressureRules.cap":
+		if e.ComplexityRoot.PressureRules.Cap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.Cap(childComplexity), true
+	case "PressureRules.maxDelay":
+		if e.ComplexityRoot.PressureRules.MaxDelay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.MaxDelay(childComplexity), true
+	case "PressureRules.minGap":
+		if e.ComplexityRoot.PressureRules.MinGap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.MinGap(childComplexity), true
+	case "PressureRules.onCapped":
+		if e.ComplexityRoot.PressureRules.OnCapped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.OnCapped(childComplexity), true
+	case "PressureRules.quietHours":
+		if e.ComplexityRoot.PressureRules.QuietHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.QuietHours(childComplexity), true
+	case "PressureRules.windowDays":
+		if e.ComplexityRoot.PressureRules.WindowDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PressureRules.WindowDays(childComplexity), true
+
+	case "Program.abTest":
+		if e.ComplexityRoot.Program.AbTest == nil {
+			break
+		}
+
+		args, err := ec.field_Program_abTest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Program.AbTest(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["metric"].(*model.AbMetric), args["control"].(*string)), true
+	case "Program.audience":
+		if e.ComplexityRoot.Program.Audience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Audience(childComplexity), true
+	case "Program.goal":
+		if e.ComplexityRoot.Program.Goal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Goal(childComplexity), true
+	case "Program.holdout":
+		if e.ComplexityRoot.Program.Holdout == nil {
+			break
+		}
+
+		args, err := ec.field_Program_holdout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Program.Holdout(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
+	case "Program.holdoutPercent":
+		if e.ComplexityRoot.Program.HoldoutPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.HoldoutPercent(childComplexity), true
+	case "Program.id":
+		if e.ComplexityRoot.Program.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.ID(childComplexity), true
+	case "Program.kpi":
+		if e.ComplexityRoot.Program.Kpi == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Kpi(childComplexity), true
+	case "Program.objective":
+		if e.ComplexityRoot.Program.Objective == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Objective(childComplexity), true
+	case "Program.priority":
+		if e.ComplexityRoot.Program.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Priority(childComplexity), true
+	case "Program.stats":
+		if e.ComplexityRoot.Program.Stats == nil {
+			break
+		}
+
+		args, err := ec.field_Program_stats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Program.Stats(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
+	case "Program.status":
+		if e.ComplexityRoot.Program.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Status(childComplexity), true
+	case "Program.title":
+		if e.ComplexityRoot.Program.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Program.Title(childComplexity), true
+
 	case "Query.refrain":
 		if e.ComplexityRoot.Query.Refrain == nil {
 			break
@@ -2238,6 +3492,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.AdjustPoints(childComplexity, args["customerId"].(string), args["points"].(int), args["note"].(string)), true
+	case "RefrainMutation.cancelCampaign":
+		if e.ComplexityRoot.RefrainMutation.CancelCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_cancelCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.CancelCampaign(childComplexity, args["id"].(string)), true
 	case "RefrainMutation.confirmSubscription":
 		if e.ComplexityRoot.RefrainMutation.ConfirmSubscription == nil {
 			break
@@ -2249,6 +3514,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ConfirmSubscription(childComplexity, args["token"].(string)), true
+	case "RefrainMutation.createCampaign":
+		if e.ComplexityRoot.RefrainMutation.CreateCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_createCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.CreateCampaign(childComplexity, args["input"].(model.CampaignInput)), true
 	case "RefrainMutation.deleteCustomer":
 		if e.ComplexityRoot.RefrainMutation.DeleteCustomer == nil {
 			break
@@ -2299,6 +3575,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ImportSuppressions(childComplexity), true
+	case "RefrainMutation.pauseCampaign":
+		if e.ComplexityRoot.RefrainMutation.PauseCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_pauseCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.PauseCampaign(childComplexity, args["id"].(string)), true
 	case "RefrainMutation.redeemReferral":
 		if e.ComplexityRoot.RefrainMutation.RedeemReferral == nil {
 			break
@@ -2332,6 +3619,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.ReplayInboundEvent(childComplexity, args["id"].(string)), true
+	case "RefrainMutation.resumeCampaign":
+		if e.ComplexityRoot.RefrainMutation.ResumeCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_resumeCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.ResumeCampaign(childComplexity, args["id"].(string)), true
+	case "RefrainMutation.scheduleCampaign":
+		if e.ComplexityRoot.RefrainMutation.ScheduleCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_scheduleCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.ScheduleCampaign(childComplexity, args["id"].(string), args["at"].(*time.Time)), true
 	case "RefrainMutation.setScenarioStatus":
 		if e.ComplexityRoot.RefrainMutation.SetScenarioStatus == nil {
 			break
@@ -2365,6 +3674,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.TrackEvent(childComplexity, args["input"].(model.TrackEventInput)), true
+	case "RefrainMutation.updateCampaign":
+		if e.ComplexityRoot.RefrainMutation.UpdateCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_updateCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.UpdateCampaign(childComplexity, args["id"].(string), args["input"].(model.CampaignInput)), true
 	case "RefrainMutation.updatePreferences":
 		if e.ComplexityRoot.RefrainMutation.UpdatePreferences == nil {
 			break
@@ -2421,6 +3741,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RefrainMutation.UpsertTemplate(childComplexity, args["input"].(model.UpsertTemplateInput)), true
 
+	case "RefrainQuery.campaign":
+		if e.ComplexityRoot.RefrainQuery.Campaign == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_campaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Campaign(childComplexity, args["id"].(string)), true
+	case "RefrainQuery.campaigns":
+		if e.ComplexityRoot.RefrainQuery.Campaigns == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_campaigns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Campaigns(childComplexity, args["status"].(*campaign.Status), args["first"].(*int), args["after"].(*string)), true
 	case "RefrainQuery.customer":
 		if e.ComplexityRoot.RefrainQuery.Customer == nil {
 			break
@@ -2476,6 +3818,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.InboundEvents(childComplexity, args["status"].(*model.InboundEventStatus), args["source"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "RefrainQuery.kpis":
+		if e.ComplexityRoot.RefrainQuery.Kpis == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_kpis_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Kpis(childComplexity, args["filter"].(*model.KpiFilter), args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
 	case "RefrainQuery.me":
 		if e.ComplexityRoot.RefrainQuery.Me == nil {
 			break
@@ -2493,6 +3846,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.Outbox(childComplexity, args["first"].(*int), args["after"].(*string), args["to"].(*string)), true
+	case "RefrainQuery.pressureForecast":
+		if e.ComplexityRoot.RefrainQuery.PressureForecast == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainQuery_pressureForecast_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainQuery.PressureForecast(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["segment"].(*string)), true
 	case "RefrainQuery.previewSegment":
 		if e.ComplexityRoot.RefrainQuery.PreviewSegment == nil {
 			break
@@ -2515,6 +3879,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainQuery.PreviewTemplate(childComplexity, args["id"].(string), args["customerId"].(string), args["locale"].(*string), args["kind"].(*string), args["values"].(map[string]any)), true
+	case "RefrainQuery.programs":
+		if e.ComplexityRoot.RefrainQuery.Programs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefrainQuery.Programs(childComplexity), true
 	case "RefrainQuery.scenario":
 		if e.ComplexityRoot.RefrainQuery.Scenario == nil {
 			break
@@ -2635,6 +4005,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReplayInboundEventPayload.UserErrors(childComplexity), true
 
+	case "RevenueUplift.currency":
+		if e.ComplexityRoot.RevenueUplift.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueUplift.Currency(childComplexity), true
+	case "RevenueUplift.holdout":
+		if e.ComplexityRoot.RevenueUplift.Holdout == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueUplift.Holdout(childComplexity), true
+	case "RevenueUplift.treated":
+		if e.ComplexityRoot.RevenueUplift.Treated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueUplift.Treated(childComplexity), true
+	case "RevenueUplift.uplift":
+		if e.ComplexityRoot.RevenueUplift.Uplift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueUplift.Uplift(childComplexity), true
+
+	case "Scenario.abTest":
+		if e.ComplexityRoot.Scenario.AbTest == nil {
+			break
+		}
+
+		args, err := ec.field_Scenario_abTest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Scenario.AbTest(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["metric"].(*model.AbMetric), args["control"].(*string)), true
 	case "Scenario.counts":
 		if e.ComplexityRoot.Scenario.Counts == nil {
 			break
@@ -2658,6 +4064,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Scenario.Enrollments(childComplexity, args["state"].(*model.EnrollmentState), args["first"].(*int), args["after"].(*string)), true
+	case "Scenario.holdout":
+		if e.ComplexityRoot.Scenario.Holdout == nil {
+			break
+		}
+
+		args, err := ec.field_Scenario_holdout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Scenario.Holdout(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Scenario.id":
 		if e.ComplexityRoot.Scenario.ID == nil {
 			break
@@ -2688,6 +4105,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Scenario.Priority(childComplexity), true
+	case "Scenario.stats":
+		if e.ComplexityRoot.Scenario.Stats == nil {
+			break
+		}
+
+		args, err := ec.field_Scenario_stats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Scenario.Stats(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(*model.KpiInterval), args["timeZone"].(*string)), true
 	case "Scenario.status":
 		if e.ComplexityRoot.Scenario.Status == nil {
 			break
@@ -3336,8 +4764,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("ABTestInput", ec.unmarshalInputABTestInput),
+			graphql.NewInputUnmarshaler("ABTestVariantInput", ec.unmarshalInputABTestVariantInput),
+			graphql.NewInputUnmarshaler("CampaignInput", ec.unmarshalInputCampaignInput),
 			graphql.NewInputUnmarshaler("CustomerByIDsInput", ec.unmarshalInputCustomerByIDsInput),
 			graphql.NewInputUnmarshaler("CustomerFilter", ec.unmarshalInputCustomerFilter),
+			graphql.NewInputUnmarshaler("KpiFilter", ec.unmarshalInputKpiFilter),
+			graphql.NewInputUnmarshaler("PressureOverrideInput", ec.unmarshalInputPressureOverrideInput),
 			graphql.NewInputUnmarshaler("SubscribeInput", ec.unmarshalInputSubscribeInput),
 			graphql.NewInputUnmarshaler("TrackEventInput", ec.unmarshalInputTrackEventInput),
 			graphql.NewInputUnmarshaler("UpdatePreferencesInput", ec.unmarshalInputUpdatePreferencesInput),
@@ -3470,6 +4903,269 @@ enum UserErrorCode {
 type PageInfo {
   hasNextPage: Boolean!
   endCursor: String
+}
+`, BuiltIn: false},
+	{Name: "../schema/campaign.graphqls", Input: `"Where a campaign is: DRAFT, then SCHEDULED, SENDING and SENT; PAUSED and CANCELLED on request."
+enum CampaignStatus {
+  DRAFT
+  SCHEDULED
+  SENDING
+  SENT
+  PAUSED
+  CANCELLED
+}
+
+"What a message that would break the pressure policy does."
+enum OnCapped {
+  "Wait until the policy allows it, up to the max delay; then skip."
+  DEFER
+  SKIP
+  "Send anyway (quiet hours still apply)."
+  OVERRIDE
+}
+
+"The metric that picks the winner of an A/B test."
+enum WinnerMetric {
+  OPEN_RATE
+  CLICK_RATE
+}
+
+"Pressure settings of one campaign; unset fields follow the program's and the global policy (REFRAIN_PRESSURE_*)."
+input PressureOverrideInput {
+  cap: Int
+  windowDays: Int
+  "Least time between two marketing messages, such as 16h."
+  minGap: String
+  "HH:MM-HH:MM in the customer's time zone, or none."
+  quietHours: String
+  onCapped: OnCapped
+  "Longest deferral, such as 48h."
+  maxDelay: String
+}
+
+"The pressure rules a campaign is sent under."
+type PressureRules {
+  cap: Int!
+  windowDays: Int!
+  minGap: String!
+  quietHours: String!
+  onCapped: OnCapped!
+  maxDelay: String!
+}
+
+input ABTestVariantInput {
+  name: String!
+  "The variant's template (default: the campaign's)."
+  template: String
+  "The variant's values (default: the campaign's)."
+  values: JSONObject
+}
+
+input ABTestInput {
+  variants: [ABTestVariantInput!]!
+  "The share of the audience that gets the variants, such as 0.2; the rest gets the winner."
+  testShare: Float!
+  winnerMetric: WinnerMetric = OPEN_RATE
+  "How long after the start the winner is picked, such as 4h."
+  decideAfter: String!
+}
+
+"A campaign's fields; on update, unset fields keep their value."
+input CampaignInput {
+  name: String
+  "build, maintain, reactivate or retain (free text)."
+  objective: String
+  "The program the campaign belongs to (default: the campaign itself)."
+  program: String
+  "The audience: a segment id or rule (all, tag:NAME). Default all."
+  segment: String
+  template: String
+  "Values the template uses (discount_code, ...)."
+  values: JSONObject
+  "0 to 100, weighed by the pressure policy. Default 50."
+  priority: Int
+  scheduledAt: DateTime
+  "Send at scheduledAt's wall-clock time in each recipient's time zone."
+  sendInRecipientTimeZone: Boolean
+  abTest: ABTestInput
+  pressure: PressureOverrideInput
+}
+
+type ABTestVariant {
+  name: String!
+  template: String!
+  values: JSONObject
+}
+
+type ABTest {
+  variants: [ABTestVariant!]!
+  testShare: Float!
+  winnerMetric: WinnerMetric!
+  decideAfter: String!
+}
+
+"A one-off send to an audience."
+type Campaign {
+  id: ID!
+  name: String!
+  objective: String!
+  program: String!
+  segment: String!
+  template: String!
+  values: JSONObject!
+  priority: Int!
+  status: CampaignStatus!
+  scheduledAt: DateTime
+  sendInRecipientTimeZone: Boolean!
+  abTest: ABTest
+  "The winning variant, once picked."
+  winner: String
+  "The pressure rules it is sent under."
+  pressure: PressureRules!
+  "The fixed audience once sending started; before, how many the audience selects now."
+  audienceCount: Int!
+  "Recipients whose message was written and handed to the outbox."
+  sentCount: Int!
+  "Recipients skipped (pressure policy, no address)."
+  skippedCount: Int!
+  "Recipients still to send (deferred ones included) or waiting for the A/B winner."
+  pendingCount: Int!
+  startedAt: DateTime
+  finishedAt: DateTime
+  createdAt: DateTime!
+  updatedAt: DateTime!
+}
+
+type CampaignEdge {
+  cursor: String!
+  node: Campaign!
+}
+
+type CampaignConnection {
+  edges: [CampaignEdge!]!
+  nodes: [Campaign!]!
+  pageInfo: PageInfo!
+}
+
+type CampaignPayload {
+  campaign: Campaign
+  "scheduleCampaign: the days the campaign pushes customers over the cap, and campaigns whose audiences overlap it on the same days."
+  warnings: [String!]!
+  userErrors: [UserError!]!
+}
+
+"A decision of the pressure policy."
+enum PressureDecisionKind {
+  SEND
+  OVERRIDE
+  DEFER
+  SKIP
+}
+
+"Why a customer got, or did not get, a marketing message."
+type PressureDecision {
+  at: DateTime!
+  "The scenario or campaign program."
+  program: String!
+  campaign: String
+  "The message's idempotency key (scenario:ENROLLMENT:STEP:1 or campaign:ID:CUSTOMER)."
+  message: String!
+  priority: Int!
+  decision: PressureDecisionKind!
+  reason: String!
+  "For DEFER: when it is tried again."
+  until: DateTime
+}
+
+type PressureDecisionEdge {
+  cursor: String!
+  node: PressureDecision!
+}
+
+type PressureDecisionConnection {
+  edges: [PressureDecisionEdge!]!
+  nodes: [PressureDecision!]!
+  pageInfo: PageInfo!
+}
+
+"A customer's standing against the marketing pressure policy."
+type CustomerPressure {
+  "Marketing messages in the rolling window."
+  sentInWindow: Int!
+  "Transactional messages in the window: never capped, counted apart."
+  transactionalInWindow: Int!
+  cap: Int!
+  windowDays: Int!
+  "When the next marketing message may go (now if it may go at once)."
+  nextAllowedAt: DateTime!
+  "Every decision, newest first."
+  decisions(first: Int = 20, after: String): PressureDecisionConnection!
+}
+
+extend type Customer {
+  "Marketing pressure: the window, the cap and every decision."
+  pressure: CustomerPressure @owner
+}
+
+extend type RefrainQuery {
+  "Campaigns, newest first."
+  campaigns(status: CampaignStatus, first: Int = 20, after: String): CampaignConnection! @admin(scope: READ)
+  campaign(id: ID!): Campaign @admin(scope: READ)
+}
+
+extend type RefrainMutation {
+  "Create a DRAFT campaign."
+  createCampaign(input: CampaignInput!): CampaignPayload! @admin(scope: WRITE)
+  "Change a campaign that has not started sending."
+  updateCampaign(id: ID!, input: CampaignInput!): CampaignPayload! @admin(scope: WRITE)
+  "Schedule a DRAFT campaign at at (or its scheduledAt); warnings tell the days it pushes over the cap and overlapping campaigns."
+  scheduleCampaign(id: ID!, at: DateTime): CampaignPayload! @admin(scope: WRITE)
+  "Hold a SCHEDULED or SENDING campaign; batches in flight finish."
+  pauseCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
+  "Take a PAUSED campaign back to where it was."
+  resumeCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
+  "Stop a campaign for good; what was written is still delivered."
+  cancelCampaign(id: ID!): CampaignPayload! @admin(scope: WRITE)
+}
+
+"One program's projected load on one day."
+type ForecastProgram {
+  program: String!
+  "Known sends due that day, before the policy."
+  planned: Int!
+  "Known sends the policy lets go that day."
+  sends: Int!
+  deferred: Int!
+  skipped: Int!
+  "Sends of new entries expected from the last four weeks' trigger rates."
+  expected: Float!
+}
+
+"One projected day."
+type ForecastDay {
+  date: DateTime!
+  "Known sends after the policy."
+  sends: Int!
+  "Expected sends of new entries."
+  expected: Float!
+  "Known planned sends of scheduled campaigns, waiting enrollments and yearly programs."
+  campaigns: Int!
+  scenarios: Int!
+  yearly: Int!
+  "Customers whose planned sends that day break the cap, before the policy."
+  overCap: Int!
+  programs: [ForecastProgram!]!
+}
+
+type PressureForecast {
+  from: DateTime!
+  to: DateTime!
+  days: [ForecastDay!]!
+}
+
+extend type RefrainQuery {
+  "The projected marketing load of each day in [from, to), optionally for one segment."
+  pressureForecast(from: DateTime!, to: DateTime!, segment: String): PressureForecast! @admin(scope: READ)
 }
 `, BuiltIn: false},
 	{Name: "../schema/commerce.graphqls", Input: `"Where a stored webhook delivery is in its processing."
@@ -4198,6 +5894,245 @@ extend type Customer {
   messages(first: Int = 20, after: String): MessageConnection @owner
 }
 `, BuiltIn: false},
+	{Name: "../schema/metrics.graphqls", Input: `"How a KPI period is cut. Weeks start on Monday."
+enum KpiInterval {
+  DAY
+  WEEK
+  MONTH
+}
+
+"""
+Which messages KPIs count: those whose dimensions equal every field that is
+set (an empty string matches messages without that dimension).
+"""
+input KpiFilter {
+  "The program (a scenario id or a campaign id)."
+  program: String
+  scenario: String
+  step: String
+  variant: String
+  campaign: String
+  """
+  Not yet supported: segments are being built on another branch. A query
+  that sets it fails with an error saying so.
+  """
+  segment: String
+}
+
+"A rate that names what it divides: numerator / denominator."
+type KpiRate {
+  "The counter divided (unique_opens)."
+  numeratorName: String!
+  "The counter it is divided by (delivered)."
+  denominatorName: String!
+  numerator: Int!
+  denominator: Int!
+  "numerator / denominator; null when the denominator is 0."
+  value: Float
+}
+
+"Attributed revenue in one currency, and per delivered message."
+type KpiRevenue {
+  "Revenue of attributed orders, in minor units."
+  revenue: Money!
+  "Revenue per recipient: revenue / delivered, in minor units; null with nothing delivered."
+  perRecipient: Float
+}
+
+"The counters and rates of a set of messages."
+type KpiValues {
+  sent: Int!
+  delivered: Int!
+  hardBounces: Int!
+  softBounces: Int!
+  "Messages opened by a person, each counted once (a click counts as an open)."
+  uniqueOpens: Int!
+  "Messages opened by a machine (privacy proxy, scanner), counted apart."
+  machineOpens: Int!
+  uniqueClicks: Int!
+  unsubscribes: Int!
+  complaints: Int!
+  "Orders attributed to these messages."
+  conversions: Int!
+  "Attributed orders that were also the goal of the sending scenario."
+  goalConversions: Int!
+  "delivered / sent"
+  deliveryRate: KpiRate!
+  "hardBounces / sent"
+  hardBounceRate: KpiRate!
+  "softBounces / sent"
+  softBounceRate: KpiRate!
+  "uniqueOpens / delivered"
+  openRate: KpiRate!
+  "machineOpens / delivered"
+  machineOpenRate: KpiRate!
+  "uniqueClicks / delivered"
+  clickRate: KpiRate!
+  "uniqueClicks / uniqueOpens"
+  clickToOpenRate: KpiRate!
+  "unsubscribes / delivered"
+  unsubscribeRate: KpiRate!
+  "complaints / delivered"
+  complaintRate: KpiRate!
+  "conversions / delivered"
+  conversionRate: KpiRate!
+  "goalConversions / delivered"
+  goalConversionRate: KpiRate!
+  "Attributed revenue by currency."
+  revenue: [KpiRevenue!]!
+}
+
+"One interval of a KPI report."
+type KpiIntervalValues {
+  "Start of the interval, in the report's time zone."
+  start: DateTime!
+  end: DateTime!
+  values: KpiValues!
+}
+
+"""
+KPIs over a period, in total and per interval. Messages count in the hour
+they were sent; their later events and orders count with them.
+"""
+type KpiReport {
+  "The period, widened to whole hours."
+  from: DateTime!
+  to: DateTime!
+  interval: KpiInterval
+  timeZone: String!
+  total: KpiValues!
+  "Every interval of the period, empty ones included; none without an interval."
+  intervals: [KpiIntervalValues!]!
+}
+
+"The metric an A/B test is decided on."
+enum AbMetric {
+  "uniqueOpens / delivered"
+  OPEN_RATE
+  "uniqueClicks / delivered"
+  CLICK_RATE
+  "conversions / delivered"
+  CONVERSION_RATE
+}
+
+enum AbDecision {
+  CONTROL
+  "Too few recipients, or a probability between the thresholds."
+  NOT_YET_CONCLUSIVE
+  BEATS_CONTROL
+  LOSES_TO_CONTROL
+}
+
+"One variant of an A/B test."
+type AbVariant {
+  variant: String!
+  values: KpiValues!
+  "The metric of this variant."
+  rate: KpiRate!
+  """
+  Probability that this variant's true rate beats control's (Bayesian,
+  Beta-Binomial with uniform priors); 0.5 for control.
+  """
+  probabilityToBeatControl: Float!
+  decision: AbDecision!
+}
+
+"""
+A/B results of a scenario's variants: a decision is made only when every
+compared variant has the minimum sample and the probability reaches the
+threshold (REFRAIN_AB_MIN_SAMPLE, REFRAIN_AB_THRESHOLD).
+"""
+type AbTest {
+  metric: AbMetric!
+  control: String!
+  minSample: Int!
+  threshold: Float!
+  variants: [AbVariant!]!
+}
+
+"An estimate with its 95% interval."
+type Estimate {
+  estimate: Float!
+  low: Float!
+  high: Float!
+}
+
+"Revenue per customer of the treated group against the holdout, in one currency (minor units)."
+type RevenueUplift {
+  currency: String!
+  treated: Float!
+  holdout: Float!
+  "treated - holdout; null with fewer than two customers in a group."
+  uplift: Estimate
+}
+
+"""
+A scenario's treated customers against its holdout, for the enrollments that
+entered in the period: goal conversion rate, and revenue per customer (orders
+placed between entry and the end of the period).
+"""
+type HoldoutUplift {
+  holdoutPercent: Int!
+  treatedCustomers: Int!
+  holdoutCustomers: Int!
+  treatedConversion: KpiRate!
+  holdoutConversion: KpiRate!
+  "Difference of goal conversion rates, treated - holdout; null without customers in both groups."
+  conversionUplift: Estimate
+  revenuePerCustomer: [RevenueUplift!]!
+}
+
+"""
+A relational program (seed 003): a title, an audience, a KPI, and the
+objective it serves, with its numbers.
+"""
+type Program {
+  "The scenario id."
+  id: ID!
+  title: String!
+  "build, maintain, reactivate or retain."
+  objective: String!
+  "The audience rule customers must match at entry."
+  audience: String
+  "What the program is measured by, in words."
+  kpi: String
+  "The goal event (order.created, ...), when it has one."
+  goal: String
+  priority: Int!
+  status: ScenarioStatus!
+  "Percentage of entrants kept out to measure uplift."
+  holdoutPercent: Int!
+  stats(from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport!
+  "A/B results of the program's variants; null when its messages carry no variant."
+  abTest(from: DateTime!, to: DateTime!, metric: AbMetric = CLICK_RATE, control: String): AbTest
+  "Uplift against the holdout; null when the program has no holdout."
+  holdout(from: DateTime!, to: DateTime!): HoldoutUplift
+}
+
+extend type Scenario {
+  "KPIs of the messages this scenario sent."
+  stats(from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport!
+  "A/B results of its variants; null when its messages carry no variant."
+  abTest(from: DateTime!, to: DateTime!, metric: AbMetric = CLICK_RATE, control: String): AbTest
+  "Uplift against the holdout; null when the scenario has no holdout."
+  holdout(from: DateTime!, to: DateTime!): HoldoutUplift
+}
+
+extend type RefrainQuery {
+  """
+  KPIs of the messages matching filter, sent in [from, to), in total and per
+  interval in timeZone (an IANA name whose offset is a whole number of hours).
+  """
+  kpis(filter: KpiFilter, from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport! @admin(scope: READ)
+  "Every program (scenario), by id, with its objective, audience and KPI."
+  programs: [Program!]! @admin(scope: READ)
+}
+
+extend type Campaign {
+  "KPIs of the messages this campaign sent (every variant)."
+  stats(from: DateTime!, to: DateTime!, interval: KpiInterval, timeZone: String = "UTC"): KpiReport!
+}
+`, BuiltIn: false},
 	{Name: "../schema/root.graphqls", Input: `"An RFC 3339 date and time."
 scalar DateTime
 
@@ -4572,6 +6507,64 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_ABTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "variants":
+		return ec.fieldContext_ABTest_variants(ctx, field)
+	case "testShare":
+		return ec.fieldContext_ABTest_testShare(ctx, field)
+	case "winnerMetric":
+		return ec.fieldContext_ABTest_winnerMetric(ctx, field)
+	case "decideAfter":
+		return ec.fieldContext_ABTest_decideAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ABTest", field.Name)
+}
+
+func (ec *executionContext) childFields_ABTestVariant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ABTestVariant_name(ctx, field)
+	case "template":
+		return ec.fieldContext_ABTestVariant_template(ctx, field)
+	case "values":
+		return ec.fieldContext_ABTestVariant_values(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ABTestVariant", field.Name)
+}
+
+func (ec *executionContext) childFields_AbTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "metric":
+		return ec.fieldContext_AbTest_metric(ctx, field)
+	case "control":
+		return ec.fieldContext_AbTest_control(ctx, field)
+	case "minSample":
+		return ec.fieldContext_AbTest_minSample(ctx, field)
+	case "threshold":
+		return ec.fieldContext_AbTest_threshold(ctx, field)
+	case "variants":
+		return ec.fieldContext_AbTest_variants(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AbTest", field.Name)
+}
+
+func (ec *executionContext) childFields_AbVariant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "variant":
+		return ec.fieldContext_AbVariant_variant(ctx, field)
+	case "values":
+		return ec.fieldContext_AbVariant_values(ctx, field)
+	case "rate":
+		return ec.fieldContext_AbVariant_rate(ctx, field)
+	case "probabilityToBeatControl":
+		return ec.fieldContext_AbVariant_probabilityToBeatControl(ctx, field)
+	case "decision":
+		return ec.fieldContext_AbVariant_decision(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AbVariant", field.Name)
+}
+
 func (ec *executionContext) childFields_AdjustPointsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "points":
@@ -4580,6 +6573,92 @@ func (ec *executionContext) childFields_AdjustPointsPayload(ctx context.Context,
 		return ec.fieldContext_AdjustPointsPayload_userErrors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AdjustPointsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Campaign(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Campaign_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Campaign_name(ctx, field)
+	case "objective":
+		return ec.fieldContext_Campaign_objective(ctx, field)
+	case "program":
+		return ec.fieldContext_Campaign_program(ctx, field)
+	case "segment":
+		return ec.fieldContext_Campaign_segment(ctx, field)
+	case "template":
+		return ec.fieldContext_Campaign_template(ctx, field)
+	case "values":
+		return ec.fieldContext_Campaign_values(ctx, field)
+	case "priority":
+		return ec.fieldContext_Campaign_priority(ctx, field)
+	case "status":
+		return ec.fieldContext_Campaign_status(ctx, field)
+	case "scheduledAt":
+		return ec.fieldContext_Campaign_scheduledAt(ctx, field)
+	case "sendInRecipientTimeZone":
+		return ec.fieldContext_Campaign_sendInRecipientTimeZone(ctx, field)
+	case "abTest":
+		return ec.fieldContext_Campaign_abTest(ctx, field)
+	case "winner":
+		return ec.fieldContext_Campaign_winner(ctx, field)
+	case "pressure":
+		return ec.fieldContext_Campaign_pressure(ctx, field)
+	case "audienceCount":
+		return ec.fieldContext_Campaign_audienceCount(ctx, field)
+	case "sentCount":
+		return ec.fieldContext_Campaign_sentCount(ctx, field)
+	case "skippedCount":
+		return ec.fieldContext_Campaign_skippedCount(ctx, field)
+	case "pendingCount":
+		return ec.fieldContext_Campaign_pendingCount(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Campaign_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Campaign_finishedAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Campaign_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Campaign_updatedAt(ctx, field)
+	case "stats":
+		return ec.fieldContext_Campaign_stats(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_CampaignConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_CampaignConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CampaignConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CampaignEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_CampaignEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "campaign":
+		return ec.fieldContext_CampaignPayload_campaign(ctx, field)
+	case "warnings":
+		return ec.fieldContext_CampaignPayload_warnings(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CampaignPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Cart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4668,6 +6747,8 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_lifecycle(ctx, field)
 	case "events":
 		return ec.fieldContext_Customer_events(ctx, field)
+	case "pressure":
+		return ec.fieldContext_Customer_pressure(ctx, field)
 	case "orders":
 		return ec.fieldContext_Customer_orders(ctx, field)
 	case "carts":
@@ -4756,6 +6837,24 @@ func (ec *executionContext) childFields_CustomerHygiene(ctx context.Context, fie
 		return ec.fieldContext_CustomerHygiene_suggestion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CustomerHygiene", field.Name)
+}
+
+func (ec *executionContext) childFields_CustomerPressure(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sentInWindow":
+		return ec.fieldContext_CustomerPressure_sentInWindow(ctx, field)
+	case "transactionalInWindow":
+		return ec.fieldContext_CustomerPressure_transactionalInWindow(ctx, field)
+	case "cap":
+		return ec.fieldContext_CustomerPressure_cap(ctx, field)
+	case "windowDays":
+		return ec.fieldContext_CustomerPressure_windowDays(ctx, field)
+	case "nextAllowedAt":
+		return ec.fieldContext_CustomerPressure_nextAllowedAt(ctx, field)
+	case "decisions":
+		return ec.fieldContext_CustomerPressure_decisions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerPressure", field.Name)
 }
 
 func (ec *executionContext) childFields_CustomerProfile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4902,6 +7001,78 @@ func (ec *executionContext) childFields_EnrollmentPayload(ctx context.Context, f
 	return nil, fmt.Errorf("no field named %q was found under type EnrollmentPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Estimate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "estimate":
+		return ec.fieldContext_Estimate_estimate(ctx, field)
+	case "low":
+		return ec.fieldContext_Estimate_low(ctx, field)
+	case "high":
+		return ec.fieldContext_Estimate_high(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Estimate", field.Name)
+}
+
+func (ec *executionContext) childFields_ForecastDay(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "date":
+		return ec.fieldContext_ForecastDay_date(ctx, field)
+	case "sends":
+		return ec.fieldContext_ForecastDay_sends(ctx, field)
+	case "expected":
+		return ec.fieldContext_ForecastDay_expected(ctx, field)
+	case "campaigns":
+		return ec.fieldContext_ForecastDay_campaigns(ctx, field)
+	case "scenarios":
+		return ec.fieldContext_ForecastDay_scenarios(ctx, field)
+	case "yearly":
+		return ec.fieldContext_ForecastDay_yearly(ctx, field)
+	case "overCap":
+		return ec.fieldContext_ForecastDay_overCap(ctx, field)
+	case "programs":
+		return ec.fieldContext_ForecastDay_programs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ForecastDay", field.Name)
+}
+
+func (ec *executionContext) childFields_ForecastProgram(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "program":
+		return ec.fieldContext_ForecastProgram_program(ctx, field)
+	case "planned":
+		return ec.fieldContext_ForecastProgram_planned(ctx, field)
+	case "sends":
+		return ec.fieldContext_ForecastProgram_sends(ctx, field)
+	case "deferred":
+		return ec.fieldContext_ForecastProgram_deferred(ctx, field)
+	case "skipped":
+		return ec.fieldContext_ForecastProgram_skipped(ctx, field)
+	case "expected":
+		return ec.fieldContext_ForecastProgram_expected(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ForecastProgram", field.Name)
+}
+
+func (ec *executionContext) childFields_HoldoutUplift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "holdoutPercent":
+		return ec.fieldContext_HoldoutUplift_holdoutPercent(ctx, field)
+	case "treatedCustomers":
+		return ec.fieldContext_HoldoutUplift_treatedCustomers(ctx, field)
+	case "holdoutCustomers":
+		return ec.fieldContext_HoldoutUplift_holdoutCustomers(ctx, field)
+	case "treatedConversion":
+		return ec.fieldContext_HoldoutUplift_treatedConversion(ctx, field)
+	case "holdoutConversion":
+		return ec.fieldContext_HoldoutUplift_holdoutConversion(ctx, field)
+	case "conversionUplift":
+		return ec.fieldContext_HoldoutUplift_conversionUplift(ctx, field)
+	case "revenuePerCustomer":
+		return ec.fieldContext_HoldoutUplift_revenuePerCustomer(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HoldoutUplift", field.Name)
+}
+
 func (ec *executionContext) childFields_HygieneCustomer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5014,6 +7185,114 @@ func (ec *executionContext) childFields_InboundEventEdge(ctx context.Context, fi
 		return ec.fieldContext_InboundEventEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InboundEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiIntervalValues(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_KpiIntervalValues_start(ctx, field)
+	case "end":
+		return ec.fieldContext_KpiIntervalValues_end(ctx, field)
+	case "values":
+		return ec.fieldContext_KpiIntervalValues_values(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiIntervalValues", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiRate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "numeratorName":
+		return ec.fieldContext_KpiRate_numeratorName(ctx, field)
+	case "denominatorName":
+		return ec.fieldContext_KpiRate_denominatorName(ctx, field)
+	case "numerator":
+		return ec.fieldContext_KpiRate_numerator(ctx, field)
+	case "denominator":
+		return ec.fieldContext_KpiRate_denominator(ctx, field)
+	case "value":
+		return ec.fieldContext_KpiRate_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiRate", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_KpiReport_from(ctx, field)
+	case "to":
+		return ec.fieldContext_KpiReport_to(ctx, field)
+	case "interval":
+		return ec.fieldContext_KpiReport_interval(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_KpiReport_timeZone(ctx, field)
+	case "total":
+		return ec.fieldContext_KpiReport_total(ctx, field)
+	case "intervals":
+		return ec.fieldContext_KpiReport_intervals(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiReport", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiRevenue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "revenue":
+		return ec.fieldContext_KpiRevenue_revenue(ctx, field)
+	case "perRecipient":
+		return ec.fieldContext_KpiRevenue_perRecipient(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiRevenue", field.Name)
+}
+
+func (ec *executionContext) childFields_KpiValues(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sent":
+		return ec.fieldContext_KpiValues_sent(ctx, field)
+	case "delivered":
+		return ec.fieldContext_KpiValues_delivered(ctx, field)
+	case "hardBounces":
+		return ec.fieldContext_KpiValues_hardBounces(ctx, field)
+	case "softBounces":
+		return ec.fieldContext_KpiValues_softBounces(ctx, field)
+	case "uniqueOpens":
+		return ec.fieldContext_KpiValues_uniqueOpens(ctx, field)
+	case "machineOpens":
+		return ec.fieldContext_KpiValues_machineOpens(ctx, field)
+	case "uniqueClicks":
+		return ec.fieldContext_KpiValues_uniqueClicks(ctx, field)
+	case "unsubscribes":
+		return ec.fieldContext_KpiValues_unsubscribes(ctx, field)
+	case "complaints":
+		return ec.fieldContext_KpiValues_complaints(ctx, field)
+	case "conversions":
+		return ec.fieldContext_KpiValues_conversions(ctx, field)
+	case "goalConversions":
+		return ec.fieldContext_KpiValues_goalConversions(ctx, field)
+	case "deliveryRate":
+		return ec.fieldContext_KpiValues_deliveryRate(ctx, field)
+	case "hardBounceRate":
+		return ec.fieldContext_KpiValues_hardBounceRate(ctx, field)
+	case "softBounceRate":
+		return ec.fieldContext_KpiValues_softBounceRate(ctx, field)
+	case "openRate":
+		return ec.fieldContext_KpiValues_openRate(ctx, field)
+	case "machineOpenRate":
+		return ec.fieldContext_KpiValues_machineOpenRate(ctx, field)
+	case "clickRate":
+		return ec.fieldContext_KpiValues_clickRate(ctx, field)
+	case "clickToOpenRate":
+		return ec.fieldContext_KpiValues_clickToOpenRate(ctx, field)
+	case "unsubscribeRate":
+		return ec.fieldContext_KpiValues_unsubscribeRate(ctx, field)
+	case "complaintRate":
+		return ec.fieldContext_KpiValues_complaintRate(ctx, field)
+	case "conversionRate":
+		return ec.fieldContext_KpiValues_conversionRate(ctx, field)
+	case "goalConversionRate":
+		return ec.fieldContext_KpiValues_goalConversionRate(ctx, field)
+	case "revenue":
+		return ec.fieldContext_KpiValues_revenue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type KpiValues", field.Name)
 }
 
 func (ec *executionContext) childFields_Lifecycle(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5244,6 +7523,110 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PressureDecision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_PressureDecision_at(ctx, field)
+	case "program":
+		return ec.fieldContext_PressureDecision_program(ctx, field)
+	case "campaign":
+		return ec.fieldContext_PressureDecision_campaign(ctx, field)
+	case "message":
+		return ec.fieldContext_PressureDecision_message(ctx, field)
+	case "priority":
+		return ec.fieldContext_PressureDecision_priority(ctx, field)
+	case "decision":
+		return ec.fieldContext_PressureDecision_decision(ctx, field)
+	case "reason":
+		return ec.fieldContext_PressureDecision_reason(ctx, field)
+	case "until":
+		return ec.fieldContext_PressureDecision_until(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureDecision", field.Name)
+}
+
+func (ec *executionContext) childFields_PressureDecisionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PressureDecisionConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_PressureDecisionConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PressureDecisionConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureDecisionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PressureDecisionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_PressureDecisionEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_PressureDecisionEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureDecisionEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PressureForecast(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_PressureForecast_from(ctx, field)
+	case "to":
+		return ec.fieldContext_PressureForecast_to(ctx, field)
+	case "days":
+		return ec.fieldContext_PressureForecast_days(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureForecast", field.Name)
+}
+
+func (ec *executionContext) childFields_PressureRules(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cap":
+		return ec.fieldContext_PressureRules_cap(ctx, field)
+	case "windowDays":
+		return ec.fieldContext_PressureRules_windowDays(ctx, field)
+	case "minGap":
+		return ec.fieldContext_PressureRules_minGap(ctx, field)
+	case "quietHours":
+		return ec.fieldContext_PressureRules_quietHours(ctx, field)
+	case "onCapped":
+		return ec.fieldContext_PressureRules_onCapped(ctx, field)
+	case "maxDelay":
+		return ec.fieldContext_PressureRules_maxDelay(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PressureRules", field.Name)
+}
+
+func (ec *executionContext) childFields_Program(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Program_id(ctx, field)
+	case "title":
+		return ec.fieldContext_Program_title(ctx, field)
+	case "objective":
+		return ec.fieldContext_Program_objective(ctx, field)
+	case "audience":
+		return ec.fieldContext_Program_audience(ctx, field)
+	case "kpi":
+		return ec.fieldContext_Program_kpi(ctx, field)
+	case "goal":
+		return ec.fieldContext_Program_goal(ctx, field)
+	case "priority":
+		return ec.fieldContext_Program_priority(ctx, field)
+	case "status":
+		return ec.fieldContext_Program_status(ctx, field)
+	case "holdoutPercent":
+		return ec.fieldContext_Program_holdoutPercent(ctx, field)
+	case "stats":
+		return ec.fieldContext_Program_stats(ctx, field)
+	case "abTest":
+		return ec.fieldContext_Program_abTest(ctx, field)
+	case "holdout":
+		return ec.fieldContext_Program_holdout(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Program", field.Name)
+}
+
 func (ec *executionContext) childFields_RedeemReferralPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "redeemed":
@@ -5274,6 +7657,18 @@ func (ec *executionContext) childFields_RefrainMutation(ctx context.Context, fie
 		return ec.fieldContext_RefrainMutation_trackEvent(ctx, field)
 	case "upsertCustomer":
 		return ec.fieldContext_RefrainMutation_upsertCustomer(ctx, field)
+	case "createCampaign":
+		return ec.fieldContext_RefrainMutation_createCampaign(ctx, field)
+	case "updateCampaign":
+		return ec.fieldContext_RefrainMutation_updateCampaign(ctx, field)
+	case "scheduleCampaign":
+		return ec.fieldContext_RefrainMutation_scheduleCampaign(ctx, field)
+	case "pauseCampaign":
+		return ec.fieldContext_RefrainMutation_pauseCampaign(ctx, field)
+	case "resumeCampaign":
+		return ec.fieldContext_RefrainMutation_resumeCampaign(ctx, field)
+	case "cancelCampaign":
+		return ec.fieldContext_RefrainMutation_cancelCampaign(ctx, field)
 	case "replayInboundEvent":
 		return ec.fieldContext_RefrainMutation_replayInboundEvent(ctx, field)
 	case "deleteCustomer":
@@ -5314,6 +7709,12 @@ func (ec *executionContext) childFields_RefrainQuery(ctx context.Context, field 
 	switch field.Name {
 	case "version":
 		return ec.fieldContext_RefrainQuery_version(ctx, field)
+	case "campaigns":
+		return ec.fieldContext_RefrainQuery_campaigns(ctx, field)
+	case "campaign":
+		return ec.fieldContext_RefrainQuery_campaign(ctx, field)
+	case "pressureForecast":
+		return ec.fieldContext_RefrainQuery_pressureForecast(ctx, field)
 	case "inboundEvents":
 		return ec.fieldContext_RefrainQuery_inboundEvents(ctx, field)
 	case "customer":
@@ -5334,6 +7735,10 @@ func (ec *executionContext) childFields_RefrainQuery(ctx context.Context, field 
 		return ec.fieldContext_RefrainQuery_previewTemplate(ctx, field)
 	case "suppressions":
 		return ec.fieldContext_RefrainQuery_suppressions(ctx, field)
+	case "kpis":
+		return ec.fieldContext_RefrainQuery_kpis(ctx, field)
+	case "programs":
+		return ec.fieldContext_RefrainQuery_programs(ctx, field)
 	case "scenarios":
 		return ec.fieldContext_RefrainQuery_scenarios(ctx, field)
 	case "scenario":
@@ -5384,6 +7789,20 @@ func (ec *executionContext) childFields_ReplayInboundEventPayload(ctx context.Co
 	return nil, fmt.Errorf("no field named %q was found under type ReplayInboundEventPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RevenueUplift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "currency":
+		return ec.fieldContext_RevenueUplift_currency(ctx, field)
+	case "treated":
+		return ec.fieldContext_RevenueUplift_treated(ctx, field)
+	case "holdout":
+		return ec.fieldContext_RevenueUplift_holdout(ctx, field)
+	case "uplift":
+		return ec.fieldContext_RevenueUplift_uplift(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevenueUplift", field.Name)
+}
+
 func (ec *executionContext) childFields_Scenario(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5412,6 +7831,12 @@ func (ec *executionContext) childFields_Scenario(ctx context.Context, field grap
 		return ec.fieldContext_Scenario_counts(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Scenario_updatedAt(ctx, field)
+	case "stats":
+		return ec.fieldContext_Scenario_stats(ctx, field)
+	case "abTest":
+		return ec.fieldContext_Scenario_abTest(ctx, field)
+	case "holdout":
+		return ec.fieldContext_Scenario_holdout(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Scenario", field.Name)
 }
@@ -5900,6 +8325,66 @@ func (ec *executionContext) dir_admin_args(ctx context.Context, rawArgs map[stri
 	return args, nil
 }
 
+func (ec *executionContext) field_Campaign_stats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_CustomerPressure_decisions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Customer_carts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6024,6 +8509,104 @@ func (ec *executionContext) field_Loyalty_ledger_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Program_abTest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "metric",
+		func(ctx context.Context, v any) (*model.AbMetric, error) {
+			return ec.unmarshalOAbMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["metric"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "control",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["control"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Program_holdout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Program_stats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6082,6 +8665,20 @@ func (ec *executionContext) field_RefrainMutation_adjustPoints_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainMutation_cancelCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainMutation_confirmSubscription_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6093,6 +8690,20 @@ func (ec *executionContext) field_RefrainMutation_confirmSubscription_args(ctx c
 		return nil, err
 	}
 	args["token"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_createCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CampaignInput, error) {
+			return ec.unmarshalNCampaignInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -6160,6 +8771,20 @@ func (ec *executionContext) field_RefrainMutation_exitEnrollment_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainMutation_pauseCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainMutation_redeemReferral_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6199,6 +8824,42 @@ func (ec *executionContext) field_RefrainMutation_replayInboundEvent_args(ctx co
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_resumeCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_scheduleCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "at",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["at"] = arg1
 	return args, nil
 }
 
@@ -6249,6 +8910,28 @@ func (ec *executionContext) field_RefrainMutation_trackEvent_args(ctx context.Co
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_updateCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CampaignInput, error) {
+			return ec.unmarshalNCampaignInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -6319,6 +9002,50 @@ func (ec *executionContext) field_RefrainMutation_upsertTemplate_args(ctx contex
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_campaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_campaigns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*campaign.Status, error) {
+			return ec.unmarshalOCampaignStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -6448,6 +9175,52 @@ func (ec *executionContext) field_RefrainQuery_inboundEvents_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_RefrainQuery_kpis_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.KpiFilter, error) {
+			return ec.unmarshalOKpiFilter2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_RefrainQuery_outbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6475,6 +9248,36 @@ func (ec *executionContext) field_RefrainQuery_outbox_args(ctx context.Context, 
 		return nil, err
 	}
 	args["to"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainQuery_pressureForecast_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "segment",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segment"] = arg2
 	return args, nil
 }
 
@@ -6634,6 +9437,44 @@ func (ec *executionContext) field_RefrainQuery_suppressions_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Scenario_abTest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "metric",
+		func(ctx context.Context, v any) (*model.AbMetric, error) {
+			return ec.unmarshalOAbMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["metric"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "control",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["control"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Scenario_enrollments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6661,6 +9502,66 @@ func (ec *executionContext) field_Scenario_enrollments_args(ctx context.Context,
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Scenario_holdout_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Scenario_stats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNDateTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (*model.KpiInterval, error) {
+			return ec.unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
 	return args, nil
 }
 
@@ -6760,6 +9661,433 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _ABTest_variants(ctx context.Context, field graphql.CollectedField, obj *model.ABTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTest_variants(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variants, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ABTestVariant) graphql.Marshaler {
+			return ec.marshalNABTestVariant2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTest_variants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ABTest",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ABTestVariant(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ABTest_testShare(ctx context.Context, field graphql.CollectedField, obj *model.ABTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTest_testShare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TestShare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTest_testShare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTest", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ABTest_winnerMetric(ctx context.Context, field graphql.CollectedField, obj *model.ABTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTest_winnerMetric(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WinnerMetric, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.WinnerMetric) graphql.Marshaler {
+			return ec.marshalNWinnerMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTest_winnerMetric(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTest", field, false, false, "WinnerMetric")
+}
+
+func (ec *executionContext) _ABTest_decideAfter(ctx context.Context, field graphql.CollectedField, obj *model.ABTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTest_decideAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DecideAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTest_decideAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _ABTestVariant_name(ctx context.Context, field graphql.CollectedField, obj *model.ABTestVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTestVariant_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTestVariant_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTestVariant", field, false, false, "String")
+}
+
+func (ec *executionContext) _ABTestVariant_template(ctx context.Context, field graphql.CollectedField, obj *model.ABTestVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTestVariant_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ABTestVariant_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTestVariant", field, false, false, "String")
+}
+
+func (ec *executionContext) _ABTestVariant_values(ctx context.Context, field graphql.CollectedField, obj *model.ABTestVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ABTestVariant_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOJSONObject2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ABTestVariant_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ABTestVariant", field, false, false, "JSONObject")
+}
+
+func (ec *executionContext) _AbTest_metric(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_metric(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Metric, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AbMetric) graphql.Marshaler {
+			return ec.marshalNAbMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_metric(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbTest", field, false, false, "AbMetric")
+}
+
+func (ec *executionContext) _AbTest_control(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_control(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Control, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_control(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbTest", field, false, false, "String")
+}
+
+func (ec *executionContext) _AbTest_minSample(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_minSample(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinSample, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_minSample(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbTest", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AbTest_threshold(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_threshold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Threshold, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_threshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbTest", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AbTest_variants(ctx context.Context, field graphql.CollectedField, obj *model.AbTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbTest_variants(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variants, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AbVariant) graphql.Marshaler {
+			return ec.marshalNAbVariant2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbVariantᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbTest_variants(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AbTest",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AbVariant(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AbVariant_variant(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_variant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_variant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbVariant", field, false, false, "String")
+}
+
+func (ec *executionContext) _AbVariant_values(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiValues) graphql.Marshaler {
+			return ec.marshalNKpiValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiValues(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AbVariant",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiValues(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AbVariant_rate(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_rate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_rate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AbVariant",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AbVariant_probabilityToBeatControl(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_probabilityToBeatControl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProbabilityToBeatControl, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_probabilityToBeatControl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbVariant", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AbVariant_decision(ctx context.Context, field graphql.CollectedField, obj *model.AbVariant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AbVariant_decision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Decision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AbDecision) graphql.Marshaler {
+			return ec.marshalNAbDecision2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbDecision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AbVariant_decision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AbVariant", field, false, false, "AbDecision")
+}
+
 func (ec *executionContext) _AdjustPointsPayload_points(ctx context.Context, field graphql.CollectedField, obj *model.AdjustPointsPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6805,6 +10133,812 @@ func (ec *executionContext) _AdjustPointsPayload_userErrors(ctx context.Context,
 func (ec *executionContext) fieldContext_AdjustPointsPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "AdjustPointsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_id(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Campaign_name(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_objective(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_objective(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Objective, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_objective(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_program(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_program(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Program, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_program(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_segment(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Audience, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_template(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_values(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Values(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSONObject2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "JSONObject")
+}
+
+func (ec *executionContext) _Campaign_priority(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_priority(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priority, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Campaign_status(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v campaign.Status) graphql.Marshaler {
+			return ec.marshalNCampaignStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "CampaignStatus")
+}
+
+func (ec *executionContext) _Campaign_scheduledAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_scheduledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScheduledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_scheduledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_sendInRecipientTimeZone(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_sendInRecipientTimeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecipientTZ, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_sendInRecipientTimeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Campaign_abTest(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_abTest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().AbTest(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ABTest) graphql.Marshaler {
+			return ec.marshalOABTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTest(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_abTest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ABTest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_winner(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_winner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Winner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_winner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_pressure(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_pressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Pressure(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PressureRules) graphql.Marshaler {
+			return ec.marshalNPressureRules2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureRules(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_pressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureRules(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_audienceCount(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_audienceCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().AudienceCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_audienceCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Campaign_sentCount(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_sentCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().SentCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_sentCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Campaign_skippedCount(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_skippedCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().SkippedCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_skippedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Campaign_pendingCount(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_pendingCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().PendingCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_pendingCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Campaign_startedAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_finishedAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_createdAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_updatedAt(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Campaign_stats(ctx context.Context, field graphql.CollectedField, obj *campaign.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Campaign().Stats(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_stats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Campaign_stats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CampaignEdge) graphql.Marshaler {
+			return ec.marshalNCampaignEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaignᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignPayload_campaign(ctx context.Context, field graphql.CollectedField, obj *model.CampaignPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPayload_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaign, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+			return ec.marshalOCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPayload_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignPayload_warnings(ctx context.Context, field graphql.CollectedField, obj *model.CampaignPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPayload_warnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Warnings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPayload_warnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.CampaignPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -7676,6 +11810,51 @@ func (ec *executionContext) fieldContext_Customer_events(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Customer_pressure(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_pressure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().Pressure(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Owner == nil {
+					var zeroVal *pressure.Status
+					return zeroVal, errors.New("directive owner is not implemented")
+				}
+				return ec.Directives.Owner(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *pressure.Status) graphql.Marshaler {
+			return ec.marshalOCustomerPressure2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_pressure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerPressure(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Customer_orders(ctx context.Context, field graphql.CollectedField, obj *customer.Customer) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8538,6 +12717,165 @@ func (ec *executionContext) _CustomerHygiene_suggestion(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_CustomerHygiene_suggestion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CustomerHygiene", field, false, false, "String")
+}
+
+func (ec *executionContext) _CustomerPressure_sentInWindow(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_sentInWindow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SentInWindow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_sentInWindow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CustomerPressure_transactionalInWindow(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_transactionalInWindow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TransactionalInWindow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_transactionalInWindow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CustomerPressure_cap(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_cap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_cap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CustomerPressure_windowDays(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_windowDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CustomerPressure().WindowDays(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_windowDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, true, true, "Int")
+}
+
+func (ec *executionContext) _CustomerPressure_nextAllowedAt(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_nextAllowedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextAllowedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_nextAllowedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerPressure", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _CustomerPressure_decisions(ctx context.Context, field graphql.CollectedField, obj *pressure.Status) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerPressure_decisions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.CustomerPressure().Decisions(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PressureDecisionConnection) graphql.Marshaler {
+			return ec.marshalNPressureDecisionConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerPressure_decisions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerPressure",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureDecisionConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_CustomerPressure_decisions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _CustomerProfile_email(ctx context.Context, field graphql.CollectedField, obj *model.CustomerProfile) (ret graphql.Marshaler) {
@@ -9691,6 +14029,603 @@ func (ec *executionContext) fieldContext_Entity_findManyCustomerByIDs(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Estimate_estimate(ctx context.Context, field graphql.CollectedField, obj *model.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Estimate_estimate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Estimate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Estimate_estimate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Estimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Estimate_low(ctx context.Context, field graphql.CollectedField, obj *model.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Estimate_low(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Low, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Estimate_low(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Estimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Estimate_high(ctx context.Context, field graphql.CollectedField, obj *model.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Estimate_high(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.High, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Estimate_high(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Estimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ForecastDay_date(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ForecastDay_sends(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_sends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sends, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_sends(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_expected(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_expected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_expected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ForecastDay_campaigns(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_campaigns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaigns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_campaigns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_scenarios(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_scenarios(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scenarios, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_scenarios(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_yearly(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_yearly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Yearly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_yearly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_overCap(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_overCap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OverCap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_overCap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastDay_programs(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastDay_programs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Programs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.ProgramDay) graphql.Marshaler {
+			return ec.marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastDay_programs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ForecastDay",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ForecastProgram(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ForecastProgram_program(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_program(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Program, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_program(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "String")
+}
+
+func (ec *executionContext) _ForecastProgram_planned(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_planned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Planned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_planned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_sends(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_sends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sends, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_sends(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_deferred(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_deferred(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deferred, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_deferred(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_skipped(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForecastProgram_expected(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForecastProgram_expected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForecastProgram_expected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Float")
+}
+
+func (ec *executionContext) _HoldoutUplift_holdoutPercent(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_holdoutPercent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldoutPercent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_holdoutPercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HoldoutUplift", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HoldoutUplift_treatedCustomers(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_treatedCustomers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TreatedCustomers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_treatedCustomers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HoldoutUplift", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HoldoutUplift_holdoutCustomers(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_holdoutCustomers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldoutCustomers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_holdoutCustomers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HoldoutUplift", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HoldoutUplift_treatedConversion(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_treatedConversion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TreatedConversion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_treatedConversion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HoldoutUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HoldoutUplift_holdoutConversion(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_holdoutConversion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldoutConversion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_holdoutConversion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HoldoutUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HoldoutUplift_conversionUplift(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_conversionUplift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionUplift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Estimate) graphql.Marshaler {
+			return ec.marshalOEstimate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEstimate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_conversionUplift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HoldoutUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Estimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HoldoutUplift_revenuePerCustomer(ctx context.Context, field graphql.CollectedField, obj *model.HoldoutUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HoldoutUplift_revenuePerCustomer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevenuePerCustomer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RevenueUplift) graphql.Marshaler {
+			return ec.marshalNRevenueUplift2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRevenueUpliftᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HoldoutUplift_revenuePerCustomer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "HoldoutUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RevenueUplift(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _HygieneCustomer_id(ctx context.Context, field graphql.CollectedField, obj *model.HygieneCustomer) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10535,6 +15470,1047 @@ func (ec *executionContext) fieldContext_InboundEventEdge_node(_ context.Context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_InboundEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiIntervalValues_start(ctx context.Context, field graphql.CollectedField, obj *model.KpiIntervalValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiIntervalValues_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiIntervalValues_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiIntervalValues", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _KpiIntervalValues_end(ctx context.Context, field graphql.CollectedField, obj *model.KpiIntervalValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiIntervalValues_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiIntervalValues_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiIntervalValues", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _KpiIntervalValues_values(ctx context.Context, field graphql.CollectedField, obj *model.KpiIntervalValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiIntervalValues_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiValues) graphql.Marshaler {
+			return ec.marshalNKpiValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiValues(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiIntervalValues_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiIntervalValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiValues(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiRate_numeratorName(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_numeratorName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NumeratorName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_numeratorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "String")
+}
+
+func (ec *executionContext) _KpiRate_denominatorName(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_denominatorName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DenominatorName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_denominatorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "String")
+}
+
+func (ec *executionContext) _KpiRate_numerator(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_numerator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Numerator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_numerator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiRate_denominator(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_denominator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Denominator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_denominator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiRate_value(ctx context.Context, field graphql.CollectedField, obj *model.KpiRate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRate_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRate_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _KpiReport_from(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiReport", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _KpiReport_to(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiReport", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _KpiReport_interval(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_interval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Interval, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiInterval) graphql.Marshaler {
+			return ec.marshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_interval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiReport", field, false, false, "KpiInterval")
+}
+
+func (ec *executionContext) _KpiReport_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _KpiReport_total(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiValues) graphql.Marshaler {
+			return ec.marshalNKpiValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiValues(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiValues(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiReport_intervals(ctx context.Context, field graphql.CollectedField, obj *model.KpiReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiReport_intervals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Intervals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KpiIntervalValues) graphql.Marshaler {
+			return ec.marshalNKpiIntervalValues2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiIntervalValuesᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiReport_intervals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiIntervalValues(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiRevenue_revenue(ctx context.Context, field graphql.CollectedField, obj *model.KpiRevenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRevenue_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐMoney(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRevenue_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiRevenue",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiRevenue_perRecipient(ctx context.Context, field graphql.CollectedField, obj *model.KpiRevenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiRevenue_perRecipient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PerRecipient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_KpiRevenue_perRecipient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiRevenue", field, false, false, "Float")
+}
+
+func (ec *executionContext) _KpiValues_sent(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_sent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_sent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_delivered(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_delivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delivered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_delivered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_hardBounces(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_hardBounces(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HardBounces, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_hardBounces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_softBounces(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_softBounces(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoftBounces, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_softBounces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_uniqueOpens(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_uniqueOpens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UniqueOpens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_uniqueOpens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_machineOpens(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_machineOpens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MachineOpens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_machineOpens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_uniqueClicks(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_uniqueClicks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UniqueClicks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_uniqueClicks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_unsubscribes(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_unsubscribes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unsubscribes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_unsubscribes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_complaints(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_complaints(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Complaints, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_complaints(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_conversions(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_conversions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_conversions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_goalConversions(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_goalConversions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoalConversions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_goalConversions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("KpiValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _KpiValues_deliveryRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_deliveryRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeliveryRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_deliveryRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_hardBounceRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_hardBounceRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HardBounceRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_hardBounceRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_softBounceRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_softBounceRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoftBounceRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_softBounceRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_openRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_openRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_openRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_machineOpenRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_machineOpenRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MachineOpenRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_machineOpenRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_clickRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_clickRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClickRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_clickRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_clickToOpenRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_clickToOpenRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClickToOpenRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_clickToOpenRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_unsubscribeRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_unsubscribeRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnsubscribeRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_unsubscribeRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_complaintRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_complaintRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ComplaintRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_complaintRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_conversionRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_conversionRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_conversionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_goalConversionRate(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_goalConversionRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GoalConversionRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+			return ec.marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_goalConversionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KpiValues_revenue(ctx context.Context, field graphql.CollectedField, obj *model.KpiValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_KpiValues_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.KpiRevenue) graphql.Marshaler {
+			return ec.marshalNKpiRevenue2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRevenueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_KpiValues_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KpiValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiRevenue(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12393,6 +18369,896 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _PressureDecision_at(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureDecision_program(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_program(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Program, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_program(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecision_campaign(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaign, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecision_message(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecision_priority(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_priority(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priority, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PressureDecision_decision(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_decision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PressureDecision().Decision(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PressureDecisionKind) graphql.Marshaler {
+			return ec.marshalNPressureDecisionKind2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_decision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, true, true, "PressureDecisionKind")
+}
+
+func (ec *executionContext) _PressureDecision_reason(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecision_until(ctx context.Context, field graphql.CollectedField, obj *pressure.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecision_until(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Until, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecision_until(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecision", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureDecisionConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PressureDecisionEdge) graphql.Marshaler {
+			return ec.marshalNPressureDecisionEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureDecisionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureDecisionEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PressureDecisionConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*pressure.Record) graphql.Marshaler {
+			return ec.marshalNPressureDecision2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureDecisionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureDecision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PressureDecisionConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureDecisionConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PressureDecisionEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureDecisionEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureDecisionEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.PressureDecisionEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureDecisionEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *pressure.Record) graphql.Marshaler {
+			return ec.marshalNPressureDecision2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureDecisionEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureDecisionEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureDecision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PressureForecast_from(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureForecast_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureForecast_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureForecast", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureForecast_to(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureForecast_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureForecast_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureForecast", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _PressureForecast_days(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureForecast_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.Day) graphql.Marshaler {
+			return ec.marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureForecast_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PressureForecast",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ForecastDay(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PressureRules_cap(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_cap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_cap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PressureRules_windowDays(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_windowDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WindowDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_windowDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PressureRules_minGap(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_minGap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinGap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_minGap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureRules_quietHours(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_quietHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QuietHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_quietHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "String")
+}
+
+func (ec *executionContext) _PressureRules_onCapped(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_onCapped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OnCapped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.OnCapped) graphql.Marshaler {
+			return ec.marshalNOnCapped2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_onCapped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "OnCapped")
+}
+
+func (ec *executionContext) _PressureRules_maxDelay(ctx context.Context, field graphql.CollectedField, obj *model.PressureRules) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PressureRules_maxDelay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxDelay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PressureRules_maxDelay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PressureRules", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_id(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Program_title(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_objective(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_objective(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Objective, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_objective(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_audience(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_audience(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Audience, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_audience(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_kpi(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_kpi(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kpi, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_kpi(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_goal(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_goal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Goal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_goal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "String")
+}
+
+func (ec *executionContext) _Program_priority(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_priority(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priority, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Program_status(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v engine.Status) graphql.Marshaler {
+			return ec.marshalNScenarioStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "ScenarioStatus")
+}
+
+func (ec *executionContext) _Program_holdoutPercent(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_holdoutPercent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HoldoutPercent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_holdoutPercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Program", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Program_stats(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Program().Stats(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Program_stats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Program",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Program_stats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Program_abTest(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_abTest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Program().AbTest(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["metric"].(*model.AbMetric), fc.Args["control"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AbTest) graphql.Marshaler {
+			return ec.marshalOAbTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbTest(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_abTest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Program",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AbTest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Program_abTest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Program_holdout(ctx context.Context, field graphql.CollectedField, obj *model.Program) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Program_holdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Program().Holdout(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HoldoutUplift) graphql.Marshaler {
+			return ec.marshalOHoldoutUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHoldoutUplift(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Program_holdout(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Program",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HoldoutUplift(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Program_holdout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_refrain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12837,6 +19703,378 @@ func (ec *executionContext) fieldContext_RefrainMutation_upsertCustomer(ctx cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_RefrainMutation_upsertCustomer_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_createCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_createCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().CreateCampaign(ctx, obj, fc.Args["input"].(model.CampaignInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_createCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_createCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_updateCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_updateCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().UpdateCampaign(ctx, obj, fc.Args["id"].(string), fc.Args["input"].(model.CampaignInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_updateCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_updateCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_scheduleCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_scheduleCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().ScheduleCampaign(ctx, obj, fc.Args["id"].(string), fc.Args["at"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_scheduleCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_scheduleCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_pauseCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_pauseCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().PauseCampaign(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_pauseCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_pauseCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_resumeCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_resumeCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().ResumeCampaign(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_resumeCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_resumeCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainMutation_cancelCampaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_cancelCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().CancelCampaign(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_cancelCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_cancelCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13839,6 +21077,192 @@ func (ec *executionContext) fieldContext_RefrainQuery_version(_ context.Context,
 	return graphql.NewScalarFieldContext("RefrainQuery", field, true, true, "String")
 }
 
+func (ec *executionContext) _RefrainQuery_campaigns(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_campaigns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().Campaigns(ctx, obj, fc.Args["status"].(*campaign.Status), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *model.CampaignConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.CampaignConnection
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
+			return ec.marshalNCampaignConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_campaigns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_campaigns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_campaign(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().Campaign(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *campaign.Campaign
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *campaign.Campaign
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+			return ec.marshalOCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_campaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_campaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_pressureForecast(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_pressureForecast(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().PressureForecast(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["segment"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *campaign.Forecast
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *campaign.Forecast
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Forecast) graphql.Marshaler {
+			return ec.marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐForecast(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_pressureForecast(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PressureForecast(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_pressureForecast_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RefrainQuery_inboundEvents(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14425,6 +21849,118 @@ func (ec *executionContext) fieldContext_RefrainQuery_suppressions(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _RefrainQuery_kpis(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_kpis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainQuery().Kpis(ctx, obj, fc.Args["filter"].(*model.KpiFilter), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal *model.KpiReport
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal *model.KpiReport
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_kpis(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainQuery_kpis_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefrainQuery_programs(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainQuery_programs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RefrainQuery().Programs(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
+				if err != nil {
+					var zeroVal []*model.Program
+					return zeroVal, err
+				}
+				if ec.Directives.Admin == nil {
+					var zeroVal []*model.Program
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Program) graphql.Marshaler {
+			return ec.marshalNProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐProgramᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainQuery_programs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainQuery",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Program(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RefrainQuery_scenarios(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14984,6 +22520,107 @@ func (ec *executionContext) fieldContext_ReplayInboundEventPayload_userErrors(_ 
 	return fc, nil
 }
 
+func (ec *executionContext) _RevenueUplift_currency(ctx context.Context, field graphql.CollectedField, obj *model.RevenueUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueUplift_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueUplift_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueUplift", field, false, false, "String")
+}
+
+func (ec *executionContext) _RevenueUplift_treated(ctx context.Context, field graphql.CollectedField, obj *model.RevenueUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueUplift_treated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Treated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueUplift_treated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueUplift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RevenueUplift_holdout(ctx context.Context, field graphql.CollectedField, obj *model.RevenueUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueUplift_holdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Holdout, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueUplift_holdout(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueUplift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RevenueUplift_uplift(ctx context.Context, field graphql.CollectedField, obj *model.RevenueUplift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueUplift_uplift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Uplift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Estimate) graphql.Marshaler {
+			return ec.marshalOEstimate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEstimate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueUplift_uplift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RevenueUplift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Estimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Scenario_id(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15320,6 +22957,138 @@ func (ec *executionContext) _Scenario_updatedAt(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Scenario_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Scenario", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _Scenario_stats(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Scenario().Stats(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(*model.KpiInterval), fc.Args["timeZone"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+			return ec.marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_stats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scenario",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_KpiReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Scenario_stats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scenario_abTest(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_abTest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Scenario().AbTest(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["metric"].(*model.AbMetric), fc.Args["control"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AbTest) graphql.Marshaler {
+			return ec.marshalOAbTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbTest(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_abTest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scenario",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AbTest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Scenario_abTest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scenario_holdout(ctx context.Context, field graphql.CollectedField, obj *engine.Scenario) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scenario_holdout(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Scenario().Holdout(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HoldoutUplift) graphql.Marshaler {
+			return ec.marshalOHoldoutUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHoldoutUplift(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scenario_holdout(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Scenario",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HoldoutUplift(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Scenario_holdout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ScenarioError_field(ctx context.Context, field graphql.CollectedField, obj *model.ScenarioError) (ret graphql.Marshaler) {
@@ -18885,6 +26654,241 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputABTestInput(ctx context.Context, obj any) (model.ABTestInput, error) {
+	var it model.ABTestInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["winnerMetric"]; !present {
+		asMap["winnerMetric"] = "OPEN_RATE"
+	}
+
+	fieldsInOrder := [...]string{"variants", "testShare", "winnerMetric", "decideAfter"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "variants":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("variants"))
+			data, err := ec.unmarshalNABTestVariantInput2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Variants = data
+		case "testShare":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("testShare"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TestShare = data
+		case "winnerMetric":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("winnerMetric"))
+			data, err := ec.unmarshalOWinnerMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WinnerMetric = data
+		case "decideAfter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decideAfter"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DecideAfter = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalABTestInput unmarshals raw into the ABTestInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalABTestInput(ctx context.Context, raw any) (model.ABTestInput, error) {
+	var out model.ABTestInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ABTestInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputABTestVariantInput(ctx context.Context, obj any) (model.ABTestVariantInput, error) {
+	var it model.ABTestVariantInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "template", "values"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "template":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("template"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Template = data
+		case "values":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("values"))
+			data, err := ec.unmarshalOJSONObject2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Values = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalABTestVariantInput unmarshals raw into the ABTestVariantInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalABTestVariantInput(ctx context.Context, raw any) (model.ABTestVariantInput, error) {
+	var out model.ABTestVariantInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ABTestVariantInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCampaignInput(ctx context.Context, obj any) (model.CampaignInput, error) {
+	var it model.CampaignInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "objective", "program", "segment", "template", "values", "priority", "scheduledAt", "sendInRecipientTimeZone", "abTest", "pressure"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "objective":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("objective"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Objective = data
+		case "program":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("program"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Program = data
+		case "segment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("segment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Segment = data
+		case "template":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("template"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Template = data
+		case "values":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("values"))
+			data, err := ec.unmarshalOJSONObject2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Values = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		case "scheduledAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduledAt"))
+			data, err := ec.unmarshalODateTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScheduledAt = data
+		case "sendInRecipientTimeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sendInRecipientTimeZone"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SendInRecipientTimeZone = data
+		case "abTest":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("abTest"))
+			data, err := ec.unmarshalOABTestInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AbTest = data
+		case "pressure":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pressure"))
+			data, err := ec.unmarshalOPressureOverrideInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureOverrideInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pressure = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCampaignInput unmarshals raw into the CampaignInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCampaignInput(ctx context.Context, raw any) (model.CampaignInput, error) {
+	var out model.CampaignInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CampaignInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCustomerByIDsInput(ctx context.Context, obj any) (model.CustomerByIDsInput, error) {
 	var it model.CustomerByIDsInput
 	if obj == nil {
@@ -18994,6 +26998,160 @@ func (ec *executionContext) unmarshalInputCustomerFilter(ctx context.Context, ob
 func UnmarshalCustomerFilter(ctx context.Context, raw any) (model.CustomerFilter, error) {
 	var out model.CustomerFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CustomerFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputKpiFilter(ctx context.Context, obj any) (model.KpiFilter, error) {
+	var it model.KpiFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"program", "scenario", "step", "variant", "campaign", "segment"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "program":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("program"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Program = data
+		case "scenario":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scenario"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scenario = data
+		case "step":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("step"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Step = data
+		case "variant":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("variant"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Variant = data
+		case "campaign":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaign"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Campaign = data
+		case "segment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("segment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Segment = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalKpiFilter unmarshals raw into the KpiFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalKpiFilter(ctx context.Context, raw any) (model.KpiFilter, error) {
+	var out model.KpiFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "KpiFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPressureOverrideInput(ctx context.Context, obj any) (model.PressureOverrideInput, error) {
+	var it model.PressureOverrideInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"cap", "windowDays", "minGap", "quietHours", "onCapped", "maxDelay"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "cap":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cap"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cap = data
+		case "windowDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("windowDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WindowDays = data
+		case "minGap":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minGap"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinGap = data
+		case "quietHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quietHours"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuietHours = data
+		case "onCapped":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("onCapped"))
+			data, err := ec.unmarshalOOnCapped2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OnCapped = data
+		case "maxDelay":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxDelay"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxDelay = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPressureOverrideInput unmarshals raw into the PressureOverrideInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPressureOverrideInput(ctx context.Context, raw any) (model.PressureOverrideInput, error) {
+	var out model.PressureOverrideInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PressureOverrideInput", raw, &out)
 	return out, err
 }
 
@@ -19473,6 +27631,203 @@ func (ec *executionContext) __Entity(ctx context.Context, sel ast.SelectionSet, 
 
 // region    **************************** object.gotpl ****************************
 
+var aBTestImplementors = []string{"ABTest"}
+
+func (ec *executionContext) _ABTest(ctx context.Context, sel ast.SelectionSet, obj *model.ABTest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, aBTestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ABTest")
+		case "variants":
+			out.Values[i] = ec._ABTest_variants(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testShare":
+			out.Values[i] = ec._ABTest_testShare(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "winnerMetric":
+			out.Values[i] = ec._ABTest_winnerMetric(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decideAfter":
+			out.Values[i] = ec._ABTest_decideAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var aBTestVariantImplementors = []string{"ABTestVariant"}
+
+func (ec *executionContext) _ABTestVariant(ctx context.Context, sel ast.SelectionSet, obj *model.ABTestVariant) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, aBTestVariantImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ABTestVariant")
+		case "name":
+			out.Values[i] = ec._ABTestVariant_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "template":
+			out.Values[i] = ec._ABTestVariant_template(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._ABTestVariant_values(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var abTestImplementors = []string{"AbTest"}
+
+func (ec *executionContext) _AbTest(ctx context.Context, sel ast.SelectionSet, obj *model.AbTest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, abTestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AbTest")
+		case "metric":
+			out.Values[i] = ec._AbTest_metric(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "control":
+			out.Values[i] = ec._AbTest_control(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minSample":
+			out.Values[i] = ec._AbTest_minSample(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "threshold":
+			out.Values[i] = ec._AbTest_threshold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "variants":
+			out.Values[i] = ec._AbTest_variants(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var abVariantImplementors = []string{"AbVariant"}
+
+func (ec *executionContext) _AbVariant(ctx context.Context, sel ast.SelectionSet, obj *model.AbVariant) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, abVariantImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AbVariant")
+		case "variant":
+			out.Values[i] = ec._AbVariant_variant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._AbVariant_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rate":
+			out.Values[i] = ec._AbVariant_rate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "probabilityToBeatControl":
+			out.Values[i] = ec._AbVariant_probabilityToBeatControl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decision":
+			out.Values[i] = ec._AbVariant_decision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var adjustPointsPayloadImplementors = []string{"AdjustPointsPayload"}
 
 func (ec *executionContext) _AdjustPointsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdjustPointsPayload) graphql.Marshaler {
@@ -19491,6 +27846,281 @@ func (ec *executionContext) _AdjustPointsPayload(ctx context.Context, sel ast.Se
 			}
 		case "userErrors":
 			out.Values[i] = ec._AdjustPointsPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignImplementors = []string{"Campaign"}
+
+func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet, obj *campaign.Campaign) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Campaign")
+		case "id":
+			out.Values[i] = ec._Campaign_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Campaign_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "objective":
+			out.Values[i] = ec._Campaign_objective(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "program":
+			out.Values[i] = ec._Campaign_program(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "segment":
+			out.Values[i] = ec._Campaign_segment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "template":
+			out.Values[i] = ec._Campaign_template(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "values":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_values(ctx, field, obj)
+				})
+		case "priority":
+			out.Values[i] = ec._Campaign_priority(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Campaign_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scheduledAt":
+			out.Values[i] = ec._Campaign_scheduledAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sendInRecipientTimeZone":
+			out.Values[i] = ec._Campaign_sendInRecipientTimeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "abTest":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_abTest(ctx, field, obj)
+				})
+		case "winner":
+			out.Values[i] = ec._Campaign_winner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pressure":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_pressure(ctx, field, obj)
+				})
+		case "audienceCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_audienceCount(ctx, field, obj)
+				})
+		case "sentCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_sentCount(ctx, field, obj)
+				})
+		case "skippedCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_skippedCount(ctx, field, obj)
+				})
+		case "pendingCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_pendingCount(ctx, field, obj)
+				})
+		case "startedAt":
+			out.Values[i] = ec._Campaign_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._Campaign_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Campaign_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Campaign_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_stats(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignConnectionImplementors = []string{"CampaignConnection"}
+
+func (ec *executionContext) _CampaignConnection(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignConnection")
+		case "edges":
+			out.Values[i] = ec._CampaignConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._CampaignConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._CampaignConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignEdgeImplementors = []string{"CampaignEdge"}
+
+func (ec *executionContext) _CampaignEdge(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignEdge")
+		case "cursor":
+			out.Values[i] = ec._CampaignEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._CampaignEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignPayloadImplementors = []string{"CampaignPayload"}
+
+func (ec *executionContext) _CampaignPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignPayload")
+		case "campaign":
+			out.Values[i] = ec._CampaignPayload_campaign(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "warnings":
+			out.Values[i] = ec._CampaignPayload_warnings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._CampaignPayload_userErrors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19792,6 +28422,12 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Customer_events(ctx, field, obj)
+				})
+		case "pressure":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Customer_pressure(ctx, field, obj)
 				})
 		case "orders":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -20095,6 +28731,66 @@ func (ec *executionContext) _CustomerHygiene(ctx context.Context, sel ast.Select
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var customerPressureImplementors = []string{"CustomerPressure"}
+
+func (ec *executionContext) _CustomerPressure(ctx context.Context, sel ast.SelectionSet, obj *pressure.Status) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customerPressureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomerPressure")
+		case "sentInWindow":
+			out.Values[i] = ec._CustomerPressure_sentInWindow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "transactionalInWindow":
+			out.Values[i] = ec._CustomerPressure_transactionalInWindow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cap":
+			out.Values[i] = ec._CustomerPressure_cap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "windowDays":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CustomerPressure_windowDays(ctx, field, obj)
+				})
+		case "nextAllowedAt":
+			out.Values[i] = ec._CustomerPressure_nextAllowedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "decisions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CustomerPressure_decisions(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20634,6 +29330,238 @@ func (ec *executionContext) _Entity(ctx context.Context, sel ast.SelectionSet) g
 	return out
 }
 
+var estimateImplementors = []string{"Estimate"}
+
+func (ec *executionContext) _Estimate(ctx context.Context, sel ast.SelectionSet, obj *model.Estimate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, estimateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Estimate")
+		case "estimate":
+			out.Values[i] = ec._Estimate_estimate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "low":
+			out.Values[i] = ec._Estimate_low(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "high":
+			out.Values[i] = ec._Estimate_high(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var forecastDayImplementors = []string{"ForecastDay"}
+
+func (ec *executionContext) _ForecastDay(ctx context.Context, sel ast.SelectionSet, obj *campaign.Day) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, forecastDayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ForecastDay")
+		case "date":
+			out.Values[i] = ec._ForecastDay_date(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sends":
+			out.Values[i] = ec._ForecastDay_sends(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expected":
+			out.Values[i] = ec._ForecastDay_expected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "campaigns":
+			out.Values[i] = ec._ForecastDay_campaigns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scenarios":
+			out.Values[i] = ec._ForecastDay_scenarios(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "yearly":
+			out.Values[i] = ec._ForecastDay_yearly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overCap":
+			out.Values[i] = ec._ForecastDay_overCap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "programs":
+			out.Values[i] = ec._ForecastDay_programs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var forecastProgramImplementors = []string{"ForecastProgram"}
+
+func (ec *executionContext) _ForecastProgram(ctx context.Context, sel ast.SelectionSet, obj *campaign.ProgramDay) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, forecastProgramImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ForecastProgram")
+		case "program":
+			out.Values[i] = ec._ForecastProgram_program(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "planned":
+			out.Values[i] = ec._ForecastProgram_planned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sends":
+			out.Values[i] = ec._ForecastProgram_sends(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deferred":
+			out.Values[i] = ec._ForecastProgram_deferred(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._ForecastProgram_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expected":
+			out.Values[i] = ec._ForecastProgram_expected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var holdoutUpliftImplementors = []string{"HoldoutUplift"}
+
+func (ec *executionContext) _HoldoutUplift(ctx context.Context, sel ast.SelectionSet, obj *model.HoldoutUplift) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, holdoutUpliftImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HoldoutUplift")
+		case "holdoutPercent":
+			out.Values[i] = ec._HoldoutUplift_holdoutPercent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "treatedCustomers":
+			out.Values[i] = ec._HoldoutUplift_treatedCustomers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holdoutCustomers":
+			out.Values[i] = ec._HoldoutUplift_holdoutCustomers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "treatedConversion":
+			out.Values[i] = ec._HoldoutUplift_treatedConversion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holdoutConversion":
+			out.Values[i] = ec._HoldoutUplift_holdoutConversion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversionUplift":
+			out.Values[i] = ec._HoldoutUplift_conversionUplift(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "revenuePerCustomer":
+			out.Values[i] = ec._HoldoutUplift_revenuePerCustomer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var hygieneCustomerImplementors = []string{"HygieneCustomer"}
 
 func (ec *executionContext) _HygieneCustomer(ctx context.Context, sel ast.SelectionSet, obj *model.HygieneCustomer) graphql.Marshaler {
@@ -21007,6 +29935,341 @@ func (ec *executionContext) _InboundEventEdge(ctx context.Context, sel ast.Selec
 			}
 		case "node":
 			out.Values[i] = ec._InboundEventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiIntervalValuesImplementors = []string{"KpiIntervalValues"}
+
+func (ec *executionContext) _KpiIntervalValues(ctx context.Context, sel ast.SelectionSet, obj *model.KpiIntervalValues) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiIntervalValuesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiIntervalValues")
+		case "start":
+			out.Values[i] = ec._KpiIntervalValues_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._KpiIntervalValues_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._KpiIntervalValues_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiRateImplementors = []string{"KpiRate"}
+
+func (ec *executionContext) _KpiRate(ctx context.Context, sel ast.SelectionSet, obj *model.KpiRate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiRateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiRate")
+		case "numeratorName":
+			out.Values[i] = ec._KpiRate_numeratorName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "denominatorName":
+			out.Values[i] = ec._KpiRate_denominatorName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "numerator":
+			out.Values[i] = ec._KpiRate_numerator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "denominator":
+			out.Values[i] = ec._KpiRate_denominator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._KpiRate_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiReportImplementors = []string{"KpiReport"}
+
+func (ec *executionContext) _KpiReport(ctx context.Context, sel ast.SelectionSet, obj *model.KpiReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiReport")
+		case "from":
+			out.Values[i] = ec._KpiReport_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._KpiReport_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "interval":
+			out.Values[i] = ec._KpiReport_interval(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "timeZone":
+			out.Values[i] = ec._KpiReport_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._KpiReport_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "intervals":
+			out.Values[i] = ec._KpiReport_intervals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiRevenueImplementors = []string{"KpiRevenue"}
+
+func (ec *executionContext) _KpiRevenue(ctx context.Context, sel ast.SelectionSet, obj *model.KpiRevenue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiRevenueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiRevenue")
+		case "revenue":
+			out.Values[i] = ec._KpiRevenue_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "perRecipient":
+			out.Values[i] = ec._KpiRevenue_perRecipient(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var kpiValuesImplementors = []string{"KpiValues"}
+
+func (ec *executionContext) _KpiValues(ctx context.Context, sel ast.SelectionSet, obj *model.KpiValues) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, kpiValuesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KpiValues")
+		case "sent":
+			out.Values[i] = ec._KpiValues_sent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delivered":
+			out.Values[i] = ec._KpiValues_delivered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hardBounces":
+			out.Values[i] = ec._KpiValues_hardBounces(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "softBounces":
+			out.Values[i] = ec._KpiValues_softBounces(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uniqueOpens":
+			out.Values[i] = ec._KpiValues_uniqueOpens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "machineOpens":
+			out.Values[i] = ec._KpiValues_machineOpens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uniqueClicks":
+			out.Values[i] = ec._KpiValues_uniqueClicks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unsubscribes":
+			out.Values[i] = ec._KpiValues_unsubscribes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "complaints":
+			out.Values[i] = ec._KpiValues_complaints(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversions":
+			out.Values[i] = ec._KpiValues_conversions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "goalConversions":
+			out.Values[i] = ec._KpiValues_goalConversions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deliveryRate":
+			out.Values[i] = ec._KpiValues_deliveryRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hardBounceRate":
+			out.Values[i] = ec._KpiValues_hardBounceRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "softBounceRate":
+			out.Values[i] = ec._KpiValues_softBounceRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openRate":
+			out.Values[i] = ec._KpiValues_openRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "machineOpenRate":
+			out.Values[i] = ec._KpiValues_machineOpenRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clickRate":
+			out.Values[i] = ec._KpiValues_clickRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clickToOpenRate":
+			out.Values[i] = ec._KpiValues_clickToOpenRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unsubscribeRate":
+			out.Values[i] = ec._KpiValues_unsubscribeRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "complaintRate":
+			out.Values[i] = ec._KpiValues_complaintRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversionRate":
+			out.Values[i] = ec._KpiValues_conversionRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "goalConversionRate":
+			out.Values[i] = ec._KpiValues_goalConversionRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenue":
+			out.Values[i] = ec._KpiValues_revenue(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21830,6 +31093,348 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var pressureDecisionImplementors = []string{"PressureDecision"}
+
+func (ec *executionContext) _PressureDecision(ctx context.Context, sel ast.SelectionSet, obj *pressure.Record) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureDecisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureDecision")
+		case "at":
+			out.Values[i] = ec._PressureDecision_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "program":
+			out.Values[i] = ec._PressureDecision_program(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "campaign":
+			out.Values[i] = ec._PressureDecision_campaign(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "message":
+			out.Values[i] = ec._PressureDecision_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "priority":
+			out.Values[i] = ec._PressureDecision_priority(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "decision":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PressureDecision_decision(ctx, field, obj)
+				})
+		case "reason":
+			out.Values[i] = ec._PressureDecision_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "until":
+			out.Values[i] = ec._PressureDecision_until(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pressureDecisionConnectionImplementors = []string{"PressureDecisionConnection"}
+
+func (ec *executionContext) _PressureDecisionConnection(ctx context.Context, sel ast.SelectionSet, obj *model.PressureDecisionConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureDecisionConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureDecisionConnection")
+		case "edges":
+			out.Values[i] = ec._PressureDecisionConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._PressureDecisionConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PressureDecisionConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pressureDecisionEdgeImplementors = []string{"PressureDecisionEdge"}
+
+func (ec *executionContext) _PressureDecisionEdge(ctx context.Context, sel ast.SelectionSet, obj *model.PressureDecisionEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureDecisionEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureDecisionEdge")
+		case "cursor":
+			out.Values[i] = ec._PressureDecisionEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._PressureDecisionEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pressureForecastImplementors = []string{"PressureForecast"}
+
+func (ec *executionContext) _PressureForecast(ctx context.Context, sel ast.SelectionSet, obj *campaign.Forecast) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureForecastImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureForecast")
+		case "from":
+			out.Values[i] = ec._PressureForecast_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._PressureForecast_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days":
+			out.Values[i] = ec._PressureForecast_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pressureRulesImplementors = []string{"PressureRules"}
+
+func (ec *executionContext) _PressureRules(ctx context.Context, sel ast.SelectionSet, obj *model.PressureRules) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pressureRulesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PressureRules")
+		case "cap":
+			out.Values[i] = ec._PressureRules_cap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "windowDays":
+			out.Values[i] = ec._PressureRules_windowDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minGap":
+			out.Values[i] = ec._PressureRules_minGap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quietHours":
+			out.Values[i] = ec._PressureRules_quietHours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "onCapped":
+			out.Values[i] = ec._PressureRules_onCapped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxDelay":
+			out.Values[i] = ec._PressureRules_maxDelay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var programImplementors = []string{"Program"}
+
+func (ec *executionContext) _Program(ctx context.Context, sel ast.SelectionSet, obj *model.Program) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, programImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Program")
+		case "id":
+			out.Values[i] = ec._Program_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "title":
+			out.Values[i] = ec._Program_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "objective":
+			out.Values[i] = ec._Program_objective(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "audience":
+			out.Values[i] = ec._Program_audience(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kpi":
+			out.Values[i] = ec._Program_kpi(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "goal":
+			out.Values[i] = ec._Program_goal(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "priority":
+			out.Values[i] = ec._Program_priority(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Program_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "holdoutPercent":
+			out.Values[i] = ec._Program_holdoutPercent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Program_stats(ctx, field, obj)
+				})
+		case "abTest":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Program_abTest(ctx, field, obj)
+				})
+		case "holdout":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Program_holdout(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -22007,6 +31612,42 @@ func (ec *executionContext) _RefrainMutation(ctx context.Context, sel ast.Select
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainMutation_upsertCustomer(ctx, field, obj)
 				})
+		case "createCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_createCampaign(ctx, field, obj)
+				})
+		case "updateCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_updateCampaign(ctx, field, obj)
+				})
+		case "scheduleCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_scheduleCampaign(ctx, field, obj)
+				})
+		case "pauseCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_pauseCampaign(ctx, field, obj)
+				})
+		case "resumeCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_resumeCampaign(ctx, field, obj)
+				})
+		case "cancelCampaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_cancelCampaign(ctx, field, obj)
+				})
 		case "replayInboundEvent":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -22137,6 +31778,24 @@ func (ec *executionContext) _RefrainQuery(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainQuery_version(ctx, field, obj)
 				})
+		case "campaigns":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_campaigns(ctx, field, obj)
+				})
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_campaign(ctx, field, obj)
+				})
+		case "pressureForecast":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_pressureForecast(ctx, field, obj)
+				})
 		case "inboundEvents":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -22196,6 +31855,18 @@ func (ec *executionContext) _RefrainQuery(ctx context.Context, sel ast.Selection
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainQuery_suppressions(ctx, field, obj)
+				})
+		case "kpis":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_kpis(ctx, field, obj)
+				})
+		case "programs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainQuery_programs(ctx, field, obj)
 				})
 		case "scenarios":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -22374,6 +32045,54 @@ func (ec *executionContext) _ReplayInboundEventPayload(ctx context.Context, sel 
 	return out
 }
 
+var revenueUpliftImplementors = []string{"RevenueUplift"}
+
+func (ec *executionContext) _RevenueUplift(ctx context.Context, sel ast.SelectionSet, obj *model.RevenueUplift) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revenueUpliftImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RevenueUplift")
+		case "currency":
+			out.Values[i] = ec._RevenueUplift_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "treated":
+			out.Values[i] = ec._RevenueUplift_treated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "holdout":
+			out.Values[i] = ec._RevenueUplift_holdout(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uplift":
+			out.Values[i] = ec._RevenueUplift_uplift(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var scenarioImplementors = []string{"Scenario"}
 
 func (ec *executionContext) _Scenario(ctx context.Context, sel ast.SelectionSet, obj *engine.Scenario) graphql.Marshaler {
@@ -22458,6 +32177,24 @@ func (ec *executionContext) _Scenario(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_stats(ctx, field, obj)
+				})
+		case "abTest":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_abTest(ctx, field, obj)
+				})
+		case "holdout":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scenario_holdout(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24079,6 +33816,93 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNABTestVariant2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ABTestVariant) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNABTestVariant2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariant(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNABTestVariant2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariant(ctx context.Context, sel ast.SelectionSet, v *model.ABTestVariant) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ABTestVariant!")
+		return graphql.Null
+	}
+	return ec._ABTestVariant(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNABTestVariantInput2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantInputᚄ(ctx context.Context, v any) ([]*model.ABTestVariantInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ABTestVariantInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNABTestVariantInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNABTestVariantInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestVariantInput(ctx context.Context, v any) (*model.ABTestVariantInput, error) {
+	res, err := ec.unmarshalInputABTestVariantInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAbDecision2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbDecision(ctx context.Context, v any) (model.AbDecision, error) {
+	var res model.AbDecision
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAbDecision2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbDecision(ctx context.Context, sel ast.SelectionSet, v model.AbDecision) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNAbMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx context.Context, v any) (model.AbMetric, error) {
+	var res model.AbMetric
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAbMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx context.Context, sel ast.SelectionSet, v model.AbMetric) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNAbVariant2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbVariantᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AbVariant) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAbVariant2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbVariant(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAbVariant2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbVariant(ctx context.Context, sel ast.SelectionSet, v *model.AbVariant) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AbVariant!")
+		return graphql.Null
+	}
+	return ec._AbVariant(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAdjustPointsPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAdjustPointsPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdjustPointsPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AdjustPointsPayload!")
@@ -24097,6 +33921,90 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	res := graphql.MarshalBoolean(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNCampaign2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaignᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.Campaign) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Campaign!")
+		return graphql.Null
+	}
+	return ec._Campaign(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignConnection(ctx context.Context, sel ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignConnection!")
+		return graphql.Null
+	}
+	return ec._CampaignConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CampaignEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaignEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCampaignEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignEdge(ctx context.Context, sel ast.SelectionSet, v *model.CampaignEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignEdge!")
+		return graphql.Null
+	}
+	return ec._CampaignEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCampaignInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignInput(ctx context.Context, v any) (model.CampaignInput, error) {
+	res, err := ec.unmarshalInputCampaignInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCampaignPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCampaignPayload(ctx context.Context, sel ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignPayload!")
+		return graphql.Null
+	}
+	return ec._CampaignPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCampaignStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx context.Context, v any) (campaign.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := campaign.Status(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCampaignStatus2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx context.Context, sel ast.SelectionSet, v campaign.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "CampaignStatus!")
 	}
 	return res
 }
@@ -24405,6 +34313,68 @@ func (ec *executionContext) marshalNFieldSet2string(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.Day) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDay(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDay(ctx context.Context, sel ast.SelectionSet, v *campaign.Day) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ForecastDay!")
+		return graphql.Null
+	}
+	return ec._ForecastDay(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.ProgramDay) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDay(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDay(ctx context.Context, sel ast.SelectionSet, v *campaign.ProgramDay) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ForecastProgram!")
+		return graphql.Null
+	}
+	return ec._ForecastProgram(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNHygieneCustomer2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneCustomerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HygieneCustomer) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -24629,6 +34599,78 @@ func (ec *executionContext) marshalNJSONObject2map(ctx context.Context, sel ast.
 	return res
 }
 
+func (ec *executionContext) marshalNKpiIntervalValues2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiIntervalValuesᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KpiIntervalValues) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKpiIntervalValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiIntervalValues(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNKpiIntervalValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiIntervalValues(ctx context.Context, sel ast.SelectionSet, v *model.KpiIntervalValues) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiIntervalValues!")
+		return graphql.Null
+	}
+	return ec._KpiIntervalValues(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKpiRate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRate(ctx context.Context, sel ast.SelectionSet, v *model.KpiRate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiRate!")
+		return graphql.Null
+	}
+	return ec._KpiRate(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKpiReport2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiReport(ctx context.Context, sel ast.SelectionSet, v *model.KpiReport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiReport!")
+		return graphql.Null
+	}
+	return ec._KpiReport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKpiRevenue2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRevenueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.KpiRevenue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNKpiRevenue2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRevenue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNKpiRevenue2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiRevenue(ctx context.Context, sel ast.SelectionSet, v *model.KpiRevenue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiRevenue!")
+		return graphql.Null
+	}
+	return ec._KpiRevenue(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNKpiValues2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiValues(ctx context.Context, sel ast.SelectionSet, v *model.KpiValues) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "KpiValues!")
+		return graphql.Null
+	}
+	return ec._KpiValues(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNLifecycleStage2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -24747,6 +34789,16 @@ func (ec *executionContext) marshalNMoney2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefr
 	return ec._Money(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNOnCapped2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx context.Context, v any) (model.OnCapped, error) {
+	var res model.OnCapped
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOnCapped2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx context.Context, sel ast.SelectionSet, v model.OnCapped) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNOrder2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcommerceᚐOrderᚄ(ctx context.Context, sel ast.SelectionSet, v []*commerce.Order) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -24803,6 +34855,112 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋrefrainᚑdevᚋr
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPressureDecision2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []*pressure.Record) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPressureDecision2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPressureDecision2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐRecord(ctx context.Context, sel ast.SelectionSet, v *pressure.Record) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureDecision!")
+		return graphql.Null
+	}
+	return ec._PressureDecision(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPressureDecisionConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionConnection(ctx context.Context, sel ast.SelectionSet, v *model.PressureDecisionConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureDecisionConnection!")
+		return graphql.Null
+	}
+	return ec._PressureDecisionConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPressureDecisionEdge2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PressureDecisionEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPressureDecisionEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPressureDecisionEdge2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionEdge(ctx context.Context, sel ast.SelectionSet, v *model.PressureDecisionEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureDecisionEdge!")
+		return graphql.Null
+	}
+	return ec._PressureDecisionEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPressureDecisionKind2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionKind(ctx context.Context, v any) (model.PressureDecisionKind, error) {
+	var res model.PressureDecisionKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPressureDecisionKind2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureDecisionKind(ctx context.Context, sel ast.SelectionSet, v model.PressureDecisionKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐForecast(ctx context.Context, sel ast.SelectionSet, v *campaign.Forecast) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureForecast!")
+		return graphql.Null
+	}
+	return ec._PressureForecast(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPressureRules2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureRules(ctx context.Context, sel ast.SelectionSet, v *model.PressureRules) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PressureRules!")
+		return graphql.Null
+	}
+	return ec._PressureRules(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐProgramᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Program) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐProgram(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐProgram(ctx context.Context, sel ast.SelectionSet, v *model.Program) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Program!")
+		return graphql.Null
+	}
+	return ec._Program(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRedeemReferralPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRedeemReferralPayload(ctx context.Context, sel ast.SelectionSet, v *model.RedeemReferralPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "RedeemReferralPayload!")
@@ -24841,6 +34999,30 @@ func (ec *executionContext) marshalNReplayInboundEventPayload2ᚖgithubᚗcomᚋ
 		return graphql.Null
 	}
 	return ec._ReplayInboundEventPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRevenueUplift2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRevenueUpliftᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RevenueUplift) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRevenueUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRevenueUplift(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRevenueUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐRevenueUplift(ctx context.Context, sel ast.SelectionSet, v *model.RevenueUplift) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RevenueUplift!")
+		return graphql.Null
+	}
+	return ec._RevenueUplift(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNScenario2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋscenariosᚋengineᚐScenarioᚄ(ctx context.Context, sel ast.SelectionSet, v []*engine.Scenario) graphql.Marshaler {
@@ -25347,6 +35529,16 @@ func (ec *executionContext) marshalNUserErrorCode2githubᚗcomᚋrefrainᚑdev�
 	return v
 }
 
+func (ec *executionContext) unmarshalNWinnerMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx context.Context, v any) (model.WinnerMetric, error) {
+	var res model.WinnerMetric
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWinnerMetric2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx context.Context, sel ast.SelectionSet, v model.WinnerMetric) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalN_Any2map(ctx context.Context, v any) (map[string]any, error) {
 	res, err := graphql.UnmarshalMap(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25694,6 +35886,44 @@ func (ec *executionContext) marshalNfederation__Scope2ᚕᚕstringᚄ(ctx contex
 	return ret
 }
 
+func (ec *executionContext) marshalOABTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTest(ctx context.Context, sel ast.SelectionSet, v *model.ABTest) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ABTest(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOABTestInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐABTestInput(ctx context.Context, v any) (*model.ABTestInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputABTestInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAbMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx context.Context, v any) (*model.AbMetric, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.AbMetric)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAbMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbMetric(ctx context.Context, sel ast.SelectionSet, v *model.AbMetric) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOAbTest2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐAbTest(ctx context.Context, sel ast.SelectionSet, v *model.AbTest) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AbTest(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25721,6 +35951,32 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
+	return res
+}
+
+func (ec *executionContext) marshalOCampaign2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *campaign.Campaign) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Campaign(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCampaignStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx context.Context, v any) (*campaign.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := campaign.Status(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCampaignStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐStatus(ctx context.Context, sel ast.SelectionSet, v *campaign.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
 	return res
 }
 
@@ -25839,6 +36095,13 @@ func (ec *executionContext) marshalOCustomerHygiene2ᚖgithubᚗcomᚋrefrainᚑ
 	return ec._CustomerHygiene(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOCustomerPressure2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋpressureᚐStatus(ctx context.Context, sel ast.SelectionSet, v *pressure.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CustomerPressure(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOCustomerProfile2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐCustomerProfile(ctx context.Context, sel ast.SelectionSet, v *model.CustomerProfile) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -25892,6 +36155,37 @@ func (ec *executionContext) marshalOEnrollmentState2ᚖgithubᚗcomᚋrefrainᚑ
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOEstimate2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐEstimate(ctx context.Context, sel ast.SelectionSet, v *model.Estimate) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Estimate(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalOHoldoutUplift2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHoldoutUplift(ctx context.Context, sel ast.SelectionSet, v *model.HoldoutUplift) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HoldoutUplift(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOHygieneStatus2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐHygieneStatus(ctx context.Context, v any) (*model.HygieneStatus, error) {
@@ -25987,6 +36281,30 @@ func (ec *executionContext) marshalOJSONObject2map(ctx context.Context, sel ast.
 	return res
 }
 
+func (ec *executionContext) unmarshalOKpiFilter2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiFilter(ctx context.Context, v any) (*model.KpiFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputKpiFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx context.Context, v any) (*model.KpiInterval, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.KpiInterval)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOKpiInterval2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐKpiInterval(ctx context.Context, sel ast.SelectionSet, v *model.KpiInterval) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalOLifecycle2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐLifecycle(ctx context.Context, sel ast.SelectionSet, v *model.Lifecycle) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -26015,11 +36333,35 @@ func (ec *executionContext) marshalOMessageConnection2ᚖgithubᚗcomᚋrefrain�
 	return ec._MessageConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOOnCapped2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx context.Context, v any) (*model.OnCapped, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.OnCapped)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOnCapped2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOnCapped(ctx context.Context, sel ast.SelectionSet, v *model.OnCapped) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalOOrderConnection2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐOrderConnection(ctx context.Context, sel ast.SelectionSet, v *model.OrderConnection) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._OrderConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPressureOverrideInput2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐPressureOverrideInput(ctx context.Context, v any) (*model.PressureOverrideInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputPressureOverrideInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOReferral2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐReferral(ctx context.Context, sel ast.SelectionSet, v *model.Referral) graphql.Marshaler {
@@ -26134,6 +36476,22 @@ func (ec *executionContext) marshalOTemplate2ᚖgithubᚗcomᚋrefrainᚑdevᚋr
 		return graphql.Null
 	}
 	return ec._Template(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOWinnerMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx context.Context, v any) (*model.WinnerMetric, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.WinnerMetric)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOWinnerMetric2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐWinnerMetric(ctx context.Context, sel ast.SelectionSet, v *model.WinnerMetric) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalO_Entity2githubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐEntity(ctx context.Context, sel ast.SelectionSet, v fedruntime.Entity) graphql.Marshaler {

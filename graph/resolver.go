@@ -9,11 +9,14 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/pressure"
+	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/uptrace/bun"
 )
@@ -41,4 +44,12 @@ type Resolver struct {
 	HygieneAllowed map[hygiene.Status]bool
 	// LoyaltyService runs points, tiers and referrals (issue 9).
 	LoyaltyService *loyalty.Service
+	// Pressure is the marketing pressure policy (issue 7).
+	Pressure *pressure.Policy
+	// Campaigns stores and sends campaigns (issue 7).
+	Campaigns *campaign.Service
+	// Forecaster projects the marketing load (issue 7).
+	Forecaster *campaign.Forecaster
+	// ABRule is when an A/B test may be decided (issue 8).
+	ABRule stats.Rule
 }

@@ -60,6 +60,10 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	if opts.MaxDepth > 0 {
 		srv.Use(depthLimit{max: opts.MaxDepth})
 	}
+	// Stats fields of one operation share their grouped queries.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(withMetricsBatch(ctx))
+	})
 	if opts.Observe != nil {
 		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 			start := time.Now()

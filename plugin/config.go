@@ -68,6 +68,8 @@ type Config struct {
 	MailConfig
 	ScenariosConfig
 	HygieneConfig
+	MetricsConfig
+	PressureConfig
 	SegmentConfig
 }
 
@@ -274,6 +276,8 @@ func (c Config) Validate() error {
 	errs = append(errs, c.MailConfig.validate()...)
 	errs = append(errs, c.ScenariosConfig.validate()...)
 	errs = append(errs, c.HygieneConfig.validate()...)
+	errs = append(errs, c.MetricsConfig.validate()...)
+	errs = append(errs, c.PressureConfig.validate()...)
 	errs = append(errs, c.SegmentConfig.validate()...)
 	return errors.Join(errs...)
 }

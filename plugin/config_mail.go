@@ -24,6 +24,8 @@ type MailConfig struct {
 	MailgunWebhookWindow time.Duration `env:"REFRAIN_MAILGUN_WEBHOOK_WINDOW" yaml:"mailgun_webhook_window" default:"5m" doc:"how old a Mailgun webhook signature may be before it is refused"`
 	// MailgunEventsPollInterval turns on the poller of Mailgun's events API (0: off).
 	MailgunEventsPollInterval time.Duration `env:"REFRAIN_MAILGUN_EVENTS_POLL_INTERVAL" yaml:"mailgun_events_poll_interval" default:"0s" doc:"read Mailgun's events API at this interval to fill webhook gaps (0s: off)"`
+	// MailLease is how long a delivery worker holds the messages it claimed.
+	MailLease time.Duration `env:"REFRAIN_MAIL_LEASE" yaml:"mail_lease" default:"2m" doc:"how long a delivery worker holds claimed messages; those of a replica that died are checked with Mailgun, never sent blindly again, once it runs out"`
 	// MailFrom is the sender of every mail.
 	MailFrom string `env:"REFRAIN_MAIL_FROM" yaml:"mail_from" default:"" doc:"sender of every mail, such as Store <news@store.example> (empty: REFRAIN_STORE_NAME at no-reply@ the Mailgun domain)"`
 	// MailReplyTo is an optional Reply-To address.
@@ -50,6 +52,9 @@ func (c MailConfig) validate() []error {
 	var errs []error
 	bad := func(env, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("setting %s: "+format, append([]any{env}, args...)...))
+	}
+	if c.MailLease < time.Second {
+		bad("REFRAIN_MAIL_LEASE", "must be at least 1s, got %s", c.MailLease)
 	}
 	if c.MailgunAPIKey != "" && strings.TrimSpace(c.MailgunDomain) == "" {
 		bad("REFRAIN_MAILGUN_DOMAIN", "is required when REFRAIN_MAILGUN_API_KEY is set")

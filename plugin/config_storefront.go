@@ -43,6 +43,8 @@ type StorefrontConfig struct {
 	// CartAbandonAfter is how long an open cart with a known customer or
 	// email may stay idle before it is abandoned.
 	CartAbandonAfter time.Duration `env:"REFRAIN_CART_ABANDON_AFTER" yaml:"cart_abandon_after" default:"1h" doc:"idle time after which an open cart or checkout with a customer or email is abandoned"`
+	// CartSweepInterval is how often open carts are checked for abandonment.
+	CartSweepInterval time.Duration `env:"REFRAIN_CART_SWEEP_INTERVAL" yaml:"cart_sweep_interval" default:"1m" doc:"how often open carts and checkouts are checked against REFRAIN_CART_ABANDON_AFTER"`
 	// StageNewCustomerDays: a one-order customer is NEW_CUSTOMER this many days after the order.
 	StageNewCustomerDays int `env:"REFRAIN_STAGE_NEW_CUSTOMER_DAYS" yaml:"stage_new_customer_days" default:"90" doc:"days a one-order customer stays NEW_CUSTOMER"`
 	// StageActiveDays: a last order within this many days is ACTIVE.
@@ -57,6 +59,8 @@ type StorefrontConfig struct {
 	InboxWorkers int `env:"REFRAIN_INBOX_WORKERS" yaml:"inbox_workers" default:"2" doc:"inbox workers per replica processing stored webhooks"`
 	// InboxBatch is how many deliveries one worker claims at a time.
 	InboxBatch int `env:"REFRAIN_INBOX_BATCH" yaml:"inbox_batch" default:"50" doc:"deliveries an inbox worker claims at a time"`
+	// InboxLease is how long a worker holds the deliveries it claimed.
+	InboxLease time.Duration `env:"REFRAIN_INBOX_LEASE" yaml:"inbox_lease" default:"2m" doc:"how long an inbox worker holds claimed deliveries; those of a replica that died (or lost its database connection) are taken again once it runs out"`
 	// InboxMaxAttempts is how many times a delivery is tried before it is parked as FAILED.
 	InboxMaxAttempts int `env:"REFRAIN_INBOX_MAX_ATTEMPTS" yaml:"inbox_max_attempts" default:"8" doc:"attempts before a failing delivery is parked as FAILED (retries back off from 10s to 1h)"`
 }
@@ -95,6 +99,9 @@ func (c StorefrontConfig) validate() []error {
 	if c.CartAbandonAfter < time.Minute {
 		bad("REFRAIN_CART_ABANDON_AFTER", "must be at least 1m, got %s", c.CartAbandonAfter)
 	}
+	if c.CartSweepInterval < time.Second || c.CartSweepInterval > time.Hour {
+		bad("REFRAIN_CART_SWEEP_INTERVAL", "must be between 1s and 1h, got %s", c.CartSweepInterval)
+	}
 	if c.StageNewCustomerDays < 1 {
 		bad("REFRAIN_STAGE_NEW_CUSTOMER_DAYS", "must be at least 1, got %d", c.StageNewCustomerDays)
 	}
@@ -112,6 +119,9 @@ func (c StorefrontConfig) validate() []error {
 	}
 	if c.InboxBatch < 1 || c.InboxBatch > 1000 {
 		bad("REFRAIN_INBOX_BATCH", "must be between 1 and 1000, got %d", c.InboxBatch)
+	}
+	if c.InboxLease < time.Second {
+		bad("REFRAIN_INBOX_LEASE", "must be at least 1s, got %s", c.InboxLease)
 	}
 	if c.InboxMaxAttempts < 1 {
 		bad("REFRAIN_INBOX_MAX_ATTEMPTS", "must be at least 1, got %d", c.InboxMaxAttempts)

@@ -30,9 +30,16 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 	if err := p.setupMail(ctx, route); err != nil {
 		return nil, err
 	}
+	if err := p.setupPressure(); err != nil {
+		return nil, err
+	}
 	if err := p.setupScenarios(ctx); err != nil {
 		return nil, err
 	}
+	if err := p.setupCampaign(); err != nil {
+		return nil, err
+	}
+	p.setupMetrics()
 	gql := graph.NewServer(p.resolver, graph.ServerOptions{
 		Introspection: p.cfg.Introspection, MaxDepth: p.cfg.QueryMaxDepth, MaxComplexity: p.cfg.QueryMaxComplexity,
 		Observe: p.metrics.observeGraphQL, Logger: p.logger,
@@ -43,6 +50,7 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 		graphiql = playground.Handler("Refrain GraphQL", "graphql")
 	}
 	api := authn.Middleware(withRequestInfo(gql))
+	p.setupDashboard(route, api)
 	route("/graphql", "/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if graphiql != nil && r.Method == http.MethodGet && r.URL.Query().Get("query") == "" &&
 			strings.Contains(r.Header.Get("Accept"), "text/html") {

@@ -79,7 +79,7 @@ func (p *Plugin) setupMail(ctx context.Context, route func(pattern, name string,
 	svc, err := outbox.New(outbox.Options{DB: p.db, Clock: p.clock, Logger: p.logger, Engine: engine, Signer: signer,
 		Sender: sender, Reconciler: reconciler, Provider: provider, Config: outbox.Config{From: from,
 			ReplyTo: cfg.MailReplyTo, ListUnsubscribeMailto: cfg.ListUnsubscribeMailto, PublicURL: p.cfg.PublicURL,
-			StoreName: cfg.StoreName, StoreURL: cfg.StoreURL, Tracking: true},
+			StoreName: cfg.StoreName, StoreURL: cfg.StoreURL, Tracking: true, Lease: cfg.MailLease},
 		MarketingHold: p.marketingHold})
 	if err != nil {
 		return fmt.Errorf("configure mail: %w", err)

@@ -42,7 +42,7 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 		surveyURL = storeURL + "/survey"
 	}
 	eng, err := engine.New(engine.Options{DB: p.db, Clock: p.clock, Logger: p.logger,
-		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(),
+		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(), Gate: pressureGate{policy: p.resolver.Pressure},
 		// Audience, exit_when and if rules are segment rules.
 		Rules: segmentRules{},
 		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL}, StoreURL: storeURL,

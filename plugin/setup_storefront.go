@@ -18,10 +18,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/storefront/ingest"
 )
 
-// cartSweepInterval is how often idle carts are looked for. Abandonment is
-// measured against REFRAIN_CART_ABANDON_AFTER, so a minute of slack is fine.
-const cartSweepInterval = time.Minute
-
 // setupStorefront wires storefront webhooks, the inbox workers and commerce
 // processing: it registers routes with route and background workers with
 // p.addWorker.
@@ -65,7 +61,7 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 		route("POST "+path, path, rcv.Handler(src))
 	}
 	p.addWorker("cart-abandonment", func(ctx context.Context) error {
-		return p.every(ctx, cartSweepInterval, "cart-abandonment", func(ctx context.Context) error {
+		return p.every(ctx, cfg.CartSweepInterval, "cart-abandonment", func(ctx context.Context) error {
 			_, err := p.SweepAbandonedCarts(ctx)
 			return err
 		})
@@ -83,7 +79,7 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 // commerceProcessor returns the commerce processor of the configuration.
 func (p *Plugin) commerceProcessor() *commerce.Processor {
 	return commerce.NewProcessor(commerce.Options{AbandonAfter: p.cfg.CartAbandonAfter, Thresholds: p.cfg.thresholds(),
-		OnOrder: p.resolver.LoyaltyService.OnOrder, Erase: privacy.Erase}, p.logger)
+		OnOrder: p.onOrder, Erase: privacy.Erase}, p.logger)
 }
 
 // inboxHandler builds the inbox handler of storefront deliveries. It holds
@@ -106,7 +102,7 @@ func (p *Plugin) inboxHandler() *ingest.Processor {
 }
 
 func (p *Plugin) inboxOptions() inbox.WorkerOptions {
-	return inbox.WorkerOptions{Batch: p.cfg.InboxBatch, MaxAttempts: p.cfg.InboxMaxAttempts}
+	return inbox.WorkerOptions{Batch: p.cfg.InboxBatch, MaxAttempts: p.cfg.InboxMaxAttempts, Lease: p.cfg.InboxLease}
 }
 
 // ProcessInbox processes every inbox delivery that is due now, as the

@@ -30,11 +30,13 @@ var errUsage = errors.New("usage")
 func commands() map[string]command {
 	return map[string]command{
 		"serve":     {usage: "serve [--config FILE]", help: "run the service (HTTP server and background workers)", run: cmdServe},
+		"demo":      {usage: "demo [--customers 2000] [--seed 1] [--db refrain-demo.db] [--no-serve] [--force]", help: "create a demo store (generated customers, orders, carts, mail) in a fresh SQLite file and serve it", run: cmdDemo},
 		"migrate":   {usage: "migrate up|down|status [--config FILE]", help: "apply, roll back (last group) or list database migrations", run: cmdMigrate},
 		"import":    {usage: "import customers FILE.csv [--dry-run] [--config FILE]", help: "import customers from a CSV file", run: cmdImport},
 		"apikey":    {usage: "apikey create --name NAME --scopes read,write | list | revoke ID", help: "manage admin API keys", run: cmdAPIKey},
 		"scenarios": {usage: "scenarios validate DIR | simulate FILE [--customers N] [--days D] [--seed S] [--json] [--templates DIR]", help: "check scenario files (for CI), or run one on a virtual clock against generated customers, sending nothing", run: cmdScenarios},
 		"hygiene":   {usage: "hygiene report [--customers N] [--domains N] [--json] [--config FILE]", help: "count customers by address hygiene status and by domain, with the customers behind each", run: cmdHygiene},
+		"pressure":  {usage: "pressure forecast --from 2026-01-01 --to 2027-01-01 [--segment SEG] [--json] [--config FILE]", help: "project the marketing load of each day: campaigns, scenarios, yearly programs, customers over the cap, deferrals and skips", run: cmdPressure},
 		"config":    {usage: "config [--markdown | --readme README.md]", help: "list every setting with its environment variable and default", run: cmdConfig},
 		"version": {usage: "version", help: "print the version", run: func(_ context.Context, env *cliEnv, _ []string) error {
 			fmt.Fprintln(env.stdout, plugin.Version)

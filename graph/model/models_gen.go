@@ -9,19 +9,113 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/pressure"
 	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/refrain-dev/refrain/scenarios/simulate"
 )
 
+type ABTest struct {
+	Variants     []*ABTestVariant `json:"variants"`
+	TestShare    float64          `json:"testShare"`
+	WinnerMetric WinnerMetric     `json:"winnerMetric"`
+	DecideAfter  string           `json:"decideAfter"`
+}
+
+type ABTestInput struct {
+	Variants []*ABTestVariantInput `json:"variants"`
+	// The share of the audience that gets the variants, such as 0.2; the rest gets the winner.
+	TestShare    float64       `json:"testShare"`
+	WinnerMetric *WinnerMetric `json:"winnerMetric,omitempty"`
+	// How long after the start the winner is picked, such as 4h.
+	DecideAfter string `json:"decideAfter"`
+}
+
+type ABTestVariant struct {
+	Name     string         `json:"name"`
+	Template string         `json:"template"`
+	Values   map[string]any `json:"values,omitempty"`
+}
+
+type ABTestVariantInput struct {
+	Name string `json:"name"`
+	// The variant's template (default: the campaign's).
+	Template *string `json:"template,omitempty"`
+	// The variant's values (default: the campaign's).
+	Values map[string]any `json:"values,omitempty"`
+}
+
+// A/B results of a scenario's variants: a decision is made only when every
+// compared variant has the minimum sample and the probability reaches the
+// threshold (REFRAIN_AB_MIN_SAMPLE, REFRAIN_AB_THRESHOLD).
+type AbTest struct {
+	Metric    AbMetric     `json:"metric"`
+	Control   string       `json:"control"`
+	MinSample int          `json:"minSample"`
+	Threshold float64      `json:"threshold"`
+	Variants  []*AbVariant `json:"variants"`
+}
+
+// One variant of an A/B test.
+type AbVariant struct {
+	Variant string     `json:"variant"`
+	Values  *KpiValues `json:"values"`
+	// The metric of this variant.
+	Rate *KpiRate `json:"rate"`
+	// Probability that this variant's true rate beats control's (Bayesian,
+	// Beta-Binomial with uniform priors); 0.5 for control.
+	ProbabilityToBeatControl float64    `json:"probabilityToBeatControl"`
+	Decision                 AbDecision `json:"decision"`
+}
+
 type AdjustPointsPayload struct {
 	// The balance after the adjustment.
 	Points     *int         `json:"points,omitempty"`
+	UserErrors []*UserError `json:"userErrors"`
+}
+
+type CampaignConnection struct {
+	Edges    []*CampaignEdge      `json:"edges"`
+	Nodes    []*campaign.Campaign `json:"nodes"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+type CampaignEdge struct {
+	Cursor string             `json:"cursor"`
+	Node   *campaign.Campaign `json:"node"`
+}
+
+// A campaign's fields; on update, unset fields keep their value.
+type CampaignInput struct {
+	Name *string `json:"name,omitempty"`
+	// build, maintain, reactivate or retain (free text).
+	Objective *string `json:"objective,omitempty"`
+	// The program the campaign belongs to (default: the campaign itself).
+	Program *string `json:"program,omitempty"`
+	// The audience: a segment id or rule (all, tag:NAME). Default all.
+	Segment  *string `json:"segment,omitempty"`
+	Template *string `json:"template,omitempty"`
+	// Values the template uses (discount_code, ...).
+	Values map[string]any `json:"values,omitempty"`
+	// 0 to 100, weighed by the pressure policy. Default 50.
+	Priority    *int       `json:"priority,omitempty"`
+	ScheduledAt *time.Time `json:"scheduledAt,omitempty"`
+	// Send at scheduledAt's wall-clock time in each recipient's time zone.
+	SendInRecipientTimeZone *bool                  `json:"sendInRecipientTimeZone,omitempty"`
+	AbTest                  *ABTestInput           `json:"abTest,omitempty"`
+	Pressure                *PressureOverrideInput `json:"pressure,omitempty"`
+}
+
+type CampaignPayload struct {
+	Campaign *campaign.Campaign `json:"campaign,omitempty"`
+	// scheduleCampaign: the days the campaign pushes customers over the cap, and campaigns whose audiences overlap it on the same days.
+	Warnings   []string     `json:"warnings"`
 	UserErrors []*UserError `json:"userErrors"`
 }
 
@@ -150,6 +244,27 @@ type EnrollmentPayload struct {
 	UserErrors []*ScenarioError   `json:"userErrors"`
 }
 
+// An estimate with its 95% interval.
+type Estimate struct {
+	Estimate float64 `json:"estimate"`
+	Low      float64 `json:"low"`
+	High     float64 `json:"high"`
+}
+
+// A scenario's treated customers against its holdout, for the enrollments that
+// entered in the period: goal conversion rate, and revenue per customer (orders
+// placed between entry and the end of the period).
+type HoldoutUplift struct {
+	HoldoutPercent    int      `json:"holdoutPercent"`
+	TreatedCustomers  int      `json:"treatedCustomers"`
+	HoldoutCustomers  int      `json:"holdoutCustomers"`
+	TreatedConversion *KpiRate `json:"treatedConversion"`
+	HoldoutConversion *KpiRate `json:"holdoutConversion"`
+	// Difference of goal conversion rates, treated - holdout; null without customers in both groups.
+	ConversionUplift   *Estimate        `json:"conversionUplift,omitempty"`
+	RevenuePerCustomer []*RevenueUplift `json:"revenuePerCustomer"`
+}
+
 // A customer named in the hygiene report.
 type HygieneCustomer struct {
 	ID    string `json:"id"`
@@ -202,6 +317,104 @@ type InboundEventConnection struct {
 type InboundEventEdge struct {
 	Cursor string       `json:"cursor"`
 	Node   *inbox.Event `json:"node"`
+}
+
+// Which messages KPIs count: those whose dimensions equal every field that is
+// set (an empty string matches messages without that dimension).
+type KpiFilter struct {
+	// The program (a scenario id or a campaign id).
+	Program  *string `json:"program,omitempty"`
+	Scenario *string `json:"scenario,omitempty"`
+	Step     *string `json:"step,omitempty"`
+	Variant  *string `json:"variant,omitempty"`
+	Campaign *string `json:"campaign,omitempty"`
+	// Not yet supported: segments are being built on another branch. A query
+	// that sets it fails with an error saying so.
+	Segment *string `json:"segment,omitempty"`
+}
+
+// One interval of a KPI report.
+type KpiIntervalValues struct {
+	// Start of the interval, in the report's time zone.
+	Start  time.Time  `json:"start"`
+	End    time.Time  `json:"end"`
+	Values *KpiValues `json:"values"`
+}
+
+// A rate that names what it divides: numerator / denominator.
+type KpiRate struct {
+	// The counter divided (unique_opens).
+	NumeratorName string `json:"numeratorName"`
+	// The counter it is divided by (delivered).
+	DenominatorName string `json:"denominatorName"`
+	Numerator       int    `json:"numerator"`
+	Denominator     int    `json:"denominator"`
+	// numerator / denominator; null when the denominator is 0.
+	Value *float64 `json:"value,omitempty"`
+}
+
+// KPIs over a period, in total and per interval. Messages count in the hour
+// they were sent; their later events and orders count with them.
+type KpiReport struct {
+	// The period, widened to whole hours.
+	From     time.Time    `json:"from"`
+	To       time.Time    `json:"to"`
+	Interval *KpiInterval `json:"interval,omitempty"`
+	TimeZone string       `json:"timeZone"`
+	Total    *KpiValues   `json:"total"`
+	// Every interval of the period, empty ones included; none without an interval.
+	Intervals []*KpiIntervalValues `json:"intervals"`
+}
+
+// Attributed revenue in one currency, and per delivered message.
+type KpiRevenue struct {
+	// Revenue of attributed orders, in minor units.
+	Revenue *Money `json:"revenue"`
+	// Revenue per recipient: revenue / delivered, in minor units; null with nothing delivered.
+	PerRecipient *float64 `json:"perRecipient,omitempty"`
+}
+
+// The counters and rates of a set of messages.
+type KpiValues struct {
+	Sent        int `json:"sent"`
+	Delivered   int `json:"delivered"`
+	HardBounces int `json:"hardBounces"`
+	SoftBounces int `json:"softBounces"`
+	// Messages opened by a person, each counted once (a click counts as an open).
+	UniqueOpens int `json:"uniqueOpens"`
+	// Messages opened by a machine (privacy proxy, scanner), counted apart.
+	MachineOpens int `json:"machineOpens"`
+	UniqueClicks int `json:"uniqueClicks"`
+	Unsubscribes int `json:"unsubscribes"`
+	Complaints   int `json:"complaints"`
+	// Orders attributed to these messages.
+	Conversions int `json:"conversions"`
+	// Attributed orders that were also the goal of the sending scenario.
+	GoalConversions int `json:"goalConversions"`
+	// delivered / sent
+	DeliveryRate *KpiRate `json:"deliveryRate"`
+	// hardBounces / sent
+	HardBounceRate *KpiRate `json:"hardBounceRate"`
+	// softBounces / sent
+	SoftBounceRate *KpiRate `json:"softBounceRate"`
+	// uniqueOpens / delivered
+	OpenRate *KpiRate `json:"openRate"`
+	// machineOpens / delivered
+	MachineOpenRate *KpiRate `json:"machineOpenRate"`
+	// uniqueClicks / delivered
+	ClickRate *KpiRate `json:"clickRate"`
+	// uniqueClicks / uniqueOpens
+	ClickToOpenRate *KpiRate `json:"clickToOpenRate"`
+	// unsubscribes / delivered
+	UnsubscribeRate *KpiRate `json:"unsubscribeRate"`
+	// complaints / delivered
+	ComplaintRate *KpiRate `json:"complaintRate"`
+	// conversions / delivered
+	ConversionRate *KpiRate `json:"conversionRate"`
+	// goalConversions / delivered
+	GoalConversionRate *KpiRate `json:"goalConversionRate"`
+	// Attributed revenue by currency.
+	Revenue []*KpiRevenue `json:"revenue"`
 }
 
 // Lifecycle stage and rollups.
@@ -261,6 +474,40 @@ type PageInfo struct {
 	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
+type PressureDecisionConnection struct {
+	Edges    []*PressureDecisionEdge `json:"edges"`
+	Nodes    []*pressure.Record      `json:"nodes"`
+	PageInfo *PageInfo               `json:"pageInfo"`
+}
+
+type PressureDecisionEdge struct {
+	Cursor string           `json:"cursor"`
+	Node   *pressure.Record `json:"node"`
+}
+
+// Pressure settings of one campaign; unset fields follow the program's and the global policy (REFRAIN_PRESSURE_*).
+type PressureOverrideInput struct {
+	Cap        *int `json:"cap,omitempty"`
+	WindowDays *int `json:"windowDays,omitempty"`
+	// Least time between two marketing messages, such as 16h.
+	MinGap *string `json:"minGap,omitempty"`
+	// HH:MM-HH:MM in the customer's time zone, or none.
+	QuietHours *string   `json:"quietHours,omitempty"`
+	OnCapped   *OnCapped `json:"onCapped,omitempty"`
+	// Longest deferral, such as 48h.
+	MaxDelay *string `json:"maxDelay,omitempty"`
+}
+
+// The pressure rules a campaign is sent under.
+type PressureRules struct {
+	Cap        int      `json:"cap"`
+	WindowDays int      `json:"windowDays"`
+	MinGap     string   `json:"minGap"`
+	QuietHours string   `json:"quietHours"`
+	OnCapped   OnCapped `json:"onCapped"`
+	MaxDelay   string   `json:"maxDelay"`
+}
+
 type Query struct {
 }
 
@@ -291,6 +538,15 @@ type ReplayInboundEventPayload struct {
 	// The event, back in the queue as PENDING with a fresh attempt count.
 	Event      *inbox.Event `json:"event,omitempty"`
 	UserErrors []*UserError `json:"userErrors"`
+}
+
+// Revenue per customer of the treated group against the holdout, in one currency (minor units).
+type RevenueUplift struct {
+	Currency string  `json:"currency"`
+	Treated  float64 `json:"treated"`
+	Holdout  float64 `json:"holdout"`
+	// treated - holdout; null with fewer than two customers in a group.
+	Uplift *Estimate `json:"uplift,omitempty"`
 }
 
 // A problem in a scenario definition or request, with its line and step when known.
@@ -500,6 +756,127 @@ type UserError struct {
 	Field   []string      `json:"field,omitempty"`
 	Message string        `json:"message"`
 	Code    UserErrorCode `json:"code"`
+}
+
+type AbDecision string
+
+const (
+	AbDecisionControl AbDecision = "CONTROL"
+	// Too few recipients, or a probability between the thresholds.
+	AbDecisionNotYetConclusive AbDecision = "NOT_YET_CONCLUSIVE"
+	AbDecisionBeatsControl     AbDecision = "BEATS_CONTROL"
+	AbDecisionLosesToControl   AbDecision = "LOSES_TO_CONTROL"
+)
+
+var AllAbDecision = []AbDecision{
+	AbDecisionControl,
+	AbDecisionNotYetConclusive,
+	AbDecisionBeatsControl,
+	AbDecisionLosesToControl,
+}
+
+func (e AbDecision) IsValid() bool {
+	switch e {
+	case AbDecisionControl, AbDecisionNotYetConclusive, AbDecisionBeatsControl, AbDecisionLosesToControl:
+		return true
+	}
+	return false
+}
+
+func (e AbDecision) String() string {
+	return string(e)
+}
+
+func (e *AbDecision) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AbDecision(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AbDecision", str)
+	}
+	return nil
+}
+
+func (e AbDecision) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AbDecision) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AbDecision) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The metric an A/B test is decided on.
+type AbMetric string
+
+const (
+	// uniqueOpens / delivered
+	AbMetricOpenRate AbMetric = "OPEN_RATE"
+	// uniqueClicks / delivered
+	AbMetricClickRate AbMetric = "CLICK_RATE"
+	// conversions / delivered
+	AbMetricConversionRate AbMetric = "CONVERSION_RATE"
+)
+
+var AllAbMetric = []AbMetric{
+	AbMetricOpenRate,
+	AbMetricClickRate,
+	AbMetricConversionRate,
+}
+
+func (e AbMetric) IsValid() bool {
+	switch e {
+	case AbMetricOpenRate, AbMetricClickRate, AbMetricConversionRate:
+		return true
+	}
+	return false
+}
+
+func (e AbMetric) String() string {
+	return string(e)
+}
+
+func (e *AbMetric) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AbMetric(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AbMetric", str)
+	}
+	return nil
+}
+
+func (e AbMetric) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AbMetric) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AbMetric) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Where a cart or checkout is in its life.
@@ -822,6 +1199,184 @@ func (e InboundEventStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// How a KPI period is cut. Weeks start on Monday.
+type KpiInterval string
+
+const (
+	KpiIntervalDay   KpiInterval = "DAY"
+	KpiIntervalWeek  KpiInterval = "WEEK"
+	KpiIntervalMonth KpiInterval = "MONTH"
+)
+
+var AllKpiInterval = []KpiInterval{
+	KpiIntervalDay,
+	KpiIntervalWeek,
+	KpiIntervalMonth,
+}
+
+func (e KpiInterval) IsValid() bool {
+	switch e {
+	case KpiIntervalDay, KpiIntervalWeek, KpiIntervalMonth:
+		return true
+	}
+	return false
+}
+
+func (e KpiInterval) String() string {
+	return string(e)
+}
+
+func (e *KpiInterval) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = KpiInterval(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid KpiInterval", str)
+	}
+	return nil
+}
+
+func (e KpiInterval) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *KpiInterval) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e KpiInterval) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a message that would break the pressure policy does.
+type OnCapped string
+
+const (
+	// Wait until the policy allows it, up to the max delay; then skip.
+	OnCappedDefer OnCapped = "DEFER"
+	OnCappedSkip  OnCapped = "SKIP"
+	// Send anyway (quiet hours still apply).
+	OnCappedOverride OnCapped = "OVERRIDE"
+)
+
+var AllOnCapped = []OnCapped{
+	OnCappedDefer,
+	OnCappedSkip,
+	OnCappedOverride,
+}
+
+func (e OnCapped) IsValid() bool {
+	switch e {
+	case OnCappedDefer, OnCappedSkip, OnCappedOverride:
+		return true
+	}
+	return false
+}
+
+func (e OnCapped) String() string {
+	return string(e)
+}
+
+func (e *OnCapped) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OnCapped(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OnCapped", str)
+	}
+	return nil
+}
+
+func (e OnCapped) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OnCapped) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OnCapped) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A decision of the pressure policy.
+type PressureDecisionKind string
+
+const (
+	PressureDecisionKindSend     PressureDecisionKind = "SEND"
+	PressureDecisionKindOverride PressureDecisionKind = "OVERRIDE"
+	PressureDecisionKindDefer    PressureDecisionKind = "DEFER"
+	PressureDecisionKindSkip     PressureDecisionKind = "SKIP"
+)
+
+var AllPressureDecisionKind = []PressureDecisionKind{
+	PressureDecisionKindSend,
+	PressureDecisionKindOverride,
+	PressureDecisionKindDefer,
+	PressureDecisionKindSkip,
+}
+
+func (e PressureDecisionKind) IsValid() bool {
+	switch e {
+	case PressureDecisionKindSend, PressureDecisionKindOverride, PressureDecisionKindDefer, PressureDecisionKindSkip:
+		return true
+	}
+	return false
+}
+
+func (e PressureDecisionKind) String() string {
+	return string(e)
+}
+
+func (e *PressureDecisionKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PressureDecisionKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PressureDecisionKind", str)
+	}
+	return nil
+}
+
+func (e PressureDecisionKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PressureDecisionKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PressureDecisionKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // What an admin API key may do.
 type Scope string
 
@@ -937,6 +1492,62 @@ func (e *UserErrorCode) UnmarshalJSON(b []byte) error {
 }
 
 func (e UserErrorCode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The metric that picks the winner of an A/B test.
+type WinnerMetric string
+
+const (
+	WinnerMetricOpenRate  WinnerMetric = "OPEN_RATE"
+	WinnerMetricClickRate WinnerMetric = "CLICK_RATE"
+)
+
+var AllWinnerMetric = []WinnerMetric{
+	WinnerMetricOpenRate,
+	WinnerMetricClickRate,
+}
+
+func (e WinnerMetric) IsValid() bool {
+	switch e {
+	case WinnerMetricOpenRate, WinnerMetricClickRate:
+		return true
+	}
+	return false
+}
+
+func (e WinnerMetric) String() string {
+	return string(e)
+}
+
+func (e *WinnerMetric) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WinnerMetric(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WinnerMetric", str)
+	}
+	return nil
+}
+
+func (e WinnerMetric) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WinnerMetric) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WinnerMetric) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

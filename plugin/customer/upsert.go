@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // Profile carries what is known of a customer. Nil fields leave the stored
@@ -264,6 +265,27 @@ func AppendEvent(ctx context.Context, db bun.IDB, now time.Time, customerPK int6
 		key := in.IdempotencyKey
 		e.IdempotencyKey = &key
 	}
+	if _, inTx := db.(bun.Tx); !inTx && db.Dialect().Name() == dialect.PG {
+		// The shared lock must be held until the insert commits: give the
+		// single insert a transaction of its own.
+		var stored *Event
+		var added bool
+		err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			stored, added, err = insertEvent(ctx, tx, e, in.IdempotencyKey)
+			return err
+		})
+		return stored, added, err
+	}
+	return insertEvent(ctx, db, e, in.IdempotencyKey)
+}
+
+// insertEvent writes e as a writer of the event log (see eventLogLock); with
+// its idempotency key already used it returns the stored event and false.
+func insertEvent(ctx context.Context, db bun.IDB, e *Event, idempotencyKey string) (*Event, bool, error) {
+	if err := lockEventLogShared(ctx, db); err != nil {
+		return nil, false, err
+	}
 	res, err := db.NewInsert().Model(e).On("CONFLICT (idempotency_key) DO NOTHING").Exec(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("append customer event: %w", err)
@@ -272,7 +294,7 @@ func AppendEvent(ctx context.Context, db bun.IDB, now time.Time, customerPK int6
 		return e, true, nil
 	}
 	existing := new(Event)
-	if err := db.NewSelect().Model(existing).Where("idempotency_key = ?", in.IdempotencyKey).Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(existing).Where("idempotency_key = ?", idempotencyKey).Scan(ctx); err != nil {
 		return nil, false, fmt.Errorf("load event with idempotency key: %w", err)
 	}
 	return existing, false, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/inbox"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/privacy"
@@ -57,9 +58,15 @@ func seed(t *testing.T, ctx context.Context, db bun.IDB, now time.Time) (int64, 
 	msg := &outbox.Message{ID: "m1", IdempotencyKey: "k1", CustomerPK: &c.PK, Recipient: strings.ToLower(email),
 		RecipientName: &name, Template: "welcome", Values: map[string]any{"first_name": first}, Kind: mail.KindMarketing,
 		Subject: "Bienvenue " + first, HTML: "<p>Bonjour " + name + " (" + email + ")</p>", Text: "Bonjour " + name,
-		State: outbox.StateSent, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+		State: outbox.StateSent, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
+		Program: &campaignProgram, Campaign: &campaignName}
 	_, err = db.NewInsert().Model(msg).Exec(ctx)
 	require.NoError(t, err)
+	// The send and the open are counted as the outbox and the tracking
+	// webhook count them: the KPIs of this past campaign.
+	require.NoError(t, kpi.CountSent(ctx, db, now, []kpi.Dims{outbox.KPIDims(msg)}))
+	require.NoError(t, kpi.CountEvent(ctx, db, kpi.Message{PK: msg.PK, Dims: outbox.KPIDims(msg), SentAt: now},
+		mail.EventOpened, "", false, now))
 	rcpt := strings.ToLower(email)
 	_, err = db.NewInsert().Model(&outbox.MessageEvent{ProviderEventID: "e1", Provider: "mailgun", MessagePK: &msg.PK,
 		CustomerPK: &c.PK, Kind: mail.EventKind("opened"), OccurredAt: now, Recipient: &rcpt,
@@ -155,6 +162,19 @@ func count(t *testing.T, ctx context.Context, db bun.IDB, table, where string, a
 	return int(n)
 }
 
+var campaignProgram, campaignName = "newsletter", "autumn-sale"
+
+// campaignKPIs answers the KPIs of the seeded campaign on the day of now.
+func campaignKPIs(t *testing.T, ctx context.Context, db bun.IDB, now time.Time) kpi.Totals {
+	t.Helper()
+	day := now.Truncate(24 * time.Hour)
+	series, err := kpi.Compute(ctx, db, kpi.Query{Filter: kpi.Filter{Campaign: &campaignName},
+		From: day, To: day.Add(24 * time.Hour)})
+	require.NoError(t, err)
+	require.Len(t, series, 1)
+	return series[0].Total
+}
+
 func TestEraseLeavesNoPersonalData(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		ctx := context.Background()
@@ -177,9 +197,14 @@ func TestEraseLeavesNoPersonalData(t *testing.T) {
 		events := count(t, ctx, db, "customer_events", "type <> ?", commerce.EventCustomerErased)
 		orders := count(t, ctx, db, "orders", "1 = 1")
 
+		kpisBefore := campaignKPIs(t, ctx, db, now)
+		require.EqualValues(t, 1, kpisBefore.Sent)
+		require.EqualValues(t, 1, kpisBefore.UniqueOpens)
+
 		require.NoError(t, db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			return privacy.Erase(ctx, tx, now, pk, "admin")
 		}))
+		require.Equal(t, kpisBefore, campaignKPIs(t, ctx, db, now), "the past campaign keeps its KPIs")
 		require.Empty(t, find(t, ctx, db.DB, email, first, last))
 		require.NotEmpty(t, find(t, ctx, db.DB, "paul.martin@orange.fr"), "another customer is untouched")
 

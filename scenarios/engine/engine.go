@@ -163,6 +163,9 @@ func New(o Options) (*Engine, error) {
 	return &Engine{o: o, cache: map[string]*scenarios.Scenario{}}, nil
 }
 
+// StoreAnniversary is the store's anniversary as MM-DD ("" when unset).
+func (e *Engine) StoreAnniversary() string { return e.o.StoreAnniversary }
+
 // WorkerID names this engine in locks.
 func (e *Engine) WorkerID() string { return e.o.WorkerID }
 

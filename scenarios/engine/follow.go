@@ -20,8 +20,14 @@ const eventsCursor = "events"
 // enrollments that wait for that event or exit on it. A pass and its
 // cursor move commit together. It returns how many events it read.
 func (e *Engine) FollowEvents(ctx context.Context) (int, error) {
+	// Read only up to the horizon: past it, an event with a lower id may
+	// still be committing, and moving the cursor over it would lose it.
+	horizon, err := customer.Horizon(ctx, e.o.DB)
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	err := e.o.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = e.o.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		now := e.o.Clock.Now()
 		cur, ok, err := e.claimCursor(ctx, tx, eventsCursor, func() (int64, error) {
 			// A new install starts at the end of the log: history does not
@@ -34,7 +40,7 @@ func (e *Engine) FollowEvents(ctx context.Context) (int, error) {
 			return err
 		}
 		var events []*customer.Event
-		if err := tx.NewSelect().Model(&events).Where("id > ?", cur.Position).Order("id").Limit(int64(e.o.Batch)).Scan(ctx); err != nil {
+		if err := tx.NewSelect().Model(&events).Where("id > ? AND id <= ?", cur.Position, horizon).Order("id").Limit(int64(e.o.Batch)).Scan(ctx); err != nil {
 			return fmt.Errorf("read customer events: %w", err)
 		}
 		pos := cur.Position

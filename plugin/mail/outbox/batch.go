@@ -12,6 +12,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 )
@@ -77,36 +78,77 @@ var batchVars = []struct{ placeholder, text, html string }{
 // Templates for batches should not branch on the personalised fields:
 // {{with .Customer.FirstName}} sees a value for everyone.
 func (s *Service) SendBatch(ctx context.Context, in BatchInput) (BatchResult, error) {
-	var res BatchResult
+	pb, err := s.PrepareBatch(ctx, s.db, in)
+	if err != nil {
+		return pb.result(), err
+	}
+	return s.DeliverBatch(ctx, pb)
+}
+
+// PreparedBatch is a batch whose message rows are written (state sending,
+// under this worker's lease) and whose provider calls are still to make.
+type PreparedBatch struct {
+	res   BatchResult
+	calls []preparedCall
+	// Written are the customers given a row by this batch, Existing those
+	// that had one from an earlier run, NoAddress those without an address.
+	Written, Existing, NoAddress []int64
+}
+
+type preparedCall struct {
+	batch  mail.Batch
+	toSend []*Message
+}
+
+func (pb *PreparedBatch) result() BatchResult {
+	if pb == nil {
+		return BatchResult{}
+	}
+	return pb.res
+}
+
+// PrepareBatch renders the batch and writes its rows in db, which may be
+// the caller's transaction (the campaign sender decides the pressure
+// policy in the same one); DeliverBatch then makes the provider calls
+// once it has committed. Rows left sending by a crash in between are
+// reconciled by the delivery worker when their lease runs out.
+func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (*PreparedBatch, error) {
+	pb := &PreparedBatch{}
 	if len(in.CustomerPKs) == 0 || len(in.CustomerPKs) > mail.MaxBatchRecipients {
-		return res, fmt.Errorf("send batch: %d recipients, want 1 to %d", len(in.CustomerPKs), mail.MaxBatchRecipients)
+		return pb, fmt.Errorf("send batch: %d recipients, want 1 to %d", len(in.CustomerPKs), mail.MaxBatchRecipients)
 	}
 	if in.IdempotencyPrefix == "" || in.Template == "" || !in.Kind.Valid() {
-		return res, errors.New("send batch: IdempotencyPrefix, Template and a valid Kind are required")
+		return pb, errors.New("send batch: IdempotencyPrefix, Template and a valid Kind are required")
 	}
 	var cs []*customer.Customer
-	if err := s.db.NewSelect().Model(&cs).Where("id IN (?)", bun.In(in.CustomerPKs)).Order("id ASC").Scan(ctx); err != nil {
-		return res, fmt.Errorf("send batch: load customers: %w", err)
+	if err := db.NewSelect().Model(&cs).Where("id IN (?)", bun.In(in.CustomerPKs)).Order("id ASC").Scan(ctx); err != nil {
+		return pb, fmt.Errorf("send batch: load customers: %w", err)
 	}
 	keys := make([]string, 0, len(cs))
 	for _, c := range cs {
 		keys = append(keys, batchKey(in.IdempotencyPrefix, c.PK))
 	}
 	var existing []string
-	if err := s.db.NewSelect().Model((*Message)(nil)).Column("idempotency_key").
+	if err := db.NewSelect().Model((*Message)(nil)).Column("idempotency_key").
 		Where("idempotency_key IN (?)", bun.In(keys)).Scan(ctx, &existing); err != nil {
-		return res, fmt.Errorf("send batch: check written recipients: %w", err)
+		return pb, fmt.Errorf("send batch: check written recipients: %w", err)
 	}
 	written := map[string]bool{}
 	for _, k := range existing {
 		written[k] = true
 	}
-	res.Skipped = len(in.CustomerPKs) - len(cs)
+	pb.res.Skipped = len(in.CustomerPKs) - len(cs)
 	groups := map[string][]*customer.Customer{}
 	var order []string
 	for _, c := range cs {
-		if c.EmailNormalized == nil || written[batchKey(in.IdempotencyPrefix, c.PK)] {
-			res.Skipped++
+		switch {
+		case c.EmailNormalized == nil || c.Email == nil:
+			pb.res.Skipped++
+			pb.NoAddress = append(pb.NoAddress, c.PK)
+			continue
+		case written[batchKey(in.IdempotencyPrefix, c.PK)]:
+			pb.res.Skipped++
+			pb.Existing = append(pb.Existing, c.PK)
 			continue
 		}
 		loc := deref(c.Locale)
@@ -122,7 +164,7 @@ func (s *Service) SendBatch(ctx context.Context, in BatchInput) (BatchResult, er
 	for _, loc := range order {
 		r, err := s.engine.Render(in.Template, loc, s.batchData(in))
 		if err != nil {
-			return res, fmt.Errorf("send batch: %w", err)
+			return pb, fmt.Errorf("send batch: %w", err)
 		}
 		if _, ok := rendered[r.Locale]; !ok {
 			callOrder = append(callOrder, r.Locale)
@@ -130,12 +172,38 @@ func (s *Service) SendBatch(ctx context.Context, in BatchInput) (BatchResult, er
 		rendered[r.Locale] = r
 		calls[r.Locale] = append(calls[r.Locale], groups[loc]...)
 	}
+	var rows []*Message
 	for _, loc := range callOrder {
-		if err := s.sendBatchCall(ctx, in, rendered[loc], calls[loc], &res); err != nil {
-			return res, err
+		call, callRows, err := s.prepareCall(ctx, db, in, rendered[loc], calls[loc], &pb.res)
+		if err != nil {
+			return pb, err
+		}
+		rows = append(rows, callRows...)
+		if len(call.toSend) > 0 {
+			pb.calls = append(pb.calls, call)
 		}
 	}
-	return res, nil
+	// One multi-row insert for the whole batch.
+	if len(rows) > 0 {
+		if _, err := db.NewInsert().Model(&rows).Exec(ctx); err != nil {
+			return pb, fmt.Errorf("send batch: write messages: %w", err)
+		}
+		for _, m := range rows {
+			pb.Written = append(pb.Written, *m.CustomerPK)
+		}
+	}
+	return pb, nil
+}
+
+// DeliverBatch makes the provider calls of a prepared batch, whose rows
+// are committed, and records their outcome.
+func (s *Service) DeliverBatch(ctx context.Context, pb *PreparedBatch) (BatchResult, error) {
+	for _, call := range pb.calls {
+		if err := s.deliverCall(ctx, call, &pb.res); err != nil {
+			return pb.res, err
+		}
+	}
+	return pb.res, nil
 }
 
 func batchKey(prefix string, pk int64) string { return prefix + ":" + strconv.FormatInt(pk, 10) }
@@ -156,8 +224,8 @@ func (s *Service) batchData(in BatchInput) template.Data {
 	return d
 }
 
-// sendBatchCall writes the rows of one call, makes it, and records the outcome.
-func (s *Service) sendBatchCall(ctx context.Context, in BatchInput, r template.Rendered, cs []*customer.Customer, res *BatchResult) error {
+// prepareCall builds the rows and the provider batch of one call.
+func (s *Service) prepareCall(ctx context.Context, db bun.IDB, in BatchInput, r template.Rendered, cs []*customer.Customer, res *BatchResult) (preparedCall, []*Message, error) {
 	now := s.clock.Now()
 	lockedUntil := now.Add(s.cfg.Lease)
 	rows := make([]*Message, 0, len(cs))
@@ -168,9 +236,9 @@ func (s *Service) sendBatchCall(ctx context.Context, in BatchInput, r template.R
 	subjHTML := placeholderReplacer(true)
 	batch := mail.Batch{From: s.cfg.From, ReplyTo: s.cfg.ReplyTo, Subject: subjText.Replace(r.Subject),
 		HTML: subjHTML.Replace(r.HTML), Text: subjText.Replace(r.Text), Kind: in.Kind, Tracking: s.cfg.Tracking}
-	suppressed, err := s.suppressedAmong(ctx, cs, in.Kind)
+	suppressed, err := s.suppressedAmong(ctx, db, cs, in.Kind)
 	if err != nil {
-		return err
+		return preparedCall{}, nil, err
 	}
 	for _, c := range cs {
 		m := &Message{ID: NewMessageID(), IdempotencyKey: batchKey(in.IdempotencyPrefix, c.PK), CustomerPK: &c.PK,
@@ -212,15 +280,8 @@ func (s *Service) sendBatchCall(ctx context.Context, in BatchInput, r template.R
 		}
 		rows = append(rows, m)
 	}
-	// Rows first, committed, then the provider call.
-	for start := 0; start < len(rows); start += 500 {
-		chunk := rows[start:min(start+500, len(rows))]
-		if _, err := s.db.NewInsert().Model(&chunk).Exec(ctx); err != nil {
-			return fmt.Errorf("send batch: write messages: %w", err)
-		}
-	}
 	if len(toSend) == 0 {
-		return nil
+		return preparedCall{}, rows, nil
 	}
 	batch.Recipients = recipients
 	tags := tagsOf(toSend[0])
@@ -228,12 +289,18 @@ func (s *Service) sendBatchCall(ctx context.Context, in BatchInput, r template.R
 	if in.Kind == mail.KindMarketing {
 		batch.ListUnsubscribeMailto = s.cfg.ListUnsubscribeMailto
 	}
+	return preparedCall{batch: batch, toSend: toSend}, rows, nil
+}
+
+// deliverCall makes one provider call and records its outcome.
+func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *BatchResult) error {
+	batch, toSend := call.batch, call.toSend
 	id, sendErr := s.sender.SendBatch(ctx, batch)
 	ids := make([]int64, len(toSend))
 	for i, m := range toSend {
 		ids[i] = m.PK
 	}
-	now = s.clock.Now()
+	now := s.clock.Now()
 	q := s.db.NewUpdate().Model((*Message)(nil)).Set("locked_until = NULL").Set("updated_at = ?", now).
 		Where("id IN (?) AND state = ? AND locked_by = ?", bun.In(ids), StateSending, s.cfg.WorkerID)
 	var pe *mail.ProviderError
@@ -261,7 +328,28 @@ func (s *Service) sendBatchCall(ctx context.Context, in BatchInput, r template.R
 			Set("last_error = ?", truncate(sendErr.Error(), 2000))
 		res.Queued += len(toSend)
 	}
-	if _, err := q.Exec(ctx); err != nil {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		r, err := q.Conn(tx).Exec(ctx)
+		if err != nil || sendErr != nil {
+			return err
+		}
+		sent := toSend
+		if n, _ := r.RowsAffected(); int(n) != len(toSend) {
+			// Some rows were taken back by another worker: count the
+			// ones this update marked.
+			sent = nil
+			if err := tx.NewSelect().Model(&sent).Where("id IN (?) AND state = ? AND sent_at = ? AND provider_message_id = ?",
+				bun.In(ids), StateSent, now, id).Scan(ctx); err != nil {
+				return err
+			}
+		}
+		dims := make([]kpi.Dims, len(sent))
+		for i, m := range sent {
+			dims[i] = KPIDims(m)
+		}
+		return kpi.CountSent(ctx, tx, now, dims)
+	})
+	if err != nil {
 		return fmt.Errorf("send batch: record outcome: %w", err)
 	}
 	return nil
@@ -269,7 +357,7 @@ func (s *Service) sendBatchCall(ctx context.Context, in BatchInput, r template.R
 
 // suppressedAmong returns, by customer row id, the suppression that stops
 // kind for each customer in cs, in one query.
-func (s *Service) suppressedAmong(ctx context.Context, cs []*customer.Customer, kind mail.Kind) (map[int64]Reason, error) {
+func (s *Service) suppressedAmong(ctx context.Context, db bun.IDB, cs []*customer.Customer, kind mail.Kind) (map[int64]Reason, error) {
 	byHash := map[string]int64{}
 	hashes := make([]string, 0, len(cs))
 	for _, c := range cs {
@@ -278,7 +366,7 @@ func (s *Service) suppressedAmong(ctx context.Context, cs []*customer.Customer, 
 		hashes = append(hashes, h)
 	}
 	var rows []*Suppression
-	if err := s.db.NewSelect().Model(&rows).Where("address_hash IN (?)", bun.In(hashes)).Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&rows).Where("address_hash IN (?)", bun.In(hashes)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("send batch: check suppressions: %w", err)
 	}
 	out := map[int64]Reason{}
@@ -298,7 +386,7 @@ func (s *Service) suppressedAmong(ctx context.Context, cs []*customer.Customer, 
 		for _, c := range cs {
 			pks = append(pks, c.PK)
 		}
-		holds, err := s.hold(ctx, s.db, pks)
+		holds, err := s.hold(ctx, db, pks)
 		if err != nil {
 			return nil, fmt.Errorf("send batch: %w", err)
 		}

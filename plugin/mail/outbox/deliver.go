@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
@@ -220,10 +221,19 @@ func (s *Service) held(q *bun.UpdateQuery, m *Message) *bun.UpdateQuery {
 
 func (s *Service) markSent(ctx context.Context, m *Message, providerID string) error {
 	now := s.clock.Now()
-	_, err := s.held(s.db.NewUpdate().Model((*Message)(nil)).
-		Set("state = ?", StateSent).Set("provider = ?", s.provider).Set("provider_message_id = ?", strp(providerID)).
-		Set("sent_at = ?", now).Set("maybe_sent = ?", false).Set("locked_until = NULL").Set("last_error = NULL").
-		Set("updated_at = ?", now), m).Exec(ctx)
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := s.held(tx.NewUpdate().Model((*Message)(nil)).
+			Set("state = ?", StateSent).Set("provider = ?", s.provider).Set("provider_message_id = ?", strp(providerID)).
+			Set("sent_at = ?", now).Set("maybe_sent = ?", false).Set("locked_until = NULL").Set("last_error = NULL").
+			Set("updated_at = ?", now), m).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return kpi.CountSent(ctx, tx, now, []kpi.Dims{KPIDims(m)})
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("mark message %s sent: %w", m.ID, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 )
 
@@ -182,4 +183,10 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// KPIDims are the dimensions m's engagement counts roll up to.
+func KPIDims(m *Message) kpi.Dims {
+	return kpi.Dims{Program: deref(m.Program), Scenario: deref(m.Scenario), Step: deref(m.Step),
+		Variant: deref(m.Variant), Campaign: deref(m.Campaign)}
 }

@@ -200,7 +200,22 @@ func TestEnqueueRendersAndIsIdempotent(t *testing.T) {
 		require.Equal(t, outbox.StateSent, sent.State)
 		require.Equal(t, outbox.LocalID(m.ID), *sent.ProviderMessageID)
 		require.Equal(t, "outbox", *sent.Provider)
+		require.Equal(t, int64(1), sentCounted(t, db, ""), "the send is counted in the hourly rollups")
 	})
+}
+
+// sentCounted sums the sent counter of the hourly rollups (of a campaign
+// when one is named).
+func sentCounted(t *testing.T, db *storetest.DB, campaign string) int64 {
+	var n int64
+	q := "SELECT COALESCE(SUM(sent), 0) FROM kpi_hourly"
+	args := []any{}
+	if campaign != "" {
+		q += " WHERE campaign = ?"
+		args = append(args, campaign)
+	}
+	require.NoError(t, db.NewRaw(q, args...).Scan(context.Background(), &n))
+	return n
 }
 
 func TestSuppressionRules(t *testing.T) {
@@ -434,5 +449,6 @@ func TestSendBatch(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 4, res.Skipped)
 		require.Equal(t, 1, f.acceptedCount())
+		require.Equal(t, int64(2), sentCounted(t, db, "spring"), "both sent messages counted once, in the batch transaction")
 	})
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
@@ -81,7 +82,23 @@ func RecordTx(ctx context.Context, db bun.IDB, now time.Time, ev mail.Event) (bo
 	if err := apply(ctx, db, now, ev, msg, c); err != nil {
 		return false, fmt.Errorf("apply %s event %s: %w", ev.Kind, ev.ID, err)
 	}
+	if msg != nil {
+		// The engagement rollups move in this same transaction, so an
+		// event is counted exactly when it is recorded.
+		if err := kpi.CountEvent(ctx, db, KPIMessage(msg), ev.Kind, ev.Severity, ev.MachineOpen, ev.At); err != nil {
+			return false, fmt.Errorf("count %s event %s: %w", ev.Kind, ev.ID, err)
+		}
+	}
 	return true, nil
+}
+
+// KPIMessage is what the engagement rollups need of a message row.
+func KPIMessage(m *outbox.Message) kpi.Message {
+	at := m.CreatedAt
+	if m.SentAt != nil {
+		at = *m.SentAt
+	}
+	return kpi.Message{PK: m.PK, SentAt: at, Dims: outbox.KPIDims(m)}
 }
 
 func findMessage(ctx context.Context, db bun.IDB, ev mail.Event) (*outbox.Message, error) {

@@ -1,0 +1,405 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/refrain-dev/refrain/graph/model"
+	"github.com/refrain-dev/refrain/plugin/kpi"
+	"github.com/refrain-dev/refrain/plugin/stats"
+	"github.com/refrain-dev/refrain/scenarios"
+	"github.com/refrain-dev/refrain/scenarios/engine"
+)
+
+// StatsArgs are the arguments of every stats field (kpis, Program.stats,
+// Scenario.stats, Campaign.stats).
+type StatsArgs struct {
+	From, To time.Time
+	Interval *model.KpiInterval
+	TimeZone *string
+}
+
+// query turns the arguments into a validated KPI query.
+func (a StatsArgs) query(f kpi.Filter) (kpi.Query, error) {
+	q := kpi.Query{Filter: f, From: a.From, To: a.To, Location: time.UTC}
+	if a.Interval != nil {
+		q.Interval = kpi.Interval(*a.Interval)
+	}
+	if a.TimeZone != nil && *a.TimeZone != "" {
+		loc, err := time.LoadLocation(*a.TimeZone)
+		if err != nil {
+			return q, errBadInput(fmt.Sprintf("timeZone %q is not an IANA time zone name", *a.TimeZone))
+		}
+		q.Location = loc
+	}
+	if err := q.Validate(); err != nil {
+		return q, errBadInput(err.Error())
+	}
+	return q, nil
+}
+
+func (a StatsArgs) key(parts ...string) string {
+	tz := "UTC"
+	if a.TimeZone != nil {
+		tz = *a.TimeZone
+	}
+	iv := ""
+	if a.Interval != nil {
+		iv = string(*a.Interval)
+	}
+	return strings.Join(append([]string{a.From.UTC().Format(time.RFC3339Nano), a.To.UTC().Format(time.RFC3339Nano), iv, tz}, parts...), "\x00")
+}
+
+// metricsBatch holds, for one GraphQL operation, the grouped answers the
+// stats fields share: the first field asks for every group at once, the
+// others wait for and read the result. That keeps the SQL of a list of
+// programs, scenarios or campaigns constant whatever its length; answers
+// under different keys are computed concurrently.
+type metricsBatch struct {
+	mu      sync.Mutex
+	entries map[string]*batchEntry
+}
+
+type batchEntry struct {
+	once sync.Once
+	val  any
+	err  error
+}
+
+type metricsBatchKey struct{}
+
+// withMetricsBatch gives an operation its batch (graph.NewServer calls it).
+func withMetricsBatch(ctx context.Context) context.Context {
+	return context.WithValue(ctx, metricsBatchKey{}, &metricsBatch{entries: map[string]*batchEntry{}})
+}
+
+func batchOf(ctx context.Context) *metricsBatch {
+	if b, ok := ctx.Value(metricsBatchKey{}).(*metricsBatch); ok {
+		return b
+	}
+	return &metricsBatch{entries: map[string]*batchEntry{}}
+}
+
+// load returns the value under key, computing it once per operation.
+func (b *metricsBatch) load(key string, fn func() (any, error)) (any, error) {
+	b.mu.Lock()
+	e := b.entries[key]
+	if e == nil {
+		e = &batchEntry{}
+		b.entries[key] = e
+	}
+	b.mu.Unlock()
+	e.once.Do(func() { e.val, e.err = fn() })
+	return e.val, e.err
+}
+
+// grouped returns the series of q grouped by dims, computed once per
+// operation.
+func (r *Resolver) grouped(ctx context.Context, key string, q kpi.Query, dims ...kpi.Dim) (map[string]*kpi.Series, error) {
+	v, err := batchOf(ctx).load(key, func() (any, error) {
+		q.GroupBy = dims
+		out, err := kpi.Compute(ctx, r.DB, q)
+		if err != nil {
+			return nil, err
+		}
+		m := make(map[string]*kpi.Series, len(out))
+		for _, s := range out {
+			m[s.Key] = s
+		}
+		return m, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]*kpi.Series), nil
+}
+
+// Stats returns the KPI report of the messages whose dimension dim
+// (program, scenario or campaign) equals value. Any type can serve its
+// stats with it (Campaign.stats: r.Stats(ctx, kpi.DimCampaign, obj.ID,
+// args)); within one operation, every call with the same dimension and
+// arguments shares one grouped query.
+func (r *Resolver) Stats(ctx context.Context, dim kpi.Dim, value string, args StatsArgs) (*model.KpiReport, error) {
+	q, err := args.query(kpi.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	all, err := r.grouped(ctx, args.key("stats", string(dim)), q, dim)
+	if err != nil {
+		return nil, err
+	}
+	s := all[value]
+	if s == nil {
+		s = q.EmptySeries()
+	}
+	return kpiReport(q, args, s), nil
+}
+
+// Kpis answers the kpis query.
+func (r *Resolver) Kpis(ctx context.Context, f *model.KpiFilter, args StatsArgs) (*model.KpiReport, error) {
+	var filter kpi.Filter
+	if f != nil {
+		if f.Segment != nil {
+			return nil, errBadInput("filter.segment is not supported yet: segments are being built on another branch (issue 5); filter by program, scenario, step, variant or campaign")
+		}
+		filter = kpi.Filter{Program: f.Program, Scenario: f.Scenario, Step: f.Step, Variant: f.Variant, Campaign: f.Campaign}
+	}
+	q, err := args.query(filter)
+	if err != nil {
+		return nil, err
+	}
+	out, err := kpi.Compute(ctx, r.DB, q)
+	if err != nil {
+		return nil, err
+	}
+	return kpiReport(q, args, out[0]), nil
+}
+
+func kpiReport(q kpi.Query, args StatsArgs, s *kpi.Series) *model.KpiReport {
+	rep := &model.KpiReport{From: q.From, To: q.To, Interval: args.Interval, TimeZone: q.Location.String(),
+		Total: kpiValues(s.Total), Intervals: make([]*model.KpiIntervalValues, len(s.Buckets))}
+	for i, b := range s.Buckets {
+		rep.Intervals[i] = &model.KpiIntervalValues{Start: b.Start, End: b.End, Values: kpiValues(b.Totals)}
+	}
+	return rep
+}
+
+func kpiRate(r kpi.Rate) *model.KpiRate {
+	out := &model.KpiRate{NumeratorName: r.Numerator, DenominatorName: r.Denominator, Numerator: int(r.Num), Denominator: int(r.Den)}
+	if v, ok := r.Value(); ok {
+		out.Value = &v
+	}
+	return out
+}
+
+func kpiValues(t kpi.Totals) *model.KpiValues {
+	c := t.Counters
+	v := &model.KpiValues{Sent: int(c.Sent), Delivered: int(c.Delivered), HardBounces: int(c.HardBounces),
+		SoftBounces: int(c.SoftBounces), UniqueOpens: int(c.UniqueOpens), MachineOpens: int(c.MachineOpens),
+		UniqueClicks: int(c.UniqueClicks), Unsubscribes: int(c.Unsubscribes), Complaints: int(c.Complaints),
+		Conversions: int(c.Conversions), GoalConversions: int(c.GoalConversions), Revenue: []*model.KpiRevenue{}}
+	rates := map[string]*model.KpiRate{}
+	for _, r := range c.Rates() {
+		rates[r.Name] = kpiRate(r)
+	}
+	v.DeliveryRate, v.HardBounceRate, v.SoftBounceRate = rates["delivery_rate"], rates["hard_bounce_rate"], rates["soft_bounce_rate"]
+	v.OpenRate, v.MachineOpenRate, v.ClickRate = rates["open_rate"], rates["machine_open_rate"], rates["click_rate"]
+	v.ClickToOpenRate, v.UnsubscribeRate, v.ComplaintRate = rates["click_to_open_rate"], rates["unsubscribe_rate"], rates["complaint_rate"]
+	v.ConversionRate, v.GoalConversionRate = rates["conversion_rate"], rates["goal_conversion_rate"]
+	curs := make([]string, 0, len(t.Revenue))
+	for cur := range t.Revenue {
+		curs = append(curs, cur)
+	}
+	sort.Strings(curs)
+	for _, cur := range curs {
+		amount := t.Revenue[cur]
+		rev := &model.KpiRevenue{Revenue: &model.Money{Amount: int(amount)}}
+		if cur != "" {
+			c := cur
+			rev.Revenue.Currency = &c
+		}
+		if c.Delivered > 0 {
+			per := float64(amount) / float64(c.Delivered)
+			rev.PerRecipient = &per
+		}
+		v.Revenue = append(v.Revenue, rev)
+	}
+	return v
+}
+
+// ABTest compares the variants of a scenario's messages on metric.
+// control defaults to defaultControl, else to the first variant by name.
+func (r *Resolver) ABTest(ctx context.Context, scenario string, args StatsArgs, metric *model.AbMetric, control *string, defaultControl string) (*model.AbTest, error) {
+	args.Interval = nil
+	q, err := args.query(kpi.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	all, err := r.grouped(ctx, args.key("ab"), q, kpi.DimScenario, kpi.DimVariant)
+	if err != nil {
+		return nil, err
+	}
+	m := model.AbMetricClickRate
+	if metric != nil {
+		m = *metric
+	}
+	var names []string
+	byName := map[string]*kpi.Series{}
+	for key, s := range all {
+		sc, variant, _ := strings.Cut(key, kpi.KeySep)
+		if sc == scenario && variant != "" {
+			names = append(names, variant)
+			byName[variant] = s
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	sort.Strings(names)
+	ctl := names[0]
+	if _, ok := byName[defaultControl]; ok {
+		ctl = defaultControl
+	}
+	if control != nil {
+		if _, ok := byName[*control]; !ok {
+			return nil, errBadInput(fmt.Sprintf("control variant %q sent no message in the period (variants: %s)", *control, strings.Join(names, ", ")))
+		}
+		ctl = *control
+	}
+	rate := func(c kpi.Counters) kpi.Rate {
+		switch m {
+		case model.AbMetricOpenRate:
+			return kpi.Rate{Numerator: "unique_opens", Denominator: "delivered", Num: c.UniqueOpens, Den: c.Delivered}
+		case model.AbMetricConversionRate:
+			return kpi.Rate{Numerator: "conversions", Denominator: "delivered", Num: c.Conversions, Den: c.Delivered}
+		}
+		return kpi.Rate{Numerator: "unique_clicks", Denominator: "delivered", Num: c.UniqueClicks, Den: c.Delivered}
+	}
+	arms := make([]stats.Arm, len(names))
+	for i, n := range names {
+		rt := rate(byName[n].Total.Counters)
+		arms[i] = stats.Arm{Name: n, Trials: rt.Den, Successes: rt.Num}
+	}
+	res, err := stats.Compare(arms, ctl, r.ABRule)
+	if err != nil {
+		return nil, errBadInput(err.Error())
+	}
+	rule := r.ABRule
+	if rule.MinSample == 0 {
+		rule.MinSample = stats.DefaultMinSample
+	}
+	if rule.Threshold == 0 {
+		rule.Threshold = stats.DefaultThreshold
+	}
+	out := &model.AbTest{Metric: m, Control: ctl, MinSample: int(rule.MinSample), Threshold: rule.Threshold}
+	for i, vr := range res {
+		c := byName[names[i]].Total
+		out.Variants = append(out.Variants, &model.AbVariant{Variant: names[i], Values: kpiValues(c), Rate: kpiRate(rate(c.Counters)),
+			ProbabilityToBeatControl: vr.ProbBeatsControl, Decision: model.AbDecision(strings.ToUpper(string(vr.Decision)))})
+	}
+	return out, nil
+}
+
+// HoldoutUplift compares a scenario's treated customers with its holdout
+// for the enrollments that entered in [from, to).
+func (r *Resolver) HoldoutUplift(ctx context.Context, scenario string, percent int, from, to time.Time) (*model.HoldoutUplift, error) {
+	if !to.After(from) {
+		return nil, errBadInput("to must be after from")
+	}
+	key := "holdout\x00" + from.UTC().Format(time.RFC3339Nano) + "\x00" + to.UTC().Format(time.RFC3339Nano)
+	v, err := batchOf(ctx).load(key, func() (any, error) { return kpi.Holdouts(ctx, r.DB, from, to) })
+	if err != nil {
+		return nil, err
+	}
+	h := v.(map[string]*kpi.Holdout)[scenario]
+	if percent == 0 && (h == nil || h.Holdout.Customers == 0) {
+		return nil, nil
+	}
+	if h == nil {
+		h = &kpi.Holdout{}
+	}
+	conv := func(g kpi.HoldoutGroup) kpi.Rate {
+		return kpi.Rate{Numerator: "goals", Denominator: "customers", Num: g.Goals, Den: g.Customers}
+	}
+	out := &model.HoldoutUplift{HoldoutPercent: percent, TreatedCustomers: int(h.Treated.Customers), HoldoutCustomers: int(h.Holdout.Customers),
+		TreatedConversion: kpiRate(conv(h.Treated)), HoldoutConversion: kpiRate(conv(h.Holdout)), RevenuePerCustomer: []*model.RevenueUplift{}}
+	if iv, err := stats.RateUplift(stats.Arm{Trials: h.Treated.Customers, Successes: h.Treated.Goals},
+		stats.Arm{Trials: h.Holdout.Customers, Successes: h.Holdout.Goals}); err == nil {
+		out.ConversionUplift = &model.Estimate{Estimate: iv.Estimate, Low: iv.Low, High: iv.High}
+	}
+	curs := map[string]bool{}
+	for cur := range h.Treated.Revenue {
+		curs[cur] = true
+	}
+	for cur := range h.Holdout.Revenue {
+		curs[cur] = true
+	}
+	names := make([]string, 0, len(curs))
+	for cur := range curs {
+		names = append(names, cur)
+	}
+	sort.Strings(names)
+	for _, cur := range names {
+		t, ho := h.Treated.Revenue[cur], h.Holdout.Revenue[cur]
+		t.N, ho.N = h.Treated.Customers, h.Holdout.Customers
+		ru := &model.RevenueUplift{Currency: cur, Treated: t.Mean(), Holdout: ho.Mean()}
+		if iv, err := stats.MeanUplift(t, ho); err == nil {
+			ru.Uplift = &model.Estimate{Estimate: iv.Estimate, Low: iv.Low, High: iv.High}
+		}
+		out.RevenuePerCustomer = append(out.RevenuePerCustomer, ru)
+	}
+	return out, nil
+}
+
+// programs lists every scenario as a program, reading the current
+// definitions in one statement.
+func (r *Resolver) programs(ctx context.Context) ([]*model.Program, error) {
+	var rows []struct {
+		ID         string        `bun:"id"`
+		Version    int           `bun:"version"`
+		Status     engine.Status `bun:"status"`
+		Definition string        `bun:"definition"`
+	}
+	if err := r.DB.NewRaw(`SELECT s.id, s.version, s.status, v.definition FROM scenarios s
+JOIN scenario_versions v ON v.scenario_id = s.id AND v.version = s.version ORDER BY s.id`).Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("list programs: %w", err)
+	}
+	out := make([]*model.Program, 0, len(rows))
+	for _, row := range rows {
+		sc, err := parsedProgram(row.ID, row.Version, row.Definition)
+		if err != nil {
+			return nil, fmt.Errorf("read program %q: %w", row.ID, err)
+		}
+		out = append(out, programOf(row.ID, row.Status, sc))
+	}
+	return out, nil
+}
+
+// parsedPrograms caches parsed definitions by their text.
+var parsedPrograms sync.Map
+
+func parsedProgram(id string, version int, definition string) (*scenarios.Scenario, error) {
+	key := id + "\x00" + definition
+	if sc, ok := parsedPrograms.Load(key); ok {
+		return sc.(*scenarios.Scenario), nil
+	}
+	sc, err := scenarios.Parse(id, []byte(definition))
+	if err != nil {
+		return nil, err
+	}
+	parsedPrograms.Store(key, sc)
+	return sc, nil
+}
+
+func programOf(id string, status engine.Status, sc *scenarios.Scenario) *model.Program {
+	p := &model.Program{ID: id, Title: sc.Title, Objective: string(sc.Objective), Priority: sc.Priority, Status: status,
+		HoldoutPercent: sc.Holdout, Control: controlOf(sc)}
+	if sc.Audience != "" {
+		a := sc.Audience
+		p.Audience = &a
+	}
+	if sc.KPI != "" {
+		k := sc.KPI
+		p.Kpi = &k
+	}
+	if sc.Goal != nil {
+		g := sc.Goal.Event
+		p.Goal = &g
+	}
+	return p
+}
+
+// controlOf is the first variant of a scenario's first split step.
+func controlOf(sc *scenarios.Scenario) string {
+	ctl := ""
+	scenarios.Walk(sc.Steps, func(st *scenarios.Step) {
+		if ctl == "" && st.Kind == scenarios.StepSplit && len(st.Variants) > 0 {
+			ctl = st.Variants[0].Name
+		}
+	})
+	return ctl
+}

@@ -1,0 +1,100 @@
+package campaign_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+
+	"github.com/refrain-dev/refrain/plugin/campaign"
+	"github.com/refrain-dev/refrain/plugin/mail"
+	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/stats"
+	"github.com/refrain-dev/refrain/plugin/store/storetest"
+)
+
+// sent records n sent messages of a campaign variant, the first opens of
+// them opened by a person, the first clicks clicked, plus one machine open
+// on every other message (machine opens never count).
+func sent(t *testing.T, db bun.IDB, campaignID, variant string, n, opens, clicks int) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	msgs := make([]*outbox.Message, n)
+	for i := range msgs {
+		id := fmt.Sprintf("%s-%s-%d", campaignID, variant, i)
+		c, v := campaignID, variant
+		msgs[i] = &outbox.Message{ID: id, IdempotencyKey: id, Recipient: id + "@example.com", Template: "t",
+			Values: map[string]any{}, Kind: mail.KindMarketing, Subject: "s", HTML: "h", Text: "t",
+			Campaign: &c, Variant: &v, State: outbox.StateSent, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+	}
+	_, err := db.NewInsert().Model(&msgs).Exec(ctx)
+	require.NoError(t, err)
+	var evs []*outbox.MessageEvent
+	event := func(m *outbox.Message, kind mail.EventKind, machine bool) {
+		evs = append(evs, &outbox.MessageEvent{ProviderEventID: fmt.Sprintf("%s-%s-%d", m.ID, kind, len(evs)), Provider: "mailgun",
+			MessagePK: &m.PK, Kind: kind, OccurredAt: now, MachineOpen: machine, Raw: map[string]any{}, CreatedAt: now})
+	}
+	for i, m := range msgs {
+		if i < opens {
+			event(m, mail.EventOpened, false)
+		} else if i%2 == 0 {
+			event(m, mail.EventOpened, true)
+		}
+		if i < clicks {
+			event(m, mail.EventClicked, false)
+		}
+	}
+	for i := 0; i < len(evs); i += 1000 {
+		batch := evs[i:min(i+1000, len(evs))]
+		_, err = db.NewInsert().Model(&batch).Exec(ctx)
+		require.NoError(t, err)
+	}
+}
+
+func abCampaign(id, metric string) *campaign.Campaign {
+	return &campaign.Campaign{ID: id, ABTest: &campaign.ABTest{WinnerMetric: metric, TestShare: 0.2,
+		Variants: []campaign.Variant{{Name: "A", Template: "t"}, {Name: "B", Template: "t"}}}}
+}
+
+// TestBayesPicker: the variant that beats control with 95% probability on
+// 500 recipients each wins; a better rate on too few recipients is not
+// conclusive and control is kept, where the bare rate comparison would
+// have rolled the variant out.
+func TestBayesPicker(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		picker := campaign.BayesPicker{Rule: stats.Rule{MinSample: 500, Threshold: 0.95}}
+
+		// 10% against 15% opens on 600 each: P(B beats A) is about 0.996.
+		sent(t, db, "big", "A", 600, 60, 6)
+		sent(t, db, "big", "B", 600, 90, 6)
+		got, err := picker.Pick(ctx, db, abCampaign("big", campaign.MetricOpenRate))
+		require.NoError(t, err)
+		require.Equal(t, "B", got)
+		// On clicks the two are level: nothing beats control.
+		got, err = picker.Pick(ctx, db, abCampaign("big", campaign.MetricClickRate))
+		require.NoError(t, err)
+		require.Equal(t, "A", got)
+
+		// The same rates on 100 each: below the minimum sample.
+		sent(t, db, "small", "A", 100, 10, 0)
+		sent(t, db, "small", "B", 100, 15, 0)
+		got, err = picker.Pick(ctx, db, abCampaign("small", campaign.MetricOpenRate))
+		require.NoError(t, err)
+		require.Equal(t, "A", got, "not yet conclusive: control is kept")
+		got, err = campaign.RatePicker{}.Pick(ctx, db, abCampaign("small", campaign.MetricOpenRate))
+		require.NoError(t, err)
+		require.Equal(t, "B", got, "the bare rate comparison would roll B out")
+
+		// A variant that loses clearly is not picked either.
+		sent(t, db, "lose", "A", 600, 90, 0)
+		sent(t, db, "lose", "B", 600, 40, 0)
+		got, err = picker.Pick(ctx, db, abCampaign("lose", campaign.MetricOpenRate))
+		require.NoError(t, err)
+		require.Equal(t, "A", got)
+	})
+}

@@ -1,0 +1,220 @@
+package plugin_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/refrain-dev/refrain/plugin"
+	"github.com/refrain-dev/refrain/plugin/kpi"
+	"github.com/refrain-dev/refrain/plugin/store/storetest"
+)
+
+// chromiumPath finds Debian's chromium; the test is skipped without it
+// unless REFRAIN_REQUIRE_CHROMIUM=1 (CI sets it).
+func chromiumPath(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("REFRAIN_REQUIRE_CHROMIUM") == "1" {
+		t.Fatal("chromium is required (REFRAIN_REQUIRE_CHROMIUM=1) but not installed: apt-get install -y chromium")
+	}
+	t.Skip("chromium is not installed (apt-get install -y chromium); set REFRAIN_REQUIRE_CHROMIUM=1 to fail instead")
+	return ""
+}
+
+func TestDashboardRoutes(t *testing.T) {
+	m := newMetricsEnv(t, storetest.SQLite(t))
+	srv := httptest.NewServer(m.p.Handler())
+	defer srv.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	// No key: the sign-in form, and no data anywhere.
+	res, err := http.Get(srv.URL + "/dashboard")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	res.Body.Close()
+	for _, path := range []string{"/dashboard/app.js", "/dashboard/dashboard.graphql"} {
+		res, err = http.Get(srv.URL + path)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode, path)
+		res.Body.Close()
+	}
+	res, err = http.Post(srv.URL+"/dashboard/graphql", "application/json", strings.NewReader(`{"query":"{ refrain { programs { id } } }"}`))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	res.Body.Close()
+
+	// A wrong key is refused; a read key signs in and gets a cookie.
+	res, err = noRedirect.PostForm(srv.URL+"/dashboard/login", url.Values{"key": {"nope"}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	res.Body.Close()
+	readKey, _ := m.apiKey("read")
+	res, err = noRedirect.PostForm(srv.URL+"/dashboard/login", url.Values{"key": {readKey}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, "/dashboard", res.Header.Get("Location")[len(res.Header.Get("Location"))-len("/dashboard"):])
+	cookies := res.Cookies()
+	require.Len(t, cookies, 1)
+	require.True(t, cookies[0].HttpOnly)
+	require.Equal(t, http.SameSiteStrictMode, cookies[0].SameSite)
+	res.Body.Close()
+
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/dashboard/graphql", strings.NewReader(`{"query":"{ refrain { programs { id } } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.AddCookie(cookies[0])
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	res.Body.Close()
+	// A form post with the cookie is refused: JSON only.
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/dashboard/graphql", strings.NewReader(`query=x`))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(cookies[0])
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnsupportedMediaType, res.StatusCode)
+	res.Body.Close()
+
+	// The Authorization header works too (curl, the demo).
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/dashboard", nil)
+	req.Header.Set("Authorization", "Bearer "+testBootstrapKey)
+	res, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, res.Header.Get("Content-Security-Policy"), "default-src 'self'")
+	res.Body.Close()
+}
+
+// The page in headless Chromium: sign in with a key, load, show the numbers
+// the API returns, no console error.
+func TestDashboardInChromium(t *testing.T) {
+	chromium := chromiumPath(t)
+	m := newMetricsEnv(t, storetest.SQLite(t))
+	m.rollup(t0, kpi.Dims{Program: "welcome", Scenario: "welcome", Step: "welcome", Variant: "A"}, 600, 60)
+	m.rollup(t0, kpi.Dims{Program: "welcome", Scenario: "welcome", Step: "welcome", Variant: "B"}, 600, 100)
+	m.rollup(t0.Add(26*time.Hour), kpi.Dims{Program: "win-back", Scenario: "win-back", Step: "miss-you"}, 321, 7)
+	srv := httptest.NewServer(m.p.Handler())
+	defer srv.Close()
+
+	from, to := t0.Add(-24*time.Hour).Truncate(24*time.Hour), t0.Add(72*time.Hour).Truncate(24*time.Hour)
+	vars := map[string]any{"from": from.Format(time.RFC3339), "to": to.Format(time.RFC3339), "timeZone": "UTC"}
+	res := m.do(testBootstrapKey, plugin.DashboardQuery, vars)
+	var api struct {
+		Refrain struct {
+			Kpis     struct{ Total kpiValuesJSON }
+			Programs []programJSON
+		}
+	}
+	res.decode(t, &api)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.NoFirstRun)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelT()
+
+	var mu sync.Mutex
+	var problems []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError || e.Type == runtime.APITypeWarning {
+				var parts []string
+				for _, a := range e.Args {
+					parts = append(parts, string(a.Value)+a.Description)
+				}
+				problems = append(problems, fmt.Sprintf("console.%s: %s", e.Type, strings.Join(parts, " ")))
+			}
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, "exception: "+e.ExceptionDetails.Error())
+		case *log.EventEntryAdded:
+			// The sign-in page answers 401 by design; any other logged
+			// error is a defect.
+			if e.Entry.Level == log.LevelError && !strings.Contains(e.Entry.Text, "401") {
+				problems = append(problems, "log: "+e.Entry.Text+" "+e.Entry.URL)
+			}
+		}
+	})
+
+	page := fmt.Sprintf("%s/dashboard?from=%s&to=%s", srv.URL, url.QueryEscape(from.Format(time.RFC3339)), url.QueryEscape(to.Format(time.RFC3339)))
+	readKey, _ := m.apiKey("read")
+	var loaded string
+	var cells map[string]string
+	var charts, calendarDays int
+	require.NoError(t, chromedp.Run(ctx,
+		log.Enable(),
+		chromedp.Navigate(srv.URL+"/dashboard"),
+		chromedp.WaitVisible("#key", chromedp.ByQuery),
+		chromedp.SendKeys("#key", readKey, chromedp.ByQuery),
+		chromedp.Click("#open", chromedp.ByQuery),
+		chromedp.WaitVisible("#period", chromedp.ByQuery),
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(`body[data-loaded]`, chromedp.ByQuery),
+		chromedp.AttributeValue("body", "data-loaded", &loaded, nil, chromedp.ByQuery),
+		chromedp.Evaluate(`(function(){ var out = {};
+			document.querySelectorAll("[data-program] [data-kpi], td[data-program][data-kpi], b[data-program][data-kpi], span[data-program][data-kpi]").forEach(function(e){
+				var p = e.getAttribute("data-program") || e.closest("[data-program]").getAttribute("data-program");
+				var v = e.closest("[data-variant]");
+				var k = p + "/" + (v ? v.getAttribute("data-variant") + "/" : "") + e.getAttribute("data-kpi");
+				out[k] = e.getAttribute("data-numerator") !== null ? e.getAttribute("data-numerator") + "/" + e.getAttribute("data-denominator") : e.textContent;
+			}); return out; })()`, &cells),
+		chromedp.Evaluate(`document.querySelectorAll('svg[data-chart="daily"] polyline').length`, &charts),
+		chromedp.WaitVisible(`svg[data-chart="calendar"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('svg[data-chart="calendar"] rect.day').length`, &calendarDays),
+	))
+	require.Equal(t, 91, calendarDays, "the pressure calendar shows the next 13 weeks of the forecast")
+	require.Equal(t, "true", loaded, "the page loaded its data")
+
+	// Every program shows its API numbers.
+	require.Len(t, api.Refrain.Programs, 10)
+	require.Equal(t, 10*4, charts, "a chart of four series per program")
+	for _, p := range api.Refrain.Programs {
+		require.Equal(t, fmt.Sprint(p.Stats.Total.Sent), cells[p.ID+"/sent"], p.ID)
+		require.Equal(t, fmt.Sprint(p.Stats.Total.UniqueClicks), cells[p.ID+"/uniqueClicks"], p.ID)
+		require.Equal(t, p.Objective, cells[p.ID+"/objective"], p.ID)
+	}
+	require.Equal(t, "1200", cells["welcome/sent"])
+	require.Equal(t, "321", cells["win-back/sent"])
+	require.Equal(t, "160/1200", cells["welcome/clickRate"])
+	require.Equal(t, fmt.Sprint(api.Refrain.Kpis.Total.Sent), cells["all/sent"])
+	require.Equal(t, "1521", cells["all/sent"])
+	w := api.Refrain.Programs[0]
+	for _, p := range api.Refrain.Programs {
+		if p.ID == "welcome" {
+			w = p
+		}
+	}
+	require.NotNil(t, w.AbTest)
+	for _, v := range w.AbTest.Variants {
+		require.Equal(t, v.Decision, cells["welcome/"+v.Variant+"/decision"])
+		require.Equal(t, fmt.Sprintf("%.3f", v.ProbabilityToBeatControl), cells["welcome/"+v.Variant+"/probability"])
+	}
+	require.Equal(t, "BEATS_CONTROL", cells["welcome/B/decision"])
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, problems, "console errors")
+}

@@ -1,0 +1,320 @@
+package kpi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// Interval is how a period is cut.
+type Interval string
+
+// Intervals. Weeks start on Monday (ISO 8601).
+const (
+	IntervalNone  Interval = ""
+	IntervalDay   Interval = "DAY"
+	IntervalWeek  Interval = "WEEK"
+	IntervalMonth Interval = "MONTH"
+)
+
+// Dim names a dimension to filter or group by.
+type Dim string
+
+// Dimensions.
+const (
+	DimNone     Dim = ""
+	DimProgram  Dim = "program"
+	DimScenario Dim = "scenario"
+	DimStep     Dim = "step"
+	DimVariant  Dim = "variant"
+	DimCampaign Dim = "campaign"
+)
+
+// Filter restricts a query to messages whose dimensions equal the set
+// values (nil matches any; a pointer to "" matches messages without it).
+type Filter struct {
+	Program, Scenario, Step, Variant, Campaign *string
+}
+
+// Query is a KPI question.
+type Query struct {
+	Filter
+	// From and To bound the period [From, To) by message send time;
+	// Validate widens them to whole hours (the rollups are hourly).
+	From, To time.Time
+	// Interval cuts the period; IntervalNone gives totals only.
+	Interval Interval
+	// Location is the time zone of the intervals (UTC when nil). Its
+	// offsets must be whole hours over the period.
+	Location *time.Location
+	// GroupBy splits the answer by dimensions (one Series per combination
+	// of values, keyed by the values joined with KeySep).
+	GroupBy []Dim
+}
+
+// Totals are the counters and revenue of a set of messages.
+type Totals struct {
+	Counters
+	// Revenue is attributed revenue in minor units, by currency.
+	Revenue map[string]int64
+}
+
+func (t *Totals) add(c Counters) { t.Counters.Add(c) }
+
+func (t *Totals) addRevenue(cur string, minor int64) {
+	if t.Revenue == nil {
+		t.Revenue = map[string]int64{}
+	}
+	t.Revenue[cur] += minor
+}
+
+// Bucket is one interval of a series.
+type Bucket struct {
+	Start, End time.Time
+	Totals
+}
+
+// Series is the answer for one group.
+type Series struct {
+	// Key is the group's dimension value ("" without GroupBy).
+	Key     string
+	Total   Totals
+	Buckets []*Bucket
+}
+
+// KeySep joins the values of a Series key grouped by several dimensions.
+const KeySep = "|"
+
+// MaxBuckets bounds the intervals of one query.
+const MaxBuckets = 1000
+
+// Validate checks q and reports what is wrong with it.
+func (q *Query) Validate() error {
+	if q.From.IsZero() || q.To.IsZero() {
+		return errors.New("from and to are required")
+	}
+	if !q.To.After(q.From) {
+		return fmt.Errorf("to (%s) must be after from (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
+	}
+	// The rollups are hourly: the period widens to whole hours.
+	q.From = Hour(q.From)
+	if h := Hour(q.To); !h.Equal(q.To.UTC()) {
+		q.To = h.Add(time.Hour)
+	} else {
+		q.To = h
+	}
+	switch q.Interval {
+	case IntervalNone, IntervalDay, IntervalWeek, IntervalMonth:
+	default:
+		return fmt.Errorf("interval %q is not one of DAY, WEEK, MONTH", q.Interval)
+	}
+	for _, d := range q.GroupBy {
+		switch d {
+		case DimProgram, DimScenario, DimStep, DimVariant, DimCampaign:
+		default:
+			return fmt.Errorf("cannot group by %q", d)
+		}
+	}
+	if q.Location == nil {
+		q.Location = time.UTC
+	}
+	if q.Interval != IntervalNone {
+		n := 0
+		for s := bucketStart(q.From.In(q.Location), q.Interval); s.Before(q.To); s = next(s, q.Interval) {
+			if _, off := s.Zone(); off%3600 != 0 {
+				return fmt.Errorf("time zone %s is %s from UTC on %s: intervals need a whole-hour offset, since the rollups are hourly",
+					q.Location, time.Duration(off)*time.Second, s.Format("2006-01-02"))
+			}
+			if n++; n > MaxBuckets {
+				return fmt.Errorf("the period holds more than %d intervals; use a longer interval or a shorter period", MaxBuckets)
+			}
+		}
+	}
+	return nil
+}
+
+func bucketStart(t time.Time, iv Interval) time.Time {
+	y, m, d := t.Date()
+	switch iv {
+	case IntervalWeek:
+		wd := (int(t.Weekday()) + 6) % 7 // Monday = 0
+		return time.Date(y, m, d-wd, 0, 0, 0, 0, t.Location())
+	case IntervalMonth:
+		return time.Date(y, m, 1, 0, 0, 0, 0, t.Location())
+	default:
+		return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
+	}
+}
+
+func next(t time.Time, iv Interval) time.Time {
+	switch iv {
+	case IntervalWeek:
+		return t.AddDate(0, 0, 7)
+	case IntervalMonth:
+		return t.AddDate(0, 1, 0)
+	default:
+		return t.AddDate(0, 0, 1)
+	}
+}
+
+type hourRow struct {
+	Hour   *time.Time `bun:"hour"`
+	Bucket string     `bun:"bkt"`
+	Group  string     `bun:"grp"`
+	Counters
+}
+
+type revenueRow struct {
+	Hour     *time.Time `bun:"hour"`
+	Bucket   string     `bun:"bkt"`
+	Group    string     `bun:"grp"`
+	Currency string     `bun:"currency"`
+	Minor    int64      `bun:"revenue_minor"`
+}
+
+// bucketKey is how a bucket computed by PostgreSQL is named: its local
+// start date.
+const bucketKey = "2006-01-02"
+
+// Compute answers q with two SQL statements (counters, then revenue),
+// whatever the number of groups. Series come in key order.
+//
+// Without an interval the rows are summed over the period in SQL. With
+// one, PostgreSQL cuts the hours into local days, weeks or months itself
+// (date_trunc in the time zone, daylight saving included); SQLite returns
+// the hours and they are cut here.
+func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	group, dims := "''", []string{}
+	if len(q.GroupBy) > 0 {
+		for _, d := range q.GroupBy {
+			dims = append(dims, string(d))
+		}
+		group = strings.Join(dims, " || '"+KeySep+"' || ")
+	}
+	where, wargs := q.where()
+	var timeCol string
+	var args []any
+	switch {
+	case q.Interval == IntervalNone:
+	case db.Dialect().Name() == dialect.PG:
+		unit := map[Interval]string{IntervalDay: "day", IntervalWeek: "week", IntervalMonth: "month"}[q.Interval]
+		timeCol = "to_char(date_trunc('" + unit + "', hour AT TIME ZONE ?), 'YYYY-MM-DD') AS bkt, "
+		args = append(args, q.Location.String())
+		dims = append([]string{"bkt"}, dims...)
+	default:
+		timeCol = "hour, "
+		dims = append([]string{"hour"}, dims...)
+	}
+	args = append(args, wargs...)
+	groupBy := ""
+	if len(dims) > 0 {
+		groupBy = " GROUP BY " + strings.Join(dims, ", ")
+	}
+	sums := make([]string, len(counterColumns))
+	for i, c := range counterColumns {
+		sums[i] = "COALESCE(SUM(" + c + "), 0) AS " + c
+	}
+	var rows []hourRow
+	if err := db.NewRaw("SELECT "+timeCol+group+" AS grp, "+strings.Join(sums, ", ")+" FROM kpi_hourly WHERE "+where+
+		groupBy, args...).Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("read hourly counters: %w", err)
+	}
+	var revs []revenueRow
+	revGroup := " GROUP BY " + strings.Join(append(dims, "currency"), ", ")
+	if err := db.NewRaw("SELECT "+timeCol+group+" AS grp, currency, SUM(revenue_minor) AS revenue_minor FROM kpi_hourly_revenue WHERE "+
+		where+revGroup, args...).Scan(ctx, &revs); err != nil {
+		return nil, fmt.Errorf("read hourly revenue: %w", err)
+	}
+	byKey := map[string]*Series{}
+	series := func(key string) *Series {
+		s := byKey[key]
+		if s == nil {
+			s = &Series{Key: key, Buckets: q.buckets()}
+			byKey[key] = s
+		}
+		return s
+	}
+	for _, r := range rows {
+		s := series(r.Group)
+		s.Total.add(r.Counters)
+		if b := q.bucketOf(s, r.Hour, r.Bucket); b != nil {
+			b.add(r.Counters)
+		}
+	}
+	for _, r := range revs {
+		s := series(r.Group)
+		s.Total.addRevenue(r.Currency, r.Minor)
+		if b := q.bucketOf(s, r.Hour, r.Bucket); b != nil {
+			b.addRevenue(r.Currency, r.Minor)
+		}
+	}
+	if len(q.GroupBy) == 0 {
+		series("")
+	}
+	out := make([]*Series, 0, len(byKey))
+	for _, s := range byKey {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (q *Query) where() (string, []any) {
+	conds := []string{"hour >= ?", "hour < ?"}
+	args := []any{q.From.UTC(), q.To.UTC()}
+	for _, f := range []struct {
+		col string
+		v   *string
+	}{{"program", q.Program}, {"scenario", q.Scenario}, {"step", q.Step}, {"variant", q.Variant}, {"campaign", q.Campaign}} {
+		if f.v != nil {
+			conds = append(conds, f.col+" = ?")
+			args = append(args, *f.v)
+		}
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// buckets returns the empty intervals of the period, the first starting
+// at or before From and the last ending at or after To.
+func (q *Query) buckets() []*Bucket {
+	if q.Interval == IntervalNone {
+		return nil
+	}
+	var out []*Bucket
+	for s := bucketStart(q.From.In(q.Location), q.Interval); s.Before(q.To); s = next(s, q.Interval) {
+		out = append(out, &Bucket{Start: s, End: next(s, q.Interval)})
+	}
+	return out
+}
+
+// bucketOf finds the interval that holds an hour, or that starts on the
+// local date key (binary search).
+func (q *Query) bucketOf(s *Series, hour *time.Time, key string) *Bucket {
+	bs := s.Buckets
+	switch {
+	case key != "":
+		i := sort.Search(len(bs), func(i int) bool { return bs[i].Start.Format(bucketKey) >= key })
+		if i < len(bs) && bs[i].Start.Format(bucketKey) == key {
+			return bs[i]
+		}
+	case hour != nil:
+		i := sort.Search(len(bs), func(i int) bool { return bs[i].End.After(*hour) })
+		if i < len(bs) && !hour.Before(bs[i].Start) {
+			return bs[i]
+		}
+	}
+	return nil
+}
+
+// EmptySeries is the answer of a validated q for a group with no messages:
+// zero totals and every interval empty.
+func (q *Query) EmptySeries() *Series { return &Series{Buckets: q.buckets()} }
