@@ -59,10 +59,20 @@ func main() {
 // fill writes n customers with spread dates and consent, the same on both
 // databases (generate_series or a recursive CTE).
 func fill(ctx context.Context, db bun.IDB, n int) error {
-	series := "generate_series(1, ?) AS s(i)"
+	// Chunks keep each statement under the driver's read timeout.
+	for from := 1; from <= n; from += 100_000 {
+		if err := fillRange(ctx, db, from, min(n, from+99_999)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fillRange(ctx context.Context, db bun.IDB, from, to int) error {
+	series := "generate_series(?, ?) AS s(i)"
 	ts := func(expr string) string { return "(?::timestamptz - (" + expr + ") * interval '1 day')" }
 	if store.DialectOf(db) == store.SQLite {
-		series = "(WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < ?) SELECT i FROM r) AS s"
+		series = "(WITH RECURSIVE r(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM r WHERE i < ?) SELECT i FROM r) AS s"
 		ts = func(expr string) string {
 			return "strftime('%Y-%m-%d %H:%M:%S+00:00', ?, '-' || (" + expr + ") || ' days')"
 		}
@@ -76,7 +86,7 @@ func fill(ctx context.Context, db bun.IDB, n int) error {
 		CASE WHEN i % 3 = 0 THEN NULL ELSE ` + ts("(i * 7) % 200") + ` END,
 		CASE WHEN i % 4 = 0 THEN NULL ELSE ` + ts("(i * 13) % 400") + ` END
 		FROM ` + series
-	_, err := db.NewRaw(q, now, now, now, now, n).Exec(ctx)
+	_, err := db.NewRaw(q, now, now, now, now, from, to).Exec(ctx)
 	return err
 }
 
@@ -205,11 +215,13 @@ func postgres(ctx context.Context, url string, customers, events, runs int) erro
 	if err := fill(ctx, db, customers); err != nil {
 		return fmt.Errorf("fill customers: %w", err)
 	}
-	if _, err := db.NewRaw(`INSERT INTO customer_events (customer_id, type, occurred_at, properties, source, created_at)
-		SELECT (i % ?) + 1, CASE WHEN i % 4 = 0 THEN 'order.created' ELSE 'page.viewed' END,
-		?::timestamptz - ((i * 17) % 730) * interval '1 day', '{}', 'bench', ?
-		FROM generate_series(1, ?) AS s(i)`, customers, now, now, events).Exec(ctx); err != nil {
-		return fmt.Errorf("fill events: %w", err)
+	for from := 1; from <= events; from += 500_000 {
+		if _, err := db.NewRaw(`INSERT INTO customer_events (customer_id, type, occurred_at, properties, source, created_at)
+			SELECT (i % ?) + 1, CASE WHEN i % 4 = 0 THEN 'order.created' ELSE 'page.viewed' END,
+			?::timestamptz - ((i * 17) % 730) * interval '1 day', '{}', 'bench', ?
+			FROM generate_series(?, ?) AS s(i)`, customers, now, now, from, min(events, from+499_999)).Exec(ctx); err != nil {
+			return fmt.Errorf("fill events: %w", err)
+		}
 	}
 	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
 		return err
