@@ -203,7 +203,7 @@ func postgres(ctx context.Context, url string, customers, events, runs int) erro
 	if slices.Contains([]byte(url), '?') {
 		sep = "&"
 	}
-	db, err := store.Open(ctx, url+sep+"search_path="+schema, &store.Options{SearchPath: schema, MaxOpenConns: 4})
+	db, err := store.Open(ctx, url+sep+"search_path="+schema, &store.Options{SearchPath: schema, MaxOpenConns: 4, Timeout: 30 * time.Minute})
 	if err != nil {
 		return err
 	}
