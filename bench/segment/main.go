@@ -144,10 +144,6 @@ func sqlitePreview(ctx context.Context, n, runs int) error {
 	if err := fill(ctx, db, n); err != nil {
 		return fmt.Errorf("fill sqlite: %w", err)
 	}
-	rule, err := segment.Parse(sunsetRule)
-	if err != nil {
-		return err
-	}
 	var count, hand int
 	d, h, err := both(runs, func() error {
 		// What previewSegment does: parse, count, sample 10.
@@ -171,7 +167,6 @@ func sqlitePreview(ctx context.Context, n, runs int) error {
 	if hand != count {
 		return fmt.Errorf("sqlite: the rule counts %d, the hand-written SQL %d", count, hand)
 	}
-	_ = rule
 	fmt.Printf("sqlite previewSegment (sunset, %d customers): %d match, %s (hand-written count %s, ratio %.2f)\n",
 		n, count, d.Round(time.Millisecond), h.Round(time.Millisecond), float64(d)/float64(h))
 	return nil
