@@ -50,6 +50,10 @@ type sqlb struct {
 	pg   bool
 	now  time.Time
 	args []any
+	// definite asks conditions that are never NULL: under NOT, and inside
+	// comparisons. Elsewhere (AND and OR up to WHERE) NULL works as FALSE,
+	// so plain comparisons, which can use indexes, are enough.
+	definite bool
 }
 
 func (b *sqlb) arg(v any) string {
@@ -74,7 +78,11 @@ func (b *sqlb) cond(n node) string {
 		l := b.cond(n.l)
 		return "(" + l + op + b.cond(n.r) + ")"
 	case *notNode:
-		return "(NOT " + b.cond(n.x) + ")"
+		saved := b.definite
+		b.definite = true
+		x := b.cond(n.x)
+		b.definite = saved
+		return "(NOT " + x + ")"
 	case *hasNode:
 		return b.has(n)
 	case *cmpNode:
@@ -116,6 +124,10 @@ func (b *sqlb) compare(n *cmpNode) string {
 		l += ` COLLATE "C"`
 	}
 	r := b.value(n.r, julian)
+	if !b.definite && (isConstArg(n.l) || isConstArg(n.r)) && n.op == "==" {
+		// A NULL side gives NULL, which WHERE takes as false, as memory does.
+		return "(" + l + " = " + r + ")"
+	}
 	switch n.op {
 	case "==":
 		if b.pg {
@@ -128,7 +140,23 @@ func (b *sqlb) compare(n *cmpNode) string {
 		}
 		return "(" + l + " IS NOT " + r + ")"
 	}
+	if !b.definite {
+		return "(" + l + " " + n.op + " " + r + ")"
+	}
 	return "COALESCE(" + l + " " + n.op + " " + r + ", FALSE)"
+}
+
+// isConstArg reports a constant, never NULL, value.
+func isConstArg(n node) bool {
+	if _, ok := n.(*nowNode); ok {
+		return true
+	}
+	if a, ok := n.(*arithNode); ok && a.t == tTime {
+		_, isNow := base(a).(*nowNode)
+		return isNow
+	}
+	v, ok := constant(n)
+	return ok && v != nil
 }
 
 func isNull(n node) bool {
@@ -180,7 +208,11 @@ func (b *sqlb) value(n node, julian bool) string {
 		if j, ok := n.(*jsonNode); ok {
 			return b.json(j)
 		}
-		return b.cond(n)
+		saved := b.definite
+		b.definite = true
+		x := b.cond(n)
+		b.definite = saved
+		return x
 	case tTime:
 		bn, off := base(n), offset(n)
 		if _, isNow := bn.(*nowNode); isNow {

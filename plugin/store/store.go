@@ -41,6 +41,9 @@ type Options struct {
 	MaxOpenConns int
 	// SearchPath sets the PostgreSQL schema search path (tests use a schema per test).
 	SearchPath string
+	// Timeout bounds each PostgreSQL read and write. Default 10s; bulk loads
+	// (benchmarks) raise it.
+	Timeout time.Duration
 }
 
 // DialectOf reports the dialect of a bun database or transaction.
@@ -96,7 +99,11 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*bun.DB, error) {
 	var db *bun.DB
 	switch d {
 	case Postgres:
-		connOpts := []pgdriver.Option{pgdriver.WithDSN(addr), pgdriver.WithTimeout(10 * time.Second)}
+		timeout := opts.Timeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		connOpts := []pgdriver.Option{pgdriver.WithDSN(addr), pgdriver.WithTimeout(timeout)}
 		if opts.SearchPath != "" {
 			connOpts = append(connOpts, pgdriver.WithConnParams(map[string]any{"search_path": opts.SearchPath}))
 		}
