@@ -103,7 +103,7 @@ func (r *refrainQueryResolver) Scenario(ctx context.Context, obj *model.Namespac
 
 func (r *refrainQueryResolver) SimulateScenario(ctx context.Context, obj *model.Namespace, definition string, customers *int, days *int, seed *int) (*model.SimulationPayload, error) {
 	rep, err := simulate.Run(ctx, []byte(definition), simulate.Options{Customers: min(deref2(customers, 1000), 20000),
-		Days: min(deref2(days, 30), 400), Seed: uint64(max(deref2(seed, 1), 1)), Templates: r.Mail.Engine()})
+		Days: min(deref2(days, 30), 400), Seed: uint64(max(deref2(seed, 1), 1)), Templates: r.Mail.Engine(), Rules: r.Resolver.Scenarios.Rules()})
 	if err != nil {
 		ues, err := scenarioErrors(err, "definition")
 		return &model.SimulationPayload{UserErrors: ues}, err

@@ -456,6 +456,13 @@ func TestScenarioGraphQL(t *testing.T) {
 		res = s.do(reader, `query($d: String!) { refrain { simulateScenario(definition: $d, customers: 100, days: 5) { report { total { entries sends } steps { id sends } } userErrors { message } } } }`, map[string]any{"d": good})
 		require.Empty(t, res.Errors)
 		require.Contains(t, string(res.Data), `"userErrors":[]`)
+		// The simulator reads rules as the service does: segment rules,
+		// event counts included.
+		counted := "id: quiet\ntitle: Quiet ones\nobjective: reactivate\ntrigger: manual\n" +
+			"audience: opens(days(90)) == 0 && events(\"order.created\", days(180)) == 0\nsteps:\n  - id: mail\n    send: welcome\n"
+		res = s.do(reader, `query($d: String!) { refrain { simulateScenario(definition: $d, customers: 50, days: 2) { report { total { entries } } userErrors { message } } } }`, map[string]any{"d": counted})
+		require.Empty(t, res.Errors)
+		require.Contains(t, string(res.Data), `"userErrors":[]`, string(res.Data))
 		res = s.do(admin, `{ refrain { scenarios { id status origin } } }`, nil)
 		require.Contains(t, string(res.Data), `{"id":"promo","origin":"api","status":"ARCHIVED"}`)
 		// Disabled library programs are not installed.

@@ -142,6 +142,11 @@ func (p *Plugin) segmentApplied(ctx context.Context, db bun.IDB, ev storefront.E
 // the event's properties.
 type segmentRules struct{ scenarios.BasicRules }
 
+// ScenarioRules is the rule evaluator of scenarios in the service: segment
+// rules for customers (audience, exit_when, if), the basic evaluator for
+// event filters. The CLI validates and simulates files with it.
+func ScenarioRules() scenarios.Rules { return segmentRules{} }
+
 var _ scenarios.Rules = segmentRules{}
 
 // CheckCustomer checks a customer rule as a segment rule.

@@ -43,7 +43,7 @@ func cmdScenarios(ctx context.Context, env *cliEnv, args []string) error {
 			return fmt.Errorf("load templates from %s: %w", *templatesDir, err)
 		}
 	}
-	opts := scenarios.ValidateOpts{Templates: engine, Rules: scenarios.BasicRules{}}
+	opts := scenarios.ValidateOpts{Templates: engine, Rules: plugin.ScenarioRules()}
 	switch args[0] {
 	case "validate":
 		files, err := plugin.ReadScenarioDir(pos[0])
@@ -72,7 +72,7 @@ func cmdScenarios(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		r, err := simulate.Run(ctx, data, simulate.Options{Customers: *customers, Days: *days, Seed: *seed,
-			Templates: engine, StoreAnniversary: *anniversary})
+			Templates: engine, Rules: plugin.ScenarioRules(), StoreAnniversary: *anniversary})
 		if ps := scenarios.AsProblems(err); ps != nil {
 			for _, p := range ps {
 				p.File = pos[0]

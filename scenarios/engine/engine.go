@@ -314,3 +314,7 @@ func inTx(ctx context.Context, db bun.IDB, fn func(ctx context.Context, tx bun.I
 	}
 	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return fn(ctx, tx) })
 }
+
+// Rules is the rule evaluator the engine checks and runs scenarios with, so
+// that a simulation or a validation reads rules as the engine does.
+func (e *Engine) Rules() scenarios.Rules { return e.o.Rules }
