@@ -676,6 +676,7 @@ type ComplexityRoot struct {
 		ResumeCampaign      func(childComplexity int, id string) int
 		ScheduleCampaign    func(childComplexity int, id string, at *time.Time) int
 		SetScenarioStatus   func(childComplexity int, id string, status engine.Status) int
+		SubmitSurvey        func(childComplexity int, input model.SubmitSurveyInput) int
 		Subscribe           func(childComplexity int, input model.SubscribeInput) int
 		TrackEvent          func(childComplexity int, input model.TrackEventInput) int
 		UpdateCampaign      func(childComplexity int, id string, input model.CampaignInput) int
@@ -863,6 +864,12 @@ type ComplexityRoot struct {
 		Kind      func(childComplexity int) int
 		Runs      func(childComplexity int) int
 		Sends     func(childComplexity int) int
+	}
+
+	SubmitSurveyPayload struct {
+		Ok          func(childComplexity int) int
+		Preferences func(childComplexity int) int
+		UserErrors  func(childComplexity int) int
 	}
 
 	SubscribePayload struct {
@@ -1056,6 +1063,7 @@ type RefrainMutationResolver interface {
 	ExitEnrollment(ctx context.Context, obj *model.Namespace, id string) (*model.EnrollmentPayload, error)
 	UpsertSegment(ctx context.Context, obj *model.Namespace, input model.UpsertSegmentInput) (*model.SegmentPayload, error)
 	DeleteSegment(ctx context.Context, obj *model.Namespace, id string) (*model.DeleteSegmentPayload, error)
+	SubmitSurvey(ctx context.Context, obj *model.Namespace, input model.SubmitSurveyInput) (*model.SubmitSurveyPayload, error)
 }
 type RefrainQueryResolver interface {
 	Version(ctx context.Context, obj *model.Namespace) (string, error)
@@ -3652,6 +3660,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefrainMutation.SetScenarioStatus(childComplexity, args["id"].(string), args["status"].(engine.Status)), true
+	case "RefrainMutation.submitSurvey":
+		if e.ComplexityRoot.RefrainMutation.SubmitSurvey == nil {
+			break
+		}
+
+		args, err := ec.field_RefrainMutation_submitSurvey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.RefrainMutation.SubmitSurvey(childComplexity, args["input"].(model.SubmitSurveyInput)), true
 	case "RefrainMutation.subscribe":
 		if e.ComplexityRoot.RefrainMutation.Subscribe == nil {
 			break
@@ -4546,6 +4565,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SimulationStep.Sends(childComplexity), true
 
+	case "SubmitSurveyPayload.ok":
+		if e.ComplexityRoot.SubmitSurveyPayload.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitSurveyPayload.Ok(childComplexity), true
+	case "SubmitSurveyPayload.preferences":
+		if e.ComplexityRoot.SubmitSurveyPayload.Preferences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitSurveyPayload.Preferences(childComplexity), true
+	case "SubmitSurveyPayload.userErrors":
+		if e.ComplexityRoot.SubmitSurveyPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubmitSurveyPayload.UserErrors(childComplexity), true
+
 	case "SubscribePayload.didYouMean":
 		if e.ComplexityRoot.SubscribePayload.DidYouMean == nil {
 			break
@@ -4771,6 +4809,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CustomerFilter", ec.unmarshalInputCustomerFilter),
 			graphql.NewInputUnmarshaler("KpiFilter", ec.unmarshalInputKpiFilter),
 			graphql.NewInputUnmarshaler("PressureOverrideInput", ec.unmarshalInputPressureOverrideInput),
+			graphql.NewInputUnmarshaler("SubmitSurveyInput", ec.unmarshalInputSubmitSurveyInput),
 			graphql.NewInputUnmarshaler("SubscribeInput", ec.unmarshalInputSubscribeInput),
 			graphql.NewInputUnmarshaler("TrackEventInput", ec.unmarshalInputTrackEventInput),
 			graphql.NewInputUnmarshaler("UpdatePreferencesInput", ec.unmarshalInputUpdatePreferencesInput),
@@ -6426,6 +6465,35 @@ extend type Customer {
   segments: [Segment!]! @admin(scope: READ)
 }
 `, BuiltIn: false},
+	{Name: "../schema/survey.graphqls", Input: `"Answers to a survey, from the link of a mail or from the customer signed in."
+input SubmitSurveyInput {
+  "The token of the survey link in a mail (its token= parameter). Without it, a customer token answers for itself and an admin key names the customer."
+  token: String
+  "The customer; a customer token may only name itself (or omit it); an admin key must name one."
+  customer: ID
+  "The survey: welcome, sunset, or a store's own (lower-case letters, digits, - and _)."
+  survey: String!
+  "Question to answer, such as {diet: \"vegetarian\", topics: [\"baking\"]}; null clears an earlier answer."
+  answers: JSONObject!
+}
+
+type SubmitSurveyPayload {
+  "True once the answers are stored."
+  ok: Boolean!
+  "The customer's preferences with the answers, when the caller may read them (not for a link token)."
+  preferences: JSONObject
+  userErrors: [UserError!]!
+}
+
+extend type RefrainMutation {
+  """
+  Stores survey answers into the customer's preferences (with the time under
+  preferences.surveys) and writes a survey.answered event, which the welcome
+  and sunset programs wait for.
+  """
+  submitSurvey(input: SubmitSurveyInput!): SubmitSurveyPayload! @public
+}
+`, BuiltIn: false},
 	{Name: "../federation/directives.graphql", Input: `
 	directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
 	directive @composeDirective(name: String!) repeatable on SCHEMA
@@ -7701,6 +7769,8 @@ func (ec *executionContext) childFields_RefrainMutation(ctx context.Context, fie
 		return ec.fieldContext_RefrainMutation_upsertSegment(ctx, field)
 	case "deleteSegment":
 		return ec.fieldContext_RefrainMutation_deleteSegment(ctx, field)
+	case "submitSurvey":
+		return ec.fieldContext_RefrainMutation_submitSurvey(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RefrainMutation", field.Name)
 }
@@ -8061,6 +8131,18 @@ func (ec *executionContext) childFields_SimulationStep(ctx context.Context, fiel
 		return ec.fieldContext_SimulationStep_deletions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SimulationStep", field.Name)
+}
+
+func (ec *executionContext) childFields_SubmitSurveyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_SubmitSurveyPayload_ok(ctx, field)
+	case "preferences":
+		return ec.fieldContext_SubmitSurveyPayload_preferences(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SubmitSurveyPayload_userErrors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubmitSurveyPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SubscribePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8882,6 +8964,20 @@ func (ec *executionContext) field_RefrainMutation_setScenarioStatus_args(ctx con
 		return nil, err
 	}
 	args["status"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_RefrainMutation_submitSurvey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SubmitSurveyInput, error) {
+			return ec.unmarshalNSubmitSurveyInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSubmitSurveyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -21041,6 +21137,63 @@ func (ec *executionContext) fieldContext_RefrainMutation_deleteSegment(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _RefrainMutation_submitSurvey(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefrainMutation_submitSurvey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.RefrainMutation().SubmitSurvey(ctx, obj, fc.Args["input"].(model.SubmitSurveyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Public == nil {
+					var zeroVal *model.SubmitSurveyPayload
+					return zeroVal, errors.New("directive public is not implemented")
+				}
+				return ec.Directives.Public(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SubmitSurveyPayload) graphql.Marshaler {
+			return ec.marshalNSubmitSurveyPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSubmitSurveyPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefrainMutation_submitSurvey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefrainMutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubmitSurveyPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_RefrainMutation_submitSurvey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RefrainQuery_version(ctx context.Context, field graphql.CollectedField, obj *model.Namespace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -24714,6 +24867,84 @@ func (ec *executionContext) fieldContext_SimulationStep_deletions(_ context.Cont
 	return graphql.NewScalarFieldContext("SimulationStep", field, false, false, "Int")
 }
 
+func (ec *executionContext) _SubmitSurveyPayload_ok(ctx context.Context, field graphql.CollectedField, obj *model.SubmitSurveyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitSurveyPayload_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitSurveyPayload_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmitSurveyPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SubmitSurveyPayload_preferences(ctx context.Context, field graphql.CollectedField, obj *model.SubmitSurveyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitSurveyPayload_preferences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Preferences, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOJSONObject2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitSurveyPayload_preferences(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubmitSurveyPayload", field, false, false, "JSONObject")
+}
+
+func (ec *executionContext) _SubmitSurveyPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SubmitSurveyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubmitSurveyPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubmitSurveyPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SubmitSurveyPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SubscribePayload_state(ctx context.Context, field graphql.CollectedField, obj *model.SubscribePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -27152,6 +27383,69 @@ func (ec *executionContext) unmarshalInputPressureOverrideInput(ctx context.Cont
 func UnmarshalPressureOverrideInput(ctx context.Context, raw any) (model.PressureOverrideInput, error) {
 	var out model.PressureOverrideInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "PressureOverrideInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSubmitSurveyInput(ctx context.Context, obj any) (model.SubmitSurveyInput, error) {
+	var it model.SubmitSurveyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"token", "customer", "survey", "answers"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "token":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("token"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Token = data
+		case "customer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customer"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Customer = data
+		case "survey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("survey"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Survey = data
+		case "answers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("answers"))
+			data, err := ec.unmarshalNJSONObject2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Answers = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSubmitSurveyInput unmarshals raw into the SubmitSurveyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSubmitSurveyInput(ctx context.Context, raw any) (model.SubmitSurveyInput, error) {
+	var out model.SubmitSurveyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SubmitSurveyInput", raw, &out)
 	return out, err
 }
 
@@ -31744,6 +32038,12 @@ func (ec *executionContext) _RefrainMutation(ctx context.Context, sel ast.Select
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RefrainMutation_deleteSegment(ctx, field, obj)
 				})
+		case "submitSurvey":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RefrainMutation_submitSurvey(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -32959,6 +33259,49 @@ func (ec *executionContext) _SimulationStep(ctx context.Context, sel ast.Selecti
 			}
 		case "deletions":
 			out.Values[i] = ec._SimulationStep_deletions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var submitSurveyPayloadImplementors = []string{"SubmitSurveyPayload"}
+
+func (ec *executionContext) _SubmitSurveyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SubmitSurveyPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, submitSurveyPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubmitSurveyPayload")
+		case "ok":
+			out.Values[i] = ec._SubmitSurveyPayload_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "preferences":
+			out.Values[i] = ec._SubmitSurveyPayload_preferences(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._SubmitSurveyPayload_userErrors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -35343,6 +35686,19 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNSubmitSurveyInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSubmitSurveyInput(ctx context.Context, v any) (model.SubmitSurveyInput, error) {
+	res, err := ec.unmarshalInputSubmitSurveyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSubmitSurveyPayload2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSubmitSurveyPayload(ctx context.Context, sel ast.SelectionSet, v *model.SubmitSurveyPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SubmitSurveyPayload!")
+		return graphql.Null
+	}
+	return ec._SubmitSurveyPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSubscribeInput2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐSubscribeInput(ctx context.Context, v any) (model.SubscribeInput, error) {

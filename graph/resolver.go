@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"log/slog"
 
 	"github.com/refrain-dev/refrain/plugin/campaign"
@@ -52,4 +53,6 @@ type Resolver struct {
 	Forecaster *campaign.Forecaster
 	// ABRule is when an A/B test may be decided (issue 8).
 	ABRule stats.Rule
+	// Links signs and verifies the links of mails (survey tokens here).
+	Links *link.Signer
 }

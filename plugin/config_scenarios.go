@@ -24,7 +24,7 @@ type ScenariosConfig struct {
 	// StoreAnniversary is the store's anniversary as MM-DD for the store-anniversary program.
 	StoreAnniversary string `env:"REFRAIN_STORE_ANNIVERSARY" yaml:"store_anniversary" default:"" doc:"the store's anniversary as MM-DD, for the store-anniversary program (empty: it never fires)"`
 	// SurveyURL is the preference survey page that ${survey_url} points to.
-	SurveyURL string `env:"REFRAIN_SURVEY_URL" yaml:"survey_url" default:"" doc:"survey page linked from the welcome and sunset mails, given ?customer=<id> (empty: REFRAIN_STORE_URL + /survey)"`
+	SurveyURL string `env:"REFRAIN_SURVEY_URL" yaml:"survey_url" default:"" doc:"survey page linked from the welcome and sunset mails, given ?customer=<id>&token=<signed token the page passes to submitSurvey> (empty: REFRAIN_STORE_URL + /survey)"`
 }
 
 // libraryIDs returns the enabled library program ids, and all of them.

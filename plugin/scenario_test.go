@@ -3,6 +3,7 @@ package plugin_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 	"github.com/refrain-dev/refrain/scenarios/engine"
@@ -135,7 +137,16 @@ func TestScenarioWelcome(t *testing.T) {
 		// The survey link carries the customer, the discount the step's value.
 		var m outbox.Message
 		require.NoError(t, db.NewSelect().Model(&m).Where("recipient = ? AND template = ?", "never@example.com", "welcome-survey-reminder").Scan(s.ctx))
-		require.Equal(t, "https://store.example/survey?customer="+never.PublicID, m.Values["survey_url"])
+		// The survey link carries the customer and a signed survey token
+		// that submitSurvey takes without a sign-in.
+		u, err := url.Parse(fmt.Sprint(m.Values["survey_url"]))
+		require.NoError(t, err)
+		require.Equal(t, "https://store.example/survey", u.Scheme+"://"+u.Host+u.Path)
+		require.Equal(t, never.PublicID, u.Query().Get("customer"))
+		claims, err := link.Parse(u.Query().Get("token"))
+		require.NoError(t, err)
+		require.Equal(t, link.Survey, claims.Purpose)
+		require.Equal(t, never.PublicID, claims.CustomerID)
 		require.Equal(t, "welcome", *m.Program)
 		require.Equal(t, "survey-reminder", *m.Step)
 	})

@@ -52,6 +52,7 @@ func (p *Plugin) setupMail(ctx context.Context, route func(pattern, name string,
 	if err != nil {
 		return fmt.Errorf("configure links (REFRAIN_SIGNING_SECRET): %w", err)
 	}
+	p.resolver.Links = signer
 
 	var sender mail.Sender = outbox.Local{}
 	var reconciler mail.Reconciler = outbox.Local{}

@@ -9,16 +9,19 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail"
+	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 	"github.com/refrain-dev/refrain/plugin/privacy"
 	"github.com/refrain-dev/refrain/plugin/store"
+	"github.com/refrain-dev/refrain/plugin/survey"
 	"github.com/refrain-dev/refrain/scenarios"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/refrain-dev/refrain/scenarios/library"
@@ -45,7 +48,7 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(), Gate: pressureGate{policy: p.resolver.Pressure},
 		// Audience, exit_when and if rules are segment rules.
 		Rules: segmentRules{},
-		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL}, StoreURL: storeURL,
+		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL, signer: p.resolver.Links, clock: p.clock}, StoreURL: storeURL,
 		StoreAnniversary: cfg.StoreAnniversary, Batch: cfg.ScenariosBatch, Lease: cfg.ScenariosLease, Poll: cfg.ScenariosPoll})
 	if err != nil {
 		return fmt.Errorf("configure scenarios: %w", err)
@@ -169,14 +172,25 @@ func cartData(c *commerce.Cart, props map[string]any) *template.Cart {
 	return out
 }
 
-// surveyLinks points ${survey_url} at the survey page for one customer.
-type surveyLinks struct{ base string }
+// surveyLinks points ${survey_url} at the survey page for one customer:
+// ?customer=<id>&token=<signed>, the token letting the page call
+// submitSurvey for that customer without a sign-in (valid 60 days, bound to
+// the address the mail went to).
+type surveyLinks struct {
+	base   string
+	signer *link.Signer
+	clock  interface{ Now() time.Time }
+}
 
-// SurveyURL returns the survey page with the customer's id.
+// SurveyURL returns the survey page with the customer's id and token.
 func (s surveyLinks) SurveyURL(c *customer.Customer) string {
 	sep := "?"
 	if strings.Contains(s.base, "?") {
 		sep = "&"
 	}
-	return s.base + sep + "customer=" + url.QueryEscape(c.ID())
+	u := s.base + sep + "customer=" + url.QueryEscape(c.ID())
+	if s.signer != nil && c.EmailNormalized != nil {
+		u += "&token=" + url.QueryEscape(s.signer.Sign(link.Survey, c.ID(), *c.EmailNormalized, s.clock.Now().Add(survey.TokenLifetime)))
+	}
+	return u
 }

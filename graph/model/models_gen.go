@@ -618,6 +618,26 @@ type SimulationPayload struct {
 	UserErrors []*ScenarioError `json:"userErrors"`
 }
 
+// Answers to a survey, from the link of a mail or from the customer signed in.
+type SubmitSurveyInput struct {
+	// The token of the survey link in a mail (its token= parameter). Without it, a customer token answers for itself and an admin key names the customer.
+	Token *string `json:"token,omitempty"`
+	// The customer; a customer token may only name itself (or omit it); an admin key must name one.
+	Customer *string `json:"customer,omitempty"`
+	// The survey: welcome, sunset, or a store's own (lower-case letters, digits, - and _).
+	Survey string `json:"survey"`
+	// Question to answer, such as {diet: "vegetarian", topics: ["baking"]}; null clears an earlier answer.
+	Answers map[string]any `json:"answers"`
+}
+
+type SubmitSurveyPayload struct {
+	// True once the answers are stored.
+	Ok bool `json:"ok"`
+	// The customer's preferences with the answers, when the caller may read them (not for a link token).
+	Preferences map[string]any `json:"preferences,omitempty"`
+	UserErrors  []*UserError   `json:"userErrors"`
+}
+
 // A subscription from a public form.
 type SubscribeInput struct {
 	Email     string  `json:"email"`

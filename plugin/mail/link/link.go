@@ -27,6 +27,9 @@ const (
 	Unsubscribe Purpose = "u"
 	// Confirm tokens complete a double opt-in subscription.
 	Confirm Purpose = "c"
+	// Survey tokens let the customer a mail went to answer a survey
+	// (submitSurvey) without signing in.
+	Survey Purpose = "s"
 )
 
 // ErrInvalid reports a token that is malformed, forged, expired, of another
@@ -81,7 +84,7 @@ func Parse(token string) (Claims, error) {
 		return Claims{}, ErrInvalid
 	}
 	c := Claims{Purpose: Purpose(parts[0]), CustomerID: parts[1]}
-	if c.Purpose != Unsubscribe && c.Purpose != Confirm {
+	if c.Purpose != Unsubscribe && c.Purpose != Confirm && c.Purpose != Survey {
 		return Claims{}, ErrInvalid
 	}
 	if parts[2] != "0" {
