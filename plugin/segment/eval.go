@@ -14,9 +14,11 @@ import (
 )
 
 // Counter counts one customer's events for rules that use events, opens
-// or clicks. since is zero for all time.
+// or clicks (since is zero for all time), and reads the loyalty fields.
 type Counter interface {
 	CountEvents(ctx context.Context, q CountQuery) (int, error)
+	// Loyalty returns the customer's loyalty points and tier (nil for none).
+	Loyalty(ctx context.Context) (points int64, tier *string, err error)
 }
 
 // CountQuery is one count a rule asks for.
@@ -34,6 +36,20 @@ type CountQuery struct {
 type DBCounter struct {
 	DB bun.IDB
 	PK int64
+}
+
+// Loyalty implements Counter: the loyalty columns of the customer row.
+func (d DBCounter) Loyalty(ctx context.Context) (int64, *string, error) {
+	var row struct {
+		Points int64   `bun:"loyalty_points"`
+		Tier   *string `bun:"loyalty_tier"`
+	}
+	err := d.DB.NewSelect().TableExpr("customers AS c").Column("c.loyalty_points", "c.loyalty_tier").
+		Where("c.id = ?", d.PK).Scan(ctx, &row)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read loyalty of customer %d: %w", d.PK, err)
+	}
+	return row.Points, row.Tier, nil
 }
 
 // CountEvents implements Counter with the same conditions as the SQL form.
@@ -188,6 +204,19 @@ func (e *evaluator) eval(n node) (any, error) {
 	case *nowNode:
 		return e.now, nil
 	case *colNode:
+		if loyaltyField(n.name) {
+			if e.counter == nil {
+				return nil, fmt.Errorf("%s needs the database", n.name)
+			}
+			points, tier, err := e.counter.Loyalty(e.ctx)
+			if err != nil {
+				return nil, err
+			}
+			if n.name == "loyalty_points" {
+				return float64(points), nil
+			}
+			return str(tier), nil
+		}
 		return e.column(n.name), nil
 	case *jsonNode:
 		v := e.jsonValue(n)

@@ -131,7 +131,7 @@ func (g gen) num(d int) string {
 	case 6:
 		return pick(g.r, `events("order.created")`, `bought("cookbook", `+g.dur()+`)`, `bought("Veg")`)
 	case 7:
-		return "-orders_count"
+		return pick(g.r, "-orders_count", "loyalty_points")
 	}
 	return "(" + g.json() + " + 0)"
 }
@@ -140,7 +140,7 @@ func (g gen) str() string {
 	if g.r.IntN(2) == 0 {
 		return g.lit()
 	}
-	return pick(g.r, "email", "first_name", "locale", "time_zone", "currency", "source", "consent", "stage", `"online"`, `"subscribed"`, `"CUSTOMER"`)
+	return pick(g.r, "email", "first_name", "locale", "time_zone", "currency", "source", "consent", "stage", "loyalty_tier", `"online"`, `"subscribed"`, `"CUSTOMER"`, `"gold"`)
 }
 
 func (g gen) time() string {
@@ -203,12 +203,24 @@ func (m memo) CountEvents(ctx context.Context, q segment.CountQuery) (int, error
 	return n, err
 }
 
+func (m memo) Loyalty(ctx context.Context) (int64, *string, error) {
+	return segment.DBCounter{DB: m.db, PK: m.pk}.Loyalty(ctx)
+}
+
 func seed(t *testing.T, ctx context.Context, db bun.IDB, r *rand.Rand, n int) []*customer.Customer {
 	t.Helper()
 	cs := make([]*customer.Customer, n)
 	for i := range cs {
 		cs[i] = randCustomer(r, i)
 		_, err := db.NewInsert().Model(cs[i]).Exec(ctx)
+		require.NoError(t, err)
+		// Loyalty is kept by the loyalty program in columns of its own.
+		var tier any
+		if k := r.IntN(4); k > 0 {
+			tier = pick(r, "bronze", "silver", "gold")
+		}
+		_, err = db.NewUpdate().Table("customers").Set("loyalty_points = ?", r.IntN(3)*250).Set("loyalty_tier = ?", tier).
+			Where("id = ?", cs[i].PK).Exec(ctx)
 		require.NoError(t, err)
 		for j := r.IntN(4); j > 0; j-- {
 			e := &customer.Event{CustomerPK: cs[i].PK, Type: pick(r, "order.created", "survey.answered", "x'y"),
@@ -303,4 +315,46 @@ func randProducts(r *rand.Rand) map[string]any {
 			map[string]any{"title": 5.0}, "cookbook", map[string]any{"name": "cookbook"}, map[string]any{"title": "vegan it's"}))
 	}
 	return map[string]any{"products": items}
+}
+
+// TestLoyaltyFields: loyalty points and tier, kept by the loyalty program
+// in columns of the customer row, give the same set in SQL and in memory.
+func TestLoyaltyFields(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		r := rand.New(rand.NewPCG(3, 5))
+		cs := seed(t, ctx, db, r, 4)
+		for i, set := range []struct {
+			points int
+			tier   any
+		}{{0, nil}, {250, "bronze"}, {500, "silver"}, {1200, "gold"}} {
+			_, err := db.NewUpdate().Table("customers").Set("loyalty_points = ?", set.points).Set("loyalty_tier = ?", set.tier).
+				Where("id = ?", cs[i].PK).Exec(ctx)
+			require.NoError(t, err)
+		}
+		for src, want := range map[string][]int64{
+			`loyalty_points >= 500`:  {cs[2].PK, cs[3].PK},
+			`loyalty_points == 0`:    {cs[0].PK},
+			`loyalty_tier == "gold"`: {cs[3].PK},
+			`loyalty_tier == null`:   {cs[0].PK},
+			`(loyalty_tier == "silver" || loyalty_tier == "gold") && loyalty_points < 1000`: {cs[2].PK},
+		} {
+			rule, err := segment.Parse(src)
+			require.NoError(t, err, src)
+			got, err := rule.IDs(ctx, db, now)
+			require.NoError(t, err, src)
+			require.Equal(t, want, got, "SQL: "+src)
+			var mem []int64
+			for _, c := range cs {
+				ok, err := rule.Match(ctx, c, now, segment.DBCounter{DB: db, PK: c.PK})
+				require.NoError(t, err, src)
+				if ok {
+					mem = append(mem, c.PK)
+				}
+			}
+			require.Equal(t, want, mem, "memory: "+src)
+		}
+		err := segment.Check(`loyalty_tier > 3`)
+		require.Error(t, err, "a tier is a string")
+	})
 }

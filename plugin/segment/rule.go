@@ -97,16 +97,26 @@ func (r *Rule) UsesTime() bool {
 	return found
 }
 
-// CountsEvents reports whether the rule reads event counts.
+// CountsEvents reports whether the rule reads event counts or loyalty
+// fields: in memory, it then needs a Counter (the database).
 func (r *Rule) CountsEvents() bool {
 	found := false
 	walk(r.root, func(n node) {
-		if _, ok := n.(*countNode); ok {
+		switch n := n.(type) {
+		case *countNode:
 			found = true
+		case *colNode:
+			if loyaltyField(n.name) {
+				found = true
+			}
 		}
 	})
 	return found
 }
+
+// loyaltyField reports a field kept by the loyalty program, read from the
+// database in memory (the customer model does not carry it).
+func loyaltyField(name string) bool { return name == "loyalty_points" || name == "loyalty_tier" }
 
 // node is the checked tree. Every node has a type and a position.
 type node interface {
@@ -207,7 +217,8 @@ var fields = map[string]typ{
 	"orders_count": tNum, "total_spent": tNum,
 	"first_order_at": tTime, "last_order_at": tTime, "last_open_at": tTime, "last_click_at": tTime,
 	"last_visit_at": tTime, "created_at": tTime,
-	"tags": tList,
+	"tags":           tList,
+	"loyalty_points": tNum, "loyalty_tier": tStr,
 }
 
 var sqlColumns = map[string]string{
@@ -217,6 +228,7 @@ var sqlColumns = map[string]string{
 	"first_order_at": "c.first_order_at", "last_order_at": "c.last_order_at", "last_open_at": "c.last_open_at",
 	"last_click_at": "c.last_click_at", "last_visit_at": "c.last_visit_at", "created_at": "c.created_at",
 	"tags": "c.tags", "attributes": "c.attributes", "preferences": "c.preferences",
+	"loyalty_points": "c.loyalty_points", "loyalty_tier": "c.loyalty_tier",
 }
 
 var jsonKey = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
