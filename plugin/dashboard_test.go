@@ -125,7 +125,7 @@ func TestDashboardInChromium(t *testing.T) {
 	res.decode(t, &api)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-background-networking", true),
+		chromedp.UserDataDir(browserProfile(t)), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.NoFirstRun)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelA()
@@ -217,4 +217,24 @@ func TestDashboardInChromium(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Empty(t, problems, "console errors")
+}
+
+// browserProfile is an empty Chromium profile directory, removed after the
+// test. Chromium's helper processes can still write into it for a moment
+// after the browser is stopped, so removal is retried rather than left to
+// t.TempDir, whose cleanup fails the test on the first "directory not empty".
+func browserProfile(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "refrain-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		for i := 0; i < 50; i++ {
+			if err = os.RemoveAll(dir); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("left the Chromium profile %s: %v", dir, err)
+	})
+	return dir
 }
