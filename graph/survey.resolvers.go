@@ -30,7 +30,7 @@ func (r *refrainMutationResolver) SubmitSurvey(ctx context.Context, obj *model.N
 	}
 	now := r.Clock.Now()
 	var c *customer.Customer
-	source := "survey"
+	source, readBack := "survey", false
 	switch {
 	case input.Token != nil:
 		// The link of a mail: the token names the customer and is bound to
@@ -92,7 +92,8 @@ func (r *refrainMutationResolver) SubmitSurvey(ctx context.Context, obj *model.N
 		default:
 			return nil, errForbidden()
 		}
-		defer func() { payload.Preferences = c.Preferences }()
+		// A signed-in caller may read the preferences back; a link token may not.
+		readBack = true
 	}
 	err := r.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		return survey.Submit(ctx, tx, now, c, input.Survey, input.Answers, source)
@@ -101,5 +102,8 @@ func (r *refrainMutationResolver) SubmitSurvey(ctx context.Context, obj *model.N
 		return nil, err
 	}
 	payload.Ok = true
+	if readBack {
+		payload.Preferences = c.Preferences
+	}
 	return payload, nil
 }

@@ -67,17 +67,9 @@ func audienceParser(clk interface{ Now() time.Time }) campaign.AudienceParser {
 		case spec == "":
 			return nil, errors.New("audience is empty: want all, tag:NAME, a segment id or name, or a segment rule")
 		}
-		rule := spec
-		if s, err := segment.GetByName(ctx, db, spec); err == nil {
-			rule = s.Rule
-		} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, segment.ErrNotFound) {
+		rule, err := storedRule(ctx, db, spec)
+		if err != nil {
 			return nil, err
-		} else if id, perr := strconv.ParseInt(spec, 10, 64); perr == nil {
-			s, err := segment.Get(ctx, db, id)
-			if err != nil {
-				return nil, fmt.Errorf("segment %d: %w", id, err)
-			}
-			rule = s.Rule
 		}
 		r, err := segment.Compile(rule)
 		if err != nil {
@@ -85,6 +77,26 @@ func audienceParser(clk interface{ Now() time.Time }) campaign.AudienceParser {
 		}
 		return segmentAudience{rule: r, now: clk.Now()}, nil
 	}
+}
+
+// storedRule is the rule of the stored segment spec names (by name, else
+// by numeric id), or spec itself when it names none.
+func storedRule(ctx context.Context, db bun.IDB, spec string) (string, error) {
+	s, err := segment.GetByName(ctx, db, spec)
+	if err == nil {
+		return s.Rule, nil
+	}
+	if !errors.Is(err, segment.ErrNotFound) {
+		return "", err
+	}
+	id, perr := strconv.ParseInt(spec, 10, 64)
+	if perr != nil {
+		return spec, nil
+	}
+	if s, err = segment.Get(ctx, db, id); err != nil {
+		return "", fmt.Errorf("segment %d: %w", id, err)
+	}
+	return s.Rule, nil
 }
 
 type segmentAudience struct {

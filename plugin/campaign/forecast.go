@@ -104,35 +104,10 @@ func sendsFrom(sc *scenarios.Scenario, id string, t, to time.Time, loc *time.Loc
 		if st == nil {
 			break
 		}
-		next := st.Next
-		switch st.Kind {
-		case scenarios.StepSend:
-			if st.Message == scenarios.Marketing {
-				out = append(out, t)
-			}
-		case scenarios.StepWait:
-			t = t.Add(st.Duration)
-			if st.Until != nil {
-				lt := t.In(loc)
-				c := time.Date(lt.Year(), lt.Month(), lt.Day(), st.Until.Hour, st.Until.Minute, 0, 0, loc)
-				if c.Before(t) {
-					c = c.AddDate(0, 0, 1)
-				}
-				t = c.UTC()
-			}
-		case scenarios.StepWaitFor:
-			t = t.Add(st.Timeout)
-			next = firstOr(st.OnTimeout, next)
-		case scenarios.StepIf:
-			next = firstOr(st.Then, next)
-		case scenarios.StepSplit:
-			if len(st.Variants) > 0 {
-				next = firstOr(st.Variants[0].Steps, next)
-			}
-		case scenarios.StepExit, scenarios.StepDeleteProfile:
-			next = ""
+		if st.Kind == scenarios.StepSend && st.Message == scenarios.Marketing {
+			out = append(out, t)
 		}
-		id = next
+		t, id = follow(st, t, loc)
 	}
 	return out
 }
@@ -149,33 +124,35 @@ func walk(sc *scenarios.Scenario, id string, t, to time.Time, loc *time.Location
 		if st.Kind == scenarios.StepSend && st.Message == scenarios.Marketing {
 			return t, st.ID, true
 		}
-		next := st.Next
-		switch st.Kind {
-		case scenarios.StepWait:
-			t = t.Add(st.Duration)
-			if st.Until != nil {
-				lt := t.In(loc)
-				c := time.Date(lt.Year(), lt.Month(), lt.Day(), st.Until.Hour, st.Until.Minute, 0, 0, loc)
-				if c.Before(t) {
-					c = c.AddDate(0, 0, 1)
-				}
-				t = c.UTC()
-			}
-		case scenarios.StepWaitFor:
-			t = t.Add(st.Timeout)
-			next = firstOr(st.OnTimeout, next)
-		case scenarios.StepIf:
-			next = firstOr(st.Then, next)
-		case scenarios.StepSplit:
-			if len(st.Variants) > 0 {
-				next = firstOr(st.Variants[0].Steps, next)
-			}
-		case scenarios.StepExit, scenarios.StepDeleteProfile:
-			next = ""
-		}
-		id = next
+		t, id = follow(st, t, loc)
 	}
 	return time.Time{}, "", false
+}
+
+// follow passes step st, reached at t in zone loc: the time it is left
+// (waits as the engine waits them) and the next step, on the branches the
+// forecast assumes.
+func follow(st *scenarios.Step, t time.Time, loc *time.Location) (time.Time, string) {
+	next := st.Next
+	switch st.Kind {
+	case scenarios.StepWait:
+		t = t.Add(st.Duration)
+		if st.Until != nil {
+			t = engine.NextLocal(t, *st.Until, st.Weekdays, loc)
+		}
+	case scenarios.StepWaitFor:
+		t = t.Add(st.Timeout)
+		next = firstOr(st.OnTimeout, next)
+	case scenarios.StepIf:
+		next = firstOr(st.Then, next)
+	case scenarios.StepSplit:
+		if len(st.Variants) > 0 {
+			next = firstOr(st.Variants[0].Steps, next)
+		}
+	case scenarios.StepExit, scenarios.StepDeleteProfile:
+		next = ""
+	}
+	return t, next
 }
 
 func firstOr(list []*scenarios.Step, next string) string {

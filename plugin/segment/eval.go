@@ -116,6 +116,14 @@ type evaluator struct {
 	c       *customer.Customer
 	now     time.Time
 	counter Counter
+	// loyalty holds the loyalty fields once read: one query per evaluation.
+	loyalty *loyalty
+}
+
+// loyalty is a customer's loyalty fields, read from the database.
+type loyalty struct {
+	points int64
+	tier   *string
 }
 
 func ts(t *time.Time) any {
@@ -208,14 +216,17 @@ func (e *evaluator) eval(n node) (any, error) {
 			if e.counter == nil {
 				return nil, fmt.Errorf("%s needs the database", n.name)
 			}
-			points, tier, err := e.counter.Loyalty(e.ctx)
-			if err != nil {
-				return nil, err
+			if e.loyalty == nil {
+				points, tier, err := e.counter.Loyalty(e.ctx)
+				if err != nil {
+					return nil, err
+				}
+				e.loyalty = &loyalty{points, tier}
 			}
 			if n.name == "loyalty_points" {
-				return float64(points), nil
+				return float64(e.loyalty.points), nil
 			}
-			return str(tier), nil
+			return str(e.loyalty.tier), nil
 		}
 		return e.column(n.name), nil
 	case *jsonNode:

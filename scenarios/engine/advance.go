@@ -233,7 +233,7 @@ func (r *run) do(ctx context.Context) (more, stepped bool, err error) {
 			if err != nil {
 				return false, false, err
 			}
-			until = nextLocal(until, *st.Until, st.Weekdays, r.e.location(c))
+			until = NextLocal(until, *st.Until, st.Weekdays, r.e.location(c))
 		}
 		if r.now.Before(until) {
 			return false, false, r.wait(ctx, until)
@@ -499,9 +499,9 @@ func (e *Engine) location(c *customer.Customer) *time.Location {
 	return e.o.TimeZone
 }
 
-// nextLocal returns the first instant at or after t that is at local time
+// NextLocal returns the first instant at or after t that is at local time
 // tod in loc, on one of days when given.
-func nextLocal(t time.Time, tod scenarios.TimeOfDay, days []time.Weekday, loc *time.Location) time.Time {
+func NextLocal(t time.Time, tod scenarios.TimeOfDay, days []time.Weekday, loc *time.Location) time.Time {
 	lt := t.In(loc)
 	for i := 0; i < 8; i++ {
 		d := lt.AddDate(0, 0, i)
