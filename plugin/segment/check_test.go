@@ -48,6 +48,13 @@ func TestCheckErrorsHavePositions(t *testing.T) {
 		{`email matches "a.*"`, 1, 7, "unsupported operator matches"},
 		{`"   "`, 1, 1, "expected a condition"},
 		{``, 1, 1, "the rule is empty"},
+		{`hour(email) > 3`, 1, 6, "hour needs a time first"},
+		{`weekday(now, "Mars/Olympus") == 1`, 1, 14, `unknown time zone "Mars/Olympus"`},
+		{`day(now, time_zone) == 1`, 1, 10, "day needs a constant time zone"},
+		{`month() == 1`, 1, 1, "month takes 1 or 2 arguments, found 0"},
+		{`created_at > date("24/12/2026")`, 1, 19, `date "24/12/2026": write YYYY-MM-DD`},
+		{`created_at > date(email)`, 1, 19, "date needs a constant"},
+		{`created_at > date("2026-12-24", "Local")`, 1, 33, `unknown time zone "Local"`},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
 			err := segment.Check(tc.rule)
@@ -156,4 +163,85 @@ func TestUsesTime(t *testing.T) {
 		require.Equal(t, want, r.UsesTime(), rule)
 	}
 	_ = time.Now
+}
+
+// TestLocalTime: local parts of times in the customer's own time zone (UTC
+// without one, or with a name that is not a time zone) or in a named one,
+// and date literals, worked by hand, the same in SQL and in memory.
+func TestLocalTime(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) // a Monday
+		at := func(s string) *time.Time {
+			v, err := time.Parse(time.RFC3339, s)
+			require.NoError(t, err)
+			return &v
+		}
+		zone := func(s string) *string { return &s }
+		mk := func(id string, tz *string, lastOrder *time.Time, created time.Time) *customer.Customer {
+			return &customer.Customer{PublicID: id, TimeZone: tz, Source: "online", ConsentState: "subscribed", Stage: "CUSTOMER",
+				ConsentProof: map[string]any{}, Attributes: map[string]any{}, Preferences: map[string]any{}, Tags: []string{},
+				LastOrderAt: lastOrder, CreatedAt: created, UpdatedAt: created}
+		}
+		cs := []*customer.Customer{
+			// 17:30 UTC is 19:30 in Paris (summer time); created on Sunday 1 November 00:30 in Paris (Saturday 23:30 UTC).
+			mk("paris", zone("Europe/Paris"), at("2026-06-01T17:30:00Z"), *at("2026-10-31T23:30:00Z")),
+			// the same instants in UTC: 17:30, and created on Saturday 31 October.
+			mk("utc", nil, at("2026-06-01T17:30:00Z"), *at("2026-10-31T23:30:00Z")),
+			// 12:15 UTC is 18:00 in Kathmandu (+05:45); created on Sunday 23 November 2025 in Kathmandu: an anniversary today.
+			mk("kathmandu", zone("Asia/Kathmandu"), at("2026-06-01T12:15:00Z"), *at("2025-11-22T20:00:00Z")),
+			// not a time zone: read as UTC, so 12:15 and created on 22 November.
+			mk("bad", zone("Mars/Olympus"), at("2026-06-01T12:15:00Z"), *at("2025-11-22T20:00:00Z")),
+			// no order; created on Sunday 1 November 07:00 in New York.
+			mk("none", zone("America/New_York"), nil, *at("2026-11-01T12:00:00Z")),
+		}
+		for _, c := range cs {
+			_, err := db.NewInsert().Model(c).Exec(ctx)
+			require.NoError(t, err)
+		}
+		ids := func(names ...string) []string { return names }
+		for _, tc := range []struct {
+			rule string
+			want []string
+		}{
+			{`hour(last_order_at) >= 18`, ids("paris", "kathmandu")},
+			{`hour(last_order_at, "Europe/Paris") >= 18`, ids("paris", "utc")},
+			{`minute(last_order_at) == 15`, ids("bad")},
+			{`minute(last_order_at) == 0`, ids("kathmandu")},
+			{`weekday(created_at) == 7`, ids("paris", "kathmandu", "none")},
+			{`weekday(created_at) == 6`, ids("utc", "bad")},
+			{`day(created_at) == day(now) && month(created_at) == month(now)`, ids("kathmandu")},
+			{`year(created_at) == 2025`, ids("kathmandu", "bad")},
+			// 12:15 UTC minus 18 hours is midnight, 1 June, in Kathmandu; minus 19 hours is 31 May.
+			{`month(last_order_at - hours(18), "Asia/Kathmandu") == 5`, nil},
+			{`month(last_order_at - hours(19), "Asia/Kathmandu") == 5`, ids("kathmandu", "bad")},
+			{`created_at >= date("2026-11-01", "Europe/Paris")`, ids("paris", "utc", "none")},
+			{`created_at >= date("2026-11-01")`, ids("none")},
+			{`created_at < date("2026-10-31 23:30:01") - days(300)`, ids("kathmandu", "bad")},
+			// now is 13:00 in Paris, 17:45 in Kathmandu, 07:00 in New York, 17:30 in Kolkata.
+			{`hour(now) == 12 && hour(now, "Asia/Kolkata") == 17 && minute(now, "Asia/Kolkata") == 30`, ids("utc", "bad")},
+			{`hour(now) >= 9 && hour(now) < 18`, ids("paris", "utc", "kathmandu", "bad")},
+			{`hour(last_order_at) == null`, ids("none")},
+		} {
+			rule, err := segment.Parse(tc.rule)
+			require.NoError(t, err, tc.rule)
+			got, err := rule.IDs(ctx, db, now)
+			require.NoError(t, err, tc.rule)
+			var sqlNames, memNames []string
+			for _, c := range cs {
+				for _, id := range got {
+					if id == c.PK {
+						sqlNames = append(sqlNames, c.PublicID)
+					}
+				}
+				ok, err := rule.Match(ctx, c, now, nil)
+				require.NoError(t, err, tc.rule)
+				if ok {
+					memNames = append(memNames, c.PublicID)
+				}
+			}
+			require.ElementsMatch(t, tc.want, sqlNames, "SQL: "+tc.rule)
+			require.ElementsMatch(t, tc.want, memNames, "memory: "+tc.rule)
+		}
+	})
 }

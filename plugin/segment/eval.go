@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/store"
 )
 
 // Counter counts one customer's events for rules that use events, opens
@@ -339,6 +340,17 @@ func (e *evaluator) eval(n node) (any, error) {
 			return nil, fmt.Errorf("count %s: %w", n.kind, err)
 		}
 		return float64(k), nil
+	case *localNode:
+		v, err := e.eval(n.t)
+		if err != nil || v == nil {
+			return nil, err
+		}
+		name := n.zone
+		if name == "" && e.c.TimeZone != nil {
+			name = *e.c.TimeZone
+		}
+		loc, _ := store.Zone(name)
+		return float64(store.LocalPart(v.(time.Time), loc, n.part)), nil
 	}
 	return nil, fmt.Errorf("segment: cannot evaluate %T", n)
 }

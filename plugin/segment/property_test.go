@@ -23,6 +23,11 @@ var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 // customer values and as rule literals.
 var words = []string{"vegetarian", "vegan", "it's", `a"b`, "x'; DROP TABLE customers; --", "/* c */", "é", ""}
 
+// zones are real time zones (half and quarter hours, southern summer time)
+// and names that are not, read as UTC on every side.
+var zones = []string{"Europe/Paris", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe",
+	"Pacific/Chatham", "UTC", "Local", "europe/paris", "Mars/Olympus", ""}
+
 func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
 
 // times is a small pool so that equal times occur.
@@ -65,6 +70,13 @@ func randCustomer(r *rand.Rand, i int) *customer.Customer {
 		s := pick(r, words...)
 		return &s
 	}
+	zone := func() *string {
+		if r.IntN(3) == 0 {
+			return str()
+		}
+		z := pick(r, zones...)
+		return &z
+	}
 	attrs, prefs := map[string]any{}, map[string]any{}
 	for _, k := range []string{"diet", "n", "flag", "list"} {
 		if r.IntN(3) > 0 {
@@ -83,7 +95,7 @@ func randCustomer(r *rand.Rand, i int) *customer.Customer {
 	created := now.Add(-time.Duration(r.IntN(100)) * 24 * time.Hour)
 	return &customer.Customer{
 		PublicID: fmt.Sprintf("c%d", i), Email: str(), FirstName: str(), Locale: str(),
-		TimeZone: str(), Currency: str(),
+		TimeZone: zone(), Currency: str(),
 		Source:       pick(r, customer.Source("online"), customer.Source("store")),
 		ConsentState: pick(r, customer.ConsentState("subscribed"), customer.ConsentState("unsubscribed"), customer.ConsentState("unknown")),
 		ConsentProof: map[string]any{}, Attributes: attrs, Preferences: prefs, Tags: tags,
@@ -112,7 +124,13 @@ func (g gen) json() string {
 }
 
 func (g gen) num(d int) string {
-	switch g.r.IntN(9) {
+	switch g.r.IntN(10) {
+	case 8:
+		part := pick(g.r, "hour", "minute", "weekday", "day", "month", "year")
+		if g.r.IntN(3) == 0 {
+			return fmt.Sprintf("%s(%s, %q)", part, g.time(), pick(g.r, "Europe/Paris", "Asia/Kathmandu", "America/New_York", "UTC"))
+		}
+		return part + "(" + g.time() + ")"
 	case 0:
 		return "orders_count"
 	case 1:
@@ -144,7 +162,8 @@ func (g gen) str() string {
 }
 
 func (g gen) time() string {
-	t := pick(g.r, "now", "created_at", "first_order_at", "last_order_at", "last_open_at", "last_click_at", "last_visit_at")
+	t := pick(g.r, "now", "created_at", "first_order_at", "last_order_at", "last_open_at", "last_click_at", "last_visit_at",
+		`date("2026-10-25")`, `date("2026-03-29 02:30", "Europe/Paris")`, `date("2026-11-23T12:00:00", "Asia/Kathmandu")`)
 	if g.r.IntN(2) == 0 {
 		t += " " + pick(g.r, "+", "-") + " " + g.dur()
 	}

@@ -23,7 +23,12 @@
 //     now), bought("text") and bought("text", days(n)) (order.created events
 //     with a product whose title contains text, ASCII case-insensitive),
 //     opens(days(n)) and clicks(days(n)) (mail opens, not counting machine
-//     opens, and clicks in the window; without an argument, all time).
+//     opens, and clicks in the window; without an argument, all time),
+//     hour(t), minute(t), weekday(t) (ISO: 1 Monday to 7 Sunday), day(t),
+//     month(t) and year(t) (the part of time t on the customer's clock:
+//     their time_zone, UTC without a valid one; a second constant argument
+//     names another zone), date("YYYY-MM-DD[ HH:MM[:SS]]"[, "Zone"]) (an
+//     instant; UTC without a zone).
 //
 // A missing value (null) equals only null; ordering comparisons with a
 // missing value are false. A JSON field compared with a string, number or
@@ -42,6 +47,8 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
+
+	"github.com/refrain-dev/refrain/plugin/store"
 )
 
 // Error is a rule that does not check, with its 1-based line and column.
@@ -163,6 +170,14 @@ type arithNode struct {
 
 type negNode struct{ x node }
 
+// localNode is a part of a time (hour, weekday, ...) read in a time zone:
+// zone, or the customer's own (UTC when it has none) when zone is empty.
+type localNode struct {
+	part string
+	t    node
+	zone string
+}
+
 type hasNode struct {
 	list node // colNode tags or jsonNode; a jsonNode without key is the whole object (has(attributes, "k"))
 	val  string
@@ -187,6 +202,7 @@ func (n *arithNode) typ() typ { return n.t }
 func (*negNode) typ() typ     { return tNum }
 func (*hasNode) typ() typ     { return tBool }
 func (*countNode) typ() typ   { return tNum }
+func (*localNode) typ() typ   { return tNum }
 
 func walk(n node, fn func(node)) {
 	fn(n)
@@ -206,6 +222,8 @@ func walk(n node, fn func(node)) {
 		walk(n.x, fn)
 	case *hasNode:
 		walk(n.list, fn)
+	case *localNode:
+		walk(n.t, fn)
 	}
 }
 
@@ -389,7 +407,10 @@ func (c *checker) check(n ast.Node) (node, error) {
 	case *ast.CallNode:
 		return c.call(n)
 	case *ast.BuiltinNode:
-		return nil, c.errf(n, "unknown function %s (use has, days, hours, events, bought, opens or clicks)", n.Name)
+		if n.Name == "date" {
+			return c.callNamed(n, n.Name, n.Arguments)
+		}
+		return nil, c.errf(n, "unknown function %s (use %s)", n.Name, functionList)
 	}
 	return nil, c.errf(start(n), "unsupported expression")
 }
@@ -510,17 +531,23 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 	if !ok {
 		return nil, c.errf(start(n), "unsupported call")
 	}
-	if id.Value == "has" && len(n.Arguments) == 2 {
-		if obj, ok := n.Arguments[0].(*ast.IdentifierNode); ok && (obj.Value == "attributes" || obj.Value == "preferences") {
-			key, ok := n.Arguments[1].(*ast.StringNode)
+	return c.callNamed(id, id.Value, n.Arguments)
+}
+
+// callNamed checks a call of function name (at its position) with
+// arguments; expr parses some names (date) as its own builtins.
+func (c *checker) callNamed(at ast.Node, name string, arguments []ast.Node) (node, error) {
+	if name == "has" && len(arguments) == 2 {
+		if obj, ok := arguments[0].(*ast.IdentifierNode); ok && (obj.Value == "attributes" || obj.Value == "preferences") {
+			key, ok := arguments[1].(*ast.StringNode)
 			if !ok || !jsonKey.MatchString(key.Value) {
-				return nil, c.errf(start(n.Arguments[1]), "has(%s, KEY) needs a key of letters, digits, _ and - (at most 64)", obj.Value)
+				return nil, c.errf(start(arguments[1]), "has(%s, KEY) needs a key of letters, digits, _ and - (at most 64)", obj.Value)
 			}
 			return &hasNode{list: &jsonNode{column: obj.Value, as: tJSON}, val: key.Value}, nil
 		}
 	}
-	args := make([]node, len(n.Arguments))
-	for i, a := range n.Arguments {
+	args := make([]node, len(arguments))
+	for i, a := range arguments {
 		v, err := c.check(a)
 		if err != nil {
 			return nil, err
@@ -533,7 +560,7 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 			if hi != lo {
 				want = fmt.Sprintf("%d or %d", lo, hi)
 			}
-			return c.errf(n.Callee, "%s takes %s arguments, found %d", id.Value, want, len(args))
+			return c.errf(at, "%s takes %s arguments, found %d", name, want, len(args))
 		}
 		return nil
 	}
@@ -544,11 +571,11 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 		v, ok := constant(args[i])
 		d, isDur := v.(time.Duration)
 		if !ok || !isDur || d <= 0 {
-			return 0, c.errf(start(n.Arguments[i]), "the window must be a positive constant duration such as days(90)")
+			return 0, c.errf(start(arguments[i]), "the window must be a positive constant duration such as days(90)")
 		}
 		return d, nil
 	}
-	switch id.Value {
+	switch name {
 	case "days", "hours":
 		if err := argc(1, 1); err != nil {
 			return nil, err
@@ -556,14 +583,14 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 		v, ok := constant(args[0])
 		f, isNum := v.(float64)
 		if !ok || !isNum {
-			return nil, c.errf(start(n.Arguments[0]), "%s needs a constant number", id.Value)
+			return nil, c.errf(start(arguments[0]), "%s needs a constant number", name)
 		}
 		unit := time.Hour
-		if id.Value == "days" {
+		if name == "days" {
 			unit = 24 * time.Hour
 		}
 		if math.Abs(f) > 100*365*24 {
-			return nil, c.errf(start(n.Arguments[0]), "%s(%v) is out of range", id.Value, f)
+			return nil, c.errf(start(arguments[0]), "%s(%v) is out of range", name, f)
 		}
 		return &litNode{t: tDur, v: time.Duration(f * float64(unit))}, nil
 	case "has":
@@ -571,12 +598,12 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 			return nil, err
 		}
 		if t := args[0].typ(); t != tList && t != tJSON {
-			return nil, c.errf(start(n.Arguments[0]), "has needs tags or a JSON field first, found a %s", t)
+			return nil, c.errf(start(arguments[0]), "has needs tags or a JSON field first, found a %s", t)
 		}
 		v, ok := constant(args[1])
 		s, isStr := v.(string)
 		if !ok || !isStr {
-			return nil, c.errf(start(n.Arguments[1]), "has needs a constant string second")
+			return nil, c.errf(start(arguments[1]), "has needs a constant string second")
 		}
 		return &hasNode{list: args[0], val: s}, nil
 	case "events":
@@ -586,7 +613,7 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 		v, ok := constant(args[0])
 		s, isStr := v.(string)
 		if !ok || !isStr || s == "" {
-			return nil, c.errf(start(n.Arguments[0]), "events needs an event type such as \"order.created\" first")
+			return nil, c.errf(start(arguments[0]), "events needs an event type such as \"order.created\" first")
 		}
 		w, err := window(1)
 		if err != nil {
@@ -600,7 +627,7 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 		v, ok := constant(args[0])
 		s, isStr := v.(string)
 		if !ok || !isStr || s == "" || !printableASCII(s) {
-			return nil, c.errf(start(n.Arguments[0]), "bought needs the text of a product title first (printable ASCII)")
+			return nil, c.errf(start(arguments[0]), "bought needs the text of a product title first (printable ASCII)")
 		}
 		w, err := window(1)
 		if err != nil {
@@ -615,9 +642,65 @@ func (c *checker) call(n *ast.CallNode) (node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &countNode{kind: id.Value, window: w}, nil
+		return &countNode{kind: name, window: w}, nil
+	case "hour", "minute", "weekday", "day", "month", "year":
+		if err := argc(1, 2); err != nil {
+			return nil, err
+		}
+		if t := args[0].typ(); t != tTime {
+			return nil, c.errf(start(arguments[0]), "%s needs a time first, such as last_order_at or now, found a %s", name, t)
+		}
+		zone := ""
+		if len(args) == 2 {
+			z, err := c.zone(args[1], arguments[1], name)
+			if err != nil {
+				return nil, err
+			}
+			zone = z
+		}
+		return &localNode{part: name, t: args[0], zone: zone}, nil
+	case "date":
+		if err := argc(1, 2); err != nil {
+			return nil, err
+		}
+		v, ok := constant(args[0])
+		s, isStr := v.(string)
+		if !ok || !isStr {
+			return nil, c.errf(start(arguments[0]), `date needs a constant such as "2026-12-24" or "2026-12-24 09:30"`)
+		}
+		loc := time.UTC
+		if len(args) == 2 {
+			z, err := c.zone(args[1], arguments[1], "date")
+			if err != nil {
+				return nil, err
+			}
+			loc, _ = store.Zone(z)
+		}
+		for _, layout := range dateLayouts {
+			if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+				return &litNode{t: tTime, v: t.UTC()}, nil
+			}
+		}
+		return nil, c.errf(start(arguments[0]), `date %q: write YYYY-MM-DD, optionally with a time HH:MM or HH:MM:SS`, s)
 	}
-	return nil, c.errf(n.Callee, "unknown function %s (use has, days, hours, events, bought, opens or clicks)", id.Value)
+	return nil, c.errf(at, "unknown function %s (use %s)", name, functionList)
+}
+
+const functionList = "has, days, hours, events, bought, opens, clicks, date, hour, minute, weekday, day, month or year"
+
+var dateLayouts = []string{"2006-01-02", "2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02T15:04:05"}
+
+// zone checks a constant IANA time-zone name argument of fn.
+func (c *checker) zone(v node, at ast.Node, fn string) (string, error) {
+	x, ok := constant(v)
+	s, isStr := x.(string)
+	if !ok || !isStr {
+		return "", c.errf(start(at), `%s needs a constant time zone such as "Europe/Paris" second`, fn)
+	}
+	if _, known := store.Zone(s); !known || s == "" {
+		return "", c.errf(start(at), "unknown time zone %q: give an IANA name such as Europe/Paris", s)
+	}
+	return s, nil
 }
 
 // constant evaluates n when it reads no customer and no clock.

@@ -215,8 +215,8 @@ func (b *sqlb) value(n node, julian bool) string {
 		return x
 	case tTime:
 		bn, off := base(n), offset(n)
-		if _, isNow := bn.(*nowNode); isNow {
-			t := b.now.Add(off)
+		if t, ok := b.instant(bn); ok {
+			t = t.Add(off)
 			if julian {
 				return "julianday(" + b.arg(t) + ")"
 			}
@@ -250,8 +250,55 @@ func (b *sqlb) value(n node, julian bool) string {
 		return "(" + l + " " + n.op + " " + b.value(n.r, julian) + ")"
 	case *countNode:
 		return b.count(n)
+	case *localNode:
+		return b.local(n)
 	}
 	panic(fmt.Sprintf("segment: %T has no SQL value", n))
+}
+
+// instant returns the time of now or of a date literal.
+func (b *sqlb) instant(n node) (time.Time, bool) {
+	switch n := n.(type) {
+	case *nowNode:
+		return b.now, true
+	case *litNode:
+		if t, ok := n.v.(time.Time); ok {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// local renders a local part of a time: EXTRACT in PostgreSQL, with the
+// customer zone checked against pg_timezone_names (an unknown name would
+// fail the query; it reads as UTC, as in memory), and refrain_local (a Go
+// function registered by package store) in SQLite.
+func (b *sqlb) local(n *localNode) string {
+	bn, off := base(n.t), offset(n.t)
+	col, isCol := bn.(*colNode)
+	if b.pg {
+		t := "CAST(" + b.value(n.t, false) + " AS timestamptz)"
+		zone := "(CASE WHEN c.time_zone IN (SELECT z.name FROM pg_timezone_names AS z) THEN c.time_zone ELSE 'UTC' END)"
+		if n.zone != "" {
+			zone = "CAST(" + b.arg(n.zone) + " AS text)"
+		}
+		return "CAST(EXTRACT(" + store.PostgresField[n.part] + " FROM (" + t + " AT TIME ZONE " + zone + ")) AS float8)"
+	}
+	t, extra := "", ""
+	if isCol && off != 0 {
+		t = sqlColumns[col.name]
+	} else {
+		t = b.value(n.t, false)
+	}
+	zone := "c.time_zone"
+	if n.zone != "" {
+		zone = b.arg(n.zone)
+	}
+	part := b.arg(n.part)
+	if isCol && off != 0 {
+		extra = ", " + b.arg(off.Seconds())
+	}
+	return "refrain_local(" + t + ", " + zone + ", " + part + extra + ")"
 }
 
 func (b *sqlb) json(j *jsonNode) string {

@@ -18,7 +18,6 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/pgdriver"
-	"github.com/uptrace/bun/driver/sqliteshim"
 )
 
 // ErrNotFound is returned by store functions when the row asked for does not exist.
@@ -118,7 +117,9 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*bun.DB, error) {
 		db = bun.NewDB(sqldb, pgdialect.New())
 	case SQLite:
 		dsn := sqliteDSN(addr)
-		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
+		// modernc.org/sqlite under its own name: the functions registered
+		// in localtime.go live on that driver (sqliteshim makes another).
+		sqldb, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %q: %w", addr, err)
 		}
