@@ -78,13 +78,14 @@ func fillRange(ctx context.Context, db bun.IDB, from, to int) error {
 		}
 	}
 	q := `INSERT INTO customers (public_id, email, email_normalized, source, consent_state, stage, orders_count, total_spent_minor,
-		created_at, updated_at, last_open_at, last_order_at)
+		created_at, updated_at, last_open_at, last_order_at, time_zone)
 		SELECT 'c' || i, 'c' || i || '@example.com', 'c' || i || '@example.com',
 		CASE WHEN i % 7 = 0 THEN 'store' ELSE 'online' END,
 		CASE WHEN i % 5 = 0 THEN 'unsubscribed' ELSE 'subscribed' END, 'SUBSCRIBER', i % 4, (i % 4) * 2500,
 		` + ts("i % 500") + `, ` + ts("0") + `,
 		CASE WHEN i % 3 = 0 THEN NULL ELSE ` + ts("(i * 7) % 200") + ` END,
-		CASE WHEN i % 4 = 0 THEN NULL ELSE ` + ts("(i * 13) % 400") + ` END
+		CASE WHEN i % 4 = 0 THEN NULL ELSE ` + ts("(i * 13) % 400") + ` END,
+		CASE i % 3 WHEN 0 THEN 'Europe/Paris' WHEN 1 THEN 'America/New_York' END
 		FROM ` + series
 	_, err := db.NewRaw(q, now, now, now, now, from, to).Exec(ctx)
 	return err
@@ -169,6 +170,26 @@ func sqlitePreview(ctx context.Context, n, runs int) error {
 	}
 	fmt.Printf("sqlite previewSegment (sunset, %d customers): %d match, %s (hand-written count %s, ratio %.2f)\n",
 		n, count, d.Round(time.Millisecond), h.Round(time.Millisecond), float64(d)/float64(h))
+	// A rule on the customers' own clocks runs refrain_local, a Go function,
+	// on every row: timed against the hand-written sunset count above.
+	const localRule = `consent == "subscribed" && weekday(created_at) >= 6 && hour(last_order_at) < 12`
+	var local int
+	dl, err := best(runs, func() error {
+		r, err := segment.Parse(localRule)
+		if err != nil {
+			return err
+		}
+		if local, err = r.Count(ctx, db, now); err != nil {
+			return err
+		}
+		var ids []int64
+		return r.Query(db, now).Column("c.id").OrderExpr("c.id").Limit(10).Scan(ctx, &ids)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("sqlite previewSegment (local time %s, %d customers): %d match, %s (%.2fx the hand-written sunset count)\n",
+		localRule, n, local, dl.Round(time.Millisecond), float64(dl)/float64(h))
 	return nil
 }
 
