@@ -3,12 +3,15 @@ package campaign
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -418,12 +421,14 @@ func (b *builder) plan(i int32, p *customerPlan) bool {
 // weighed by the pressure policy, and the sends expected from new entries
 // at the last four weeks' rates. segment, when set, keeps its customers only.
 //
-// The reads are set-based, one query per source; each customer is then
-// reduced to a compact key of what decides their plan (time zone,
-// campaigns, enrollments with their step and due time, yearly dates,
-// recent sends, earlier deferrals), and the policy is simulated once per
-// distinct key, its counts multiplied by the number of customers sharing
-// it. Customers with the same key get the same plan, so this is exact.
+// The reads are set-based, one query per source (audience, enrollments,
+// yearly program, recent messages), run side by side and scanned into
+// compact rows; each customer is then reduced to a key of what decides
+// their plan (time zone, campaigns, enrollments with their step and due
+// time, yearly dates, recent sends, earlier deferrals), and the policy is
+// simulated once per distinct key, its counts multiplied by the number of
+// customers sharing it. Customers with the same key get the same plan, so
+// this is exact.
 func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment string) (*Forecast, error) {
 	from, to = from.UTC(), to.UTC()
 	if !to.After(from) {
@@ -451,11 +456,13 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 	}
 	b := &builder{f: f, policy: policy, from: from, to: to, byPK: map[int64]int32{}, zones: map[string]int32{},
 		scByID: map[scKey]int32{}, progs: map[string]int32{}}
-	type idZone struct {
-		PK   int64   `bun:"id"`
-		Zone *string `bun:"time_zone"`
-	}
 
+	// The small reads first: campaigns, earlier deferrals, scenarios and
+	// entry rates.
+	if err := db.NewSelect().Model(&b.cs).Where("status IN (?)", bun.In([]Status{StatusScheduled, StatusSending, StatusPaused})).
+		Where("scheduled_at < ?", to.Add(maxZoneOffset)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("forecast: campaigns: %w", err)
+	}
 	// Messages deferred before the period keep their first deferral.
 	var firsts []struct {
 		PK  int64     `bun:"customer_id"`
@@ -476,101 +483,6 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 		}
 		m[d.Key] = unixOr0(d.At)
 	}
-
-	// Scheduled campaigns, and what started ones have left.
-	if err := db.NewSelect().Model(&b.cs).Where("status IN (?)", bun.In([]Status{StatusScheduled, StatusSending, StatusPaused})).
-		Where("scheduled_at < ?", to.Add(maxZoneOffset)).Scan(ctx); err != nil {
-		return nil, fmt.Errorf("forecast: campaigns: %w", err)
-	}
-	words := (len(b.cs) + 63) / 64
-	audiences := map[string][]int32{}
-	read := func(q *bun.SelectQuery) ([]int32, error) {
-		var rows []idZone
-		if err := inSegment(q, "c.id").Scan(ctx, &rows); err != nil {
-			return nil, err
-		}
-		out := make([]int32, len(rows))
-		for i, r := range rows {
-			out[i] = b.customer(r.PK, r.Zone)
-		}
-		return out, nil
-	}
-	for ci, c := range b.cs {
-		b.crules = append(b.crules, policy.RulesFor(c.Program, &c.Pressure))
-		b.cprog = append(b.cprog, b.program(c.Program))
-		var members []int32
-		if c.AudienceFixed {
-			q := db.NewSelect().TableExpr("campaign_recipients AS r").Join("JOIN customers AS c ON c.id = r.customer_id").
-				ColumnExpr("c.id, c.time_zone").Where("r.campaign_id = ? AND r.state IN ('pending', 'held')", c.ID)
-			var err error
-			if members, err = read(q); err != nil {
-				return nil, fmt.Errorf("forecast: recipients of campaign %s: %w", c.ID, err)
-			}
-		} else if cached, ok := audiences[c.Audience]; ok {
-			// Campaigns to the same audience read it once.
-			members = cached
-		} else {
-			w, args, err := s.where(ctx, db, c.Audience)
-			if err != nil {
-				return nil, err
-			}
-			if members, err = read(db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(w, args...)); err != nil {
-				return nil, fmt.Errorf("forecast: audience of campaign %s: %w", c.ID, err)
-			}
-			audiences[c.Audience] = members
-		}
-		for _, i := range members {
-			fc := &b.custs[i]
-			if fc.camps == nil {
-				fc.camps = make([]uint64, words)
-			}
-			fc.camps[ci/64] |= 1 << (ci % 64)
-			if m := firstDue[b.pks[i]]; m != nil {
-				if at, ok := m[Key(c.ID, b.pks[i])]; ok {
-					fc.cfirst = append(fc.cfirst, ciAt{int32(ci), at})
-				}
-			}
-		}
-	}
-
-	// Waiting enrollments.
-	var ens []struct {
-		EID     int64     `bun:"id"`
-		PK      int64     `bun:"customer_id"`
-		Zone    *string   `bun:"time_zone"`
-		ID      string    `bun:"scenario_id"`
-		Version int       `bun:"version"`
-		Step    string    `bun:"step"`
-		Next    time.Time `bun:"next_run_at"`
-	}
-	q := db.NewSelect().TableExpr("enrollments AS e").Join("JOIN customers AS c ON c.id = e.customer_id").
-		Join("JOIN scenarios AS s ON s.id = e.scenario_id").
-		ColumnExpr("e.id, e.customer_id, c.time_zone, e.scenario_id, e.version, e.step, e.next_run_at").
-		Where("e.state = 'active' AND s.status = 'ACTIVE' AND e.next_run_at IS NOT NULL AND e.next_run_at < ?", to)
-	if err := inSegment(q, "e.customer_id").Scan(ctx, &ens); err != nil {
-		return nil, fmt.Errorf("forecast: enrollments: %w", err)
-	}
-	steps := map[string]string{}
-	for _, en := range ens {
-		sc, err := b.scenario(ctx, en.ID, en.Version)
-		if err != nil {
-			return nil, err
-		}
-		i := b.customer(en.PK, en.Zone)
-		step, ok := steps[en.Step]
-		if !ok {
-			step = en.Step
-			steps[step] = step
-		}
-		e := fenroll{eid: en.EID, sc: sc, step: step, next: en.Next.UnixNano()}
-		if m := firstDue[en.PK]; m != nil {
-			e.first = m[fmt.Sprintf("scenario:%d:%s:1", en.EID, en.Step)]
-		}
-		b.custs[i].ens = append(b.custs[i].ens, e)
-	}
-	ens = nil
-
-	// Yearly programs and the entry rates of the others.
 	rows, err := engine.ListScenarios(ctx, db)
 	if err != nil {
 		return nil, err
@@ -607,7 +519,7 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 	for _, e := range entries {
 		rate[e.ID] = float64(e.N) / 28 * share
 	}
-	var expected []func()
+	var yearly, rated []int32
 	for _, row := range rows {
 		if row.Status != engine.StatusActive {
 			continue
@@ -616,38 +528,95 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 		if err != nil {
 			return nil, err
 		}
-		fs := b.scens[si]
-		if len(fs.sc.Steps) == 0 {
+		sc := b.scens[si].sc
+		if len(sc.Steps) == 0 {
 			continue
 		}
-		switch fs.sc.Trigger.Kind {
+		switch sc.Trigger.Kind {
 		case scenarios.TriggerYearly:
-			if err := b.yearly(ctx, si, inSegment); err != nil {
-				return nil, err
-			}
+			yearly = append(yearly, si)
 		case scenarios.TriggerEvent, scenarios.TriggerSegment:
-			r := rate[fs.sc.ID]
-			if r == 0 {
-				continue
+			if rate[sc.ID] != 0 {
+				rated = append(rated, si)
 			}
-			expected = append(expected, func() {
-				// One entry a day at midnight: its sends, by day offset.
-				var offsets []int
-				sendsFrom(fs, fs.sc.Steps[0].ID, time.Time{}, time.Time{}.Add(time.Duration(days)*24*time.Hour), time.UTC, func(o time.Time) {
-					offsets = append(offsets, int(o.Sub(time.Time{})/(24*time.Hour)))
-				})
-				for d := range fc.Days {
-					for _, o := range offsets {
-						if od := d + o; od < days {
-							t.pd(fs.prog, od).Expected += r
-							fc.Days[od].Expected += r
-						}
-					}
-				}
-			})
 		}
 	}
+	for _, c := range b.cs {
+		b.crules = append(b.crules, policy.RulesFor(c.Program, &c.Pressure))
+		b.cprog = append(b.cprog, b.program(c.Program))
+	}
 
+	// The bulk reads, side by side.
+	var reads []func(context.Context) error
+	// Scheduled campaigns, and what started ones have left: each distinct
+	// audience read once.
+	members := make([]*[]custRow, len(b.cs))
+	audiences := map[string]*[]custRow{}
+	for ci, c := range b.cs {
+		if !c.AudienceFixed {
+			if m, ok := audiences[c.Audience]; ok {
+				members[ci] = m
+				continue
+			}
+		}
+		m := new([]custRow)
+		members[ci] = m
+		var q *bun.SelectQuery
+		if c.AudienceFixed {
+			q = db.NewSelect().TableExpr("campaign_recipients AS r").Join("JOIN customers AS c ON c.id = r.customer_id").
+				ColumnExpr("c.id, c.time_zone").Where("r.campaign_id = ? AND r.state IN ('pending', 'held')", c.ID)
+		} else {
+			audiences[c.Audience] = m
+			w, args, err := s.where(ctx, db, c.Audience)
+			if err != nil {
+				return nil, err
+			}
+			q = db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(w, args...)
+		}
+		q = inSegment(q, "c.id")
+		reads = append(reads, func(ctx context.Context) error {
+			if err := scanCustomers(ctx, q, m, false); err != nil {
+				return fmt.Errorf("forecast: audience of campaign %s: %w", c.ID, err)
+			}
+			return nil
+		})
+	}
+	// Waiting enrollments.
+	var ens []enrollRow
+	reads = append(reads, func(ctx context.Context) error {
+		// Neither the scenario (its status is known) nor the customer (the
+		// audiences read most time zones; the others are read after) is
+		// joined: the join alone took longer than the read.
+		q := db.NewSelect().TableExpr("enrollments AS e").
+			ColumnExpr("e.id, e.customer_id, e.scenario_id, e.version, e.step, e.next_run_at").
+			Where("e.state = 'active' AND e.next_run_at IS NOT NULL AND e.next_run_at < ?", to)
+		if err := scanEnrollments(ctx, inSegment(q, "e.customer_id"), &ens); err != nil {
+			return fmt.Errorf("forecast: enrollments: %w", err)
+		}
+		return nil
+	})
+	// The customers of yearly programs, with their date.
+	yrows := make([][]custRow, len(yearly))
+	for i, si := range yearly {
+		sc := b.scens[si].sc
+		field := sc.Trigger.Field
+		q := db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(baseWhere)
+		switch {
+		case sc.Trigger.StoreAnniversary:
+			q = q.ColumnExpr("NULL AS at")
+		case field == "first_order_at" || field == "created_at":
+			q = q.ColumnExpr("c." + field + " AS at").Where("c." + field + " IS NOT NULL")
+		default:
+			continue
+		}
+		q = inSegment(q, "c.id")
+		reads = append(reads, func(ctx context.Context) error {
+			if err := scanCustomers(ctx, q, &yrows[i], true); err != nil {
+				return fmt.Errorf("forecast: customers of %s: %w", sc.ID, err)
+			}
+			return nil
+		})
+	}
 	// What the customers already got in the window before the period.
 	window := policy.Default.Window
 	for _, o := range policy.Programs {
@@ -655,21 +624,94 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 			window = *o.Window
 		}
 	}
-	if len(b.custs) > 0 {
-		var sent []struct {
-			PK int64     `bun:"customer_id"`
-			At time.Time `bun:"created_at"`
-		}
-		q := db.NewSelect().Table("messages").Column("customer_id", "created_at").Where("kind = 'marketing'").
+	var sent []custRow
+	reads = append(reads, func(ctx context.Context) error {
+		q := db.NewSelect().Table("messages").ColumnExpr("customer_id, NULL AS time_zone, created_at").Where("kind = 'marketing'").
 			Where("created_at > ? AND created_at <= ?", from.Add(-window), from).Where("state NOT IN ('failed', 'suppressed')").
 			Where("customer_id IS NOT NULL")
-		if err := q.Scan(ctx, &sent); err != nil {
-			return nil, fmt.Errorf("forecast: recent messages: %w", err)
+		if err := scanCustomers(ctx, q, &sent, true); err != nil {
+			return fmt.Errorf("forecast: recent messages: %w", err)
 		}
-		for _, m := range sent {
-			if i, ok := b.byPK[m.PK]; ok {
-				b.custs[i].sent = append(b.custs[i].sent, m.At.UnixNano())
+		return nil
+	})
+	if err := parallel(ctx, 4, reads); err != nil {
+		return nil, err
+	}
+
+	// The customers, in the order of the reads.
+	hint := len(ens)
+	for _, m := range members {
+		hint = max(hint, len(*m))
+	}
+	for _, r := range yrows {
+		hint = max(hint, len(r))
+	}
+	b.custs = make([]fcust, 0, hint)
+	b.pks = make([]int64, 0, hint)
+	b.byPK = make(map[int64]int32, hint)
+	words := (len(b.cs) + 63) / 64
+	for ci, c := range b.cs {
+		for _, r := range *members[ci] {
+			i := b.customer(r.pk, r.zone)
+			fc := &b.custs[i]
+			if fc.camps == nil {
+				fc.camps = make([]uint64, words)
 			}
+			fc.camps[ci/64] |= 1 << (ci % 64)
+			if m := firstDue[r.pk]; m != nil {
+				if at, ok := m[Key(c.ID, r.pk)]; ok {
+					fc.cfirst = append(fc.cfirst, ciAt{int32(ci), at})
+				}
+			}
+		}
+	}
+	for i, si := range yearly {
+		b.yearly(si, yrows[i])
+	}
+	// The time zones of customers known from enrollments only.
+	active := map[string]bool{}
+	for _, row := range rows {
+		active[row.ID] = row.Status == engine.StatusActive
+	}
+	var missing []int64
+	for _, en := range ens {
+		if _, ok := b.byPK[en.pk]; !ok && active[en.scenario] {
+			missing = append(missing, en.pk)
+		}
+	}
+	slices.Sort(missing)
+	missing = slices.Compact(missing)
+	for len(missing) > 0 {
+		chunk := missing[:min(len(missing), 10000)]
+		missing = missing[len(chunk):]
+		var found []custRow
+		q := db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where("c.id IN (?)", bun.In(chunk))
+		if err := scanCustomers(ctx, q, &found, false); err != nil {
+			return nil, fmt.Errorf("forecast: time zones: %w", err)
+		}
+		for _, r := range found {
+			b.customer(r.pk, r.zone)
+		}
+	}
+	for _, en := range ens {
+		i, ok := b.byPK[en.pk]
+		if !ok || !active[en.scenario] {
+			// A scenario not running, or a customer gone.
+			continue
+		}
+		sc, err := b.scenario(ctx, en.scenario, en.version)
+		if err != nil {
+			return nil, err
+		}
+		e := fenroll{eid: en.eid, sc: sc, step: en.step, next: en.next}
+		if m := firstDue[en.pk]; m != nil {
+			e.first = m[fmt.Sprintf("scenario:%d:%s:1", en.eid, en.step)]
+		}
+		b.custs[i].ens = append(b.custs[i].ens, e)
+	}
+	for _, m := range sent {
+		if i, ok := b.byPK[m.pk]; ok {
+			b.custs[i].sent = append(b.custs[i].sent, m.at)
 		}
 	}
 
@@ -686,8 +728,23 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 		}
 	}
 	t.progs = make([][]ProgramDay, len(b.names))
-	for _, e := range expected {
-		e()
+
+	// Expected entries: one a day at midnight, its sends by day offset.
+	for _, si := range rated {
+		fs := b.scens[si]
+		r := rate[fs.sc.ID]
+		var offsets []int
+		sendsFrom(fs, fs.sc.Steps[0].ID, time.Time{}, time.Time{}.Add(time.Duration(days)*24*time.Hour), time.UTC, func(o time.Time) {
+			offsets = append(offsets, int(o.Sub(time.Time{})/(24*time.Hour)))
+		})
+		for d := range fc.Days {
+			for _, o := range offsets {
+				if od := d + o; od < days {
+					t.pd(fs.prog, od).Expected += r
+					fc.Days[od].Expected += r
+				}
+			}
+		}
 	}
 
 	// Cohorts of customers with the same key, then the policy once per cohort.
@@ -740,27 +797,148 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 	return fc, nil
 }
 
-// yearly adds the dates of a yearly program in [from, to) to its customers.
-func (b *builder) yearly(ctx context.Context, si int32, inSegment func(*bun.SelectQuery, string) *bun.SelectQuery) error {
-	sc := b.scens[si].sc
-	field := sc.Trigger.Field
-	var rows []struct {
-		PK   int64      `bun:"id"`
-		Zone *string    `bun:"time_zone"`
-		At   *time.Time `bun:"at"`
+// parallel runs the reads, at most n at a time, and returns the first error.
+func parallel(ctx context.Context, n int, reads []func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, n)
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, read := range reads {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if errs[i] = read(ctx); errs[i] != nil {
+				cancel()
+			}
+		}()
 	}
-	q := b.f.DB.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(baseWhere)
-	switch {
-	case sc.Trigger.StoreAnniversary:
-		q = q.ColumnExpr("NULL AS at")
-	case field == "first_order_at" || field == "created_at":
-		q = q.ColumnExpr("c." + field + " AS at").Where("c." + field + " IS NOT NULL")
-	default:
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// custRow is a customer id with a time zone and, for some reads, a time.
+type custRow struct {
+	pk   int64
+	zone *string
+	at   int64
+}
+
+type enrollRow struct {
+	eid, pk  int64
+	scenario string
+	version  int
+	step     string
+	next     int64
+}
+
+// nsTime scans a time column of either database into Unix nanoseconds, 0
+// for NULL.
+type nsTime int64
+
+func (t *nsTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*t = 0
+		return nil
+	case time.Time:
+		*t = nsTime(v.UnixNano())
+		return nil
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	}
+	return fmt.Errorf("time column: unexpected %T", v)
+}
+
+func (t *nsTime) parse(s string) error {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
+		if v, err := time.Parse(layout, s); err == nil {
+			*t = nsTime(v.UnixNano())
+			return nil
+		}
+	}
+	return fmt.Errorf("time column: cannot parse %q", s)
+}
+
+// zones interns the time zone names a read meets.
+type zoneNames map[string]*string
+
+func (z zoneNames) get(ns sql.NullString) *string {
+	if !ns.Valid || ns.String == "" {
 		return nil
 	}
-	if err := inSegment(q, "c.id").Scan(ctx, &rows); err != nil {
-		return fmt.Errorf("forecast: customers of %s: %w", sc.ID, err)
+	if p, ok := z[ns.String]; ok {
+		return p
 	}
+	p := &ns.String
+	z[ns.String] = p
+	return p
+}
+
+// scanCustomers reads the id, time zone and, withAt, a time of each row of q.
+func scanCustomers(ctx context.Context, q *bun.SelectQuery, out *[]custRow, withAt bool) error {
+	rows, err := q.Rows(ctx)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	names := zoneNames{}
+	var zone sql.NullString
+	for rows.Next() {
+		var r custRow
+		var at nsTime
+		dest := []any{&r.pk, &zone}
+		if withAt {
+			dest = append(dest, &at)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		r.zone, r.at = names.get(zone), int64(at)
+		*out = append(*out, r)
+	}
+	return rows.Err()
+}
+
+func scanEnrollments(ctx context.Context, q *bun.SelectQuery, out *[]enrollRow) error {
+	rows, err := q.Rows(ctx)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	interned := map[string]string{}
+	intern := func(b []byte) string {
+		if s, ok := interned[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		interned[s] = s
+		return s
+	}
+	var scenario, step sql.RawBytes
+	for rows.Next() {
+		var r enrollRow
+		var next nsTime
+		if err := rows.Scan(&r.eid, &r.pk, &scenario, &r.version, &step, &next); err != nil {
+			return err
+		}
+		r.scenario, r.step, r.next = intern(scenario), intern(step), int64(next)
+		*out = append(*out, r)
+	}
+	return rows.Err()
+}
+
+// yearly adds the dates of a yearly program in [from, to) to its customers.
+func (b *builder) yearly(si int32, rows []custRow) {
 	// The store's date, as a month and day (its year a leap one, so that
 	// 02-29 parses; the years it falls in are checked below).
 	var storeDate time.Time
@@ -771,8 +949,8 @@ func (b *builder) yearly(ctx context.Context, si int32, inSegment func(*bun.Sele
 	for _, r := range rows {
 		md := storeDate
 		originYear := 0
-		if r.At != nil {
-			md = r.At.UTC()
+		if r.at != 0 {
+			md = fromUnix(r.at)
 			originYear = md.Year()
 		}
 		if md.IsZero() {
@@ -789,11 +967,10 @@ func (b *builder) yearly(ctx context.Context, si int32, inSegment func(*bun.Sele
 			if day.Add(24*time.Hour).Before(from) || !day.Before(to) {
 				continue
 			}
-			i := b.customer(r.PK, r.Zone)
+			i := b.customer(r.pk, r.zone)
 			b.custs[i].yearly = append(b.custs[i].yearly, fyear{si, day.UnixNano()})
 		}
 	}
-	return nil
 }
 
 func leap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
