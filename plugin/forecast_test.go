@@ -56,6 +56,13 @@ func TestForecastMatchesTheEngine(t *testing.T) {
 		from, to := s.clock.Now(), d0.Add(12*day)
 		fc, err := s.p.Forecaster().Forecast(s.ctx, from, to, "")
 		require.NoError(t, err)
+		// Customers are simulated once per cohort of identical ones: the
+		// same as one by one.
+		one := *s.p.Forecaster()
+		one.PerCustomer = true
+		each, err := one.Forecast(s.ctx, from, to, "")
+		require.NoError(t, err)
+		require.Equal(t, each, fc)
 		// The same through GraphQL.
 		var gql struct {
 			Refrain struct {

@@ -1,10 +1,17 @@
 package campaign
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -19,6 +26,10 @@ type Forecaster struct {
 	DB        *bun.DB
 	Campaigns *Service
 	Scenarios *engine.Engine
+	// PerCustomer simulates every customer on their own instead of once
+	// per cohort of identical customers: the same result, slower (the
+	// tests compare the two).
+	PerCustomer bool
 }
 
 // ProgramDay is one program's load on one day.
@@ -56,26 +67,37 @@ type Forecast struct {
 	Days     []*Day
 }
 
-type plannedSend struct {
-	at       time.Time
-	program  string
-	campaign string
-	priority int
-	override *pressure.Override
-	source   int // 0 campaign, 1 scenario, 2 yearly
-	// first is when the message was first deferred, key its idempotency key.
-	first time.Time
-	key   string
-	// sc and step continue a scenario after this send (skipped or not).
-	sc   *scenarios.Scenario
-	step string
-	// seq orders sends due at the same time as the workers take them:
-	// enrollments by id, then campaigns.
-	seq int64
+// fscen is a scenario as the forecast follows it: its steps by id, its
+// program and its rules, looked up once.
+type fscen struct {
+	sc    *scenarios.Scenario
+	idx   map[string]*scenarios.Step
+	prog  int32
+	rules pressure.Rules
 }
 
+type plannedSend struct {
+	at time.Time
+	// first is when the message was first deferred (zero if never).
+	first time.Time
+	rules *pressure.Rules
+	// campaign is the campaign id, empty for scenario steps.
+	campaign string
+	// sc and step continue a scenario after this send (skipped or not).
+	sc   *fscen
+	step string
+	// seq orders sends due at the same time as the workers take them:
+	// enrollments in id order, then yearly programs, then campaigns.
+	seq      int64
+	priority int
+	prog     int32
+	source   int8
+}
+
+// customerPlan is what the policy weighs for one customer (or one
+// cohort of identical customers).
 type customerPlan struct {
-	zone *string
+	loc  *time.Location
 	sent []time.Time
 	// plans are every known send at its planned time (before the policy);
 	// queue the campaign sends and the next send of each enrollment,
@@ -93,31 +115,28 @@ const (
 // maxChain bounds the steps followed from one position.
 const maxChain = 64
 
-// sendsFrom lists the sends an enrollment makes from step id, reached at
-// t, until to: waits are waited, wait_for takes its timeout branch, if
-// its then branch, split its first variant.
-func sendsFrom(sc *scenarios.Scenario, id string, t, to time.Time, loc *time.Location) []time.Time {
-	idx := sc.Index()
-	var out []time.Time
+// sendsFrom calls each with the time of every marketing send an
+// enrollment makes from step id, reached at t, until to: waits are
+// waited, wait_for takes its timeout branch, if its then branch, split its
+// first variant.
+func sendsFrom(fs *fscen, id string, t, to time.Time, loc *time.Location, each func(time.Time)) {
 	for i := 0; i < maxChain && id != "" && t.Before(to); i++ {
-		st := idx[id]
+		st := fs.idx[id]
 		if st == nil {
 			break
 		}
 		if st.Kind == scenarios.StepSend && st.Message == scenarios.Marketing {
-			out = append(out, t)
+			each(t)
 		}
 		t, id = follow(st, t, loc)
 	}
-	return out
 }
 
 // walk finds the first marketing send from step id reached at t: its time
 // and step, following the branches sendsFrom follows.
-func walk(sc *scenarios.Scenario, id string, t, to time.Time, loc *time.Location) (time.Time, string, bool) {
-	idx := sc.Index()
+func walk(fs *fscen, id string, t, to time.Time, loc *time.Location) (time.Time, string, bool) {
 	for i := 0; i < maxChain && id != "" && t.Before(to); i++ {
-		st := idx[id]
+		st := fs.idx[id]
 		if st == nil {
 			break
 		}
@@ -162,10 +181,254 @@ func firstOr(list []*scenarios.Step, next string) string {
 	return next
 }
 
+// fcust is what the forecast knows of one customer, compactly: times are
+// Unix nanoseconds (0 for none), campaigns a bit set over the campaigns
+// read, scenarios an index into the builder's.
+type fcust struct {
+	zone   int32
+	camps  []uint64
+	cfirst []ciAt
+	ens    []fenroll
+	yearly []fyear
+	sent   []int64
+}
+
+type ciAt struct {
+	ci int32
+	at int64
+}
+
+type fenroll struct {
+	eid         int64
+	sc          int32
+	step        string
+	next, first int64
+}
+
+type fyear struct {
+	sc  int32
+	day int64
+}
+
+// builder gathers the customers of a forecast and plans them.
+type builder struct {
+	f        *Forecaster
+	policy   *pressure.Policy
+	from, to time.Time
+
+	pks   []int64
+	custs []fcust
+	byPK  map[int64]int32
+	zones map[string]int32
+	locs  []*time.Location
+
+	cs     []*Campaign
+	crules []pressure.Rules
+	cprog  []int32
+	// dues are each campaign's due time by zone, from at the earliest.
+	dues [][]time.Time
+
+	scens  []*fscen
+	scByID map[scKey]int32
+
+	progs map[string]int32
+	names []string
+}
+
+type scKey struct {
+	id      string
+	version int
+}
+
+func unixOr0(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnix(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// customer returns the index of customer pk, adding it.
+func (b *builder) customer(pk int64, zone *string) int32 {
+	if i, ok := b.byPK[pk]; ok {
+		return i
+	}
+	name := ""
+	if zone != nil {
+		name = *zone
+	}
+	z, ok := b.zones[name]
+	if !ok {
+		z = int32(len(b.locs))
+		b.zones[name] = z
+		if name == "" {
+			b.locs = append(b.locs, b.policy.Location(nil))
+		} else {
+			b.locs = append(b.locs, b.policy.Location(&name))
+		}
+	}
+	i := int32(len(b.custs))
+	b.byPK[pk] = i
+	b.pks = append(b.pks, pk)
+	b.custs = append(b.custs, fcust{zone: z})
+	return i
+}
+
+func (b *builder) program(name string) int32 {
+	if i, ok := b.progs[name]; ok {
+		return i
+	}
+	i := int32(len(b.names))
+	b.progs[name] = i
+	b.names = append(b.names, name)
+	return i
+}
+
+// scenario returns the index of a scenario version, compiling it once.
+func (b *builder) scenario(ctx context.Context, id string, version int) (int32, error) {
+	k := scKey{id, version}
+	if i, ok := b.scByID[k]; ok {
+		return i, nil
+	}
+	sc, err := b.f.Scenarios.Compiled(ctx, b.f.DB, id, version)
+	if err != nil {
+		return 0, err
+	}
+	i := int32(len(b.scens))
+	b.scens = append(b.scens, &fscen{sc: sc, idx: sc.Index(), prog: b.program(sc.ID), rules: b.policy.RulesFor(sc.ID, nil)})
+	b.scByID[k] = i
+	return i, nil
+}
+
+// key appends what makes customer c behave as it does: two customers with
+// the same key get the same plan, so the same decisions.
+func (b *builder) key(buf []byte, c *fcust) []byte {
+	buf = binary.AppendUvarint(buf, uint64(c.zone))
+	buf = binary.AppendUvarint(buf, uint64(len(c.camps)))
+	for _, w := range c.camps {
+		buf = binary.AppendUvarint(buf, w)
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(c.cfirst)))
+	for _, f := range c.cfirst {
+		buf = binary.AppendUvarint(buf, uint64(f.ci))
+		buf = binary.AppendVarint(buf, f.at)
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(c.ens)))
+	for _, e := range c.ens {
+		buf = binary.AppendUvarint(buf, uint64(e.sc))
+		buf = binary.AppendUvarint(buf, uint64(len(e.step)))
+		buf = append(buf, e.step...)
+		buf = binary.AppendVarint(buf, e.next)
+		buf = binary.AppendVarint(buf, e.first)
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(c.yearly)))
+	for _, y := range c.yearly {
+		buf = binary.AppendUvarint(buf, uint64(y.sc))
+		buf = binary.AppendVarint(buf, y.day)
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(c.sent)))
+	for _, t := range c.sent {
+		buf = binary.AppendVarint(buf, t)
+	}
+	return buf
+}
+
+// plan fills p with customer i's known sends; false if the customer has
+// nothing to weigh.
+func (b *builder) plan(i int32, p *customerPlan) bool {
+	c := &b.custs[i]
+	from, to := b.from, b.to
+	loc := b.locs[c.zone]
+	p.loc = loc
+	p.plans, p.queue, p.sent = p.plans[:0], p.queue[:0], p.sent[:0]
+	for w, word := range c.camps {
+		for word != 0 {
+			bit := bits.TrailingZeros64(word)
+			word &^= 1 << bit
+			ci := int32(w*64 + bit)
+			at := b.dues[ci][c.zone]
+			if !at.Before(to) {
+				continue
+			}
+			cam := b.cs[ci]
+			ps := plannedSend{at: at, rules: &b.crules[ci], campaign: cam.ID, priority: cam.Priority, prog: b.cprog[ci],
+				source: srcCampaign, seq: 1 << 62}
+			for _, f := range c.cfirst {
+				if f.ci == ci {
+					ps.first = fromUnix(f.at)
+				}
+			}
+			p.plans = append(p.plans, ps)
+			p.queue = append(p.queue, ps)
+		}
+	}
+	for rank, en := range c.ens {
+		fs := b.scens[en.sc]
+		next := fromUnix(en.next)
+		at := next
+		if at.Before(from) {
+			at = from
+		}
+		// A waiting step ends at next_run_at: go on from the step after it.
+		step := en.step
+		if st := fs.idx[step]; st != nil && next.After(from) {
+			switch st.Kind {
+			case scenarios.StepWait:
+				step = st.Next
+			case scenarios.StepWaitFor:
+				step = firstOr(st.OnTimeout, st.Next)
+			}
+		}
+		sendsFrom(fs, step, at, to, loc, func(t time.Time) {
+			p.plans = append(p.plans, plannedSend{at: t, prog: fs.prog, priority: fs.sc.Priority, source: srcScenario})
+		})
+		if t, step, ok := walk(fs, step, at, to, loc); ok {
+			ps := plannedSend{at: t, rules: &fs.rules, prog: fs.prog, priority: fs.sc.Priority, source: srcScenario, sc: fs, step: step, seq: int64(rank)}
+			if t.Equal(at) {
+				ps.first = fromUnix(en.first)
+			}
+			p.queue = append(p.queue, ps)
+		}
+	}
+	for _, y := range c.yearly {
+		fs := b.scens[y.sc]
+		day := fromUnix(y.day)
+		first := fs.sc.Steps[0].ID
+		sendsFrom(fs, first, day, to, loc, func(t time.Time) {
+			if !t.Before(from) {
+				p.plans = append(p.plans, plannedSend{at: t, prog: fs.prog, priority: fs.sc.Priority, source: srcYearly})
+			}
+		})
+		if t, step, ok := walk(fs, first, day, to, loc); ok && !t.Before(from) {
+			p.queue = append(p.queue, plannedSend{at: t, rules: &fs.rules, prog: fs.prog, priority: fs.sc.Priority, source: srcYearly,
+				sc: fs, step: step, seq: 1 << 61})
+		}
+	}
+	for _, t := range c.sent {
+		p.sent = append(p.sent, fromUnix(t))
+	}
+	return len(p.plans) > 0 || len(p.queue) > 0 || len(c.ens) > 0
+}
+
 // Forecast projects [from, to) day by day: the sends of scheduled
 // campaigns, waiting enrollments and yearly programs, per customer and
 // weighed by the pressure policy, and the sends expected from new entries
 // at the last four weeks' rates. segment, when set, keeps its customers only.
+//
+// The reads are set-based, one query per source (audience, enrollments,
+// yearly program, recent messages), run side by side and scanned into
+// compact rows; each customer is then reduced to a key of what decides
+// their plan (time zone, campaigns, enrollments with their step and due
+// time, yearly dates, recent sends, earlier deferrals), and the policy is
+// simulated once per distinct key, its counts multiplied by the number of
+// customers sharing it. Customers with the same key get the same plan, so
+// this is exact.
 func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment string) (*Forecast, error) {
 	from, to = from.UTC(), to.UTC()
 	if !to.After(from) {
@@ -191,140 +454,35 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 		}
 		return q.Where(col+" IN (SELECT c.id FROM customers AS c WHERE "+segWhere+")", segArgs...)
 	}
-	plans := map[int64]*customerPlan{}
-	plan := func(pk int64, zone *string) *customerPlan {
-		p := plans[pk]
-		if p == nil {
-			p = &customerPlan{zone: zone}
-			plans[pk] = p
-		}
-		if zone != nil {
-			p.zone = zone
-		}
-		return p
-	}
-	type idZone struct {
-		PK   int64   `bun:"id"`
-		Zone *string `bun:"time_zone"`
-	}
+	b := &builder{f: f, policy: policy, from: from, to: to, byPK: map[int64]int32{}, zones: map[string]int32{},
+		scByID: map[scKey]int32{}, progs: map[string]int32{}}
 
-	// Scheduled campaigns, and what started ones have left.
-	var cs []*Campaign
-	if err := db.NewSelect().Model(&cs).Where("status IN (?)", bun.In([]Status{StatusScheduled, StatusSending, StatusPaused})).
+	// The small reads first: campaigns, earlier deferrals, scenarios and
+	// entry rates.
+	if err := db.NewSelect().Model(&b.cs).Where("status IN (?)", bun.In([]Status{StatusScheduled, StatusSending, StatusPaused})).
 		Where("scheduled_at < ?", to.Add(maxZoneOffset)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("forecast: campaigns: %w", err)
 	}
-	audiences := map[string][]idZone{}
-	for _, c := range cs {
-		var rows []idZone
-		if c.AudienceFixed {
-			q := db.NewSelect().TableExpr("campaign_recipients AS r").Join("JOIN customers AS c ON c.id = r.customer_id").
-				ColumnExpr("c.id, c.time_zone").Where("r.campaign_id = ? AND r.state IN ('pending', 'held')", c.ID)
-			if err := inSegment(q, "c.id").Scan(ctx, &rows); err != nil {
-				return nil, fmt.Errorf("forecast: recipients of campaign %s: %w", c.ID, err)
-			}
-		} else if cached, ok := audiences[c.Audience]; ok {
-			// Campaigns to the same audience read it once.
-			rows = cached
-		} else {
-			w, args, err := s.where(ctx, db, c.Audience)
-			if err != nil {
-				return nil, err
-			}
-			q := db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(w, args...)
-			if err := inSegment(q, "c.id").Scan(ctx, &rows); err != nil {
-				return nil, fmt.Errorf("forecast: audience of campaign %s: %w", c.ID, err)
-			}
-			audiences[c.Audience] = rows
-		}
-		o := c.Pressure
-		for _, r := range rows {
-			at := s.LocalDue(c, policy.Location(r.Zone))
-			if at.Before(from) {
-				at = from
-			}
-			if !at.Before(to) {
-				continue
-			}
-			p := plan(r.PK, r.Zone)
-			ps := plannedSend{at: at, program: c.Program, campaign: c.ID, priority: c.Priority, override: &o,
-				source: srcCampaign, key: Key(c.ID, r.PK), seq: 1 << 62}
-			p.plans = append(p.plans, ps)
-			p.queue = append(p.queue, ps)
-		}
-	}
-
 	// Messages deferred before the period keep their first deferral.
 	var firsts []struct {
+		PK  int64     `bun:"customer_id"`
 		Key string    `bun:"message_key"`
 		At  time.Time `bun:"at"`
 	}
-	if err := db.NewSelect().Table("pressure_decisions").ColumnExpr("message_key, min(at) AS at").
+	if err := db.NewSelect().Table("pressure_decisions").ColumnExpr("customer_id, message_key, min(at) AS at").
 		Where("decision = ? AND at > ? AND at <= ?", pressure.Deferred, from.Add(-31*24*time.Hour), from).
-		Group("message_key").Scan(ctx, &firsts); err != nil {
+		Group("customer_id", "message_key").Scan(ctx, &firsts); err != nil {
 		return nil, fmt.Errorf("forecast: deferrals: %w", err)
 	}
-	firstDue := make(map[string]time.Time, len(firsts))
+	firstDue := map[int64]map[string]int64{}
 	for _, d := range firsts {
-		firstDue[d.Key] = d.At
+		m := firstDue[d.PK]
+		if m == nil {
+			m = map[string]int64{}
+			firstDue[d.PK] = m
+		}
+		m[d.Key] = unixOr0(d.At)
 	}
-	for _, p := range plans {
-		for i := range p.queue {
-			p.queue[i].first = firstDue[p.queue[i].key]
-		}
-	}
-
-	// Waiting enrollments, followed step by step.
-	var ens []struct {
-		EID     int64     `bun:"id"`
-		PK      int64     `bun:"customer_id"`
-		Zone    *string   `bun:"time_zone"`
-		ID      string    `bun:"scenario_id"`
-		Version int       `bun:"version"`
-		Step    string    `bun:"step"`
-		Next    time.Time `bun:"next_run_at"`
-	}
-	q := db.NewSelect().TableExpr("enrollments AS e").Join("JOIN customers AS c ON c.id = e.customer_id").
-		Join("JOIN scenarios AS s ON s.id = e.scenario_id").
-		ColumnExpr("e.id, e.customer_id, c.time_zone, e.scenario_id, e.version, e.step, e.next_run_at").
-		Where("e.state = 'active' AND s.status = 'ACTIVE' AND e.next_run_at IS NOT NULL AND e.next_run_at < ?", to)
-	if err := inSegment(q, "e.customer_id").Scan(ctx, &ens); err != nil {
-		return nil, fmt.Errorf("forecast: enrollments: %w", err)
-	}
-	for _, en := range ens {
-		sc, err := f.Scenarios.Compiled(ctx, db, en.ID, en.Version)
-		if err != nil {
-			return nil, err
-		}
-		at := en.Next
-		if at.Before(from) {
-			at = from
-		}
-		p := plan(en.PK, en.Zone)
-		loc := policy.Location(en.Zone)
-		// A waiting step ends at next_run_at: go on from the step after it.
-		step := en.Step
-		if st := sc.Index()[step]; st != nil && en.Next.After(from) {
-			switch st.Kind {
-			case scenarios.StepWait:
-				step = st.Next
-			case scenarios.StepWaitFor:
-				step = firstOr(st.OnTimeout, st.Next)
-			}
-		}
-		for _, t := range sendsFrom(sc, step, at, to, loc) {
-			p.plans = append(p.plans, plannedSend{at: t, program: sc.ID, priority: sc.Priority, source: srcScenario})
-		}
-		if t, step, ok := walk(sc, step, at, to, loc); ok {
-			ps := plannedSend{at: t, program: sc.ID, priority: sc.Priority, source: srcScenario, sc: sc, step: step, seq: en.EID}
-			if t.Equal(at) {
-				ps.first = firstDue[fmt.Sprintf("scenario:%d:%s:1", en.EID, en.Step)]
-			}
-			p.queue = append(p.queue, ps)
-		}
-	}
-
-	// Yearly programs and the entry rates of the others.
 	rows, err := engine.ListScenarios(ctx, db)
 	if err != nil {
 		return nil, err
@@ -334,21 +492,7 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 	for i := range fc.Days {
 		fc.Days[i] = &Day{Date: from.Truncate(24*time.Hour).AddDate(0, 0, i)}
 	}
-	dayOf := func(t time.Time) int { return int(t.Sub(fc.Days[0].Date) / (24 * time.Hour)) }
-	programs := map[string]map[int]*ProgramDay{}
-	pday := func(program string, d int) *ProgramDay {
-		m := programs[program]
-		if m == nil {
-			m = map[int]*ProgramDay{}
-			programs[program] = m
-		}
-		pd := m[d]
-		if pd == nil {
-			pd = &ProgramDay{Program: program}
-			m[d] = pd
-		}
-		return pd
-	}
+	t := &tally{fc: fc, day0: fc.Days[0].Date}
 	share := 1.0
 	if segment != "" {
 		all, err := s.AudienceCount(ctx, db, "all")
@@ -375,41 +519,104 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 	for _, e := range entries {
 		rate[e.ID] = float64(e.N) / 28 * share
 	}
+	var yearly, rated []int32
 	for _, row := range rows {
 		if row.Status != engine.StatusActive {
 			continue
 		}
-		sc, err := f.Scenarios.Compiled(ctx, db, row.ID, row.Version)
+		si, err := b.scenario(ctx, row.ID, row.Version)
 		if err != nil {
 			return nil, err
 		}
+		sc := b.scens[si].sc
 		if len(sc.Steps) == 0 {
 			continue
 		}
 		switch sc.Trigger.Kind {
 		case scenarios.TriggerYearly:
-			if err := f.yearly(ctx, sc, from, to, plan, inSegment); err != nil {
-				return nil, err
-			}
+			yearly = append(yearly, si)
 		case scenarios.TriggerEvent, scenarios.TriggerSegment:
-			r := rate[sc.ID]
-			if r == 0 {
-				continue
-			}
-			// One entry a day at midnight: its sends, by day offset.
-			offsets := sendsFrom(sc, sc.Steps[0].ID, time.Time{}, time.Time{}.Add(time.Duration(days)*24*time.Hour), time.UTC)
-			for d := range fc.Days {
-				for _, o := range offsets {
-					od := d + int(o.Sub(time.Time{})/(24*time.Hour))
-					if od < days {
-						pday(sc.ID, od).Expected += r
-						fc.Days[od].Expected += r
-					}
-				}
+			if rate[sc.ID] != 0 {
+				rated = append(rated, si)
 			}
 		}
 	}
+	for _, c := range b.cs {
+		b.crules = append(b.crules, policy.RulesFor(c.Program, &c.Pressure))
+		b.cprog = append(b.cprog, b.program(c.Program))
+	}
 
+	// The bulk reads, side by side.
+	var reads []func(context.Context) error
+	// Scheduled campaigns, and what started ones have left: each distinct
+	// audience read once.
+	members := make([]*[]custRow, len(b.cs))
+	audiences := map[string]*[]custRow{}
+	for ci, c := range b.cs {
+		if !c.AudienceFixed {
+			if m, ok := audiences[c.Audience]; ok {
+				members[ci] = m
+				continue
+			}
+		}
+		m := new([]custRow)
+		members[ci] = m
+		var q *bun.SelectQuery
+		if c.AudienceFixed {
+			q = db.NewSelect().TableExpr("campaign_recipients AS r").Join("JOIN customers AS c ON c.id = r.customer_id").
+				ColumnExpr("c.id, c.time_zone").Where("r.campaign_id = ? AND r.state IN ('pending', 'held')", c.ID)
+		} else {
+			audiences[c.Audience] = m
+			w, args, err := s.where(ctx, db, c.Audience)
+			if err != nil {
+				return nil, err
+			}
+			q = db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(w, args...)
+		}
+		q = inSegment(q, "c.id")
+		reads = append(reads, func(ctx context.Context) error {
+			if err := scanCustomers(ctx, q, m, false); err != nil {
+				return fmt.Errorf("forecast: audience of campaign %s: %w", c.ID, err)
+			}
+			return nil
+		})
+	}
+	// Waiting enrollments.
+	var ens []enrollRow
+	reads = append(reads, func(ctx context.Context) error {
+		// Neither the scenario (its status is known) nor the customer (the
+		// audiences read most time zones; the others are read after) is
+		// joined: the join alone took longer than the read.
+		q := db.NewSelect().TableExpr("enrollments AS e").
+			ColumnExpr("e.id, e.customer_id, e.scenario_id, e.version, e.step, e.next_run_at").
+			Where("e.state = 'active' AND e.next_run_at IS NOT NULL AND e.next_run_at < ?", to)
+		if err := scanEnrollments(ctx, inSegment(q, "e.customer_id"), &ens); err != nil {
+			return fmt.Errorf("forecast: enrollments: %w", err)
+		}
+		return nil
+	})
+	// The customers of yearly programs, with their date.
+	yrows := make([][]custRow, len(yearly))
+	for i, si := range yearly {
+		sc := b.scens[si].sc
+		field := sc.Trigger.Field
+		q := db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(baseWhere)
+		switch {
+		case sc.Trigger.StoreAnniversary:
+			q = q.ColumnExpr("NULL AS at")
+		case field == "first_order_at" || field == "created_at":
+			q = q.ColumnExpr("c." + field + " AS at").Where("c." + field + " IS NOT NULL")
+		default:
+			continue
+		}
+		q = inSegment(q, "c.id")
+		reads = append(reads, func(ctx context.Context) error {
+			if err := scanCustomers(ctx, q, &yrows[i], true); err != nil {
+				return fmt.Errorf("forecast: customers of %s: %w", sc.ID, err)
+			}
+			return nil
+		})
+	}
 	// What the customers already got in the window before the period.
 	window := policy.Default.Window
 	for _, o := range policy.Programs {
@@ -417,217 +624,522 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 			window = *o.Window
 		}
 	}
-	if len(plans) > 0 {
-		var sent []struct {
-			PK int64     `bun:"customer_id"`
-			At time.Time `bun:"created_at"`
-		}
-		q := db.NewSelect().Table("messages").Column("customer_id", "created_at").Where("kind = 'marketing'").
+	var sent []custRow
+	reads = append(reads, func(ctx context.Context) error {
+		q := db.NewSelect().Table("messages").ColumnExpr("customer_id, NULL AS time_zone, created_at").Where("kind = 'marketing'").
 			Where("created_at > ? AND created_at <= ?", from.Add(-window), from).Where("state NOT IN ('failed', 'suppressed')").
 			Where("customer_id IS NOT NULL")
-		if err := q.Scan(ctx, &sent); err != nil {
-			return nil, fmt.Errorf("forecast: recent messages: %w", err)
+		if err := scanCustomers(ctx, q, &sent, true); err != nil {
+			return fmt.Errorf("forecast: recent messages: %w", err)
 		}
-		for _, m := range sent {
-			if p := plans[m.PK]; p != nil {
-				p.sent = append(p.sent, m.At)
+		return nil
+	})
+	if err := parallel(ctx, 4, reads); err != nil {
+		return nil, err
+	}
+
+	// The customers, in the order of the reads.
+	hint := len(ens)
+	for _, m := range members {
+		hint = max(hint, len(*m))
+	}
+	for _, r := range yrows {
+		hint = max(hint, len(r))
+	}
+	b.custs = make([]fcust, 0, hint)
+	b.pks = make([]int64, 0, hint)
+	b.byPK = make(map[int64]int32, hint)
+	words := (len(b.cs) + 63) / 64
+	for ci, c := range b.cs {
+		for _, r := range *members[ci] {
+			i := b.customer(r.pk, r.zone)
+			fc := &b.custs[i]
+			if fc.camps == nil {
+				fc.camps = make([]uint64, words)
+			}
+			fc.camps[ci/64] |= 1 << (ci % 64)
+			if m := firstDue[r.pk]; m != nil {
+				if at, ok := m[Key(c.ID, r.pk)]; ok {
+					fc.cfirst = append(fc.cfirst, ciAt{int32(ci), at})
+				}
+			}
+		}
+	}
+	for i, si := range yearly {
+		b.yearly(si, yrows[i])
+	}
+	// The time zones of customers known from enrollments only.
+	active := map[string]bool{}
+	for _, row := range rows {
+		active[row.ID] = row.Status == engine.StatusActive
+	}
+	var missing []int64
+	for _, en := range ens {
+		if _, ok := b.byPK[en.pk]; !ok && active[en.scenario] {
+			missing = append(missing, en.pk)
+		}
+	}
+	slices.Sort(missing)
+	missing = slices.Compact(missing)
+	for len(missing) > 0 {
+		chunk := missing[:min(len(missing), 10000)]
+		missing = missing[len(chunk):]
+		var found []custRow
+		q := db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where("c.id IN (?)", bun.In(chunk))
+		if err := scanCustomers(ctx, q, &found, false); err != nil {
+			return nil, fmt.Errorf("forecast: time zones: %w", err)
+		}
+		for _, r := range found {
+			b.customer(r.pk, r.zone)
+		}
+	}
+	for _, en := range ens {
+		i, ok := b.byPK[en.pk]
+		if !ok || !active[en.scenario] {
+			// A scenario not running, or a customer gone.
+			continue
+		}
+		sc, err := b.scenario(ctx, en.scenario, en.version)
+		if err != nil {
+			return nil, err
+		}
+		e := fenroll{eid: en.eid, sc: sc, step: en.step, next: en.next}
+		if m := firstDue[en.pk]; m != nil {
+			e.first = m[fmt.Sprintf("scenario:%d:%s:1", en.eid, en.step)]
+		}
+		b.custs[i].ens = append(b.custs[i].ens, e)
+	}
+	for _, m := range sent {
+		if i, ok := b.byPK[m.pk]; ok {
+			b.custs[i].sent = append(b.custs[i].sent, m.at)
+		}
+	}
+
+	// Campaign due times by zone.
+	b.dues = make([][]time.Time, len(b.cs))
+	for ci, c := range b.cs {
+		b.dues[ci] = make([]time.Time, len(b.locs))
+		for z, loc := range b.locs {
+			at := s.LocalDue(c, loc)
+			if at.Before(from) {
+				at = from
+			}
+			b.dues[ci][z] = at
+		}
+	}
+	t.progs = make([][]ProgramDay, len(b.names))
+
+	// Expected entries: one a day at midnight, its sends by day offset.
+	for _, si := range rated {
+		fs := b.scens[si]
+		r := rate[fs.sc.ID]
+		var offsets []int
+		sendsFrom(fs, fs.sc.Steps[0].ID, time.Time{}, time.Time{}.Add(time.Duration(days)*24*time.Hour), time.UTC, func(o time.Time) {
+			offsets = append(offsets, int(o.Sub(time.Time{})/(24*time.Hour)))
+		})
+		for d := range fc.Days {
+			for _, o := range offsets {
+				if od := d + o; od < days {
+					t.pd(fs.prog, od).Expected += r
+					fc.Days[od].Expected += r
+				}
 			}
 		}
 	}
 
-	// The policy, customer by customer.
-	for _, p := range plans {
-		simulate(p, policy, from, to, func(kind string, ps plannedSend, at time.Time) {
-			d := dayOf(at)
-			if d < 0 || d >= days {
-				return
-			}
-			pd := pday(ps.program, d)
-			switch kind {
-			case "planned":
-				pd.Planned++
-				switch ps.source {
-				case srcCampaign:
-					fc.Days[d].Campaigns++
-				case srcScenario:
-					fc.Days[d].Scenarios++
-				default:
-					fc.Days[d].Yearly++
-				}
-			case "send":
-				pd.Sends++
-				fc.Days[d].Sends++
-			case "defer":
-				pd.Deferred++
-			case "skip":
-				pd.Skipped++
-			case "overcap":
-				fc.Days[d].OverCap++
-			}
-		})
+	// Cohorts of customers with the same key, then the policy once per cohort.
+	type cohort struct {
+		rep int32
+		n   int
 	}
+	var cohorts []cohort
+	index := map[string]int32{}
+	var buf []byte
+	for i := range b.custs {
+		c := &b.custs[i]
+		slices.SortFunc(c.ens, func(a, b fenroll) int { return cmp.Compare(a.eid, b.eid) })
+		slices.Sort(c.sent)
+		buf = buf[:0]
+		if f.PerCustomer {
+			buf = binary.AppendVarint(buf, b.pks[i])
+		}
+		buf = b.key(buf, c)
+		if k, ok := index[string(buf)]; ok {
+			cohorts[k].n++
+			continue
+		}
+		index[string(buf)] = int32(len(cohorts))
+		cohorts = append(cohorts, cohort{rep: int32(i), n: 1})
+	}
+	var p customerPlan
+	var scratch simScratch
+	for _, co := range cohorts {
+		if b.plan(co.rep, &p) {
+			t.simulate(&p, policy.Default, from, to, co.n, &scratch)
+		}
+	}
+	order := make([]int32, len(b.names))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return strings.Compare(b.names[x], b.names[y]) })
 	for d, day := range fc.Days {
-		for _, m := range programs {
-			if pd := m[d]; pd != nil {
-				day.Programs = append(day.Programs, pd)
+		for _, pi := range order {
+			if t.progs[pi] == nil {
+				continue
+			}
+			if pd := t.progs[pi][d]; pd.Planned != 0 || pd.Sends != 0 || pd.Deferred != 0 || pd.Skipped != 0 || pd.Expected != 0 {
+				pd.Program = b.names[pi]
+				day.Programs = append(day.Programs, &pd)
 			}
 		}
-		sort.Slice(day.Programs, func(i, j int) bool { return day.Programs[i].Program < day.Programs[j].Program })
 	}
 	return fc, nil
 }
 
-// yearly plans a yearly program's sends for its customers in [from, to).
-func (f *Forecaster) yearly(ctx context.Context, sc *scenarios.Scenario, from, to time.Time, plan func(int64, *string) *customerPlan,
-	inSegment func(*bun.SelectQuery, string) *bun.SelectQuery) error {
-	policy := f.Campaigns.o.Policy
-	field := sc.Trigger.Field
-	var rows []struct {
-		PK   int64      `bun:"id"`
-		Zone *string    `bun:"time_zone"`
-		At   *time.Time `bun:"at"`
+// parallel runs the reads, at most n at a time, and returns the first error.
+func parallel(ctx context.Context, n int, reads []func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, n)
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, read := range reads {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if errs[i] = read(ctx); errs[i] != nil {
+				cancel()
+			}
+		}()
 	}
-	q := f.DB.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(baseWhere)
-	switch {
-	case sc.Trigger.StoreAnniversary:
-		q = q.ColumnExpr("NULL AS at")
-	case field == "first_order_at" || field == "created_at":
-		q = q.ColumnExpr("c." + field + " AS at").Where("c." + field + " IS NOT NULL")
-	default:
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// custRow is a customer id with a time zone and, for some reads, a time.
+type custRow struct {
+	pk   int64
+	zone *string
+	at   int64
+}
+
+type enrollRow struct {
+	eid, pk  int64
+	scenario string
+	version  int
+	step     string
+	next     int64
+}
+
+// nsTime scans a time column of either database into Unix nanoseconds, 0
+// for NULL.
+type nsTime int64
+
+func (t *nsTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*t = 0
+		return nil
+	case time.Time:
+		*t = nsTime(v.UnixNano())
+		return nil
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	}
+	return fmt.Errorf("time column: unexpected %T", v)
+}
+
+func (t *nsTime) parse(s string) error {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
+		if v, err := time.Parse(layout, s); err == nil {
+			*t = nsTime(v.UnixNano())
+			return nil
+		}
+	}
+	return fmt.Errorf("time column: cannot parse %q", s)
+}
+
+// zones interns the time zone names a read meets.
+type zoneNames map[string]*string
+
+func (z zoneNames) get(ns sql.NullString) *string {
+	if !ns.Valid || ns.String == "" {
 		return nil
 	}
-	if err := inSegment(q, "c.id").Scan(ctx, &rows); err != nil {
-		return fmt.Errorf("forecast: customers of %s: %w", sc.ID, err)
+	if p, ok := z[ns.String]; ok {
+		return p
 	}
-	store := f.Scenarios.StoreAnniversary()
-	for _, r := range rows {
-		md := store
-		var origin time.Time
-		if r.At != nil {
-			origin = r.At.UTC()
-			md = origin.Format("01-02")
+	p := &ns.String
+	z[ns.String] = p
+	return p
+}
+
+// scanCustomers reads the id, time zone and, withAt, a time of each row of q.
+func scanCustomers(ctx context.Context, q *bun.SelectQuery, out *[]custRow, withAt bool) error {
+	rows, err := q.Rows(ctx)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	names := zoneNames{}
+	var zone sql.NullString
+	for rows.Next() {
+		var r custRow
+		var at nsTime
+		dest := []any{&r.pk, &zone}
+		if withAt {
+			dest = append(dest, &at)
 		}
-		if md == "" {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		r.zone, r.at = names.get(zone), int64(at)
+		*out = append(*out, r)
+	}
+	return rows.Err()
+}
+
+func scanEnrollments(ctx context.Context, q *bun.SelectQuery, out *[]enrollRow) error {
+	rows, err := q.Rows(ctx)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	interned := map[string]string{}
+	intern := func(b []byte) string {
+		if s, ok := interned[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		interned[s] = s
+		return s
+	}
+	var scenario, step sql.RawBytes
+	for rows.Next() {
+		var r enrollRow
+		var next nsTime
+		if err := rows.Scan(&r.eid, &r.pk, &scenario, &r.version, &step, &next); err != nil {
+			return err
+		}
+		r.scenario, r.step, r.next = intern(scenario), intern(step), int64(next)
+		*out = append(*out, r)
+	}
+	return rows.Err()
+}
+
+// yearly adds the dates of a yearly program in [from, to) to its customers.
+func (b *builder) yearly(si int32, rows []custRow) {
+	// The store's date, as a month and day (its year a leap one, so that
+	// 02-29 parses; the years it falls in are checked below).
+	var storeDate time.Time
+	if md := b.f.Scenarios.StoreAnniversary(); md != "" {
+		storeDate, _ = time.Parse("2006-01-02", "2000-"+md)
+	}
+	from, to := b.from, b.to
+	for _, r := range rows {
+		md := storeDate
+		originYear := 0
+		if r.at != 0 {
+			md = fromUnix(r.at)
+			originYear = md.Year()
+		}
+		if md.IsZero() {
 			continue
 		}
 		for y := from.Year(); y <= to.Year(); y++ {
-			day, err := time.Parse("2006-01-02", fmt.Sprintf("%d-%s", y, md))
-			if err != nil || (!origin.IsZero() && y <= origin.Year()) {
+			if originYear != 0 && y <= originYear {
 				continue
 			}
+			if md.Month() == time.February && md.Day() == 29 && !leap(y) {
+				continue
+			}
+			day := time.Date(y, md.Month(), md.Day(), 0, 0, 0, 0, time.UTC)
 			if day.Add(24*time.Hour).Before(from) || !day.Before(to) {
 				continue
 			}
-			loc := policy.Location(r.Zone)
-			for _, t := range sendsFrom(sc, sc.Steps[0].ID, day, to, loc) {
-				if !t.Before(from) {
-					p := plan(r.PK, r.Zone)
-					p.plans = append(p.plans, plannedSend{at: t, program: sc.ID, priority: sc.Priority, source: srcYearly})
-				}
-			}
-			if t, step, ok := walk(sc, sc.Steps[0].ID, day, to, loc); ok && !t.Before(from) {
-				p := plan(r.PK, r.Zone)
-				p.queue = append(p.queue, plannedSend{at: t, program: sc.ID, priority: sc.Priority, source: srcYearly, sc: sc, step: step, seq: 1 << 61})
-			}
+			i := b.customer(r.pk, r.zone)
+			b.custs[i].yearly = append(b.custs[i].yearly, fyear{si, day.UnixNano()})
 		}
 	}
-	return nil
+}
+
+func leap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// tally adds up the simulated decisions by day and program.
+type tally struct {
+	fc   *Forecast
+	day0 time.Time
+	// progs are by program index, then day; nil until the program has one.
+	progs [][]ProgramDay
+}
+
+func (t *tally) day(at time.Time) int {
+	d := int(at.Sub(t.day0) / (24 * time.Hour))
+	if d < 0 || d >= len(t.fc.Days) {
+		return -1
+	}
+	return d
+}
+
+func (t *tally) pd(prog int32, d int) *ProgramDay {
+	if t.progs[prog] == nil {
+		t.progs[prog] = make([]ProgramDay, len(t.fc.Days))
+	}
+	return &t.progs[prog][d]
+}
+
+type simScratch struct {
+	all      []int64
+	queue    []plannedSend
+	sent     []time.Time
+	reserved []pressure.Reservation
+}
+
+func lessSend(a, b *plannedSend) bool {
+	if !a.at.Equal(b.at) {
+		return a.at.Before(b.at)
+	}
+	return a.seq < b.seq
 }
 
 // simulate runs the policy over one customer's planned sends in time
-// order, as the engine and the campaign sender would, and reports each
-// planned send, send, deferral, skip and day over the cap.
-func simulate(p *customerPlan, policy *pressure.Policy, from, to time.Time, report func(kind string, ps plannedSend, at time.Time)) {
-	sort.Slice(p.plans, func(i, j int) bool {
-		if !p.plans[i].at.Equal(p.plans[j].at) {
-			return p.plans[i].at.Before(p.plans[j].at)
-		}
-		return p.plans[i].priority > p.plans[j].priority
-	})
-	loc := policy.Location(p.zone)
+// order, as the engine and the campaign sender would, and counts n times
+// (the customers of the cohort) each planned send, send, deferral, skip
+// and day over the cap.
+func (t *tally) simulate(p *customerPlan, def pressure.Rules, from, to time.Time, n int, sc *simScratch) {
 	// Before the policy: days on which the planned load breaks the cap.
-	all := append(append([]time.Time(nil), p.sent...), make([]time.Time, 0, len(p.plans))...)
-	for _, ps := range p.plans {
-		all = append(all, ps.at)
+	all := sc.all[:0]
+	for _, x := range p.sent {
+		all = append(all, x.UnixNano())
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Before(all[j]) })
-	lastOver := -1
-	lo := 0
-	rules := policy.Default
-	for i, t := range all {
-		for all[lo].Add(rules.Window).Before(t) || all[lo].Add(rules.Window).Equal(t) {
-			lo++
-		}
-		if rules.Cap > 0 && i-lo+1 > rules.Cap && !t.Before(from) {
-			d := int(t.Sub(from.Truncate(24*time.Hour)) / (24 * time.Hour))
-			if d != lastOver {
-				report("overcap", plannedSend{}, t)
-				lastOver = d
+	for i := range p.plans {
+		all = append(all, p.plans[i].at.UnixNano())
+	}
+	slices.Sort(all)
+	sc.all = all
+	if def.Cap > 0 {
+		lastOver := -1
+		lo := 0
+		w, fromN, day0 := int64(def.Window), from.UnixNano(), t.day0.UnixNano()
+		for i, x := range all {
+			for all[lo]+w <= x {
+				lo++
+			}
+			if i-lo+1 > def.Cap && x >= fromN {
+				d := int((x - day0) / int64(24*time.Hour))
+				if d != lastOver {
+					if d >= 0 && d < len(t.fc.Days) {
+						t.fc.Days[d].OverCap += n
+					}
+					lastOver = d
+				}
 			}
 		}
 	}
-	for _, ps := range p.plans {
-		report("planned", ps, ps.at)
+	for i := range p.plans {
+		ps := &p.plans[i]
+		d := t.day(ps.at)
+		if d < 0 {
+			continue
+		}
+		t.pd(ps.prog, d).Planned += n
+		switch ps.source {
+		case srcCampaign:
+			t.fc.Days[d].Campaigns += n
+		case srcScenario:
+			t.fc.Days[d].Scenarios += n
+		default:
+			t.fc.Days[d].Yearly += n
+		}
 	}
 	// The policy, with deferrals and the following steps put in order.
-	queue := p.queue
-	less := func(a, b plannedSend) bool {
-		if !a.at.Equal(b.at) {
-			return a.at.Before(b.at)
+	queue := append(sc.queue[:0], p.queue...)
+	slices.SortStableFunc(queue, func(a, b plannedSend) int {
+		switch {
+		case lessSend(&a, &b):
+			return -1
+		case lessSend(&b, &a):
+			return 1
 		}
-		return a.seq < b.seq
+		return 0
+	})
+	push := func(h int, ps plannedSend) {
+		i := h + sort.Search(len(queue)-h, func(i int) bool { return lessSend(&ps, &queue[h+i]) })
+		queue = append(queue, plannedSend{})
+		copy(queue[i+1:], queue[i:])
+		queue[i] = ps
 	}
-	sort.SliceStable(queue, func(i, j int) bool { return less(queue[i], queue[j]) })
-	push := func(ps plannedSend) {
-		i := sort.Search(len(queue), func(i int) bool { return less(ps, queue[i]) })
-		queue = append(queue[:i], append([]plannedSend{ps}, queue[i:]...)...)
-	}
-	for len(queue) > 0 {
-		ps := queue[0]
-		queue = queue[1:]
+	sent := append(sc.sent[:0], p.sent...)
+	for h := 0; h < len(queue); {
+		ps := queue[h]
+		h++
 		if !ps.at.Before(to) {
 			continue
 		}
 		if ps.first.IsZero() {
 			ps.first = ps.at
 		}
-		r := policy.RulesFor(ps.program, ps.override)
-		var reserved []pressure.Reservation
+		r := ps.rules
+		reserved := sc.reserved[:0]
 		if ps.campaign == "" && r.OnCapped != pressure.OnCappedOverride {
-			for _, o := range queue {
-				if o.campaign != "" && o.priority > ps.priority && o.at.After(ps.at) && !o.at.After(ps.at.Add(r.Window)) {
+			end := ps.at.Add(r.Window)
+			for j := h; j < len(queue); j++ {
+				o := &queue[j]
+				if o.campaign != "" && o.priority > ps.priority && o.at.After(ps.at) && !o.at.After(end) {
 					reserved = append(reserved, pressure.Reservation{At: o.at, Campaign: o.campaign, Priority: o.priority})
 				}
 			}
 		}
-		recent := p.sent[:0:0]
-		for _, t := range p.sent {
-			if t.After(ps.at.Add(-r.Window)) {
-				recent = append(recent, t)
+		sc.reserved = reserved
+		// Only the sends in the longest window still count.
+		cut, k := ps.at.Add(-r.Window), 0
+		for _, x := range sent {
+			if x.After(cut) {
+				sent[k] = x
+				k++
 			}
 		}
-		p.sent = recent
-		res := pressure.Evaluate(r, ps.at, loc, p.sent, ps.first, reserved)
+		sent = sent[:k]
+		d := t.day(ps.at)
+		res := pressure.Verdict(*r, ps.at, p.loc, sent, ps.first, reserved)
 		switch res.Decision {
 		case pressure.Send, pressure.Overridden:
-			p.sent = append(p.sent, ps.at)
-			report("send", ps, ps.at)
+			sent = append(sent, ps.at)
+			if d >= 0 {
+				t.pd(ps.prog, d).Sends += n
+				t.fc.Days[d].Sends += n
+			}
 		case pressure.Deferred:
-			report("defer", ps, ps.at)
+			if d >= 0 {
+				t.pd(ps.prog, d).Deferred += n
+			}
 			ps.at = res.Until
-			push(ps)
+			push(h, ps)
 			continue
 		default:
-			report("skip", ps, ps.at)
+			if d >= 0 {
+				t.pd(ps.prog, d).Skipped += n
+			}
 		}
 		if ps.sc != nil {
-			if st := ps.sc.Index()[ps.step]; st != nil {
-				if t, step, ok := walk(ps.sc, st.Next, ps.at, to, loc); ok {
-					push(plannedSend{at: t, program: ps.program, priority: ps.priority, source: ps.source, sc: ps.sc, step: step, seq: ps.seq})
+			if st := ps.sc.idx[ps.step]; st != nil {
+				if at, step, ok := walk(ps.sc, st.Next, ps.at, to, p.loc); ok {
+					push(h, plannedSend{at: at, rules: ps.rules, prog: ps.prog, priority: ps.priority, source: ps.source, sc: ps.sc, step: step, seq: ps.seq})
 				}
 			}
 		}
 	}
+	sc.queue, sc.sent = queue[:0], sent[:0]
 }
 
 // Warnings tells, for a campaign being scheduled, the days in its window

@@ -122,29 +122,59 @@ func (p *Policy) Location(name *string) *time.Location {
 // firstDue when the message was first deferred (zero if never), reserved
 // the higher-priority scheduled sends ahead.
 func Evaluate(r Rules, now time.Time, loc *time.Location, sent []time.Time, firstDue time.Time, reserved []Reservation) Result {
+	return evaluate(r, now, loc, sent, firstDue, reserved, true)
+}
+
+// Verdict is Evaluate without the reason, for callers that weigh many
+// messages and keep only the decisions (the forecast). sent must be in
+// time order; reserved is sorted in place.
+func Verdict(r Rules, now time.Time, loc *time.Location, sent []time.Time, firstDue time.Time, reserved []Reservation) Result {
+	return evaluate(r, now, loc, sent, firstDue, reserved, false)
+}
+
+func evaluate(r Rules, now time.Time, loc *time.Location, sent []time.Time, firstDue time.Time, reserved []Reservation, explain bool) Result {
 	if firstDue.IsZero() || firstDue.After(now) {
 		firstDue = now
 	}
 	var inWindow []time.Time
-	for _, t := range sent {
-		if t.After(now.Add(-r.Window)) && !t.After(now) {
-			inWindow = append(inWindow, t)
+	if explain {
+		for _, t := range sent {
+			if t.After(now.Add(-r.Window)) && !t.After(now) {
+				inWindow = append(inWindow, t)
+			}
 		}
+		sort.Slice(inWindow, func(i, j int) bool { return inWindow[i].Before(inWindow[j]) })
+	} else {
+		// sent is in order: the window is a run of it.
+		lo, hi := 0, len(sent)
+		for lo < hi && !sent[lo].After(now.Add(-r.Window)) {
+			lo++
+		}
+		for hi > lo && sent[hi-1].After(now) {
+			hi--
+		}
+		inWindow = sent[lo:hi]
 	}
-	sort.Slice(inWindow, func(i, j int) bool { return inWindow[i].Before(inWindow[j]) })
 	var next time.Time
 	var why []string
+	held := false
 	n := len(inWindow)
 	if r.Cap > 0 && n >= r.Cap {
 		free := inWindow[n-r.Cap].Add(r.Window)
 		next = later(next, free)
-		why = append(why, fmt.Sprintf("cap %d in %s reached (%d sent)", r.Cap, fmtDur(r.Window), n))
+		held = true
+		if explain {
+			why = append(why, fmt.Sprintf("cap %d in %s reached (%d sent)", r.Cap, fmtDur(r.Window), n))
+		}
 	}
 	if n > 0 && r.MinGap > 0 && now.Before(inWindow[n-1].Add(r.MinGap)) {
 		next = later(next, inWindow[n-1].Add(r.MinGap))
-		why = append(why, fmt.Sprintf("min gap %s since the last message at %s", fmtDur(r.MinGap), inWindow[n-1].UTC().Format(time.RFC3339)))
+		held = true
+		if explain {
+			why = append(why, fmt.Sprintf("min gap %s since the last message at %s", fmtDur(r.MinGap), inWindow[n-1].UTC().Format(time.RFC3339)))
+		}
 	}
-	if len(why) == 0 && len(reserved) > 0 {
+	if !held && len(reserved) > 0 {
 		sort.Slice(reserved, func(i, j int) bool { return reserved[i].At.Before(reserved[j].At) })
 		var hold *Reservation
 		for i := range reserved {
@@ -163,34 +193,54 @@ func Evaluate(r Rules, now time.Time, loc *time.Location, sent []time.Time, firs
 		}
 		if hold != nil {
 			next = later(next, hold.At.Add(r.MinGap))
-			why = append(why, fmt.Sprintf("slot reserved for campaign %s (priority %d) at %s", hold.Campaign, hold.Priority, hold.At.UTC().Format(time.RFC3339)))
+			held = true
+			if explain {
+				why = append(why, fmt.Sprintf("slot reserved for campaign %s (priority %d) at %s", hold.Campaign, hold.Priority, hold.At.UTC().Format(time.RFC3339)))
+			}
 		}
 	}
-	if len(why) > 0 {
+	if held {
 		reason := strings.Join(why, "; ")
 		switch r.OnCapped {
 		case OnCappedOverride:
-			return Result{Decision: Overridden, Reason: "override: " + reason}
+			if explain {
+				reason = "override: " + reason
+			}
+			return Result{Decision: Overridden, Reason: reason}
 		case OnCappedSkip:
 			return Result{Decision: Skipped, Reason: reason}
 		}
 		if quiet, end := r.Quiet.in(next.In(loc)); quiet {
 			next = end.UTC()
-			reason += "; then quiet hours " + r.Quiet.String()
+			if explain {
+				reason += "; then quiet hours " + r.Quiet.String()
+			}
 		}
 		if next.Sub(firstDue) > r.MaxDelay {
-			return Result{Decision: Skipped, Reason: fmt.Sprintf("deferred past the max delay of %s: %s", fmtDur(r.MaxDelay), reason)}
+			if explain {
+				reason = fmt.Sprintf("deferred past the max delay of %s: %s", fmtDur(r.MaxDelay), reason)
+			}
+			return Result{Decision: Skipped, Reason: reason}
 		}
 		return Result{Decision: Deferred, Until: next.UTC(), Reason: reason}
 	}
 	if quiet, end := r.Quiet.in(now.In(loc)); quiet {
-		reason := fmt.Sprintf("quiet hours %s in %s", r.Quiet, loc)
+		reason := ""
+		if explain {
+			reason = fmt.Sprintf("quiet hours %s in %s", r.Quiet, loc)
+		}
 		if end.Sub(firstDue) > r.MaxDelay && r.OnCapped != OnCappedOverride {
-			return Result{Decision: Skipped, Reason: fmt.Sprintf("deferred past the max delay of %s: %s", fmtDur(r.MaxDelay), reason)}
+			if explain {
+				reason = fmt.Sprintf("deferred past the max delay of %s: %s", fmtDur(r.MaxDelay), reason)
+			}
+			return Result{Decision: Skipped, Reason: reason}
 		}
 		return Result{Decision: Deferred, Until: end.UTC(), Reason: reason}
 	}
-	return Result{Decision: Send, Reason: "within the policy"}
+	if explain {
+		return Result{Decision: Send, Reason: "within the policy"}
+	}
+	return Result{Decision: Send}
 }
 
 func later(a, b time.Time) time.Time {
