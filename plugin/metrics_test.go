@@ -190,7 +190,7 @@ func TestKPIsThroughGraphQL(t *testing.T) {
 		// Bad input is named.
 		res = m.do(testBootstrapKey, kpisQuery, map[string]any{"f": map[string]any{"segment": "vip"}, "from": day1.Format(time.RFC3339), "to": day2.Format(time.RFC3339)})
 		require.Equal(t, []string{"BAD_USER_INPUT"}, res.codes())
-		require.Contains(t, res.Errors[0].Message, "filter.segment is not supported yet")
+		require.Contains(t, res.Errors[0].Message, `filter.segment: no segment is named "vip"`)
 		res = m.do(testBootstrapKey, kpisQuery, map[string]any{"from": day1.Format(time.RFC3339), "to": day2.Format(time.RFC3339), "tz": "Mars/Olympus"})
 		require.Contains(t, res.Errors[0].Message, `timeZone "Mars/Olympus"`)
 		res = m.do(testBootstrapKey, kpisQuery, map[string]any{"from": day1.Format(time.RFC3339), "to": day2.Format(time.RFC3339), "iv": "DAY", "tz": "Asia/Kolkata"})
