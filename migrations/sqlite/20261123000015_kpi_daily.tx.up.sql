@@ -56,5 +56,8 @@ FROM kpi_hourly_revenue GROUP BY 1, 2, 3, 4, 5, 6, 7;
 -- message (NULL when attributed before this column: kpis rebuild decides).
 ALTER TABLE orders ADD COLUMN attributed_goal BOOLEAN;
 --bun:split
+-- The orders of a message: the segment filter and kpis rebuild join them.
+CREATE INDEX orders_attributed_message_idx ON orders (attributed_message_id);
+--bun:split
 -- The holdout comparison reads the enrollments that entered in a period.
 CREATE INDEX enrollments_entered_idx ON enrollments (entered_at);
