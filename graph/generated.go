@@ -5952,8 +5952,10 @@ input KpiFilter {
   variant: String
   campaign: String
   """
-  Not yet supported: segments are being built on another branch. A query
-  that sets it fails with an error saying so.
+  The name of a segment: only the messages of its current members count.
+  Rollups carry no customer, so this filter reads the members' messages
+  and the orders attributed to them (its cost grows with them); the other
+  filters read the rollups.
   """
   segment: String
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -143,16 +144,16 @@ func (r *Resolver) Stats(ctx context.Context, dim kpi.Dim, value string, args St
 func (r *Resolver) Kpis(ctx context.Context, f *model.KpiFilter, args StatsArgs) (*model.KpiReport, error) {
 	var filter kpi.Filter
 	if f != nil {
-		if f.Segment != nil {
-			return nil, errBadInput("filter.segment is not supported yet: segments are being built on another branch (issue 5); filter by program, scenario, step, variant or campaign")
-		}
-		filter = kpi.Filter{Program: f.Program, Scenario: f.Scenario, Step: f.Step, Variant: f.Variant, Campaign: f.Campaign}
+		filter = kpi.Filter{Program: f.Program, Scenario: f.Scenario, Step: f.Step, Variant: f.Variant, Campaign: f.Campaign, Segment: f.Segment}
 	}
 	q, err := args.query(filter)
 	if err != nil {
 		return nil, err
 	}
 	out, err := kpi.Compute(ctx, r.DB, q)
+	if errors.Is(err, kpi.ErrUnknownSegment) {
+		return nil, errBadInput(fmt.Sprintf("filter.segment: no segment is named %q", *f.Segment))
+	}
 	if err != nil {
 		return nil, err
 	}

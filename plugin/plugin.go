@@ -205,6 +205,7 @@ func (p *Plugin) Serve(ctx context.Context) error {
 			errc <- err
 		}
 	}()
+	go p.backfillKPIsAtStart(runCtx)
 	var runErr error
 	select {
 	case <-ctx.Done():

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -224,4 +226,79 @@ func (p *Plugin) goalMatches(ctx context.Context, db bun.IDB, scenarioID string,
 		return false, fmt.Errorf("read the order.created event of order %d: %w", o.PK, err)
 	}
 	return scenarios.BasicRules{}.MatchEvent(def.Goal.Filter, props)
+}
+
+// RebuildKPIs attributes the orders stored before attribution existed,
+// then rebuilds the KPI rollups of the messages sent in the UTC days
+// [from, to) (every day with a message when both are zero), writing its
+// progress to w: refrain kpis rebuild. It is idempotent.
+func (p *Plugin) RebuildKPIs(ctx context.Context, from, to time.Time, w io.Writer) error {
+	progress := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	start := time.Now()
+	n, err := p.attributor().Backfill(ctx, p.db, p.clock.Now(), progress)
+	if err != nil {
+		return err
+	}
+	if from.IsZero() || to.IsZero() {
+		lo, hi, ok, err := kpi.Bounds(ctx, p.db)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			progress("no message: nothing to rebuild (%d orders attributed)", n)
+			return nil
+		}
+		if from.IsZero() {
+			from = lo
+		}
+		if to.IsZero() {
+			to = hi
+		}
+	}
+	progress("rebuilding the KPI rollups of the messages sent from %s to %s (UTC days, end excluded)",
+		kpi.Day(from).Format(time.DateOnly), to.UTC().Format(time.DateOnly))
+	msgs, err := kpi.Rebuild(ctx, p.db, from, to, progress)
+	if err != nil {
+		return err
+	}
+	progress("done: %d orders attributed, rollups of %d messages rebuilt in %s", n, msgs, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// WriteKPIRebuild opens the configured database and runs RebuildKPIs.
+func WriteKPIRebuild(ctx context.Context, cfg Config, w io.Writer, from, to time.Time) error {
+	p, err := New(ctx, cfg, WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return p.RebuildKPIs(ctx, from, to, w)
+}
+
+// backfillKPIsAtStart rebuilds the rollups once when they are empty while
+// messages exist (a database that had messages before the rollups
+// migration), in the background, logging its progress.
+func (p *Plugin) backfillKPIsAtStart(ctx context.Context) {
+	var rows []int
+	if err := p.db.NewRaw("SELECT 1 FROM kpi_hourly LIMIT 1").Scan(ctx, &rows); err != nil || len(rows) > 0 {
+		return
+	}
+	if err := p.db.NewRaw("SELECT 1 FROM messages WHERE sent_at IS NOT NULL LIMIT 1").Scan(ctx, &rows); err != nil || len(rows) == 0 {
+		return
+	}
+	p.logger.InfoContext(ctx, "the KPI rollups are empty but messages exist: rebuilding them from the messages (refrain kpis rebuild)")
+	w := logWriter{ctx: ctx, p: p}
+	if err := p.RebuildKPIs(ctx, time.Time{}, time.Time{}, w); err != nil && ctx.Err() == nil {
+		p.logger.ErrorContext(ctx, "rebuild the KPI rollups", "err", err)
+	}
+}
+
+type logWriter struct {
+	ctx context.Context
+	p   *Plugin
+}
+
+func (l logWriter) Write(b []byte) (int, error) {
+	l.p.logger.InfoContext(l.ctx, "kpis rebuild: "+strings.TrimSpace(string(b)))
+	return len(b), nil
 }

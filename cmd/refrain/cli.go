@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"scenarios": {usage: "scenarios validate DIR | simulate FILE [--customers N] [--days D] [--seed S] [--json] [--templates DIR]", help: "check scenario files (for CI), or run one on a virtual clock against generated customers, sending nothing", run: cmdScenarios},
 		"hygiene":   {usage: "hygiene report [--customers N] [--domains N] [--json] [--config FILE]", help: "count customers by address hygiene status and by domain, with the customers behind each", run: cmdHygiene},
 		"pressure":  {usage: "pressure forecast --from 2026-01-01 --to 2027-01-01 [--segment SEG] [--json] [--config FILE]", help: "project the marketing load of each day: campaigns, scenarios, yearly programs, customers over the cap, deferrals and skips", run: cmdPressure},
+		"kpis":      {usage: "kpis rebuild [--from 2026-01-01] [--to 2026-12-01] [--config FILE]", help: "attribute orders stored before attribution existed and rebuild the KPI rollups from the messages (idempotent)", run: cmdKPIs},
 		"config":    {usage: "config [--markdown | --readme README.md]", help: "list every setting with its environment variable and default", run: cmdConfig},
 		"version": {usage: "version", help: "print the version", run: func(_ context.Context, env *cliEnv, _ []string) error {
 			fmt.Fprintln(env.stdout, plugin.Version)

@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/refrain-dev/refrain/plugin/store"
 )
 
 // The README's settings table is generated from the Config struct; a stale
@@ -103,4 +106,69 @@ func TestCLIImportCustomers(t *testing.T) {
 	code, _, errOut = runCLI(t, "import", "customers", filepath.Join(dir, "missing.csv"))
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "missing.csv")
+}
+
+// TestCLIKPIsRebuild: messages and events stored without rollups (as
+// before the rollups migration) get them from refrain kpis rebuild, with
+// its progress on stdout; a second run gives the same rows.
+func TestCLIKPIsRebuild(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("REFRAIN_DATABASE_URL", "sqlite:"+filepath.Join(dir, "kpis.db"))
+	code, out, errOut := runCLI(t, "kpis", "rebuild")
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, "no message: nothing to rebuild")
+
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(dir, "kpis.db"), nil)
+	require.NoError(t, err)
+	defer db.Close()
+	at := time.Date(2026, 11, 3, 10, 15, 0, 0, time.UTC)
+	for _, q := range []string{
+		"INSERT INTO customers (public_id, email, email_normalized, created_at, updated_at) VALUES ('cus_1', 'a@example.com', 'a@example.com', ?0, ?0)",
+		`INSERT INTO messages (public_id, idempotency_key, customer_id, recipient, template, kind, subject, html, text, program, scenario, step,
+  state, next_attempt_at, sent_at, created_at, updated_at)
+  SELECT 'msg_' || n, 'k' || n, 1, 'a@example.com', 't', 'marketing', 's', 'h', 't', 'welcome', 'welcome', 'hello', 'sent', ?0, ?0, ?0, ?0
+  FROM (SELECT 1 AS n UNION ALL SELECT 2)`,
+		`INSERT INTO message_events (provider_event_id, provider, message_id, customer_id, kind, occurred_at, machine_open, raw, created_at)
+  VALUES ('e1', 'mailgun', 1, 1, 'delivered', ?0, FALSE, '{}', ?0), ('e2', 'mailgun', 1, 1, 'opened', ?0, FALSE, '{}', ?0),
+  ('e3', 'mailgun', 1, 1, 'opened', ?0, FALSE, '{}', ?0), ('e4', 'mailgun', 2, 1, 'clicked', ?0, FALSE, '{}', ?0)`,
+	} {
+		_, err := db.NewRaw(q, at).Exec(ctx)
+		require.NoError(t, err)
+	}
+	type row struct {
+		Hour                                       time.Time
+		Program                                    string
+		Sent, Delivered, UniqueOpens, UniqueClicks int64
+	}
+	read := func() []row {
+		var rows []row
+		require.NoError(t, db.NewRaw("SELECT hour, program, sent, delivered, unique_opens, unique_clicks FROM kpi_hourly").Scan(ctx, &rows))
+		for i := range rows {
+			rows[i].Hour = rows[i].Hour.UTC()
+		}
+		return rows
+	}
+	want := []row{{Hour: time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC), Program: "welcome", Sent: 2, Delivered: 1, UniqueOpens: 2, UniqueClicks: 1}}
+	for run := 0; run < 2; run++ {
+		code, out, errOut = runCLI(t, "kpis", "rebuild")
+		require.Zero(t, code, errOut)
+		require.Contains(t, out, "rebuilding the KPI rollups of the messages sent from 2026-11-03 to 2026-11-04")
+		require.Contains(t, out, "2026-11-03: 2 messages")
+		require.Contains(t, out, "done: 0 orders attributed, rollups of 2 messages rebuilt")
+		require.Equal(t, want, read())
+	}
+	var daily int64
+	require.NoError(t, db.NewRaw("SELECT SUM(unique_opens) FROM kpi_daily WHERE day = ?", time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)).Scan(ctx, &daily))
+	require.Equal(t, int64(2), daily)
+
+	code, _, errOut = runCLI(t, "kpis", "rebuild", "--from", "2026-11-05", "--to", "2026-11-01")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "--to (2026-11-01) must be after --from (2026-11-05)")
+	code, _, errOut = runCLI(t, "kpis", "rebuild", "--from", "yesterday")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, `--from: "yesterday" is not a date`)
+	code, _, errOut = runCLI(t, "kpis")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "usage: refrain kpis rebuild")
 }

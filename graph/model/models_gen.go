@@ -328,8 +328,10 @@ type KpiFilter struct {
 	Step     *string `json:"step,omitempty"`
 	Variant  *string `json:"variant,omitempty"`
 	Campaign *string `json:"campaign,omitempty"`
-	// Not yet supported: segments are being built on another branch. A query
-	// that sets it fails with an error saying so.
+	// The name of a segment: only the messages of its current members count.
+	// Rollups carry no customer, so this filter reads the members' messages
+	// and the orders attributed to them (its cost grows with them); the other
+	// filters read the rollups.
 	Segment *string `json:"segment,omitempty"`
 }
 

@@ -3,9 +3,11 @@ package campaign
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/stats"
 )
 
@@ -15,17 +17,31 @@ type VariantStats struct {
 	Sent, Opens, Clicks int
 }
 
-// Stats counts, per variant of an A/B campaign, its sent messages and
-// the unique messages opened (machine opens left out) and clicked.
+// statsFrom and statsTo bound the whole life of a campaign: whole UTC
+// days, so Stats reads the daily rollups.
+var (
+	statsFrom = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	statsTo   = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Stats counts, per variant of an A/B campaign, its sent messages and the
+// unique messages opened by a person (a click counts as the open when the
+// pixel was blocked) and clicked. It reads the KPI rollups as
+// kpis(filter: { campaign }) and Campaign.stats do, so the winner is
+// decided on the numbers they show, without reading raw events.
 func Stats(ctx context.Context, db bun.IDB, campaignID string) ([]VariantStats, error) {
-	var out []VariantStats
-	err := db.NewRaw(`SELECT m.variant AS variant, count(*) AS sent,
-			sum(CASE WHEN EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id AND e.kind = 'opened' AND NOT e.machine_open) THEN 1 ELSE 0 END) AS opens,
-			sum(CASE WHEN EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = m.id AND e.kind = 'clicked') THEN 1 ELSE 0 END) AS clicks
-		FROM messages AS m WHERE m.campaign = ? AND m.variant IS NOT NULL AND m.state = 'sent'
-		GROUP BY m.variant ORDER BY m.variant`, campaignID).Scan(ctx, &out)
+	series, err := kpi.Compute(ctx, db, kpi.Query{Filter: kpi.Filter{Campaign: &campaignID}, GroupBy: []kpi.Dim{kpi.DimVariant},
+		From: statsFrom, To: statsTo})
 	if err != nil {
 		return nil, fmt.Errorf("A/B statistics of campaign %s: %w", campaignID, err)
+	}
+	var out []VariantStats
+	for _, s := range series {
+		if s.Key == "" {
+			continue
+		}
+		c := s.Total.Counters
+		out = append(out, VariantStats{Variant: s.Key, Sent: int(c.Sent), Opens: int(c.UniqueOpens), Clicks: int(c.UniqueClicks)})
 	}
 	return out, nil
 }

@@ -10,15 +10,18 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/campaign"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/mail/tracking"
 	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 )
 
 // sent records n sent messages of a campaign variant, the first opens of
 // them opened by a person, the first clicks clicked, plus one machine open
-// on every other message (machine opens never count).
+// on every other message (machine opens never count), as the outbox and
+// the tracking webhook do: rows, events and rollups in one transaction.
 func sent(t *testing.T, db bun.IDB, campaignID, variant string, n, opens, clicks int) {
 	t.Helper()
 	ctx := context.Background()
@@ -29,14 +32,23 @@ func sent(t *testing.T, db bun.IDB, campaignID, variant string, n, opens, clicks
 		c, v := campaignID, variant
 		msgs[i] = &outbox.Message{ID: id, IdempotencyKey: id, Recipient: id + "@example.com", Template: "t",
 			Values: map[string]any{}, Kind: mail.KindMarketing, Subject: "s", HTML: "h", Text: "t",
-			Campaign: &c, Variant: &v, State: outbox.StateSent, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+			Campaign: &c, Variant: &v, State: outbox.StateSent, NextAttemptAt: now, SentAt: &now, CreatedAt: now, UpdatedAt: now}
 	}
-	_, err := db.NewInsert().Model(&msgs).Exec(ctx)
+	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
-	var evs []*outbox.MessageEvent
+	defer func() { _ = tx.Rollback() }()
+	_, err = tx.NewInsert().Model(&msgs).Exec(ctx)
+	require.NoError(t, err)
+	dims := make([]kpi.Dims, n)
+	for i, m := range msgs {
+		dims[i] = outbox.KPIDims(m)
+	}
+	require.NoError(t, kpi.CountSent(ctx, tx, now, dims))
 	event := func(m *outbox.Message, kind mail.EventKind, machine bool) {
-		evs = append(evs, &outbox.MessageEvent{ProviderEventID: fmt.Sprintf("%s-%s-%d", m.ID, kind, len(evs)), Provider: "mailgun",
-			MessagePK: &m.PK, Kind: kind, OccurredAt: now, MachineOpen: machine, Raw: map[string]any{}, CreatedAt: now})
+		ok, err := tracking.RecordTx(ctx, tx, now, mail.Event{ID: fmt.Sprintf("%s-%s-%t", m.ID, kind, machine), Provider: "mailgun",
+			Kind: kind, At: now, MessageID: m.ID, MachineOpen: machine})
+		require.NoError(t, err)
+		require.True(t, ok)
 	}
 	for i, m := range msgs {
 		if i < opens {
@@ -48,11 +60,7 @@ func sent(t *testing.T, db bun.IDB, campaignID, variant string, n, opens, clicks
 			event(m, mail.EventClicked, false)
 		}
 	}
-	for i := 0; i < len(evs); i += 1000 {
-		batch := evs[i:min(i+1000, len(evs))]
-		_, err = db.NewInsert().Model(&batch).Exec(ctx)
-		require.NoError(t, err)
-	}
+	require.NoError(t, tx.Commit())
 }
 
 func abCampaign(id, metric string) *campaign.Campaign {
@@ -96,5 +104,31 @@ func TestBayesPicker(t *testing.T) {
 		got, err = picker.Pick(ctx, db, abCampaign("lose", campaign.MetricOpenRate))
 		require.NoError(t, err)
 		require.Equal(t, "A", got)
+	})
+}
+
+// TestStatsAgreeWithKPIs: the counts the winner is decided on are those of
+// kpis(filter: { campaign }) by variant, machine opens left out and a
+// click without a seen open counted as the open.
+func TestStatsAgreeWithKPIs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		sent(t, db, "agree", "A", 40, 10, 4)
+		sent(t, db, "agree", "B", 30, 3, 6)
+		sent(t, db, "other", "A", 5, 5, 5)
+		got, err := campaign.Stats(ctx, db, "agree")
+		require.NoError(t, err)
+		require.Equal(t, []campaign.VariantStats{{Variant: "A", Sent: 40, Opens: 10, Clicks: 4}, {Variant: "B", Sent: 30, Opens: 6, Clicks: 6}}, got,
+			"B: 3 opens seen, 3 more clicks whose open the pixel missed")
+		id := "agree"
+		series, err := kpi.Compute(ctx, db, kpi.Query{Filter: kpi.Filter{Campaign: &id}, GroupBy: []kpi.Dim{kpi.DimVariant},
+			From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)})
+		require.NoError(t, err)
+		require.Len(t, series, 2)
+		for i, s := range series {
+			require.Equal(t, got[i].Variant, s.Key)
+			require.Equal(t, []int64{int64(got[i].Sent), int64(got[i].Opens), int64(got[i].Clicks)},
+				[]int64{s.Total.Sent, s.Total.UniqueOpens, s.Total.UniqueClicks})
+		}
 	})
 }

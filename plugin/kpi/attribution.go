@@ -123,6 +123,9 @@ func (a *Attributor) Attribute(ctx context.Context, db bun.IDB, now time.Time, o
 			c.GoalConversions = 1
 		}
 	}
+	if _, err := db.NewRaw("UPDATE orders SET attributed_goal = ? WHERE id = ?", at.Goal, o.PK).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("attribute order %d: %w", o.PK, err)
+	}
 	if err := add(ctx, db, at.Message.SentAt, at.Message.Dims, c); err != nil {
 		return nil, err
 	}

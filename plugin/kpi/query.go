@@ -40,6 +40,11 @@ const (
 // values (nil matches any; a pointer to "" matches messages without it).
 type Filter struct {
 	Program, Scenario, Step, Variant, Campaign *string
+	// Segment, when set, keeps the messages of the current members of the
+	// segment of that name. Rollups carry no customer: such a query reads
+	// the members' message rows and their attributed orders instead (see
+	// computeSegment), so its cost grows with the members' messages.
+	Segment *string
 }
 
 // Query is a KPI question.
@@ -182,16 +187,43 @@ type revenueRow struct {
 // start date.
 const bucketKey = "2006-01-02"
 
+// daily reports whether q can be answered from the daily rollups: its
+// period and every interval boundary fall on a UTC midnight (totals over
+// whole UTC days, or days, weeks and months in UTC or any zone at offset
+// zero over the period).
+func (q *Query) daily() bool {
+	midnight := func(t time.Time) bool { return t.Unix()%86400 == 0 }
+	if !midnight(q.From) || !midnight(q.To) {
+		return false
+	}
+	for _, b := range q.buckets() {
+		if !midnight(b.Start) || !midnight(b.End) {
+			return false
+		}
+	}
+	return true
+}
+
 // Compute answers q with two SQL statements (counters, then revenue),
 // whatever the number of groups. Series come in key order.
 //
-// Without an interval the rows are summed over the period in SQL. With
-// one, PostgreSQL cuts the hours into local days, weeks or months itself
-// (date_trunc in the time zone, daylight saving included); SQLite returns
-// the hours and they are cut here.
+// It reads the daily rollups when the period and its intervals fall on
+// UTC midnights, the hourly ones otherwise. Without an interval the rows
+// are summed over the period in SQL. With one, PostgreSQL cuts them into
+// local days, weeks or months itself (date_trunc in the time zone,
+// daylight saving included); SQLite returns the hours (or days) and they
+// are cut here. With a segment filter it reads the members' messages
+// instead (computeSegment).
 func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
+	}
+	if q.Segment != nil {
+		return computeSegment(ctx, db, q)
+	}
+	table, tcol := "kpi_hourly", "hour"
+	if q.daily() {
+		table, tcol = "kpi_daily", "day"
 	}
 	group, dims := "''", []string{}
 	if len(q.GroupBy) > 0 {
@@ -200,19 +232,19 @@ func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 		}
 		group = strings.Join(dims, " || '"+KeySep+"' || ")
 	}
-	where, wargs := q.where()
+	where, wargs := q.where(tcol)
 	var timeCol string
 	var args []any
 	switch {
 	case q.Interval == IntervalNone:
 	case db.Dialect().Name() == dialect.PG:
 		unit := map[Interval]string{IntervalDay: "day", IntervalWeek: "week", IntervalMonth: "month"}[q.Interval]
-		timeCol = "to_char(date_trunc('" + unit + "', hour AT TIME ZONE ?), 'YYYY-MM-DD') AS bkt, "
+		timeCol = "to_char(date_trunc('" + unit + "', " + tcol + " AT TIME ZONE ?), 'YYYY-MM-DD') AS bkt, "
 		args = append(args, q.Location.String())
 		dims = append([]string{"bkt"}, dims...)
 	default:
-		timeCol = "hour, "
-		dims = append([]string{"hour"}, dims...)
+		timeCol = tcol + " AS hour, "
+		dims = append([]string{tcol}, dims...)
 	}
 	args = append(args, wargs...)
 	groupBy := ""
@@ -224,17 +256,23 @@ func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 		sums[i] = "COALESCE(SUM(" + c + "), 0) AS " + c
 	}
 	var rows []hourRow
-	if err := db.NewRaw("SELECT "+timeCol+group+" AS grp, "+strings.Join(sums, ", ")+" FROM kpi_hourly WHERE "+where+
+	if err := db.NewRaw("SELECT "+timeCol+group+" AS grp, "+strings.Join(sums, ", ")+" FROM "+table+" WHERE "+where+
 		groupBy, args...).Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("read hourly counters: %w", err)
 	}
 	var revs []revenueRow
 	revGroup := " GROUP BY " + strings.Join(append(dims, "currency"), ", ")
-	if err := db.NewRaw("SELECT "+timeCol+group+" AS grp, currency, SUM(revenue_minor) AS revenue_minor FROM kpi_hourly_revenue WHERE "+
+	if err := db.NewRaw("SELECT "+timeCol+group+" AS grp, currency, SUM(revenue_minor) AS revenue_minor FROM "+table+"_revenue WHERE "+
 		where+revGroup, args...).Scan(ctx, &revs); err != nil {
 		return nil, fmt.Errorf("read hourly revenue: %w", err)
 	}
+	return q.assemble(rows, revs), nil
+}
+
+// assemble sums counter and revenue rows into series, in key order.
+func (q *Query) assemble(rows []hourRow, revs []revenueRow) []*Series {
 	byKey := map[string]*Series{}
+	index := q.bucketIndex()
 	series := func(key string) *Series {
 		s := byKey[key]
 		if s == nil {
@@ -246,14 +284,14 @@ func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 	for _, r := range rows {
 		s := series(r.Group)
 		s.Total.add(r.Counters)
-		if b := q.bucketOf(s, r.Hour, r.Bucket); b != nil {
+		if b := q.bucketOf(s, index, r.Hour, r.Bucket); b != nil {
 			b.add(r.Counters)
 		}
 	}
 	for _, r := range revs {
 		s := series(r.Group)
 		s.Total.addRevenue(r.Currency, r.Minor)
-		if b := q.bucketOf(s, r.Hour, r.Bucket); b != nil {
+		if b := q.bucketOf(s, index, r.Hour, r.Bucket); b != nil {
 			b.addRevenue(r.Currency, r.Minor)
 		}
 	}
@@ -265,11 +303,11 @@ func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
+	return out
 }
 
-func (q *Query) where() (string, []any) {
-	conds := []string{"hour >= ?", "hour < ?"}
+func (q *Query) where(tcol string) (string, []any) {
+	conds := []string{tcol + " >= ?", tcol + " < ?"}
 	args := []any{q.From.UTC(), q.To.UTC()}
 	for _, f := range []struct {
 		col string
@@ -296,14 +334,23 @@ func (q *Query) buckets() []*Bucket {
 	return out
 }
 
-// bucketOf finds the interval that holds an hour, or that starts on the
-// local date key (binary search).
-func (q *Query) bucketOf(s *Series, hour *time.Time, key string) *Bucket {
+// bucketIndex maps the local start date of each interval to its index.
+func (q *Query) bucketIndex() map[string]int {
+	bs := q.buckets()
+	m := make(map[string]int, len(bs))
+	for i, b := range bs {
+		m[b.Start.Format(bucketKey)] = i
+	}
+	return m
+}
+
+// bucketOf finds the interval that holds an hour (binary search), or that
+// starts on the local date key (index).
+func (q *Query) bucketOf(s *Series, index map[string]int, hour *time.Time, key string) *Bucket {
 	bs := s.Buckets
 	switch {
 	case key != "":
-		i := sort.Search(len(bs), func(i int) bool { return bs[i].Start.Format(bucketKey) >= key })
-		if i < len(bs) && bs[i].Start.Format(bucketKey) == key {
+		if i, ok := index[key]; ok && i < len(bs) {
 			return bs[i]
 		}
 	case hour != nil:

@@ -1,10 +1,14 @@
 // Package kpi keeps the engagement counters of Refrain's messages and
-// answers KPI queries from them. Counters are hourly rollups keyed by
-// (hour, program, scenario, step, variant, campaign), incremented in the
-// transaction that records what they count: the send (outbox), each
-// provider event (tracking) and each attributed order (Attribute). A query
-// never reads raw events; it sums the hourly rows of its period and groups
-// them into days, weeks or months in the asked time zone.
+// answers KPI queries from them. Counters are rollups keyed by (hour,
+// program, scenario, step, variant, campaign) and by (UTC day, same
+// dimensions), both incremented in the transaction that records what they
+// count: the send (outbox), each provider event (tracking) and each
+// attributed order (Attribute). A query never reads raw events; it sums
+// the daily rows when its period and intervals fall on UTC midnights, the
+// hourly rows otherwise, and groups them into days, weeks or months in the
+// asked time zone. The segment filter is the exception: rollups carry no
+// customer, so it reads the messages of the segment's current members
+// (see computeSegment).
 //
 // Every count is bucketed by the hour its message was sent (the message's
 // cohort), so a rate over a period compares events with the messages they
@@ -76,8 +80,11 @@ func (c Counters) zero() bool {
 	return true
 }
 
-// Hour is the rollup bucket of t: its UTC hour.
+// Hour is the hourly rollup bucket of t: its UTC hour.
 func Hour(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
+
+// Day is the daily rollup bucket of t: its UTC day.
+func Day(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 
 // add increments the counters of (hour, d) by c.
 func add(ctx context.Context, db bun.IDB, hour time.Time, d Dims, c Counters) error {
@@ -95,11 +102,17 @@ func add(ctx context.Context, db bun.IDB, hour time.Time, d Dims, c Counters) er
 		sets = append(sets, name+" = kpi_hourly."+name+" + EXCLUDED."+name)
 		args = append(args, v)
 	}
-	q := "INSERT INTO kpi_hourly (hour, program, scenario, step, variant, campaign, " + strings.Join(cols, ", ") +
-		") VALUES (?, ?, ?, ?, ?, ?" + strings.Repeat(", ?", len(cols)) +
-		") ON CONFLICT (hour, program, scenario, step, variant, campaign) DO UPDATE SET " + strings.Join(sets, ", ")
-	if _, err := db.NewRaw(q, args...).Exec(ctx); err != nil {
-		return fmt.Errorf("update hourly counters: %w", err)
+	for _, t := range []struct{ table, key string }{{"kpi_hourly", "hour"}, {"kpi_daily", "day"}} {
+		if t.key == "day" {
+			args[0] = Day(hour)
+		}
+		q := "INSERT INTO " + t.table + " (" + t.key + ", program, scenario, step, variant, campaign, " + strings.Join(cols, ", ") +
+			") VALUES (?, ?, ?, ?, ?, ?" + strings.Repeat(", ?", len(cols)) +
+			") ON CONFLICT (" + t.key + ", program, scenario, step, variant, campaign) DO UPDATE SET " +
+			strings.ReplaceAll(strings.Join(sets, ", "), "kpi_hourly.", t.table+".")
+		if _, err := db.NewRaw(q, args...).Exec(ctx); err != nil {
+			return fmt.Errorf("update %s counters: %w", t.table, err)
+		}
 	}
 	return nil
 }
@@ -112,6 +125,13 @@ ON CONFLICT (hour, program, scenario, step, variant, campaign, currency) DO UPDA
 		Hour(hour), d.Program, d.Scenario, d.Step, d.Variant, d.Campaign, currency, minor).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("update hourly revenue: %w", err)
+	}
+	_, err = db.NewRaw(`INSERT INTO kpi_daily_revenue (day, program, scenario, step, variant, campaign, currency, revenue_minor)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (day, program, scenario, step, variant, campaign, currency) DO UPDATE SET revenue_minor = kpi_daily_revenue.revenue_minor + EXCLUDED.revenue_minor`,
+		Day(hour), d.Program, d.Scenario, d.Step, d.Variant, d.Campaign, currency, minor).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("update daily revenue: %w", err)
 	}
 	return nil
 }
