@@ -298,29 +298,28 @@ type claimed struct {
 	Variant *string `bun:"variant"`
 }
 
-// claim leases up to Batch due recipients of c.
-func (s *Service) claim(ctx context.Context, c *Campaign) ([]claimed, error) {
-	now := s.o.Clock.Now()
+// claim takes up to Batch due recipients of c in tx, the transaction that
+// then writes their messages: on PostgreSQL the rows stay locked until it
+// ends (other workers skip them), and a worker that dies before it commits
+// leaves them pending, with nothing written. Rows still leased by a sender
+// of an earlier version (locked_until) are left to their lease.
+func (s *Service) claim(ctx context.Context, tx bun.Tx, c *Campaign, now time.Time) ([]claimed, error) {
 	lock := ""
-	if store.DialectOf(s.o.DB) == store.Postgres {
-		lock = "FOR UPDATE SKIP LOCKED"
+	if store.DialectOf(tx) == store.Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	var rows []claimed
-	err := s.o.DB.NewRaw(`UPDATE campaign_recipients SET locked_by = ?, locked_until = ?
-		WHERE campaign_id = ? AND customer_id IN (
-			SELECT customer_id FROM campaign_recipients
-			WHERE campaign_id = ? AND state = ? AND due_at <= ? AND (locked_until IS NULL OR locked_until < ?)
-			LIMIT ? `+lock+`)
-		RETURNING customer_id, variant`,
-		s.o.WorkerID, now.Add(s.o.Lease), c.ID, c.ID, RecipientPending, now, now, s.o.Batch).Scan(ctx, &rows)
+	err := tx.NewRaw(`SELECT customer_id, variant FROM campaign_recipients
+		WHERE campaign_id = ? AND state = ? AND due_at <= ? AND (locked_until IS NULL OR locked_until < ?)
+		LIMIT ?`+lock, c.ID, RecipientPending, now, now, s.o.Batch).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("claim recipients of campaign %s: %w", c.ID, err)
 	}
 	return rows, nil
 }
 
-// sendBatches claims and sends batches of c, up to Concurrency in flight:
-// a batch is claimed as soon as a slot frees, until none is due.
+// sendBatches sends batches of c with Concurrency workers, each claiming
+// and sending one batch after another until none is due.
 func (s *Service) sendBatches(ctx context.Context, c *Campaign) (int, error) {
 	var (
 		wg      sync.WaitGroup
@@ -328,35 +327,22 @@ func (s *Service) sendBatches(ctx context.Context, c *Campaign) (int, error) {
 		handled int
 		errs    []error
 	)
-	slots := make(chan struct{}, s.o.Concurrency)
-	for ctx.Err() == nil {
-		slots <- struct{}{}
-		mu.Lock()
-		failed := len(errs) > 0
-		mu.Unlock()
-		if failed {
-			<-slots
-			break
-		}
-		rows, err := s.claim(ctx, c)
-		if err != nil || len(rows) == 0 {
-			<-slots
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-			break
-		}
+	for range s.o.Concurrency {
 		wg.Add(1)
 		go func() {
-			defer func() { <-slots; wg.Done() }()
-			err := s.sendBatch(ctx, c, rows)
-			mu.Lock()
-			defer mu.Unlock()
-			handled += len(rows)
-			if err != nil {
-				errs = append(errs, err)
+			defer wg.Done()
+			for ctx.Err() == nil {
+				n, err := s.sendBatch(ctx, c)
+				mu.Lock()
+				handled += n
+				if err != nil {
+					errs = append(errs, err)
+				}
+				failed := len(errs) > 0
+				mu.Unlock()
+				if n == 0 || failed {
+					return
+				}
 			}
 		}()
 	}
@@ -369,58 +355,46 @@ func Key(campaignID string, customerPK int64) string {
 	return fmt.Sprintf("campaign:%s:%d", campaignID, customerPK)
 }
 
-// sendBatch decides the policy and writes the rows of a claimed batch in
-// one transaction per variant, then makes the provider calls.
-func (s *Service) sendBatch(ctx context.Context, c *Campaign, rows []claimed) error {
-	byVariant := map[string][]int64{}
-	for _, r := range rows {
-		v := ""
-		if r.Variant != nil {
-			v = *r.Variant
-		}
-		byVariant[v] = append(byVariant[v], r.PK)
-	}
-	var errs []error
-	for v, pks := range byVariant {
-		if err := s.sendGroup(ctx, c, v, pks); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (s *Service) sendGroup(ctx context.Context, c *Campaign, variant string, pks []int64) error {
-	tmpl, values := c.Template, c.Values
-	if c.ABTest != nil && variant != "" {
-		for _, v := range c.ABTest.Variants {
-			if v.Name == variant {
-				tmpl = v.Template
-				if v.Values != nil {
-					values = v.Values
-				}
-			}
-		}
-	}
+// sendBatch claims a batch of c, decides the policy for it and writes its
+// message rows (one shared body per variant and locale) and the
+// recipients' states in one transaction, then makes the provider calls.
+// It returns how many recipients it claimed.
+func (s *Service) sendBatch(ctx context.Context, c *Campaign) (int, error) {
 	prefix := "campaign:" + c.ID
-	var pb *outbox.PreparedBatch
+	var pbs []*outbox.PreparedBatch
+	claimedN := 0
 	err := s.o.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		pbs, claimedN = nil, 0
 		now := s.o.Clock.Now()
-		// A campaign paused or cancelled since the claim sends nothing more.
+		// A campaign paused or cancelled since it was listed sends nothing more.
 		var status Status
 		if err := tx.NewSelect().Model((*Campaign)(nil)).Column("status").Where("id = ?", c.ID).Scan(ctx, &status); err != nil {
 			return fmt.Errorf("campaign %s: %w", c.ID, err)
 		}
 		if status != StatusSending {
-			_, err := tx.NewUpdate().Model((*Recipient)(nil)).Set("locked_by = NULL").Set("locked_until = NULL").
-				Where("campaign_id = ? AND customer_id IN (?)", c.ID, bun.In(pks)).Exec(ctx)
+			return nil
+		}
+		rows, err := s.claim(ctx, tx, c, now)
+		if err != nil || len(rows) == 0 {
 			return err
 		}
+		claimedN = len(rows)
+		pks := make([]int64, len(rows))
+		variantOf := make(map[int64]string, len(rows))
+		for i, r := range rows {
+			pks[i] = r.PK
+			if r.Variant != nil {
+				variantOf[r.PK] = *r.Variant
+			}
+		}
+		sort.Slice(pks, func(i, j int) bool { return pks[i] < pks[j] })
 		decided, err := s.o.Policy.DecideBatch(ctx, tx, now, pressure.Request{Program: c.Program, Campaign: c.ID,
 			Priority: c.Priority, Override: &c.Pressure}, pks, func(pk int64) string { return Key(c.ID, pk) })
 		if err != nil {
 			return err
 		}
-		var allow []int64
+		allow := map[string][]int64{}
+		var variants []string
 		deferred := map[time.Time][]int64{}
 		skipped := map[string][]int64{}
 		for _, pk := range pks {
@@ -429,7 +403,11 @@ func (s *Service) sendGroup(ctx context.Context, c *Campaign, variant string, pk
 			case !ok:
 				skipped["customer erased"] = append(skipped["customer erased"], pk)
 			case d.Decision.Goes():
-				allow = append(allow, pk)
+				v := variantOf[pk]
+				if allow[v] == nil {
+					variants = append(variants, v)
+				}
+				allow[v] = append(allow[v], pk)
 			case d.Decision == pressure.Deferred:
 				deferred[d.Until] = append(deferred[d.Until], pk)
 			default:
@@ -437,14 +415,15 @@ func (s *Service) sendGroup(ctx context.Context, c *Campaign, variant string, pk
 			}
 		}
 		var written []int64
-		if len(allow) > 0 {
-			sort.Slice(allow, func(i, j int) bool { return allow[i] < allow[j] })
-			pb, err = s.o.Outbox.PrepareBatch(ctx, tx, outbox.BatchInput{CustomerPKs: allow, Template: tmpl,
-				Kind: mail.KindMarketing, Values: values, Program: c.Program, Campaign: c.ID, Variant: variant,
+		for _, v := range variants {
+			tmpl, values := s.contentOf(c, v)
+			pb, err := s.o.Outbox.PrepareBatch(ctx, tx, outbox.BatchInput{CustomerPKs: allow[v], Template: tmpl,
+				Kind: mail.KindMarketing, Values: values, Program: c.Program, Campaign: c.ID, Variant: v,
 				IdempotencyPrefix: prefix})
 			if err != nil {
 				return err
 			}
+			pbs = append(pbs, pb)
 			written = append(append(written, pb.Written...), pb.Existing...)
 			if len(pb.NoAddress) > 0 {
 				skipped["no email address"] = append(skipped["no email address"], pb.NoAddress...)
@@ -454,8 +433,8 @@ func (s *Service) sendGroup(ctx context.Context, c *Campaign, variant string, pk
 			if len(pks) == 0 {
 				return nil
 			}
-			q := tx.NewUpdate().Model((*Recipient)(nil)).Set("state = ?", state).Set("locked_by = NULL").
-				Set("locked_until = NULL").Set("reason = ?", reason).Where("campaign_id = ? AND customer_id IN (?)", c.ID, bun.In(pks))
+			q := tx.NewUpdate().Model((*Recipient)(nil)).Set("state = ?", state).Set("reason = ?", reason).
+				Where("campaign_id = ? AND customer_id IN (?)", c.ID, bun.In(pks))
 			if due != nil {
 				q = q.Set("due_at = ?", *due)
 			}
@@ -479,15 +458,31 @@ func (s *Service) sendGroup(ctx context.Context, c *Campaign, variant string, pk
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("campaign %s batch: %w", c.ID, err)
+		return claimedN, fmt.Errorf("campaign %s batch: %w", c.ID, err)
 	}
-	if pb == nil {
-		return nil
+	var errs []error
+	for _, pb := range pbs {
+		if _, err := s.o.Outbox.DeliverBatch(ctx, pb); err != nil {
+			errs = append(errs, fmt.Errorf("campaign %s batch: %w", c.ID, err))
+		}
 	}
-	if _, err := s.o.Outbox.DeliverBatch(ctx, pb); err != nil {
-		return fmt.Errorf("campaign %s batch: %w", c.ID, err)
+	return claimedN, errors.Join(errs...)
+}
+
+// contentOf is the template and values of variant v of c ("" is c's own).
+func (s *Service) contentOf(c *Campaign, v string) (string, map[string]string) {
+	tmpl, values := c.Template, c.Values
+	if c.ABTest != nil && v != "" {
+		for _, av := range c.ABTest.Variants {
+			if av.Name == v {
+				tmpl = av.Template
+				if av.Values != nil {
+					values = av.Values
+				}
+			}
+		}
 	}
-	return nil
+	return tmpl, values
 }
 
 // closeFinished marks SENT the sending campaigns with nothing left to send.

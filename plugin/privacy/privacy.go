@@ -76,6 +76,7 @@ func Erase(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, rea
 	res, err := db.NewUpdate().Model((*outbox.Message)(nil)).
 		Set("recipient = ?", ErasedRecipient).Set("recipient_name = NULL").Set("template_values = ?", "{}").
 		Set("subject = ?", "").Set("html = ?", "").Set("text = ?", "").Set("unsubscribe_url = NULL").
+		Set("body_id = NULL").Set("recipient_vars = NULL").
 		Set("last_error = NULL").Set("updated_at = ?", now).
 		Where("customer_id = ?", customerPK).Exec(ctx)
 	if err != nil {
@@ -87,6 +88,7 @@ func Erase(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, rea
 		if _, err := db.NewUpdate().Model((*outbox.Message)(nil)).
 			Set("recipient = ?", ErasedRecipient).Set("recipient_name = NULL").Set("template_values = ?", "{}").
 			Set("subject = ?", "").Set("html = ?", "").Set("text = ?", "").Set("unsubscribe_url = NULL").
+			Set("body_id = NULL").Set("recipient_vars = NULL").
 			Set("last_error = NULL").Set("updated_at = ?", now).
 			Where("recipient IN (?)", bun.In(addrs)).Exec(ctx); err != nil {
 			return fmt.Errorf("erase messages by address: %w", err)

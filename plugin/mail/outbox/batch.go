@@ -185,7 +185,7 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 	}
 	// One multi-row insert for the whole batch.
 	if len(rows) > 0 {
-		if _, err := db.NewInsert().Model(&rows).Exec(ctx); err != nil {
+		if err := insertRows(ctx, db, rows); err != nil {
 			return pb, fmt.Errorf("send batch: write messages: %w", err)
 		}
 		for _, m := range rows {
@@ -240,6 +240,11 @@ func (s *Service) prepareCall(ctx context.Context, db bun.IDB, in BatchInput, r 
 	if err != nil {
 		return preparedCall{}, nil, err
 	}
+	// The body once for the call; each row keeps only its own facts.
+	body := &MessageBody{Subject: r.Subject, HTML: r.HTML, Text: r.Text, CreatedAt: now}
+	if _, err := db.NewInsert().Model(body).Exec(ctx); err != nil {
+		return preparedCall{}, nil, fmt.Errorf("send batch: write body: %w", err)
+	}
 	for _, c := range cs {
 		m := &Message{ID: NewMessageID(), IdempotencyKey: batchKey(in.IdempotencyPrefix, c.PK), CustomerPK: &c.PK,
 			Recipient: *c.Email, Template: in.Template, Kind: in.Kind, Locale: strp(r.Locale),
@@ -259,9 +264,14 @@ func (s *Service) prepareCall(ctx context.Context, db bun.IDB, in BatchInput, r 
 		}
 		vals := map[string]string{phID: c.ID(), phEmail: *c.Email, phFirstName: deref(c.FirstName),
 			phLastName: deref(c.LastName), phUnsub: unsub}
-		m.Subject = personalise(r.Subject, vals, false)
-		m.HTML = personalise(r.HTML, vals, true)
-		m.Text = personalise(r.Text, vals, false)
+		m.BodyID = &body.ID
+		m.RecipientVars = map[string]string{rvID: c.ID()}
+		if c.FirstName != nil && *c.FirstName != "" {
+			m.RecipientVars[rvFirstName] = *c.FirstName
+		}
+		if c.LastName != nil && *c.LastName != "" {
+			m.RecipientVars[rvLastName] = *c.LastName
+		}
 		if reason, ok := suppressed[c.PK]; ok {
 			m.State, m.LockedBy, m.LockedUntil = StateSuppressed, nil, nil
 			m.LastError = strp("suppressed: " + string(reason))
@@ -397,6 +407,53 @@ func (s *Service) suppressedAmong(ctx context.Context, db bun.IDB, cs []*custome
 		}
 	}
 	return out, nil
+}
+
+// Keys of Message.RecipientVars.
+const (
+	rvID        = "id"
+	rvFirstName = "first_name"
+	rvLastName  = "last_name"
+)
+
+// fillBodies gives the rows of ms written by a batch their subject, HTML
+// and text: their shared body with their own facts, as they were sent.
+// Rows with their own content, and rows erased since, are left alone.
+func fillBodies(ctx context.Context, db bun.IDB, ms ...*Message) error {
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, m := range ms {
+		if m != nil && m.BodyID != nil && m.HTML == "" && m.Text == "" && !seen[*m.BodyID] {
+			seen[*m.BodyID] = true
+			ids = append(ids, *m.BodyID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var bodies []*MessageBody
+	if err := db.NewSelect().Model(&bodies).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+		return fmt.Errorf("load message bodies: %w", err)
+	}
+	byID := make(map[int64]*MessageBody, len(bodies))
+	for _, b := range bodies {
+		byID[b.ID] = b
+	}
+	for _, m := range ms {
+		if m == nil || m.BodyID == nil || m.HTML != "" || m.Text != "" {
+			continue
+		}
+		b := byID[*m.BodyID]
+		if b == nil {
+			continue
+		}
+		vals := map[string]string{phID: m.RecipientVars[rvID], phEmail: m.Recipient, phFirstName: m.RecipientVars[rvFirstName],
+			phLastName: m.RecipientVars[rvLastName], phUnsub: deref(m.UnsubscribeURL)}
+		m.Subject = personalise(b.Subject, vals, false)
+		m.HTML = personalise(b.HTML, vals, true)
+		m.Text = personalise(b.Text, vals, false)
+	}
+	return nil
 }
 
 func placeholderReplacer(htmlVariant bool) *strings.Replacer {

@@ -113,7 +113,10 @@ func (s *Service) claim(ctx context.Context, now time.Time) ([]*Message, error) 
 				return fmt.Errorf("mark stale messages: %w", err)
 			}
 		}
-		return tx.NewSelect().Model(&out).Where("id IN (?)", bun.In(ids)).Order("id ASC").Scan(ctx)
+		if err := tx.NewSelect().Model(&out).Where("id IN (?)", bun.In(ids)).Order("id ASC").Scan(ctx); err != nil {
+			return err
+		}
+		return fillBodies(ctx, tx, out...)
 	})
 	if err != nil {
 		return nil, err

@@ -70,6 +70,12 @@ type Message struct {
 	Text    string `bun:"text,notnull"`
 	// UnsubscribeURL is the one-click unsubscribe link (marketing mail).
 	UnsubscribeURL *string `bun:"unsubscribe_url"`
+	// BodyID, on a row written by a batch, is its shared MessageBody: the
+	// row's Subject, HTML and Text are stored empty and made, when the row
+	// is read, from that body and the row's own facts (Recipient,
+	// UnsubscribeURL and RecipientVars: customer id, first and last name).
+	BodyID        *int64            `bun:"body_id"`
+	RecipientVars map[string]string `bun:"recipient_vars,type:jsonb,nullzero"`
 	// Program, Scenario, Step, Variant and Campaign say what sent it.
 	Program  *string `bun:"program"`
 	Scenario *string `bun:"scenario"`
@@ -95,6 +101,18 @@ type Message struct {
 	SentAt        *time.Time `bun:"sent_at"`
 	CreatedAt     time.Time  `bun:"created_at,notnull"`
 	UpdatedAt     time.Time  `bun:"updated_at,notnull"`
+}
+
+// MessageBody is the body a batch shares among its rows, rendered once
+// with placeholders where each recipient's facts go.
+type MessageBody struct {
+	bun.BaseModel `bun:"table:message_bodies"`
+
+	ID        int64     `bun:"id,pk,autoincrement"`
+	Subject   string    `bun:"subject,notnull"`
+	HTML      string    `bun:"html,notnull"`
+	Text      string    `bun:"text,notnull"`
+	CreatedAt time.Time `bun:"created_at,notnull"`
 }
 
 // Reason tells why an address is suppressed.

@@ -59,6 +59,9 @@ func List(ctx context.Context, db bun.IDB, f Filter, first int, after string) (P
 	if len(ms) > first {
 		p.Messages, p.HasNextPage = ms[:first], true
 	}
+	if err := fillBodies(ctx, db, p.Messages...); err != nil {
+		return Page{}, err
+	}
 	if n := len(p.Messages); n > 0 {
 		p.EndCursor = EncodeCursor(p.Messages[n-1].PK)
 	}
@@ -74,6 +77,9 @@ func Get(ctx context.Context, db bun.IDB, id string) (*Message, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load message %q: %w", id, err)
+	}
+	if err := fillBodies(ctx, db, m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -92,6 +98,9 @@ func GetByProviderID(ctx context.Context, db bun.IDB, providerID, recipient stri
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load message by provider id: %w", err)
+	}
+	if err := fillBodies(ctx, db, m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
