@@ -124,7 +124,9 @@ func run(o options) error {
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+dbName); err != nil {
 		return fmt.Errorf("create database %s: %w", dbName, err)
 	}
-	defer func() { _, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)") }()
+	defer func() {
+		_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)")
+	}()
 	u, err := url.Parse(o.pg)
 	if err != nil {
 		return err
