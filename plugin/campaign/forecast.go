@@ -65,6 +65,10 @@ type Day struct {
 type Forecast struct {
 	From, To time.Time
 	Days     []*Day
+	// Customers are the customers with known sends or enrollments,
+	// Cohorts the distinct plans among them: the policy is simulated once
+	// per cohort.
+	Customers, Cohorts int
 }
 
 // fscen is a scenario as the forecast follows it: its steps by id, its
@@ -842,6 +846,7 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 		index[string(buf)] = int32(len(cohorts))
 		cohorts = append(cohorts, cohort{rep: int32(i), n: 1})
 	}
+	fc.Customers, fc.Cohorts = len(b.custs), len(cohorts)
 	var p customerPlan
 	var scratch simScratch
 	for _, co := range cohorts {
