@@ -164,3 +164,105 @@ func TestForecastMatchesTheEngine(t *testing.T) {
 		t.Logf("%d sends, %d deferrals, %d skips projected and done; %d customer-days over the cap before the policy", sends, defers, skips, over)
 	})
 }
+
+// TestForecastCohortsAreExact runs the forecast over a varied set (three
+// programs, a yearly one included, two campaigns, three time zones,
+// recent sends at different times, deferrals before the period) with
+// customers grouped in cohorts and one by one, for everyone and for a
+// segment: the projections are the same, and the grouping did merge
+// customers.
+func TestForecastCohortsAreExact(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("welcome", "cart-abandonment", "customer-anniversary"))
+		d0 := s.clock.Now()
+		zones := []string{"", "America/New_York", "Asia/Tokyo"}
+		var cs []*customer.Customer
+		for i := range 36 {
+			email := fmt.Sprintf("k%d@example.com", i)
+			c := s.customer(email, customer.ConsentSubscribed, d0)
+			p := customer.Profile{Email: &email}
+			if z := zones[i%3]; z != "" {
+				p.TimeZone = &z
+			}
+			if i%2 == 0 {
+				p.Tags = []string{"vip"}
+			}
+			_, _, err := customer.Upsert(s.ctx, db.DB, d0, p)
+			require.NoError(t, err)
+			if i%4 == 0 {
+				// A first order two years ago, on one of two dates.
+				at := time.Date(2024, 6, 3+7*(i%8/4), 15, 0, 0, 0, time.UTC)
+				_, err := db.NewUpdate().Model((*customer.Customer)(nil)).Set("orders_count = 1").Set("first_order_at = ?", at).
+					Where("id = ?", c.PK).Exec(s.ctx)
+				require.NoError(t, err)
+			}
+			cs = append(cs, c)
+		}
+		for _, c := range cs {
+			s.event(c, "newsletter.subscribed", nil)
+		}
+		s.runUntil(d0.Add(time.Hour))
+		for i, c := range cs {
+			if i%3 == 1 {
+				s.event(c, "cart.abandoned", map[string]any{"cart_token": fmt.Sprintf("tok%d", i), "source": "shopify"})
+			}
+		}
+		s.gqlCampaign(map[string]any{"name": "VIP preview", "template": "welcome", "priority": 90, "segment": "tag:vip"},
+			d0.Add(3*day+3*time.Hour))
+		s.gqlCampaign(map[string]any{"name": "Mid-season", "template": "welcome", "priority": 40,
+			"sendInRecipientTimeZone": true}, d0.Add(6*day+2*time.Hour))
+		// Two days on: recent sends and deferrals before the period.
+		for at := d0.Add(2 * time.Hour); !at.After(d0.Add(2 * day)); at = at.Add(time.Hour) {
+			s.runUntil(at)
+		}
+		defers, err := db.NewSelect().Model((*pressure.Record)(nil)).Where("decision = ?", pressure.Deferred).Count(s.ctx)
+		require.NoError(t, err)
+		require.Positive(t, defers)
+
+		from, to := s.clock.Now(), d0.Add(40*day)
+		// Customers i and i+24 are alike; for odd i, but for three recent
+		// messages, 5-7 h or 140-142 h before the period: different cohorts.
+		for i, c := range cs {
+			ago := 5 * time.Hour
+			switch {
+			case i%2 == 0 || (i >= 12 && i < 24):
+				continue
+			case i >= 24:
+				ago = 140 * time.Hour
+			}
+			for k := range 3 {
+				at := from.Add(-ago - time.Duration(k)*time.Hour)
+				pub := fmt.Sprintf("msg_k%d_%d", i, k)
+				_, err := db.NewRaw(`INSERT INTO messages (public_id, idempotency_key, customer_id, recipient, template, kind, subject, html, text,
+program, state, next_attempt_at, sent_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, 't', 'marketing', 's', 'h', 't', 'newsletter', 'sent', ?, ?, ?, ?)`, pub, pub, c.PK, *c.Email, at, at, at, at).Exec(s.ctx)
+				require.NoError(t, err)
+			}
+		}
+		one := *s.p.Forecaster()
+		one.PerCustomer = true
+		for _, segment := range []string{"", "tag:vip"} {
+			fc, err := s.p.Forecaster().Forecast(s.ctx, from, to, segment)
+			require.NoError(t, err)
+			each, err := one.Forecast(s.ctx, from, to, segment)
+			require.NoError(t, err)
+			require.Equal(t, each.Customers, each.Cohorts, segment)
+			require.Equal(t, each.Customers, fc.Customers, segment)
+			require.Less(t, fc.Cohorts, fc.Customers, segment)
+			each.Cohorts = fc.Cohorts
+			require.Equal(t, each, fc, segment)
+			var sends, yearly, skipsOrDefers int
+			for _, d := range fc.Days {
+				sends += d.Sends
+				yearly += d.Yearly
+				for _, p := range d.Programs {
+					skipsOrDefers += p.Deferred + p.Skipped
+				}
+			}
+			require.Positive(t, sends, segment)
+			require.Positive(t, yearly, segment)
+			require.Positive(t, skipsOrDefers, segment)
+			t.Logf("segment %q: %d customers in %d cohorts, %d sends, %d yearly", segment, fc.Customers, fc.Cohorts, sends, yearly)
+		}
+	})
+}

@@ -65,6 +65,10 @@ type Day struct {
 type Forecast struct {
 	From, To time.Time
 	Days     []*Day
+	// Customers are the customers with known sends or enrollments,
+	// Cohorts the distinct plans among them: the policy is simulated once
+	// per cohort.
+	Customers, Cohorts int
 }
 
 // fscen is a scenario as the forecast follows it: its steps by id, its
@@ -227,6 +231,8 @@ type builder struct {
 	cprog  []int32
 	// dues are each campaign's due time by zone, from at the earliest.
 	dues [][]time.Time
+	// storeDate is the store's anniversary (in 2000), zero if none.
+	storeDate time.Time
 
 	scens  []*fscen
 	scByID map[scKey]int32
@@ -456,6 +462,9 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 	}
 	b := &builder{f: f, policy: policy, from: from, to: to, byPK: map[int64]int32{}, zones: map[string]int32{},
 		scByID: map[scKey]int32{}, progs: map[string]int32{}}
+	if md := f.Scenarios.StoreAnniversary(); md != "" {
+		b.storeDate, _ = time.Parse("2006-01-02", "2000-"+md)
+	}
 
 	// The small reads first: campaigns, earlier deferrals, scenarios and
 	// entry rates.
@@ -548,35 +557,79 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 
 	// The bulk reads, side by side.
 	var reads []func(context.Context) error
-	// Scheduled campaigns, and what started ones have left: each distinct
-	// audience read once.
-	members := make([]*[]custRow, len(b.cs))
-	audiences := map[string]*[]custRow{}
+	// Scheduled campaigns, and what started ones have left. The recipients
+	// of started ones are read per campaign; the audiences of the others
+	// and the customers of yearly programs in one read of the customers,
+	// with a flag per condition.
+	fixed := make([]*[]custRow, len(b.cs))
+	flagOf := map[string]int{}
+	var conds []cond
 	for ci, c := range b.cs {
 		if !c.AudienceFixed {
-			if m, ok := audiences[c.Audience]; ok {
-				members[ci] = m
-				continue
+			if _, ok := flagOf[c.Audience]; !ok {
+				a, err := s.o.Audience(ctx, db, c.Audience)
+				if err != nil {
+					return nil, fmt.Errorf("audience %q: %w", c.Audience, err)
+				}
+				w, args := a.Where(db)
+				flagOf[c.Audience] = len(conds)
+				conds = append(conds, cond{strings.TrimSpace(w), args})
 			}
+			continue
 		}
 		m := new([]custRow)
-		members[ci] = m
-		var q *bun.SelectQuery
-		if c.AudienceFixed {
-			q = db.NewSelect().TableExpr("campaign_recipients AS r").Join("JOIN customers AS c ON c.id = r.customer_id").
-				ColumnExpr("c.id, c.time_zone").Where("r.campaign_id = ? AND r.state IN ('pending', 'held')", c.ID)
-		} else {
-			audiences[c.Audience] = m
-			w, args, err := s.where(ctx, db, c.Audience)
-			if err != nil {
-				return nil, err
-			}
-			q = db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(w, args...)
-		}
+		fixed[ci] = m
+		q := db.NewSelect().TableExpr("campaign_recipients AS r").Join("JOIN customers AS c ON c.id = r.customer_id").
+			ColumnExpr("c.id, c.time_zone").Where("r.campaign_id = ? AND r.state IN ('pending', 'held')", c.ID)
 		q = inSegment(q, "c.id")
 		reads = append(reads, func(ctx context.Context) error {
 			if err := scanCustomers(ctx, q, m, false); err != nil {
-				return fmt.Errorf("forecast: audience of campaign %s: %w", c.ID, err)
+				return fmt.Errorf("forecast: recipients of campaign %s: %w", c.ID, err)
+			}
+			return nil
+		})
+	}
+	// The customers of yearly programs, with their date.
+	yflag := make([]int, len(yearly))
+	for i, si := range yearly {
+		sc := b.scens[si].sc
+		field := sc.Trigger.Field
+		switch {
+		case sc.Trigger.StoreAnniversary:
+			yflag[i] = len(conds)
+			conds = append(conds, cond{w: ""})
+		case field == "first_order_at" || field == "created_at":
+			yflag[i] = len(conds)
+			conds = append(conds, cond{w: "c." + field + " IS NOT NULL"})
+		default:
+			yflag[i] = -1
+		}
+	}
+	batches := make([][]flagRow, (len(conds)+63)/64)
+	for k := range batches {
+		part := conds[64*k : min(len(conds), 64*k+64)]
+		q := db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone, c.first_order_at, c.created_at").Where(baseWhere)
+		all := false
+		for _, c := range part {
+			if c.w == "" {
+				q = q.ColumnExpr("1")
+				all = true
+			} else {
+				q = q.ColumnExpr("CASE WHEN ("+c.w+") THEN 1 ELSE 0 END", c.args...)
+			}
+		}
+		if !all {
+			q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+				for _, c := range part {
+					q = q.WhereOr("("+c.w+")", c.args...)
+				}
+				return q
+			})
+		}
+		q = inSegment(q, "c.id")
+		reads = append(reads, func(ctx context.Context) error {
+			if err := scanFlags(ctx, q, len(part), &batches[k]); err != nil {
+				return fmt.Errorf("forecast: customers: %w", err)
 			}
 			return nil
 		})
@@ -595,28 +648,6 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 		}
 		return nil
 	})
-	// The customers of yearly programs, with their date.
-	yrows := make([][]custRow, len(yearly))
-	for i, si := range yearly {
-		sc := b.scens[si].sc
-		field := sc.Trigger.Field
-		q := db.NewSelect().TableExpr("customers AS c").ColumnExpr("c.id, c.time_zone").Where(baseWhere)
-		switch {
-		case sc.Trigger.StoreAnniversary:
-			q = q.ColumnExpr("NULL AS at")
-		case field == "first_order_at" || field == "created_at":
-			q = q.ColumnExpr("c." + field + " AS at").Where("c." + field + " IS NOT NULL")
-		default:
-			continue
-		}
-		q = inSegment(q, "c.id")
-		reads = append(reads, func(ctx context.Context) error {
-			if err := scanCustomers(ctx, q, &yrows[i], true); err != nil {
-				return fmt.Errorf("forecast: customers of %s: %w", sc.ID, err)
-			}
-			return nil
-		})
-	}
 	// What the customers already got in the window before the period.
 	window := policy.Default.Window
 	for _, o := range policy.Programs {
@@ -640,33 +671,77 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 
 	// The customers, in the order of the reads.
 	hint := len(ens)
-	for _, m := range members {
-		hint = max(hint, len(*m))
-	}
-	for _, r := range yrows {
-		hint = max(hint, len(r))
+	for _, rows := range batches {
+		hint = max(hint, len(rows))
 	}
 	b.custs = make([]fcust, 0, hint)
 	b.pks = make([]int64, 0, hint)
 	b.byPK = make(map[int64]int32, hint)
 	words := (len(b.cs) + 63) / 64
-	for ci, c := range b.cs {
-		for _, r := range *members[ci] {
-			i := b.customer(r.pk, r.zone)
-			fc := &b.custs[i]
-			if fc.camps == nil {
-				fc.camps = make([]uint64, words)
+	member := func(i int32, ci int) {
+		fc := &b.custs[i]
+		if fc.camps == nil {
+			fc.camps = make([]uint64, words)
+		}
+		fc.camps[ci/64] |= 1 << (ci % 64)
+		if m := firstDue[b.pks[i]]; m != nil {
+			if at, ok := m[Key(b.cs[ci].ID, b.pks[i])]; ok {
+				fc.cfirst = append(fc.cfirst, ciAt{int32(ci), at})
 			}
-			fc.camps[ci/64] |= 1 << (ci % 64)
-			if m := firstDue[r.pk]; m != nil {
-				if at, ok := m[Key(c.ID, r.pk)]; ok {
-					fc.cfirst = append(fc.cfirst, ciAt{int32(ci), at})
+		}
+	}
+	// The campaigns and yearly programs of each flag.
+	flagCampaigns := make([][]int, len(conds))
+	for ci, c := range b.cs {
+		if !c.AudienceFixed {
+			k := flagOf[c.Audience]
+			flagCampaigns[k] = append(flagCampaigns[k], ci)
+		}
+	}
+	flagYearly := make([][]int, len(conds))
+	for i, k := range yflag {
+		if k >= 0 {
+			flagYearly[k] = append(flagYearly[k], i)
+		}
+	}
+	for k, rows := range batches {
+		for _, r := range rows {
+			i := b.customer(r.pk, r.zone)
+			for f := r.flags; f != 0; f &= f - 1 {
+				flag := 64*k + bits.TrailingZeros64(f)
+				for _, ci := range flagCampaigns[flag] {
+					member(i, ci)
 				}
 			}
 		}
 	}
-	for i, si := range yearly {
-		b.yearly(si, yrows[i])
+	for ci := range b.cs {
+		if fixed[ci] != nil {
+			for _, r := range *fixed[ci] {
+				member(b.customer(r.pk, r.zone), ci)
+			}
+		}
+	}
+	for y, si := range yearly {
+		k := yflag[y]
+		if k < 0 {
+			continue
+		}
+		field := b.scens[si].sc.Trigger.Field
+		for _, r := range batches[k/64] {
+			if r.flags&(1<<(k%64)) == 0 {
+				continue
+			}
+			at := int64(0)
+			switch {
+			case b.scens[si].sc.Trigger.StoreAnniversary:
+			case field == "first_order_at":
+				at = r.firstOrder
+			case field == "created_at":
+				at = r.created
+			}
+			b.yearly(si, r.pk, r.zone, at)
+		}
 	}
 	// The time zones of customers known from enrollments only.
 	active := map[string]bool{}
@@ -771,6 +846,7 @@ func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment s
 		index[string(buf)] = int32(len(cohorts))
 		cohorts = append(cohorts, cohort{rep: int32(i), n: 1})
 	}
+	fc.Customers, fc.Cohorts = len(b.custs), len(cohorts)
 	var p customerPlan
 	var scratch simScratch
 	for _, co := range cohorts {
@@ -829,6 +905,52 @@ type custRow struct {
 	pk   int64
 	zone *string
 	at   int64
+}
+
+// cond is an audience condition on customers AS c, empty for all.
+type cond struct {
+	w    string
+	args []any
+}
+
+// flagRow is a customer with their dates and a bit per condition met.
+type flagRow struct {
+	pk                  int64
+	zone                *string
+	firstOrder, created int64
+	flags               uint64
+}
+
+// scanFlags reads the rows of a customers read with n flags.
+func scanFlags(ctx context.Context, q *bun.SelectQuery, n int, out *[]flagRow) error {
+	rows, err := q.Rows(ctx)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	names := zoneNames{}
+	var zone sql.NullString
+	var fo, ca nsTime
+	flags := make([]int64, n)
+	dest := []any{nil, &zone, &fo, &ca}
+	for i := range flags {
+		dest = append(dest, &flags[i])
+	}
+	for rows.Next() {
+		var r flagRow
+		dest[0] = &r.pk
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		r.zone, r.firstOrder, r.created = names.get(zone), int64(fo), int64(ca)
+		for i, f := range flags {
+			if f != 0 {
+				r.flags |= 1 << i
+			}
+		}
+		*out = append(*out, r)
+	}
+	return rows.Err()
 }
 
 type enrollRow struct {
@@ -937,39 +1059,34 @@ func scanEnrollments(ctx context.Context, q *bun.SelectQuery, out *[]enrollRow) 
 	return rows.Err()
 }
 
-// yearly adds the dates of a yearly program in [from, to) to its customers.
-func (b *builder) yearly(si int32, rows []custRow) {
+// yearly adds the dates of a yearly program in [from, to) to customer pk,
+// whose date is at (0 for the store's anniversary).
+func (b *builder) yearly(si int32, pk int64, zone *string, at int64) {
 	// The store's date, as a month and day (its year a leap one, so that
 	// 02-29 parses; the years it falls in are checked below).
-	var storeDate time.Time
-	if md := b.f.Scenarios.StoreAnniversary(); md != "" {
-		storeDate, _ = time.Parse("2006-01-02", "2000-"+md)
+	md := b.storeDate
+	originYear := 0
+	if at != 0 {
+		md = fromUnix(at)
+		originYear = md.Year()
+	}
+	if md.IsZero() {
+		return
 	}
 	from, to := b.from, b.to
-	for _, r := range rows {
-		md := storeDate
-		originYear := 0
-		if r.at != 0 {
-			md = fromUnix(r.at)
-			originYear = md.Year()
-		}
-		if md.IsZero() {
+	for y := from.Year(); y <= to.Year(); y++ {
+		if originYear != 0 && y <= originYear {
 			continue
 		}
-		for y := from.Year(); y <= to.Year(); y++ {
-			if originYear != 0 && y <= originYear {
-				continue
-			}
-			if md.Month() == time.February && md.Day() == 29 && !leap(y) {
-				continue
-			}
-			day := time.Date(y, md.Month(), md.Day(), 0, 0, 0, 0, time.UTC)
-			if day.Add(24*time.Hour).Before(from) || !day.Before(to) {
-				continue
-			}
-			i := b.customer(r.pk, r.zone)
-			b.custs[i].yearly = append(b.custs[i].yearly, fyear{si, day.UnixNano()})
+		if md.Month() == time.February && md.Day() == 29 && !leap(y) {
+			continue
 		}
+		day := time.Date(y, md.Month(), md.Day(), 0, 0, 0, 0, time.UTC)
+		if day.Add(24*time.Hour).Before(from) || !day.Before(to) {
+			continue
+		}
+		i := b.customer(pk, zone)
+		b.custs[i].yearly = append(b.custs[i].yearly, fyear{si, day.UnixNano()})
 	}
 }
 
