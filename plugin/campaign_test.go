@@ -20,7 +20,9 @@ import (
 	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/mail/tracking"
 	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 )
@@ -307,8 +309,10 @@ func TestCampaignLifecycle(t *testing.T) {
 		require.NoError(t, db.NewSelect().Model(&opened).Where("campaign = ? AND variant = ?", c.ID, "b").Scan(ctx))
 		require.NotEmpty(t, opened)
 		for i, m := range opened {
-			_, err := db.NewInsert().Model(&outbox.MessageEvent{ProviderEventID: "ev" + strconv.Itoa(i), Provider: "mailgun",
-				MessagePK: &m.PK, Kind: "opened", OccurredAt: at, Raw: map[string]any{}, CreatedAt: at}).Exec(ctx)
+			// Through the tracking path, which moves the KPI rollups the
+			// winner is decided on.
+			_, err := tracking.Record(ctx, db.DB, at, mail.Event{ID: "ev" + strconv.Itoa(i), Provider: "mailgun", Kind: mail.EventOpened,
+				At: at, MessageID: m.ID})
 			require.NoError(t, err)
 		}
 		_, err = svc.Pause(ctx, c.ID)
