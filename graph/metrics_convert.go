@@ -98,12 +98,44 @@ func (b *metricsBatch) load(key string, fn func() (any, error)) (any, error) {
 	return e.val, e.err
 }
 
+// cube returns the operation's cube of the period and time zone of a
+// validated q (nil when the period holds too many days for one): the
+// totals, stats and A/B fields of one request are all summed from it, so
+// they scan the rollups once.
+func (r *Resolver) cube(ctx context.Context, q kpi.Query) (*kpi.Cube, error) {
+	key := "cube\x00" + q.From.UTC().Format(time.RFC3339Nano) + "\x00" + q.To.UTC().Format(time.RFC3339Nano) + "\x00" + q.Location.String()
+	v, err := batchOf(ctx).load(key, func() (any, error) {
+		return kpi.NewCube(ctx, r.DB, q)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*kpi.Cube), nil
+}
+
+// compute answers q from the operation's cube when it holds it, else with
+// its own statements.
+func (r *Resolver) compute(ctx context.Context, q kpi.Query) ([]*kpi.Series, error) {
+	if q.Filter == (kpi.Filter{}) {
+		c, err := r.cube(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			if out, ok := c.Derive(q); ok {
+				return out, nil
+			}
+		}
+	}
+	return kpi.Compute(ctx, r.DB, q)
+}
+
 // grouped returns the series of q grouped by dims, computed once per
 // operation.
 func (r *Resolver) grouped(ctx context.Context, key string, q kpi.Query, dims ...kpi.Dim) (map[string]*kpi.Series, error) {
 	v, err := batchOf(ctx).load(key, func() (any, error) {
 		q.GroupBy = dims
-		out, err := kpi.Compute(ctx, r.DB, q)
+		out, err := r.compute(ctx, q)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +182,7 @@ func (r *Resolver) Kpis(ctx context.Context, f *model.KpiFilter, args StatsArgs)
 	if err != nil {
 		return nil, err
 	}
-	out, err := kpi.Compute(ctx, r.DB, q)
+	out, err := r.compute(ctx, q)
 	if errors.Is(err, kpi.ErrUnknownSegment) {
 		return nil, errBadInput(fmt.Sprintf("filter.segment: no segment is named %q", *f.Segment))
 	}
@@ -183,14 +215,36 @@ func kpiValues(t kpi.Totals) *model.KpiValues {
 		SoftBounces: int(c.SoftBounces), UniqueOpens: int(c.UniqueOpens), MachineOpens: int(c.MachineOpens),
 		UniqueClicks: int(c.UniqueClicks), Unsubscribes: int(c.Unsubscribes), Complaints: int(c.Complaints),
 		Conversions: int(c.Conversions), GoalConversions: int(c.GoalConversions), Revenue: []*model.KpiRevenue{}}
-	rates := map[string]*model.KpiRate{}
-	for _, r := range c.Rates() {
-		rates[r.Name] = kpiRate(r)
+	rs := c.Rates()
+	all := make([]model.KpiRate, len(rs)) // one allocation for every rate
+	for i, r := range rs {
+		all[i] = *kpiRate(r)
+		x := &all[i]
+		switch r.Name {
+		case "delivery_rate":
+			v.DeliveryRate = x
+		case "hard_bounce_rate":
+			v.HardBounceRate = x
+		case "soft_bounce_rate":
+			v.SoftBounceRate = x
+		case "open_rate":
+			v.OpenRate = x
+		case "machine_open_rate":
+			v.MachineOpenRate = x
+		case "click_rate":
+			v.ClickRate = x
+		case "click_to_open_rate":
+			v.ClickToOpenRate = x
+		case "unsubscribe_rate":
+			v.UnsubscribeRate = x
+		case "complaint_rate":
+			v.ComplaintRate = x
+		case "conversion_rate":
+			v.ConversionRate = x
+		case "goal_conversion_rate":
+			v.GoalConversionRate = x
+		}
 	}
-	v.DeliveryRate, v.HardBounceRate, v.SoftBounceRate = rates["delivery_rate"], rates["hard_bounce_rate"], rates["soft_bounce_rate"]
-	v.OpenRate, v.MachineOpenRate, v.ClickRate = rates["open_rate"], rates["machine_open_rate"], rates["click_rate"]
-	v.ClickToOpenRate, v.UnsubscribeRate, v.ComplaintRate = rates["click_to_open_rate"], rates["unsubscribe_rate"], rates["complaint_rate"]
-	v.ConversionRate, v.GoalConversionRate = rates["conversion_rate"], rates["goal_conversion_rate"]
 	curs := make([]string, 0, len(t.Revenue))
 	for cur := range t.Revenue {
 		curs = append(curs, cur)

@@ -199,6 +199,21 @@ func TestKPIsThroughGraphQL(t *testing.T) {
 		res = m.do(testBootstrapKey, kpisQuery, map[string]any{"f": map[string]any{"segment": "vip"}, "from": day1.Format(time.RFC3339), "to": day2.Format(time.RFC3339)})
 		require.Equal(t, []string{"BAD_USER_INPUT"}, res.codes())
 		require.Contains(t, res.Errors[0].Message, `filter.segment: no segment is named "vip"`)
+
+		// A segment of c1 alone: m1 and its order, read from the members' messages.
+		var segPK int64
+		require.NoError(t, m.db.NewRaw("INSERT INTO segments (name, rule, created_at, updated_at) VALUES ('vip', 'true', ?, ?) RETURNING id", day1, day1).
+			Scan(m.ctx, &segPK))
+		_, err = m.db.NewRaw("INSERT INTO segment_members (segment_id, customer_id, entered_at) VALUES (?, ?, ?)", segPK, c1.PK, day1).Exec(m.ctx)
+		require.NoError(t, err)
+		res = m.do(testBootstrapKey, kpisQuery, map[string]any{"f": map[string]any{"segment": "vip"}, "from": day1.Add(-9 * time.Hour).Format(time.RFC3339),
+			"to": day2.Add(24 * time.Hour).Format(time.RFC3339), "iv": "DAY", "tz": "UTC"})
+		res.decode(t, &out)
+		k = out.Refrain.Kpis
+		require.Equal(t, []int{1, 1, 1, 1}, []int{k.Total.Sent, k.Total.Delivered, k.Total.UniqueOpens, k.Total.UniqueClicks})
+		require.Len(t, k.Total.Revenue, 1)
+		require.Equal(t, 4200, k.Total.Revenue[0].Revenue.Amount)
+		require.Equal(t, []int{1, 0, 0}, []int{k.Intervals[0].Values.Sent, k.Intervals[1].Values.Sent, k.Intervals[2].Values.Sent})
 		res = m.do(testBootstrapKey, kpisQuery, map[string]any{"from": day1.Format(time.RFC3339), "to": day2.Format(time.RFC3339), "tz": "Mars/Olympus"})
 		require.Contains(t, res.Errors[0].Message, `timeZone "Mars/Olympus"`)
 		res = m.do(testBootstrapKey, kpisQuery, map[string]any{"from": day1.Format(time.RFC3339), "to": day2.Format(time.RFC3339), "iv": "DAY", "tz": "Asia/Kolkata"})
@@ -388,7 +403,8 @@ func TestDashboardQueryCount(t *testing.T) {
 		after, programs := count()
 		require.Equal(t, 16, programs)
 		require.Equal(t, before, after, "the dashboard query runs a fixed number of statements")
-		// programs (1), kpis (2), stats (2), abTest (2), holdout (2).
-		require.Equal(t, int64(9), before)
+		// programs (1), then kpis, stats and abTest summed from one cube
+		// (counters and revenue: 2), holdout (2).
+		require.Equal(t, int64(5), before)
 	})
 }

@@ -593,3 +593,57 @@ func TestRebuild(t *testing.T) {
 		require.ErrorContains(t, err, "must be after")
 	})
 }
+
+// TestCube: every question a cube holds is answered as Compute answers it.
+func TestCube(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		seed(t, db)
+		ctx := context.Background()
+		ny, err := time.LoadLocation("America/New_York")
+		require.NoError(t, err)
+		periods := []struct {
+			loc      *time.Location
+			from, to string
+		}{{time.UTC, "2026-10-26 00:00", "2026-12-21 00:00"}, {ny, "2026-10-26 04:00", "2026-12-21 05:00"}, {time.UTC, "2026-10-30 06:00", "2026-11-02 13:00"}}
+		groups := [][]kpi.Dim{nil, {kpi.DimScenario}, {kpi.DimVariant}, {kpi.DimScenario, kpi.DimVariant}, {kpi.DimCampaign}, {kpi.DimVariant, kpi.DimScenario}}
+		for _, p := range periods {
+			cube, err := kpi.NewCube(ctx, db, kpi.Query{From: ts(p.from), To: ts(p.to), Location: p.loc})
+			require.NoError(t, err)
+			for _, iv := range []kpi.Interval{kpi.IntervalNone, kpi.IntervalDay, kpi.IntervalWeek, kpi.IntervalMonth} {
+				for _, g := range groups {
+					q := kpi.Query{From: ts(p.from), To: ts(p.to), Location: p.loc, Interval: iv, GroupBy: g}
+					want, err := kpi.Compute(ctx, db, q)
+					require.NoError(t, err)
+					got, ok := cube.Derive(q)
+					require.True(t, ok)
+					require.Equal(t, want, got, "%s %s %s %v", p.loc, p.from, iv, g)
+				}
+			}
+		}
+		cube, err := kpi.NewCube(ctx, db, kpi.Query{From: ts("2026-10-26 00:00"), To: ts("2026-12-21 00:00")})
+		require.NoError(t, err)
+		str := func(s string) *string { return &s }
+		for _, q := range []kpi.Query{
+			{From: ts("2026-10-26 00:00"), To: ts("2026-12-20 00:00")},
+			{From: ts("2026-10-26 00:00"), To: ts("2026-12-21 00:00"), Location: ny},
+			{From: ts("2026-10-26 00:00"), To: ts("2026-12-21 00:00"), Filter: kpi.Filter{Scenario: str("welcome")}},
+			{From: ts("2026-10-26 00:00"), To: ts("2026-12-21 00:00"), GroupBy: []kpi.Dim{kpi.DimProgram}},
+		} {
+			_, ok := cube.Derive(q)
+			require.False(t, ok, "%+v", q)
+		}
+	})
+}
+
+func TestCubeRefusesWhatItCannotCut(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		kolkata, err := time.LoadLocation("Asia/Kolkata")
+		require.NoError(t, err)
+		c, err := kpi.NewCube(context.Background(), db, kpi.Query{From: ts("2026-10-01 00:00"), To: ts("2026-10-02 00:00"), Location: kolkata})
+		require.NoError(t, err)
+		require.Nil(t, c)
+		c, err = kpi.NewCube(context.Background(), db, kpi.Query{From: ts("2020-01-01 00:00"), To: ts("2026-01-01 00:00")})
+		require.NoError(t, err)
+		require.Nil(t, c)
+	})
+}
