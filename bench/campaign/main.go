@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -75,7 +76,7 @@ func run() error {
 	var o options
 	flag.IntVar(&o.n, "n", 1000000, "customers (and listmonk subscribers)")
 	flag.StringVar(&o.pg, "pg", envOr("REFRAIN_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/refrain_test?sslmode=disable"), "PostgreSQL URL")
-	flag.IntVar(&o.concurrency, "concurrency", 4, "Refrain campaign batches in flight (REFRAIN_CAMPAIGN_CONCURRENCY)")
+	flag.IntVar(&o.concurrency, "concurrency", 8, "Refrain campaign batches in flight (REFRAIN_CAMPAIGN_CONCURRENCY)")
 	flag.StringVar(&o.listmonk, "listmonk", "", "path of a built listmonk binary (empty: skip the comparison)")
 	flag.StringVar(&o.listmonkDir, "listmonk-dir", "", "listmonk source directory to run it from (default: the binary's directory)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the bench schema and database")
@@ -338,9 +339,10 @@ func sender(o options) error {
 		return err
 	}
 	// scheduleCampaign answers with the forecast warnings; the peak up to
-	// here is that of scheduling. The peak is then reset (clear_refs 5) so
-	// that the send has its own.
+	// here is that of scheduling. Its garbage is then returned to the
+	// system and the peak reset (clear_refs 5), so that the send has its own.
 	fmt.Println("schedule-peak-kib", peakKiB("self"), len(warnings))
+	debug.FreeOSMemory()
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 		return fmt.Errorf("reset the peak RSS: %w", err)
 	}
