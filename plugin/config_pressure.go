@@ -26,9 +26,9 @@ type PressureConfig struct {
 	// CampaignBatch is how many recipients one campaign batch takes.
 	CampaignBatch int `env:"REFRAIN_CAMPAIGN_BATCH" yaml:"campaign_batch" default:"1000" doc:"recipients per campaign batch (one provider call), at most 1000"`
 	// CampaignConcurrency is how many campaign batches one replica has in flight.
-	CampaignConcurrency int `env:"REFRAIN_CAMPAIGN_CONCURRENCY" yaml:"campaign_concurrency" default:"4" doc:"campaign batches in flight per replica"`
+	CampaignConcurrency int `env:"REFRAIN_CAMPAIGN_CONCURRENCY" yaml:"campaign_concurrency" default:"8" doc:"campaign batches in flight per replica"`
 	// CampaignLease is how long a replica holds a claimed batch.
-	CampaignLease time.Duration `env:"REFRAIN_CAMPAIGN_LEASE" yaml:"campaign_lease" default:"2m" doc:"how long a replica holds a claimed campaign batch; a replica that dies leaves it to expire and another resumes it"`
+	CampaignLease time.Duration `env:"REFRAIN_CAMPAIGN_LEASE" yaml:"campaign_lease" default:"2m" doc:"how long a replica holds a campaign while it fixes its audience; a replica that dies leaves it to expire and another resumes it (batches are claimed inside their own transaction)"`
 	// CampaignPoll is how long an idle campaign worker waits.
 	CampaignPoll time.Duration `env:"REFRAIN_CAMPAIGN_POLL" yaml:"campaign_poll" default:"1s" doc:"how long an idle campaign worker waits before looking again"`
 }

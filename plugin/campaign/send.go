@@ -221,6 +221,13 @@ func (s *Service) fixAudience(ctx context.Context, c *Campaign) (int, error) {
 		return total, fmt.Errorf("fix audience of campaign %s: %w", c.ID, err)
 	}
 	c.AudienceFixed = true
+	if store.DialectOf(s.o.DB) == store.Postgres && total > 0 {
+		// The planner learns that the campaign now has its recipients, so
+		// each batch finds its own by primary key, not by scanning them all.
+		if _, err := s.o.DB.ExecContext(ctx, "ANALYZE campaign_recipients"); err != nil {
+			return total, fmt.Errorf("analyze the recipients of campaign %s: %w", c.ID, err)
+		}
+	}
 	s.o.Logger.InfoContext(ctx, "campaign audience fixed", "campaign", c.ID, "recipients", c.AudienceCount)
 	return max(total, 1), nil
 }
@@ -311,7 +318,7 @@ func (s *Service) claim(ctx context.Context, tx bun.Tx, c *Campaign, now time.Ti
 	var rows []claimed
 	err := tx.NewRaw(`SELECT customer_id, variant FROM campaign_recipients
 		WHERE campaign_id = ? AND state = ? AND due_at <= ? AND (locked_until IS NULL OR locked_until < ?)
-		LIMIT ?`+lock, c.ID, RecipientPending, now, now, s.o.Batch).Scan(ctx, &rows)
+		ORDER BY due_at LIMIT ?`+lock, c.ID, RecipientPending, now, now, s.o.Batch).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("claim recipients of campaign %s: %w", c.ID, err)
 	}
@@ -373,6 +380,15 @@ func (s *Service) sendBatch(ctx context.Context, c *Campaign) (int, error) {
 		}
 		if status != StatusSending {
 			return nil
+		}
+		if store.DialectOf(tx) == store.Postgres {
+			// The batch statements are index lookups that the planner can
+			// overprice on tables growing during the send (not analyzed
+			// yet); compiling them (JIT) took a second a batch, running
+			// them a few milliseconds.
+			if _, err := tx.ExecContext(ctx, "SET LOCAL jit = off"); err != nil {
+				return err
+			}
 		}
 		rows, err := s.claim(ctx, tx, c, now)
 		if err != nil || len(rows) == 0 {

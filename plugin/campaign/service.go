@@ -66,7 +66,7 @@ type Options struct {
 	WorkerID string
 	// Batch is the recipients per batch, at most 1000. Default 1000.
 	Batch int
-	// Concurrency is the batches in flight. Default 4.
+	// Concurrency is the batches in flight. Default 8.
 	Concurrency int
 	// Lease is how long a claim holds. Default 2 minutes.
 	Lease time.Duration
@@ -105,7 +105,7 @@ func New(o Options) (*Service, error) {
 		o.Batch = 1000
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 4
+		o.Concurrency = 8
 	}
 	if o.Lease <= 0 {
 		o.Lease = 2 * time.Minute

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/refrain-dev/refrain/plugin/store"
 )
@@ -410,10 +411,23 @@ func sentTimes(ctx context.Context, db bun.IDB, pks []int64, from, to time.Time)
 		PK int64     `bun:"customer_id"`
 		At time.Time `bun:"created_at"`
 	}
-	if err := db.NewSelect().Table("messages").Column("customer_id", "created_at").
-		Where("customer_id IN (?)", bun.In(pks)).Where("kind = 'marketing'").
-		Where("created_at > ? AND created_at <= ?", from, to).
-		Where("state NOT IN ('failed', 'suppressed')").Scan(ctx, &rows); err != nil {
+	var err error
+	if store.DialectOf(db) == store.Postgres && len(pks) > 1 {
+		// One index lookup per customer, whatever the statistics say: a
+		// table that grows fast during a campaign is not analyzed yet, and
+		// the planner would scan it whole for every batch (OFFSET 0 keeps
+		// the lookup apart from the join).
+		err = db.NewRaw(`SELECT k.id AS customer_id, m.created_at FROM unnest(?::bigint[]) AS k (id)
+			CROSS JOIN LATERAL (SELECT created_at FROM messages WHERE customer_id = k.id AND kind = 'marketing'
+			AND created_at > ? AND created_at <= ? AND state NOT IN ('failed', 'suppressed') OFFSET 0) AS m`,
+			pgdialect.Array(pks), from, to).Scan(ctx, &rows)
+	} else {
+		err = db.NewSelect().Table("messages").Column("customer_id", "created_at").
+			Where("customer_id IN (?)", bun.In(pks)).Where("kind = 'marketing'").
+			Where("created_at > ? AND created_at <= ?", from, to).
+			Where("state NOT IN ('failed', 'suppressed')").Scan(ctx, &rows)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("pressure: read sent messages: %w", err)
 	}
 	out := make(map[int64][]time.Time, len(pks))
@@ -429,9 +443,18 @@ func firstDeferrals(ctx context.Context, db bun.IDB, keys []string) (map[string]
 		Key string    `bun:"message_key"`
 		At  time.Time `bun:"at"`
 	}
-	if err := db.NewSelect().Table("pressure_decisions").ColumnExpr("message_key, min(at) AS at").
-		Where("message_key IN (?)", bun.In(keys)).Where("decision = ?", Deferred).
-		Group("message_key").Scan(ctx, &rows); err != nil {
+	var err error
+	if store.DialectOf(db) == store.Postgres && len(keys) > 1 {
+		// One index lookup per key (see sentTimes).
+		err = db.NewRaw(`SELECT k.key AS message_key, d.at FROM unnest(?::text[]) AS k (key)
+			CROSS JOIN LATERAL (SELECT min(at) AS at FROM pressure_decisions WHERE message_key = k.key AND decision = ? OFFSET 0) AS d
+			WHERE d.at IS NOT NULL`, pgdialect.Array(keys), Deferred).Scan(ctx, &rows)
+	} else {
+		err = db.NewSelect().Table("pressure_decisions").ColumnExpr("message_key, min(at) AS at").
+			Where("message_key IN (?)", bun.In(keys)).Where("decision = ?", Deferred).
+			Group("message_key").Scan(ctx, &rows)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("pressure: read deferrals: %w", err)
 	}
 	out := make(map[string]time.Time, len(rows))

@@ -15,6 +15,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/store"
 )
 
 // BatchInput is one campaign send: one template to up to
@@ -339,6 +340,14 @@ func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *Batch
 		res.Queued += len(toSend)
 	}
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if store.DialectOf(tx) == store.Postgres {
+			// This commit need not wait for the disk: if the server loses
+			// it, the rows are left sending and their lease runs out, and
+			// the delivery worker asks the provider before sending again.
+			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+				return err
+			}
+		}
 		r, err := q.Conn(tx).Exec(ctx)
 		if err != nil || sendErr != nil {
 			return err
