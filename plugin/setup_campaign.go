@@ -152,6 +152,7 @@ func WritePressureForecast(ctx context.Context, cfg Config, w io.Writer, from, t
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n%d days projected in %s\n", len(fc.Days), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(w, "\n%d days projected for %d customers (%d distinct plans) in %s\n", len(fc.Days), fc.Customers, fc.Cohorts,
+		time.Since(start).Round(time.Millisecond))
 	return nil
 }
