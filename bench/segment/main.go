@@ -147,16 +147,9 @@ func sqlitePreview(ctx context.Context, n, runs int) error {
 	}
 	var count, hand int
 	d, h, err := both(runs, func() error {
-		// What previewSegment does: parse, count, sample 10.
-		r, err := segment.Parse(sunsetRule)
-		if err != nil {
-			return err
-		}
-		if count, err = r.Count(ctx, db, now); err != nil {
-			return err
-		}
-		var ids []int64
-		return r.Query(db, now).Column("c.id").OrderExpr("c.id").Limit(10).Scan(ctx, &ids)
+		var err error
+		count, err = preview(ctx, db, sunsetRule)
+		return err
 	}, func() error {
 		c90, c180 := now.AddDate(0, 0, -90), now.AddDate(0, 0, -180)
 		return db.NewRaw(`SELECT COUNT(*) FROM customers WHERE consent_state = 'subscribed' AND created_at < ? AND (last_open_at IS NULL OR last_open_at < ?) AND (last_order_at IS NULL OR last_order_at < ?)`,
@@ -175,15 +168,9 @@ func sqlitePreview(ctx context.Context, n, runs int) error {
 	const localRule = `consent == "subscribed" && weekday(created_at) >= 6 && hour(last_order_at) < 12`
 	var local int
 	dl, err := best(runs, func() error {
-		r, err := segment.Parse(localRule)
-		if err != nil {
-			return err
-		}
-		if local, err = r.Count(ctx, db, now); err != nil {
-			return err
-		}
-		var ids []int64
-		return r.Query(db, now).Column("c.id").OrderExpr("c.id").Limit(10).Scan(ctx, &ids)
+		var err error
+		local, err = preview(ctx, db, localRule)
+		return err
 	})
 	if err != nil {
 		return err
@@ -191,6 +178,20 @@ func sqlitePreview(ctx context.Context, n, runs int) error {
 	fmt.Printf("sqlite previewSegment (local time %s, %d customers): %d match, %s (%.2fx the hand-written sunset count)\n",
 		localRule, n, local, dl.Round(time.Millisecond), float64(dl)/float64(h))
 	return nil
+}
+
+// preview does what previewSegment does: parse, count, sample 10.
+func preview(ctx context.Context, db bun.IDB, rule string) (int, error) {
+	r, err := segment.Parse(rule)
+	if err != nil {
+		return 0, err
+	}
+	count, err := r.Count(ctx, db, now)
+	if err != nil {
+		return 0, err
+	}
+	var ids []int64
+	return count, r.Query(db, now).Column("c.id").OrderExpr("c.id").Limit(10).Scan(ctx, &ids)
 }
 
 func migrate(ctx context.Context, db *bun.DB) error {
