@@ -6,15 +6,18 @@
 // Refrain runs in a child process (so that its peak memory is its own):
 // the campaign is created and scheduled, then the sender fixes the
 // audience and sends batches of 1,000 (pressure decision for the batch and
-// one multi-row insert of its message rows in one transaction, then one
-// provider call), several in flight, until the campaign is SENT. listmonk
+// its message rows in one transaction, one shared body per locale, then one
+// provider call per locale), several in flight, until the campaign is SENT. listmonk
 // is an already-built binary given by -listmonk, run from its source
 // directory (-listmonk-dir, for its queries, schema and static files) on a
 // database of its own; it is installed there, given the subscribers, a list
 // and a running campaign, and the postback messenger pointed at the sink
 // with concurrency 20, message rate 1000 and batch size 5000. Rates are
 // counted at the sink, from the first recipient to the last; peak memory is
-// VmHWM of each sender process.
+// VmHWM of each sender process. Refrain's is given twice: while scheduling
+// (scheduleCampaign answers with the forecast warnings, computed over the
+// audience) and while sending (the peak is reset once the campaign is
+// scheduled and the scheduling garbage returned to the system).
 //
 //	go run ./bench/campaign -n 1000000 [-pg URL] [-listmonk /tmp/listmonk/listmonk -listmonk-dir /tmp/listmonk]
 package main

@@ -440,6 +440,29 @@ func TestSendBatch(t *testing.T) {
 		require.Equal(t, outbox.StateSent, ma.State)
 		require.Equal(t, rv["a@example.com"]["message_id"], ma.ID)
 		require.Contains(t, ma.HTML, "Ann &lt;b&gt;")
+		require.Contains(t, ma.HTML, *ma.UnsubscribeURL, "the row's own unsubscribe link is in its body")
+		// The batch stored its body once: the rows hold only their own
+		// facts, and reading a row (List, Get) puts the two together.
+		var stored []struct {
+			HTML   string `bun:"html"`
+			BodyID *int64 `bun:"body_id"`
+		}
+		require.NoError(t, db.NewSelect().Table("messages").Column("html", "body_id").Where("campaign = ?", "spring").Scan(ctx, &stored))
+		require.Len(t, stored, 3)
+		for _, r := range stored {
+			require.Empty(t, r.HTML)
+			require.NotNil(t, r.BodyID)
+			require.Equal(t, *stored[0].BodyID, *r.BodyID)
+		}
+		bodies, err := db.NewSelect().Table("message_bodies").Count(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 1, bodies)
+		mb, err := outbox.Get(ctx, db.DB, rv["b@example.com"]["message_id"])
+		require.NoError(t, err)
+		require.Contains(t, mb.HTML, "Bob")
+		require.NotContains(t, mb.HTML, "Ann")
+		require.NotContains(t, mb.HTML+mb.Subject+mb.Text, "RFNxx")
+		require.Contains(t, mb.Text, *mb.UnsubscribeURL)
 		page, err = outbox.List(ctx, db.DB, outbox.Filter{To: "s@example.com"}, 10, "")
 		require.NoError(t, err)
 		require.Equal(t, outbox.StateSuppressed, page.Messages[0].State)
