@@ -8,6 +8,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 )
 
 // exportTables lists what Export reads besides the profile: each table and
@@ -44,6 +45,11 @@ func Export(ctx context.Context, db bun.IDB, now time.Time, customerPK int64) (m
 			Order(t.order).Scan(ctx, &rows); err != nil {
 			return nil, fmt.Errorf("export %s: %w", t.name, err)
 		}
+		if t.name == "messages" {
+			if err := wholeMessages(ctx, db, customerPK, rows); err != nil {
+				return nil, err
+			}
+		}
 		list := make([]any, 0, len(rows))
 		for _, r := range rows {
 			list = append(list, plain(r))
@@ -61,6 +67,26 @@ func Export(ctx context.Context, db bun.IDB, now time.Time, customerPK int64) (m
 	}
 	out["referrals_made"] = list
 	return out, nil
+}
+
+// wholeMessages gives the message rows of a campaign batch, which keep
+// their content in a body shared with the batch, their subject, HTML and
+// text as they were sent (rows are in id order, as the messages read here).
+func wholeMessages(ctx context.Context, db bun.IDB, customerPK int64, rows []map[string]any) error {
+	var ms []*outbox.Message
+	if err := db.NewSelect().Model(&ms).Where("customer_id = ?", customerPK).Order("id").Scan(ctx); err != nil {
+		return fmt.Errorf("export messages: %w", err)
+	}
+	if err := outbox.FillBodies(ctx, db, ms...); err != nil {
+		return fmt.Errorf("export messages: %w", err)
+	}
+	if len(ms) != len(rows) {
+		return fmt.Errorf("export messages: %d rows, then %d messages (written meanwhile?)", len(rows), len(ms))
+	}
+	for i, m := range ms {
+		rows[i]["subject"], rows[i]["html"], rows[i]["text"] = m.Subject, m.HTML, m.Text
+	}
+	return nil
 }
 
 // plain turns driver values into JSON-friendly ones: bytes become text

@@ -425,6 +425,12 @@ const (
 	rvLastName  = "last_name"
 )
 
+// FillBodies is fillBodies for readers of the messages table outside the
+// outbox (the data export).
+func FillBodies(ctx context.Context, db bun.IDB, ms ...*Message) error {
+	return fillBodies(ctx, db, ms...)
+}
+
 // fillBodies gives the rows of ms written by a batch their subject, HTML
 // and text: their shared body with their own facts, as they were sent.
 // Rows with their own content, and rows erased since, are left alone.

@@ -21,6 +21,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail/mailgun"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/privacy"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 	"github.com/refrain-dev/refrain/scenarios/library/templates"
 )
@@ -463,6 +464,15 @@ func TestSendBatch(t *testing.T) {
 		require.NotContains(t, mb.HTML, "Ann")
 		require.NotContains(t, mb.HTML+mb.Subject+mb.Text, "RFNxx")
 		require.Contains(t, mb.Text, *mb.UnsubscribeURL)
+		// The data export shows Bob the message as it was sent, not the
+		// empty columns of the row.
+		exp, err := privacy.Export(ctx, db.DB, t0, b.PK)
+		require.NoError(t, err)
+		rows := exp["messages"].([]any)
+		require.Len(t, rows, 1)
+		row := rows[0].(map[string]any)
+		require.Equal(t, []any{mb.Subject, mb.HTML, mb.Text}, []any{row["subject"], row["html"], row["text"]})
+		require.Contains(t, row["html"], "Bob")
 		page, err = outbox.List(ctx, db.DB, outbox.Filter{To: "s@example.com"}, 10, "")
 		require.NoError(t, err)
 		require.Equal(t, outbox.StateSuppressed, page.Messages[0].State)
