@@ -20,26 +20,36 @@ import (
 // over the same days on the virtual clock and compares, day by day and
 // program by program, the projected sends, deferrals and skips with what
 // happened.
+// forecastCustomers makes n subscribed customers (emails PREFIXi@example.com)
+// in turn without a time zone, in New York and in Tokyo, every other one
+// tagged vip.
+func forecastCustomers(t *testing.T, s *scenarioEnv, db *storetest.DB, prefix string, n int) []*customer.Customer {
+	t.Helper()
+	d0 := s.clock.Now()
+	zones := []string{"", "America/New_York", "Asia/Tokyo"}
+	var cs []*customer.Customer
+	for i := range n {
+		email := fmt.Sprintf("%s%d@example.com", prefix, i)
+		c := s.customer(email, customer.ConsentSubscribed, d0)
+		p := customer.Profile{Email: &email}
+		if z := zones[i%3]; z != "" {
+			p.TimeZone = &z
+		}
+		if i%2 == 0 {
+			p.Tags = []string{"vip"}
+		}
+		_, _, err := customer.Upsert(s.ctx, db.DB, d0, p)
+		require.NoError(t, err)
+		cs = append(cs, c)
+	}
+	return cs
+}
+
 func TestForecastMatchesTheEngine(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		s := newScenarioEnv(t, db, only("welcome", "cart-abandonment"))
 		d0 := s.clock.Now()
-		zones := []string{"", "America/New_York", "Asia/Tokyo"}
-		var cs []*customer.Customer
-		for i := range 12 {
-			email := fmt.Sprintf("f%d@example.com", i)
-			c := s.customer(email, customer.ConsentSubscribed, d0)
-			p := customer.Profile{Email: &email}
-			if z := zones[i%3]; z != "" {
-				p.TimeZone = &z
-			}
-			if i%2 == 0 {
-				p.Tags = []string{"vip"}
-			}
-			_, _, err := customer.Upsert(s.ctx, db.DB, d0, p)
-			require.NoError(t, err)
-			cs = append(cs, c)
-		}
+		cs := forecastCustomers(t, s, db, "f", 12)
 		for _, c := range cs {
 			s.event(c, "newsletter.subscribed", nil)
 		}
@@ -175,20 +185,8 @@ func TestForecastCohortsAreExact(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		s := newScenarioEnv(t, db, only("welcome", "cart-abandonment", "customer-anniversary"))
 		d0 := s.clock.Now()
-		zones := []string{"", "America/New_York", "Asia/Tokyo"}
-		var cs []*customer.Customer
-		for i := range 36 {
-			email := fmt.Sprintf("k%d@example.com", i)
-			c := s.customer(email, customer.ConsentSubscribed, d0)
-			p := customer.Profile{Email: &email}
-			if z := zones[i%3]; z != "" {
-				p.TimeZone = &z
-			}
-			if i%2 == 0 {
-				p.Tags = []string{"vip"}
-			}
-			_, _, err := customer.Upsert(s.ctx, db.DB, d0, p)
-			require.NoError(t, err)
+		cs := forecastCustomers(t, s, db, "k", 36)
+		for i, c := range cs {
 			if i%4 == 0 {
 				// A first order two years ago, on one of two dates.
 				at := time.Date(2024, 6, 3+7*(i%8/4), 15, 0, 0, 0, time.UTC)
@@ -196,7 +194,6 @@ func TestForecastCohortsAreExact(t *testing.T) {
 					Where("id = ?", c.PK).Exec(s.ctx)
 				require.NoError(t, err)
 			}
-			cs = append(cs, c)
 		}
 		for _, c := range cs {
 			s.event(c, "newsletter.subscribed", nil)

@@ -94,12 +94,7 @@ func (c *Cube) Derive(q Query) ([]*Series, bool) {
 	if len(q.GroupBy) == 0 {
 		series("")
 	}
-	out := make([]*Series, 0, len(byKey))
-	for _, s := range byKey {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, true
+	return sortedSeries(byKey), true
 }
 
 func addTotals(t *Totals, o Totals) {

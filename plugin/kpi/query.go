@@ -298,6 +298,11 @@ func (q *Query) assemble(rows []hourRow, revs []revenueRow) []*Series {
 	if len(q.GroupBy) == 0 {
 		series("")
 	}
+	return sortedSeries(byKey)
+}
+
+// sortedSeries returns the series of byKey in key order.
+func sortedSeries(byKey map[string]*Series) []*Series {
 	out := make([]*Series, 0, len(byKey))
 	for _, s := range byKey {
 		out = append(out, s)

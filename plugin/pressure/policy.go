@@ -255,16 +255,16 @@ func later(a, b time.Time) time.Time {
 // Record is one stored decision.
 type Record struct {
 	bun.BaseModel `bun:"table:pressure_decisions"`
-	ID            int64      `bun:"id,pk,autoincrement"`
-	CustomerPK    int64      `bun:"customer_id,notnull"`
-	At            time.Time  `bun:"at,notnull"`
-	Program       string     `bun:"program,notnull"`
-	Campaign      *string    `bun:"campaign"`
-	MessageKey    string     `bun:"message_key,notnull"`
-	Priority      int        `bun:"priority,notnull"`
-	Decision      Decision   `bun:"decision,notnull"`
-	Reason        string     `bun:"reason,notnull"`
-	Until         *time.Time `bun:"until"`
+	ID            int64      `bun:"id,pk,autoincrement" json:"-"`
+	CustomerPK    int64      `bun:"customer_id,notnull" json:"customer_id"`
+	At            time.Time  `bun:"at,notnull" json:"at"`
+	Program       string     `bun:"program,notnull" json:"program"`
+	Campaign      *string    `bun:"campaign" json:"campaign"`
+	MessageKey    string     `bun:"message_key,notnull" json:"message_key"`
+	Priority      int        `bun:"priority,notnull" json:"priority"`
+	Decision      Decision   `bun:"decision,notnull" json:"decision"`
+	Reason        string     `bun:"reason,notnull" json:"reason"`
+	Until         *time.Time `bun:"until" json:"until"`
 }
 
 // customerRow is what the policy reads of a customer.
@@ -364,23 +364,8 @@ func insertRecords(ctx context.Context, tx bun.IDB, recs []*Record) error {
 		_, err := tx.NewInsert().Model(&recs).Exec(ctx)
 		return err
 	}
-	type doc struct {
-		CustomerPK int64      `json:"customer_id"`
-		At         time.Time  `json:"at"`
-		Program    string     `json:"program"`
-		Campaign   *string    `json:"campaign"`
-		MessageKey string     `json:"message_key"`
-		Priority   int        `json:"priority"`
-		Decision   Decision   `json:"decision"`
-		Reason     string     `json:"reason"`
-		Until      *time.Time `json:"until"`
-	}
-	docs := make([]doc, len(recs))
-	for i, r := range recs {
-		docs[i] = doc{CustomerPK: r.CustomerPK, At: r.At, Program: r.Program, Campaign: r.Campaign, MessageKey: r.MessageKey,
-			Priority: r.Priority, Decision: r.Decision, Reason: r.Reason, Until: r.Until}
-	}
-	raw, err := json.Marshal(docs)
+	// The json tags of Record name its columns.
+	raw, err := json.Marshal(recs)
 	if err != nil {
 		return err
 	}

@@ -643,7 +643,7 @@ func (c *checker) callNamed(at ast.Node, name string, arguments []ast.Node) (nod
 			return nil, err
 		}
 		return &countNode{kind: name, window: w}, nil
-	case "hour", "minute", "weekday", "day", "month", "year":
+	case "hour", "minute", "weekday", "day", "month", "year": // store.LocalParts
 		if err := argc(1, 2); err != nil {
 			return nil, err
 		}

@@ -274,31 +274,25 @@ func (b *sqlb) instant(n node) (time.Time, bool) {
 // fail the query; it reads as UTC, as in memory), and refrain_local (a Go
 // function registered by package store) in SQLite.
 func (b *sqlb) local(n *localNode) string {
-	bn, off := base(n.t), offset(n.t)
-	col, isCol := bn.(*colNode)
+	t := b.value(n.t, false)
 	if b.pg {
-		t := "CAST(" + b.value(n.t, false) + " AS timestamptz)"
 		zone := "(CASE WHEN c.time_zone IN (SELECT z.name FROM pg_timezone_names AS z) THEN c.time_zone ELSE 'UTC' END)"
 		if n.zone != "" {
 			zone = "CAST(" + b.arg(n.zone) + " AS text)"
 		}
-		return "CAST(EXTRACT(" + store.PostgresField[n.part] + " FROM (" + t + " AT TIME ZONE " + zone + ")) AS float8)"
-	}
-	t, extra := "", ""
-	if isCol && off != 0 {
-		t = sqlColumns[col.name]
-	} else {
-		t = b.value(n.t, false)
+		return "CAST(EXTRACT(" + store.LocalParts[n.part] + " FROM (CAST(" + t + " AS timestamptz) AT TIME ZONE " + zone + ")) AS float8)"
 	}
 	zone := "c.time_zone"
 	if n.zone != "" {
 		zone = b.arg(n.zone)
 	}
-	part := b.arg(n.part)
-	if isCol && off != 0 {
-		extra = ", " + b.arg(off.Seconds())
+	s := "refrain_local(" + t + ", " + zone + ", " + b.arg(n.part)
+	// now and dates come with their offset added; a column comes alone
+	// (value leaves SQLite offsets to julianday) and its offset follows.
+	if _, isCol := base(n.t).(*colNode); isCol && offset(n.t) != 0 {
+		s += ", " + b.arg(offset(n.t).Seconds())
 	}
-	return "refrain_local(" + t + ", " + zone + ", " + part + extra + ")"
+	return s + ")"
 }
 
 func (b *sqlb) json(j *jsonNode) string {

@@ -19,12 +19,10 @@ import (
 // name against pg_timezone_names for the same reason (a bad name would
 // otherwise fail the whole query).
 
-// LocalParts are the parts LocalPart knows: hour (0-23), minute (0-59),
-// weekday (ISO: 1 Monday to 7 Sunday), day (1-31), month (1-12), year.
-var LocalParts = []string{"hour", "minute", "weekday", "day", "month", "year"}
-
-// PostgresField is the EXTRACT field of each part.
-var PostgresField = map[string]string{
+// LocalParts are the parts LocalPart knows, with the EXTRACT field of
+// each in PostgreSQL: hour (0-23), minute (0-59), weekday (ISO: 1 Monday
+// to 7 Sunday), day (1-31), month (1-12), year.
+var LocalParts = map[string]string{
 	"hour": "HOUR", "minute": "MINUTE", "weekday": "ISODOW", "day": "DAY", "month": "MONTH", "year": "YEAR",
 }
 
@@ -132,7 +130,7 @@ func refrainLocal(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value,
 		name = string(b)
 	}
 	part, _ := args[2].(string)
-	if _, known := PostgresField[part]; !known {
+	if _, known := LocalParts[part]; !known {
 		return nil, fmt.Errorf("refrain_local: unknown part %q", part)
 	}
 	loc, _ := Zone(name)
