@@ -76,7 +76,7 @@ func Erase(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, rea
 	res, err := db.NewUpdate().Model((*outbox.Message)(nil)).
 		Set("recipient = ?", ErasedRecipient).Set("recipient_name = NULL").Set("template_values = ?", "{}").
 		Set("subject = ?", "").Set("html = ?", "").Set("text = ?", "").Set("unsubscribe_url = NULL").
-		Set("body_id = NULL").Set("recipient_vars = NULL").
+		Set(keepCallID).Set("body_id = NULL").Set("recipient_vars = NULL").
 		Set("last_error = NULL").Set("updated_at = ?", now).
 		Where("customer_id = ?", customerPK).Exec(ctx)
 	if err != nil {
@@ -88,9 +88,9 @@ func Erase(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, rea
 		if _, err := db.NewUpdate().Model((*outbox.Message)(nil)).
 			Set("recipient = ?", ErasedRecipient).Set("recipient_name = NULL").Set("template_values = ?", "{}").
 			Set("subject = ?", "").Set("html = ?", "").Set("text = ?", "").Set("unsubscribe_url = NULL").
-			Set("body_id = NULL").Set("recipient_vars = NULL").
+			Set(keepCallID).Set("body_id = NULL").Set("recipient_vars = NULL").
 			Set("last_error = NULL").Set("updated_at = ?", now).
-			Where("recipient IN (?)", bun.In(addrs)).Exec(ctx); err != nil {
+			Where("recipient IN (?) AND customer_id IS NULL", bun.In(addrs)).Exec(ctx); err != nil {
 			return fmt.Errorf("erase messages by address: %w", err)
 		}
 	}
@@ -172,3 +172,8 @@ func appendUnique(list []string, vals ...string) []string {
 	}
 	return list
 }
+
+// keepCallID gives an erased row of a batch call the provider id its
+// call recorded, before the row loses its body.
+const keepCallID = "provider_message_id = COALESCE(provider_message_id, " +
+	"(SELECT b.provider_message_id FROM message_bodies AS b WHERE b.id = ?TableAlias.body_id))"

@@ -99,6 +99,8 @@ type PreparedBatch struct {
 type preparedCall struct {
 	batch  mail.Batch
 	toSend []*Message
+	// body records the call's outcome for all of toSend.
+	body *MessageBody
 }
 
 func (pb *PreparedBatch) result() BatchResult {
@@ -192,6 +194,18 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 		for _, m := range rows {
 			pb.Written = append(pb.Written, *m.CustomerPK)
 		}
+		for _, call := range pb.calls {
+			// The call lists its rows, for the delivery worker to take
+			// back should its sender die before recording the outcome.
+			ids := make([]int64, len(call.toSend))
+			for i, m := range call.toSend {
+				ids[i] = m.PK
+			}
+			call.body.MessageIDs = ids
+			if _, err := db.NewUpdate().Model(call.body).Column("message_ids").WherePK().Exec(ctx); err != nil {
+				return pb, fmt.Errorf("send batch: list the rows of the call: %w", err)
+			}
+		}
 	}
 	return pb, nil
 }
@@ -241,8 +255,14 @@ func (s *Service) prepareCall(ctx context.Context, db bun.IDB, in BatchInput, r 
 	if err != nil {
 		return preparedCall{}, nil, err
 	}
-	// The body once for the call; each row keeps only its own facts.
+	// The body once for the call; each row keeps only its own facts. The
+	// body also records the call's outcome: the rows to send are written
+	// as sent, and read as sending until the body says the provider took
+	// them (deliverCall), so that success updates one row, not a thousand.
 	body := &MessageBody{Subject: r.Subject, HTML: r.HTML, Text: r.Text, CreatedAt: now}
+	if len(suppressed) < len(cs) {
+		body.State, body.LockedBy, body.LockedUntil = BodySending, &s.cfg.WorkerID, &lockedUntil
+	}
 	if _, err := db.NewInsert().Model(body).Exec(ctx); err != nil {
 		return preparedCall{}, nil, fmt.Errorf("send batch: write body: %w", err)
 	}
@@ -251,7 +271,7 @@ func (s *Service) prepareCall(ctx context.Context, db bun.IDB, in BatchInput, r 
 			Recipient: *c.Email, Template: in.Template, Kind: in.Kind, Locale: strp(r.Locale),
 			Program: strp(in.Program), Scenario: strp(in.Scenario), Step: strp(in.Step), Variant: strp(in.Variant),
 			Campaign: strp(in.Campaign), Values: map[string]any{}, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now,
-			State: StateSending, LockedBy: &s.cfg.WorkerID, LockedUntil: &lockedUntil, Attempts: 1}
+			State: StateSent, Provider: &s.provider, SentAt: &now, Attempts: 1}
 		for k, v := range in.Values {
 			m.Values[k] = v
 		}
@@ -274,7 +294,7 @@ func (s *Service) prepareCall(ctx context.Context, db bun.IDB, in BatchInput, r 
 			m.RecipientVars[rvLastName] = *c.LastName
 		}
 		if reason, ok := suppressed[c.PK]; ok {
-			m.State, m.LockedBy, m.LockedUntil = StateSuppressed, nil, nil
+			m.State, m.Provider, m.SentAt = StateSuppressed, nil, nil
 			m.LastError = strp("suppressed: " + string(reason))
 			res.Suppressed++
 		} else {
@@ -300,76 +320,87 @@ func (s *Service) prepareCall(ctx context.Context, db bun.IDB, in BatchInput, r 
 	if in.Kind == mail.KindMarketing {
 		batch.ListUnsubscribeMailto = s.cfg.ListUnsubscribeMailto
 	}
-	return preparedCall{batch: batch, toSend: toSend}, rows, nil
+	return preparedCall{batch: batch, toSend: toSend, body: body}, rows, nil
 }
 
-// deliverCall makes one provider call and records its outcome.
+// deliverCall makes one provider call and records its outcome: on
+// success, once, on the call's body; on failure, on each row (the rows are
+// then the delivery worker's, one by one).
 func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *BatchResult) error {
-	batch, toSend := call.batch, call.toSend
+	batch, toSend, body := call.batch, call.toSend, call.body
 	id, sendErr := s.sender.SendBatch(ctx, batch)
-	ids := make([]int64, len(toSend))
-	for i, m := range toSend {
-		ids[i] = m.PK
+	if sendErr != nil && ctx.Err() != nil {
+		// Leave the call sending: its lease runs out and the delivery
+		// worker takes its rows back, asking the provider first.
+		return ctx.Err()
 	}
 	now := s.clock.Now()
-	q := s.db.NewUpdate().Model((*Message)(nil)).Set("locked_until = NULL").Set("updated_at = ?", now).
-		Where("id IN (?) AND state = ? AND locked_by = ?", bun.In(ids), StateSending, s.cfg.WorkerID)
 	var pe *mail.ProviderError
-	switch {
-	case sendErr == nil:
-		q = q.Set("state = ?", StateSent).Set("provider = ?", s.provider).Set("provider_message_id = ?", strp(id)).
-			Set("sent_at = ?", now)
-		res.Sent += len(toSend)
-		res.ProviderIDs = append(res.ProviderIDs, id)
-	case ctx.Err() != nil:
-		// Leave the rows "sending": their lease runs out and the worker
-		// reconciles them.
-		return ctx.Err()
-	case errors.As(sendErr, new(*mail.FieldError)) || (errors.As(sendErr, &pe) && !pe.Temporary):
-		q = q.Set("state = ?", StateFailed).Set("last_error = ?", truncate(sendErr.Error(), 2000))
-		res.Failed += len(toSend)
-	default:
-		maybe := !errors.As(sendErr, &pe) || pe.MaybeSent
-		var retryAfter time.Duration
-		if pe != nil {
-			retryAfter = pe.RetryAfter
-		}
-		q = q.Set("state = ?", StateQueued).Set("maybe_sent = ?", maybe).
-			Set("next_attempt_at = ?", now.Add(mail.Backoff(1, retryAfter, s.cfg.Jitter))).
-			Set("last_error = ?", truncate(sendErr.Error(), 2000))
-		res.Queued += len(toSend)
-	}
+	permanent := sendErr != nil && (errors.As(sendErr, new(*mail.FieldError)) || (errors.As(sendErr, &pe) && !pe.Temporary))
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if store.DialectOf(tx) == store.Postgres {
 			// This commit need not wait for the disk: if the server loses
-			// it, the rows are left sending and their lease runs out, and
-			// the delivery worker asks the provider before sending again.
+			// it, the call is left sending and its lease runs out, and the
+			// delivery worker asks the provider before sending again.
 			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
 				return err
 			}
 		}
-		r, err := q.Conn(tx).Exec(ctx)
-		if err != nil || sendErr != nil {
+		bq := tx.NewUpdate().Model((*MessageBody)(nil)).Set("locked_by = NULL").Set("locked_until = NULL").
+			Where("id = ? AND state = ? AND locked_by = ?", body.ID, BodySending, s.cfg.WorkerID)
+		if sendErr == nil {
+			bq = bq.Set("state = ?", BodySent).Set("provider_message_id = ?", id).Set("sent_at = ?", now)
+		} else {
+			bq = bq.Set("state = ?", BodySettled)
+		}
+		r, err := bq.Exec(ctx)
+		if err != nil {
 			return err
 		}
-		sent := toSend
-		if n, _ := r.RowsAffected(); int(n) != len(toSend) {
-			// Some rows were taken back by another worker: count the
-			// ones this update marked.
-			sent = nil
-			if err := tx.NewSelect().Model(&sent).Where("id IN (?) AND state = ? AND sent_at = ? AND provider_message_id = ?",
-				bun.In(ids), StateSent, now, id).Scan(ctx); err != nil {
-				return err
+		if n, _ := r.RowsAffected(); n == 0 {
+			// The lease ran out and the delivery worker took the rows
+			// back: they are its own now.
+			return nil
+		}
+		if sendErr == nil {
+			dims := make([]kpi.Dims, len(toSend))
+			for i, m := range toSend {
+				dims[i] = KPIDims(m)
 			}
+			return kpi.CountSent(ctx, tx, now, dims)
 		}
-		dims := make([]kpi.Dims, len(sent))
-		for i, m := range sent {
-			dims[i] = KPIDims(m)
+		ids := make([]int64, len(toSend))
+		for i, m := range toSend {
+			ids[i] = m.PK
 		}
-		return kpi.CountSent(ctx, tx, now, dims)
+		q := tx.NewUpdate().Model((*Message)(nil)).Set("provider = NULL").Set("sent_at = NULL").Set("updated_at = ?", now).
+			Set("last_error = ?", truncate(sendErr.Error(), 2000)).
+			Where("id IN (?) AND body_id = ? AND state = ?", bun.In(ids), body.ID, StateSent)
+		if permanent {
+			q = q.Set("state = ?", StateFailed)
+		} else {
+			maybe := !errors.As(sendErr, &pe) || pe.MaybeSent
+			var retryAfter time.Duration
+			if pe != nil {
+				retryAfter = pe.RetryAfter
+			}
+			q = q.Set("state = ?", StateQueued).Set("maybe_sent = ?", maybe).
+				Set("next_attempt_at = ?", now.Add(mail.Backoff(1, retryAfter, s.cfg.Jitter)))
+		}
+		_, err = q.Exec(ctx)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("send batch: record outcome: %w", err)
+	}
+	switch {
+	case sendErr == nil:
+		res.Sent += len(toSend)
+		res.ProviderIDs = append(res.ProviderIDs, id)
+	case permanent:
+		res.Failed += len(toSend)
+	default:
+		res.Queued += len(toSend)
 	}
 	return nil
 }
@@ -431,14 +462,18 @@ func FillBodies(ctx context.Context, db bun.IDB, ms ...*Message) error {
 	return fillBodies(ctx, db, ms...)
 }
 
-// fillBodies gives the rows of ms written by a batch their subject, HTML
-// and text: their shared body with their own facts, as they were sent.
-// Rows with their own content, and rows erased since, are left alone.
+// fillBodies gives the rows of ms written by a batch what their shared
+// body holds for them: their subject, HTML and text (the body with the
+// row's own facts, as sent), and the outcome of their call: a row stored
+// as sent reads as sending while its call is in flight, and reads the
+// provider's id and the time the provider took the call once it has.
+// Rows with their own content and state, and rows erased since, are left
+// alone.
 func fillBodies(ctx context.Context, db bun.IDB, ms ...*Message) error {
 	var ids []int64
 	seen := map[int64]bool{}
 	for _, m := range ms {
-		if m != nil && m.BodyID != nil && m.HTML == "" && m.Text == "" && !seen[*m.BodyID] {
+		if m != nil && m.BodyID != nil && !seen[*m.BodyID] && (needsContent(m) || needsOutcome(m)) {
 			seen[*m.BodyID] = true
 			ids = append(ids, *m.BodyID)
 		}
@@ -455,11 +490,22 @@ func fillBodies(ctx context.Context, db bun.IDB, ms ...*Message) error {
 		byID[b.ID] = b
 	}
 	for _, m := range ms {
-		if m == nil || m.BodyID == nil || m.HTML != "" || m.Text != "" {
+		if m == nil || m.BodyID == nil {
 			continue
 		}
 		b := byID[*m.BodyID]
 		if b == nil {
+			continue
+		}
+		if needsOutcome(m) {
+			switch b.State {
+			case BodySending:
+				m.State, m.SentAt, m.LockedBy, m.LockedUntil = StateSending, nil, b.LockedBy, b.LockedUntil
+			case BodySent:
+				m.ProviderMessageID, m.SentAt = b.ProviderMessageID, b.SentAt
+			}
+		}
+		if !needsContent(m) {
 			continue
 		}
 		vals := map[string]string{phID: m.RecipientVars[rvID], phEmail: m.Recipient, phFirstName: m.RecipientVars[rvFirstName],
@@ -470,6 +516,13 @@ func fillBodies(ctx context.Context, db bun.IDB, ms ...*Message) error {
 	}
 	return nil
 }
+
+// needsContent says whether m keeps its content in its body.
+func needsContent(m *Message) bool { return m.HTML == "" && m.Text == "" }
+
+// needsOutcome says whether m may read its call's outcome from its body:
+// stored as sent, with no provider id of its own.
+func needsOutcome(m *Message) bool { return m.State == StateSent && m.ProviderMessageID == nil }
 
 func placeholderReplacer(htmlVariant bool) *strings.Replacer {
 	pairs := make([]string, 0, 2*len(batchVars))

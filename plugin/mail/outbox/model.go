@@ -113,7 +113,33 @@ type MessageBody struct {
 	HTML      string    `bun:"html,notnull"`
 	Text      string    `bun:"text,notnull"`
 	CreatedAt time.Time `bun:"created_at,notnull"`
+
+	// The outcome of the provider call the body was written for, recorded
+	// once for all its rows. State is empty on bodies whose rows hold their
+	// own state (written before calls had one), BodySending while the call
+	// is in flight (its rows are stored as sent and read as sending),
+	// BodySent once the provider took it (its rows read ProviderMessageID
+	// and SentAt from here), BodySettled once its rows were given their own
+	// state (the provider refused the call, or its sender died and the
+	// delivery worker took the rows back). MessageIDs are the row ids of
+	// the call's rows; LockedBy and LockedUntil the sender's lease.
+	State             BodyState  `bun:"state,nullzero"`
+	ProviderMessageID *string    `bun:"provider_message_id"`
+	SentAt            *time.Time `bun:"sent_at"`
+	LockedBy          *string    `bun:"locked_by"`
+	LockedUntil       *time.Time `bun:"locked_until"`
+	MessageIDs        []int64    `bun:"message_ids,type:text"`
 }
+
+// BodyState is where the provider call of a MessageBody is.
+type BodyState string
+
+// States of a batch call (see MessageBody).
+const (
+	BodySending BodyState = "sending"
+	BodySent    BodyState = "sent"
+	BodySettled BodyState = "settled"
+)
 
 // Reason tells why an address is suppressed.
 type Reason string

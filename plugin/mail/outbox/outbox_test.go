@@ -485,3 +485,124 @@ func TestSendBatch(t *testing.T) {
 		require.Equal(t, int64(2), sentCounted(t, db, "spring"), "both sent messages counted once, in the batch transaction")
 	})
 }
+
+// TestBatchCallOutcome: the outcome of a batch call is recorded once, on
+// its body, not on each row. The rows read as sending while the call is in
+// flight and then carry the call's provider id; a sender that dies in
+// between hands its rows to the delivery worker when its lease runs out,
+// and a refused call gives each row its own state.
+func TestBatchCallOutcome(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		f := newFakeMailgun(t)
+		fx := newMailgunFixture(t, db, f)
+		a := fx.customer(t, "a@example.com", "Ann", "")
+		b := fx.customer(t, "b@example.com", "Bob", "")
+		batch := func(campaign string) outbox.BatchInput {
+			return outbox.BatchInput{CustomerPKs: []int64{a.PK, b.PK}, Template: "welcome", Kind: mail.KindMarketing,
+				Campaign: campaign, IdempotencyPrefix: "campaign:" + campaign}
+		}
+		rows := func(campaign string) []*outbox.Message {
+			var ms []*outbox.Message
+			require.NoError(t, db.NewSelect().Model(&ms).Where("campaign = ?", campaign).Order("id").Scan(ctx))
+			require.Len(t, ms, 2)
+			return ms
+		}
+		read := func(m *outbox.Message) *outbox.Message {
+			got, err := outbox.Get(ctx, db.DB, m.ID)
+			require.NoError(t, err)
+			return got
+		}
+
+		// Written, not yet delivered: stored as sent, read as sending.
+		pb, err := fx.svc.PrepareBatch(ctx, db.DB, batch("c1"))
+		require.NoError(t, err)
+		stored := rows("c1")
+		require.Equal(t, outbox.StateSent, stored[0].State)
+		inFlight := read(stored[0])
+		require.Equal(t, outbox.StateSending, inFlight.State)
+		require.Nil(t, inFlight.SentAt)
+		fx.clock.Advance(time.Second)
+		res, err := fx.svc.DeliverBatch(ctx, pb)
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Sent)
+		for _, m := range rows("c1") {
+			require.Nil(t, m.ProviderMessageID, "the provider id is recorded once, on the call")
+			got := read(m)
+			require.Equal(t, outbox.StateSent, got.State)
+			require.Equal(t, "1.ABC@mg.shop.example", deref(got.ProviderMessageID))
+			require.Equal(t, t0.Add(time.Second), got.SentAt.UTC())
+		}
+		byProvider, err := outbox.GetByProviderID(ctx, db.DB, "1.ABC@mg.shop.example", "B@example.com")
+		require.NoError(t, err)
+		require.Equal(t, rows("c1")[1].ID, byProvider.ID)
+		require.Equal(t, "1.ABC@mg.shop.example", deref(byProvider.ProviderMessageID))
+		_, err = outbox.GetByProviderID(ctx, db.DB, "1.ABC@mg.shop.example", "c@example.com")
+		require.ErrorIs(t, err, outbox.ErrNotFound)
+
+		// The sender dies between writing the rows and recording the
+		// answer: nothing moves until its lease runs out, then the delivery
+		// worker takes the rows, asks Mailgun, and sends each once.
+		_, err = fx.svc.PrepareBatch(ctx, db.DB, batch("c2"))
+		require.NoError(t, err)
+		n, err := fx.svc.ProcessDue(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n, "the call is still leased")
+		fx.clock.Advance(2 * time.Minute)
+		searches := f.searches
+		for {
+			n, err := fx.svc.ProcessDue(ctx)
+			require.NoError(t, err)
+			if n == 0 {
+				break
+			}
+		}
+		require.Equal(t, searches+2, f.searches, "Mailgun asked once for each row")
+		require.Equal(t, 3, f.acceptedCount(), "the batch call, then one message to each")
+		for _, m := range rows("c2") {
+			require.Equal(t, outbox.StateSent, m.State)
+			require.NotNil(t, m.ProviderMessageID, "sent on its own")
+			require.Equal(t, 2, m.Attempts, "the batch call, then its own")
+		}
+		var call outbox.MessageBody
+		require.NoError(t, db.NewSelect().Model(&call).Where("id = ?", *rows("c2")[0].BodyID).Scan(ctx))
+		require.Equal(t, outbox.BodySettled, call.State)
+		require.Len(t, call.MessageIDs, 2)
+
+		// Refused for good: each row fails on its own.
+		f.script = func(int) (int, time.Duration, bool) { return http.StatusBadRequest, 0, false }
+		res, err = fx.svc.SendBatch(ctx, batch("c3"))
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Failed)
+		for _, m := range rows("c3") {
+			require.Equal(t, outbox.StateFailed, m.State)
+			require.Nil(t, m.SentAt)
+			require.Nil(t, m.Provider)
+			require.Contains(t, deref(m.LastError), "400")
+			require.Equal(t, outbox.StateFailed, read(m).State)
+		}
+		// A temporary failure leaves them queued, maybe sent.
+		f.script = func(int) (int, time.Duration, bool) { return http.StatusServiceUnavailable, 0, false }
+		res, err = fx.svc.SendBatch(ctx, batch("c4"))
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Queued)
+		for _, m := range rows("c4") {
+			require.Equal(t, outbox.StateQueued, m.State)
+			require.Contains(t, deref(m.LastError), "503")
+		}
+		require.Equal(t, int64(4), sentCounted(t, db, "c1")+sentCounted(t, db, "c2")+sentCounted(t, db, "c3")+sentCounted(t, db, "c4"))
+		// Erasure takes the row off its body and keeps the call's id on it.
+		require.NoError(t, privacy.Erase(ctx, db.DB, fx.clock.Now(), b.PK, "test"))
+		erased := rows("c1")[1]
+		require.Nil(t, erased.BodyID)
+		require.Equal(t, "1.ABC@mg.shop.example", deref(erased.ProviderMessageID))
+		require.Equal(t, outbox.StateSent, read(erased).State)
+	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

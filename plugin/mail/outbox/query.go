@@ -94,6 +94,9 @@ func GetByProviderID(ctx context.Context, db bun.IDB, providerID, recipient stri
 	}
 	err := q.Order("id ASC").Limit(1).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
+		m, err = getByCallID(ctx, db, providerID, recipient)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message with provider id %q: %w", providerID, ErrNotFound)
 	}
 	if err != nil {
@@ -103,4 +106,29 @@ func GetByProviderID(ctx context.Context, db bun.IDB, providerID, recipient stri
 		return nil, err
 	}
 	return m, nil
+}
+
+// getByCallID finds the row of a batch call (whose provider id is recorded
+// once, on its body) sent to recipient: among the rows the call lists.
+func getByCallID(ctx context.Context, db bun.IDB, providerID, recipient string) (*Message, error) {
+	var bodies []*MessageBody
+	if err := db.NewSelect().Model(&bodies).Column("id", "message_ids").Where("provider_message_id = ?", providerID).
+		Order("id ASC").Scan(ctx); err != nil {
+		return nil, err
+	}
+	for _, b := range bodies {
+		if len(b.MessageIDs) == 0 {
+			continue
+		}
+		m := new(Message)
+		q := db.NewSelect().Model(m).Where("id IN (?) AND body_id = ?", bun.In(b.MessageIDs), b.ID)
+		if recipient != "" {
+			q = q.Where("lower(recipient) = ?", strings.ToLower(strings.TrimSpace(recipient)))
+		}
+		err := q.Order("id ASC").Limit(1).Scan(ctx)
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return m, err
+		}
+	}
+	return nil, sql.ErrNoRows
 }
