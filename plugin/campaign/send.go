@@ -450,7 +450,7 @@ func (s *Service) sendBatch(ctx context.Context, c *Campaign) (int, error) {
 				return nil
 			}
 			q := tx.NewUpdate().Model((*Recipient)(nil)).Set("state = ?", state).Set("reason = ?", reason).
-				Where("campaign_id = ? AND customer_id IN (?)", c.ID, bun.In(pks))
+				Where("campaign_id = ?", c.ID).Where(store.In(tx, "customer_id", pks))
 			if due != nil {
 				q = q.Set("due_at = ?", *due)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/store"
 )
 
 // ErasureSource is the suppression source an erasure records; such an
@@ -192,7 +193,7 @@ func MarketingHolds(ctx context.Context, db bun.IDB, c *Checker, allowed map[Sta
 	}
 	var rows []stored
 	if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion").
-		Where("id IN (?)", bun.In(customerPKs)).Scan(ctx, &rows); err != nil {
+		Where(store.In(db, "id", customerPKs)).Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("load hygiene status: %w", err)
 	}
 	var unchecked []stored

@@ -3,7 +3,6 @@ package pressure
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -255,16 +254,16 @@ func later(a, b time.Time) time.Time {
 // Record is one stored decision.
 type Record struct {
 	bun.BaseModel `bun:"table:pressure_decisions"`
-	ID            int64      `bun:"id,pk,autoincrement" json:"-"`
-	CustomerPK    int64      `bun:"customer_id,notnull" json:"customer_id"`
-	At            time.Time  `bun:"at,notnull" json:"at"`
-	Program       string     `bun:"program,notnull" json:"program"`
-	Campaign      *string    `bun:"campaign" json:"campaign"`
-	MessageKey    string     `bun:"message_key,notnull" json:"message_key"`
-	Priority      int        `bun:"priority,notnull" json:"priority"`
-	Decision      Decision   `bun:"decision,notnull" json:"decision"`
-	Reason        string     `bun:"reason,notnull" json:"reason"`
-	Until         *time.Time `bun:"until" json:"until"`
+	ID            int64      `bun:"id,pk,autoincrement"`
+	CustomerPK    int64      `bun:"customer_id,notnull"`
+	At            time.Time  `bun:"at,notnull"`
+	Program       string     `bun:"program,notnull"`
+	Campaign      *string    `bun:"campaign"`
+	MessageKey    string     `bun:"message_key,notnull"`
+	Priority      int        `bun:"priority,notnull"`
+	Decision      Decision   `bun:"decision,notnull"`
+	Reason        string     `bun:"reason,notnull"`
+	Until         *time.Time `bun:"until"`
 }
 
 // customerRow is what the policy reads of a customer.
@@ -322,7 +321,7 @@ func (p *Policy) DecideBatch(ctx context.Context, tx bun.IDB, now time.Time, req
 	}
 	rules := p.RulesFor(req.Program, req.Override)
 	var cs []customerRow
-	q := tx.NewSelect().Table("customers").Column("id", "time_zone").Where("id IN (?)", bun.In(pks)).Order("id")
+	q := tx.NewSelect().Table("customers").Column("id", "time_zone").Where(store.In(tx, "id", pks)).Order("id")
 	if store.DialectOf(tx) == store.Postgres {
 		q = q.For("UPDATE")
 	}
@@ -353,9 +352,9 @@ func (p *Policy) DecideBatch(ctx context.Context, tx bun.IDB, now time.Time, req
 	return out, nil
 }
 
-// insertRecords writes decisions: on PostgreSQL as one JSON document
-// (json_populate_recordset), cheaper for the server than a multi-row
-// VALUES of a thousand rows; on SQLite as a multi-row insert.
+// insertRecords writes decisions: on PostgreSQL as one array per column
+// (unnest), which the server parses far faster than a thousand-row VALUES
+// list or a JSON document; on SQLite as a multi-row insert.
 func insertRecords(ctx context.Context, tx bun.IDB, recs []*Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -364,14 +363,23 @@ func insertRecords(ctx context.Context, tx bun.IDB, recs []*Record) error {
 		_, err := tx.NewInsert().Model(&recs).Exec(ctx)
 		return err
 	}
-	// The json tags of Record name its columns.
-	raw, err := json.Marshal(recs)
-	if err != nil {
-		return err
+	n := len(recs)
+	var (
+		customers, priorities           = make([]int64, n), make([]int64, n)
+		at                              = make([]time.Time, n)
+		programs, keys, decisions, whys = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		campaigns                       = make([]*string, n)
+		until                           = make([]*time.Time, n)
+	)
+	for i, r := range recs {
+		customers[i], priorities[i], at[i], until[i] = r.CustomerPK, int64(r.Priority), r.At, r.Until
+		programs[i], keys[i], decisions[i], whys[i], campaigns[i] = r.Program, r.MessageKey, string(r.Decision), r.Reason, r.Campaign
 	}
-	const cols = "customer_id, at, program, campaign, message_key, priority, decision, reason, until"
-	_, err = tx.NewRaw("INSERT INTO pressure_decisions ("+cols+") SELECT "+cols+
-		" FROM json_populate_recordset(NULL::pressure_decisions, ?)", string(raw)).Exec(ctx)
+	_, err := tx.NewRaw(`INSERT INTO pressure_decisions (customer_id, at, program, campaign, message_key, priority, decision, reason, until)
+		SELECT * FROM unnest(?::bigint[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::integer[], ?::text[], ?::text[], ?::timestamptz[])`,
+		pgdialect.Array(customers), pgdialect.Array(at), pgdialect.Array(programs), pgdialect.Array(campaigns),
+		pgdialect.Array(keys), pgdialect.Array(priorities), pgdialect.Array(decisions), pgdialect.Array(whys),
+		pgdialect.Array(until)).Exec(ctx)
 	return err
 }
 

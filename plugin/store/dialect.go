@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 )
 
 // JSONArrayContains returns a condition, with one ? placeholder for a
@@ -22,4 +23,17 @@ func JSONMerge(db bun.IDB, left, right string) string {
 		return "(" + left + " || " + right + ")"
 	}
 	return "json_patch(" + left + ", " + right + ")"
+}
+
+// In returns the condition "column is one of values" and its argument,
+// for a Where: on PostgreSQL "column = ANY(?)" with values as one array,
+// which the server parses as a single constant (a list of a thousand ids
+// costs it more to parse and plan than to run); on SQLite "column IN
+// (?)". values is a slice of ids or strings; column a fixed identifier
+// from code.
+func In[T int64 | string](db bun.IDB, column string, values []T) (string, any) {
+	if DialectOf(db) == Postgres {
+		return column + " = ANY(?)", pgdialect.Array(values)
+	}
+	return column + " IN (?)", bun.In(values)
 }

@@ -124,7 +124,7 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 		return pb, errors.New("send batch: IdempotencyPrefix, Template and a valid Kind are required")
 	}
 	var cs []*customer.Customer
-	if err := db.NewSelect().Model(&cs).Where("id IN (?)", bun.In(in.CustomerPKs)).Order("id ASC").Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&cs).Where(store.In(db, "id", in.CustomerPKs)).Order("id ASC").Scan(ctx); err != nil {
 		return pb, fmt.Errorf("send batch: load customers: %w", err)
 	}
 	keys := make([]string, 0, len(cs))
@@ -133,7 +133,7 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 	}
 	var existing []string
 	if err := db.NewSelect().Model((*Message)(nil)).Column("idempotency_key").
-		Where("idempotency_key IN (?)", bun.In(keys)).Scan(ctx, &existing); err != nil {
+		Where(store.In(db, "idempotency_key", keys)).Scan(ctx, &existing); err != nil {
 		return pb, fmt.Errorf("send batch: check written recipients: %w", err)
 	}
 	written := map[string]bool{}
@@ -375,7 +375,7 @@ func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *Batch
 		}
 		q := tx.NewUpdate().Model((*Message)(nil)).Set("provider = NULL").Set("sent_at = NULL").Set("updated_at = ?", now).
 			Set("last_error = ?", truncate(sendErr.Error(), 2000)).
-			Where("id IN (?) AND body_id = ? AND state = ?", bun.In(ids), body.ID, StateSent)
+			Where(store.In(tx, "id", ids)).Where("body_id = ? AND state = ?", body.ID, StateSent)
 		if permanent {
 			q = q.Set("state = ?", StateFailed)
 		} else {
@@ -416,7 +416,7 @@ func (s *Service) suppressedAmong(ctx context.Context, db bun.IDB, cs []*custome
 		hashes = append(hashes, h)
 	}
 	var rows []*Suppression
-	if err := db.NewSelect().Model(&rows).Where("address_hash IN (?)", bun.In(hashes)).Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&rows).Where(store.In(db, "address_hash", hashes)).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("send batch: check suppressions: %w", err)
 	}
 	out := map[int64]Reason{}
