@@ -1,3 +1,9 @@
+DROP INDEX pressure_decisions_deferred_idx;
+--bun:split
+CREATE INDEX pressure_decisions_program_idx ON pressure_decisions (program, at);
+--bun:split
+CREATE INDEX pressure_decisions_key_idx ON pressure_decisions (message_key, decision);
+--bun:split
 -- The rows of a call take back what was recorded on the call.
 UPDATE messages SET provider_message_id = b.provider_message_id, sent_at = b.sent_at
 FROM message_bodies AS b WHERE messages.body_id = b.id AND b.state = 'sent' AND messages.state = 'sent'

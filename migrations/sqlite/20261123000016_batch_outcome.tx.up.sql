@@ -28,3 +28,13 @@ CREATE INDEX message_bodies_provider_message_idx ON message_bodies (provider_mes
 DROP INDEX messages_recipient_idx;
 --bun:split
 CREATE INDEX messages_recipient_idx ON messages (recipient, id) WHERE customer_id IS NULL;
+--bun:split
+-- Pressure decisions are looked up by message key only for deferrals (when
+-- was this message first deferred); the program index served no query.
+-- Every campaign recipient writes a decision, most of them sent: those now
+-- cost the primary key and the customer index only.
+DROP INDEX pressure_decisions_key_idx;
+--bun:split
+DROP INDEX pressure_decisions_program_idx;
+--bun:split
+CREATE INDEX pressure_decisions_deferred_idx ON pressure_decisions (message_key, at) WHERE decision = 'defer';

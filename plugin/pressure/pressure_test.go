@@ -2,6 +2,8 @@ package pressure_test
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -211,5 +213,78 @@ func TestDecideRecordsAndRaces(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, pressure.Deferred, res.Decision)
 		require.Equal(t, t0.Add(5*24*h), res.Until)
+	})
+}
+
+// queryLog records the statements run on a connection pool.
+type queryLog struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+func (l *queryLog) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+func (l *queryLog) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	l.mu.Lock()
+	l.queries = append(l.queries, e.Query)
+	l.mu.Unlock()
+}
+
+var readsLookedUp = regexp.MustCompile(`FROM "?(pressure_decisions|messages)"?`)
+
+// TestBatchLookupsUseIndexes: the reads DecideBatch makes for each
+// customer of a batch (the pressure window in messages, earlier deferrals
+// by message key) are index lookups. A batch of a thousand would otherwise
+// scan the tables, growing fast during a campaign, a thousand times. The
+// planner is told to avoid sequential scans, so a plan with one means no
+// index serves the query (a partial index whose predicate the query does
+// not match, say).
+func TestBatchLookupsUseIndexes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		var pks []int64
+		for _, e := range []string{"a@example.com", "b@example.com"} {
+			c, _, err := customer.Upsert(ctx, db.DB, t0, customer.Profile{Email: &e, CreatedAt: &t0})
+			require.NoError(t, err)
+			pks = append(pks, c.PK)
+		}
+		conn := db.Reopen(t)
+		log := &queryLog{}
+		conn.AddQueryHook(log)
+		p := &pressure.Policy{Default: defaults()}
+		require.NoError(t, conn.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			_, err := p.DecideBatch(ctx, tx, t0, pressure.Request{Program: "spring", Campaign: "spring", Priority: 1}, pks,
+				func(pk int64) string { return "campaign:spring:" + string(rune('0'+pk%10)) })
+			return err
+		}))
+		checked := 0
+		for _, q := range log.queries {
+			if !strings.HasPrefix(strings.TrimSpace(q), "SELECT") || !readsLookedUp.MatchString(q) {
+				continue
+			}
+			checked++
+			var plan []string
+			if db.SearchPath != "" {
+				require.NoError(t, db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+					if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+						return err
+					}
+					return tx.NewRaw("EXPLAIN " + q).Scan(ctx, &plan)
+				}))
+				require.NotContains(t, strings.Join(plan, "\n"), "Seq Scan", q)
+				continue
+			}
+			var rows []struct {
+				ID     int    `bun:"id"`
+				Parent int    `bun:"parent"`
+				NotU   int    `bun:"notused"`
+				Detail string `bun:"detail"`
+			}
+			require.NoError(t, db.NewRaw("EXPLAIN QUERY PLAN "+q).Scan(ctx, &rows))
+			for _, r := range rows {
+				require.NotRegexp(t, `^SCAN (pressure_decisions|messages)\b`, r.Detail, q)
+			}
+		}
+		require.Equal(t, 2, checked, "the window and deferral reads")
 	})
 }
