@@ -269,7 +269,7 @@ func TestBatchLookupsUseIndexes(t *testing.T) {
 					if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
 						return err
 					}
-					return tx.NewRaw("EXPLAIN " + q).Scan(ctx, &plan)
+					return tx.NewRaw("EXPLAIN "+q).Scan(ctx, &plan)
 				}))
 				require.NotContains(t, strings.Join(plan, "\n"), "Seq Scan", q)
 				continue
