@@ -1,3 +1,5 @@
+ALTER TABLE campaigns DROP COLUMN written_count;
+--bun:split
 DROP INDEX pressure_decisions_deferred_idx;
 --bun:split
 CREATE INDEX pressure_decisions_program_idx ON pressure_decisions (program, at);

@@ -38,3 +38,9 @@ DROP INDEX pressure_decisions_key_idx;
 DROP INDEX pressure_decisions_program_idx;
 --bun:split
 CREATE INDEX pressure_decisions_deferred_idx ON pressure_decisions (message_key, at) WHERE decision = 'defer';
+--bun:split
+-- A campaign recipient whose message is written leaves campaign_recipients
+-- (deleted in the transaction that writes the message) and is counted here:
+-- rows of the table are the recipients still to send and the skipped ones.
+-- Rows in state written are those of campaigns sent before this migration.
+ALTER TABLE campaigns ADD COLUMN written_count INTEGER NOT NULL DEFAULT 0;

@@ -300,26 +300,48 @@ func (s *Service) pickWinner(ctx context.Context, c *Campaign) error {
 	})
 }
 
+// erased is why a claimed recipient whose customer is gone is dropped.
+const erased = "customer erased"
+
 type claimed struct {
-	PK      int64   `bun:"customer_id"`
-	Variant *string `bun:"variant"`
+	PK      int64     `bun:"customer_id"`
+	Variant *string   `bun:"variant"`
+	DueAt   time.Time `bun:"due_at"`
 }
 
-// claim takes up to Batch due recipients of c in tx, the transaction that
-// then writes their messages: on PostgreSQL the rows stay locked until it
-// ends (other workers skip them), and a worker that dies before it commits
-// leaves them pending, with nothing written. Rows still leased by a sender
-// of an earlier version (locked_until) are left to their lease.
+// claim takes up to Batch due recipients of c out of campaign_recipients
+// in tx, the transaction that then writes their messages: they are
+// deleted, and the caller puts back those it defers or skips. On
+// PostgreSQL other workers skip the rows while tx runs (FOR UPDATE SKIP
+// LOCKED); a worker that dies before it commits leaves them pending, with
+// nothing written. Rows still leased by a sender of an earlier version
+// (locked_until) are left to their lease.
 func (s *Service) claim(ctx context.Context, tx bun.Tx, c *Campaign, now time.Time) ([]claimed, error) {
-	lock := ""
-	if store.DialectOf(tx) == store.Postgres {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
 	var rows []claimed
-	err := tx.NewRaw(`SELECT customer_id, variant FROM campaign_recipients
+	const due = `SELECT %s FROM campaign_recipients
 		WHERE campaign_id = ? AND state = ? AND due_at <= ? AND (locked_until IS NULL OR locked_until < ?)
-		ORDER BY due_at LIMIT ?`+lock, c.ID, RecipientPending, now, now, s.o.Batch).Scan(ctx, &rows)
-	if err != nil {
+		ORDER BY due_at LIMIT ?`
+	args := []any{c.ID, RecipientPending, now, now, s.o.Batch}
+	if store.DialectOf(tx) == store.Postgres {
+		err := tx.NewRaw(`DELETE FROM campaign_recipients WHERE ctid = ANY(ARRAY(`+fmt.Sprintf(due, "ctid")+
+			` FOR UPDATE SKIP LOCKED)) RETURNING customer_id, variant, due_at`, args...).Scan(ctx, &rows)
+		if err != nil {
+			return nil, fmt.Errorf("claim recipients of campaign %s: %w", c.ID, err)
+		}
+		return rows, nil
+	}
+	if err := tx.NewRaw(fmt.Sprintf(due, "customer_id, variant, due_at"), args...).Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("claim recipients of campaign %s: %w", c.ID, err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	pks := make([]int64, len(rows))
+	for i, r := range rows {
+		pks[i] = r.PK
+	}
+	if _, err := tx.NewDelete().Model((*Recipient)(nil)).Where("campaign_id = ?", c.ID).Where(store.In(tx, "customer_id", pks)).
+		Exec(ctx); err != nil {
 		return nil, fmt.Errorf("claim recipients of campaign %s: %w", c.ID, err)
 	}
 	return rows, nil
@@ -397,8 +419,10 @@ func (s *Service) sendBatch(ctx context.Context, c *Campaign) (int, error) {
 		claimedN = len(rows)
 		pks := make([]int64, len(rows))
 		variantOf := make(map[int64]string, len(rows))
+		claimedOf := make(map[int64]claimed, len(rows))
 		for i, r := range rows {
 			pks[i] = r.PK
+			claimedOf[r.PK] = r
 			if r.Variant != nil {
 				variantOf[r.PK] = *r.Variant
 			}
@@ -417,7 +441,7 @@ func (s *Service) sendBatch(ctx context.Context, c *Campaign) (int, error) {
 			d, ok := decided[pk]
 			switch {
 			case !ok:
-				skipped["customer erased"] = append(skipped["customer erased"], pk)
+				skipped[erased] = append(skipped[erased], pk)
 			case d.Decision.Goes():
 				v := variantOf[pk]
 				if allow[v] == nil {
@@ -445,30 +469,37 @@ func (s *Service) sendBatch(ctx context.Context, c *Campaign) (int, error) {
 				skipped["no email address"] = append(skipped["no email address"], pb.NoAddress...)
 			}
 		}
-		set := func(pks []int64, state string, reason *string, due *time.Time) error {
-			if len(pks) == 0 {
-				return nil
+		// The written recipients stay out of the table, counted on the
+		// campaign; the others go back, deferred or skipped.
+		if len(written) > 0 {
+			if _, err := tx.NewUpdate().Model((*Campaign)(nil)).Set("written_count = written_count + ?", len(written)).
+				Where("id = ?", c.ID).Exec(ctx); err != nil {
+				return fmt.Errorf("count written recipients: %w", err)
 			}
-			q := tx.NewUpdate().Model((*Recipient)(nil)).Set("state = ?", state).Set("reason = ?", reason).
-				Where("campaign_id = ?", c.ID).Where(store.In(tx, "customer_id", pks))
-			if due != nil {
-				q = q.Set("due_at = ?", *due)
-			}
-			_, err := q.Exec(ctx)
-			return err
 		}
-		if err := set(written, RecipientWritten, nil, nil); err != nil {
-			return fmt.Errorf("record written recipients: %w", err)
+		var back []*Recipient
+		putBack := func(pks []int64, state string, reason string, due *time.Time) {
+			for _, pk := range pks {
+				r := claimedOf[pk]
+				at := r.DueAt
+				if due != nil {
+					at = *due
+				}
+				back = append(back, &Recipient{CampaignID: c.ID, CustomerPK: pk, Variant: r.Variant, State: state,
+					DueAt: at, Reason: &reason})
+			}
 		}
 		for until, pks := range deferred {
-			reason := "deferred by the pressure policy"
-			if err := set(pks, RecipientPending, &reason, &until); err != nil {
-				return fmt.Errorf("record deferred recipients: %w", err)
-			}
+			putBack(pks, RecipientPending, "deferred by the pressure policy", &until)
 		}
 		for reason, pks := range skipped {
-			if err := set(pks, RecipientSkipped, &reason, nil); err != nil {
-				return fmt.Errorf("record skipped recipients: %w", err)
+			if reason != erased {
+				putBack(pks, RecipientSkipped, reason, nil)
+			}
+		}
+		if len(back) > 0 {
+			if _, err := tx.NewInsert().Model(&back).Exec(ctx); err != nil {
+				return fmt.Errorf("record deferred and skipped recipients: %w", err)
 			}
 		}
 		return nil

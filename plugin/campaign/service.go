@@ -465,6 +465,11 @@ func CountsOf(ctx context.Context, db bun.IDB, id string) (Counts, error) {
 		return Counts{}, fmt.Errorf("count recipients of campaign %s: %w", id, err)
 	}
 	var c Counts
+	// Written recipients have left the table and are counted on the campaign.
+	if err := db.NewSelect().Model((*Campaign)(nil)).Column("written_count").Where("id = ?", id).Scan(ctx, &c.Written); err != nil &&
+		!errors.Is(err, sql.ErrNoRows) {
+		return Counts{}, fmt.Errorf("count recipients of campaign %s: %w", id, err)
+	}
 	for _, r := range rows {
 		switch r.State {
 		case RecipientPending:
@@ -472,7 +477,7 @@ func CountsOf(ctx context.Context, db bun.IDB, id string) (Counts, error) {
 		case RecipientHeld:
 			c.Held = r.N
 		case RecipientWritten:
-			c.Written = r.N
+			c.Written += r.N
 		case RecipientSkipped:
 			c.Skipped = r.N
 		}
