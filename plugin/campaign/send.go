@@ -384,9 +384,11 @@ func Key(campaignID string, customerPK int64) string {
 	return fmt.Sprintf("campaign:%s:%d", campaignID, customerPK)
 }
 
-// sendBatch claims a batch of c, decides the policy for it and writes its
-// message rows (one shared body per variant and locale) and the
-// recipients' states in one transaction, then makes the provider calls.
+// sendBatch claims a batch of c (taking its recipients out of
+// campaign_recipients), decides the policy for it, writes its message rows
+// (one shared body per variant and locale), counts the written recipients
+// and puts back the deferred and skipped ones, all in one transaction,
+// then makes the provider calls.
 // It returns how many recipients it claimed.
 func (s *Service) sendBatch(ctx context.Context, c *Campaign) (int, error) {
 	prefix := "campaign:" + c.ID

@@ -86,8 +86,9 @@ func (s *Service) SendBatch(ctx context.Context, in BatchInput) (BatchResult, er
 	return s.DeliverBatch(ctx, pb)
 }
 
-// PreparedBatch is a batch whose message rows are written (state sending,
-// under this worker's lease) and whose provider calls are still to make.
+// PreparedBatch is a batch whose message rows are written (stored as sent,
+// read as sending while their call's body, leased by this worker, says
+// sending) and whose provider calls are still to make.
 type PreparedBatch struct {
 	res   BatchResult
 	calls []preparedCall
@@ -113,8 +114,9 @@ func (pb *PreparedBatch) result() BatchResult {
 // PrepareBatch renders the batch and writes its rows in db, which may be
 // the caller's transaction (the campaign sender decides the pressure
 // policy in the same one); DeliverBatch then makes the provider calls
-// once it has committed. Rows left sending by a crash in between are
-// reconciled by the delivery worker when their lease runs out.
+// once it has committed. A call left sending by a crash in between hands
+// its rows to the delivery worker when its lease runs out (takeBack),
+// which asks the provider before sending any again.
 func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (*PreparedBatch, error) {
 	pb := &PreparedBatch{}
 	if len(in.CustomerPKs) == 0 || len(in.CustomerPKs) > mail.MaxBatchRecipients {
