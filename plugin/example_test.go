@@ -29,6 +29,10 @@ func Example_mountUnderPrefix() {
 		return
 	}
 	defer p.Close()
+	if err := p.Start(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
 	go p.Run(ctx)
 
 	mux := http.NewServeMux()

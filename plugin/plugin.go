@@ -60,6 +60,9 @@ type Plugin struct {
 	// resolver is the GraphQL resolver; setup functions add their services to it.
 	resolver *graph.Resolver
 	workers  []namedWorker
+	// starters run once, in order, before the workers and the server
+	// start (Start).
+	starters []func(ctx context.Context) error
 	// authn authenticates requests; routes other than /graphql that need a
 	// principal (the outbox page, the dashboard) wrap themselves with it.
 	authn *auth.Authenticator
@@ -75,6 +78,20 @@ type namedWorker struct {
 // It must return when ctx is done.
 func (p *Plugin) addWorker(name string, run func(ctx context.Context) error) {
 	p.workers = append(p.workers, namedWorker{name: name, run: run})
+}
+
+// Start does what must be done before the service takes requests: the
+// scenario engine marks where it starts following the customer event log
+// on a new install (from then on every event is followed; left to the
+// engine's first pass, events recorded before it would be taken for
+// history). Serve and Run call it; it may be called again.
+func (p *Plugin) Start(ctx context.Context) error {
+	for _, start := range p.starters {
+		if err := start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // New validates cfg, opens the database (unless WithDB is given), applies
@@ -153,6 +170,9 @@ func (p *Plugin) Handler() http.Handler { return p.handler }
 // worker that fails is logged and restarted after a pause, so one bad pass
 // never stops the others.
 func (p *Plugin) Run(ctx context.Context) error {
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
 	done := make(chan struct{}, len(p.workers))
 	for _, w := range p.workers {
 		go func(w namedWorker) {
@@ -190,6 +210,9 @@ func (p *Plugin) Close() error {
 // the CLI), then shuts the server down gracefully, finishing requests in
 // flight within cfg.ShutdownTimeout.
 func (p *Plugin) Serve(ctx context.Context) error {
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
 	srv := &http.Server{Addr: p.cfg.Listen, Handler: p.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))

@@ -86,6 +86,7 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 		return fmt.Errorf("install scenarios (REFRAIN_SCENARIOS_DIR): %w", err)
 	}
 	p.resolver.Scenarios = eng
+	p.starters = append(p.starters, eng.StartFollowing)
 	p.addWorker("scenarios", eng.Run)
 	return nil
 }

@@ -258,3 +258,37 @@ func TestFollowerWaitsForSlowWriter(t *testing.T) {
 	require.NoError(t, db.NewSelect().Table("enrollments").Column("customer_id").Order("customer_id").Scan(ctx, &enrolled))
 	require.Equal(t, ids, enrolled, "both pokes started the scenario")
 }
+
+// TestStartFollowing: the service marks where it starts following the
+// event log before it takes requests. An event recorded after that, but
+// before the follower's first pass, fires its trigger (the follower would
+// otherwise start at the end of the log on that pass and take the event
+// for history); events from before the start do not, and a second start
+// leaves the cursor where it is.
+func TestStartFollowing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		clk := clock.NewVirtual(start)
+		e := newEngine(t, db.DB, clk, &eventMailer{}, "w")
+		_, _, err := e.Upsert(ctx, db.DB, "on-poke.yaml", []byte(onPoke), "test", "")
+		require.NoError(t, err)
+		ids := customers(t, db.DB, 3)
+		_, _, err = customer.AppendEvent(ctx, db.DB, start, ids[0], customer.EventInput{Type: "test.poke"})
+		require.NoError(t, err)
+		require.NoError(t, e.StartFollowing(ctx))
+		_, _, err = customer.AppendEvent(ctx, db.DB, start, ids[1], customer.EventInput{Type: "test.poke"})
+		require.NoError(t, err)
+		require.NoError(t, e.StartFollowing(ctx))
+		_, err = e.FollowEvents(ctx)
+		require.NoError(t, err)
+		_, _, err = customer.AppendEvent(ctx, db.DB, start, ids[2], customer.EventInput{Type: "test.poke"})
+		require.NoError(t, err)
+		require.NoError(t, e.StartFollowing(ctx))
+		_, err = e.FollowEvents(ctx)
+		require.NoError(t, err)
+
+		var enrolled []int64
+		require.NoError(t, db.NewSelect().Table("enrollments").Column("customer_id").Order("customer_id").Scan(ctx, &enrolled))
+		require.Equal(t, ids[1:], enrolled, "the pokes after the start, not the one before")
+	})
+}

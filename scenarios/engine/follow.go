@@ -62,6 +62,21 @@ func (e *Engine) FollowEvents(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// StartFollowing places the events cursor at the end of the customer
+// event log when there is none yet (a new install: history does not fire
+// triggers), and leaves it alone otherwise. The service calls it before
+// it takes requests, so that every event recorded from then on is
+// followed; FollowEvents would otherwise place it on its first pass, and
+// take events recorded before that pass for history.
+func (e *Engine) StartFollowing(ctx context.Context) error {
+	_, err := e.o.DB.NewRaw(`INSERT INTO scenario_cursors (name, position, updated_at)
+		SELECT ?, COALESCE(MAX(id), 0), ? FROM customer_events WHERE TRUE ON CONFLICT (name) DO NOTHING`, eventsCursor, e.o.Clock.Now()).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("start following the customer events: %w", err)
+	}
+	return nil
+}
+
 // onEvent applies one customer event to every active scenario.
 func (e *Engine) onEvent(ctx context.Context, db bun.IDB, active []*scenarios.Scenario, ev *customer.Event, now time.Time) error {
 	var c *customer.Customer
