@@ -79,7 +79,12 @@ var batchVars = []struct{ placeholder, text, html string }{
 // Templates for batches should not branch on the personalised fields:
 // {{with .Customer.FirstName}} sees a value for everyone.
 func (s *Service) SendBatch(ctx context.Context, in BatchInput) (BatchResult, error) {
-	pb, err := s.PrepareBatch(ctx, s.db, in)
+	var pb *PreparedBatch
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		pb, err = s.PrepareBatch(ctx, tx, in)
+		return err
+	})
 	if err != nil {
 		return pb.result(), err
 	}
@@ -111,10 +116,11 @@ func (pb *PreparedBatch) result() BatchResult {
 	return pb.res
 }
 
-// PrepareBatch renders the batch and writes its rows in db, which may be
-// the caller's transaction (the campaign sender decides the pressure
-// policy in the same one); DeliverBatch then makes the provider calls
-// once it has committed. A call left sending by a crash in between hands
+// PrepareBatch renders the batch and writes its rows in db, which must be
+// a transaction (the bodies, their rows and the bodies' lists of rows are
+// written together; the campaign sender decides the pressure policy in
+// the same one); DeliverBatch then makes the provider calls once it has
+// committed. A call left sending by a crash in between hands
 // its rows to the delivery worker when its lease runs out (takeBack),
 // which asks the provider before sending any again.
 func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (*PreparedBatch, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/customer"
@@ -508,6 +509,15 @@ func TestBatchCallOutcome(t *testing.T) {
 			require.Len(t, ms, 2)
 			return ms
 		}
+		prepare := func(in outbox.BatchInput) *outbox.PreparedBatch {
+			var pb *outbox.PreparedBatch
+			require.NoError(t, db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				var err error
+				pb, err = fx.svc.PrepareBatch(ctx, tx, in)
+				return err
+			}))
+			return pb
+		}
 		read := func(m *outbox.Message) *outbox.Message {
 			got, err := outbox.Get(ctx, db.DB, m.ID)
 			require.NoError(t, err)
@@ -515,8 +525,7 @@ func TestBatchCallOutcome(t *testing.T) {
 		}
 
 		// Written, not yet delivered: stored as sent, read as sending.
-		pb, err := fx.svc.PrepareBatch(ctx, db.DB, batch("c1"))
-		require.NoError(t, err)
+		pb := prepare(batch("c1"))
 		stored := rows("c1")
 		require.Equal(t, outbox.StateSent, stored[0].State)
 		inFlight := read(stored[0])
@@ -543,8 +552,7 @@ func TestBatchCallOutcome(t *testing.T) {
 		// The sender dies between writing the rows and recording the
 		// answer: nothing moves until its lease runs out, then the delivery
 		// worker takes the rows, asks Mailgun, and sends each once.
-		_, err = fx.svc.PrepareBatch(ctx, db.DB, batch("c2"))
-		require.NoError(t, err)
+		prepare(batch("c2"))
 		n, err := fx.svc.ProcessDue(ctx)
 		require.NoError(t, err)
 		require.Zero(t, n, "the call is still leased")
