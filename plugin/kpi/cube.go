@@ -56,15 +56,7 @@ func (c *Cube) Derive(q Query) ([]*Series, bool) {
 			return nil, false
 		}
 	}
-	byKey := map[string]*Series{}
-	series := func(key string) *Series {
-		s := byKey[key]
-		if s == nil {
-			s = &Series{Key: key, Buckets: q.buckets()}
-			byKey[key] = s
-		}
-		return s
-	}
+	set := q.newSeriesSet()
 	parts := make([]string, len(pick))
 	for _, cs := range c.series {
 		key := ""
@@ -75,7 +67,7 @@ func (c *Cube) Derive(q Query) ([]*Series, bool) {
 			}
 			key = strings.Join(parts, KeySep)
 		}
-		s := series(key)
+		s := set.get(key)
 		addTotals(&s.Total, cs.Total)
 		if q.Interval == IntervalNone {
 			continue
@@ -91,10 +83,7 @@ func (c *Cube) Derive(q Query) ([]*Series, bool) {
 			}
 		}
 	}
-	if len(q.GroupBy) == 0 {
-		series("")
-	}
-	return sortedSeries(byKey), true
+	return set.sorted(), true
 }
 
 func addTotals(t *Totals, o Totals) {

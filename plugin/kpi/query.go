@@ -271,16 +271,9 @@ func Compute(ctx context.Context, db bun.IDB, q Query) ([]*Series, error) {
 
 // assemble sums counter and revenue rows into series, in key order.
 func (q *Query) assemble(rows []hourRow, revs []revenueRow) []*Series {
-	byKey := map[string]*Series{}
+	set := q.newSeriesSet()
+	series := set.get
 	index := q.bucketIndex()
-	series := func(key string) *Series {
-		s := byKey[key]
-		if s == nil {
-			s = &Series{Key: key, Buckets: q.buckets()}
-			byKey[key] = s
-		}
-		return s
-	}
 	for _, r := range rows {
 		s := series(r.Group)
 		s.Total.add(r.Counters)
@@ -295,16 +288,36 @@ func (q *Query) assemble(rows []hourRow, revs []revenueRow) []*Series {
 			b.addRevenue(r.Currency, r.Minor)
 		}
 	}
-	if len(q.GroupBy) == 0 {
-		series("")
-	}
-	return sortedSeries(byKey)
+	return set.sorted()
 }
 
-// sortedSeries returns the series of byKey in key order.
-func sortedSeries(byKey map[string]*Series) []*Series {
-	out := make([]*Series, 0, len(byKey))
-	for _, s := range byKey {
+// seriesSet gathers the series of a query's result by key, each with the
+// query's buckets.
+type seriesSet struct {
+	q     *Query
+	byKey map[string]*Series
+}
+
+func (q *Query) newSeriesSet() *seriesSet { return &seriesSet{q: q, byKey: map[string]*Series{}} }
+
+// get returns the series of key, made on first use.
+func (ss *seriesSet) get(key string) *Series {
+	s := ss.byKey[key]
+	if s == nil {
+		s = &Series{Key: key, Buckets: ss.q.buckets()}
+		ss.byKey[key] = s
+	}
+	return s
+}
+
+// sorted returns the series in key order; an ungrouped query always has
+// its one series, empty or not.
+func (ss *seriesSet) sorted() []*Series {
+	if len(ss.q.GroupBy) == 0 {
+		ss.get("")
+	}
+	out := make([]*Series, 0, len(ss.byKey))
+	for _, s := range ss.byKey {
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
