@@ -184,8 +184,11 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 		calls[r.Locale] = append(calls[r.Locale], groups[loc]...)
 	}
 	var rows []*Message
+	// One time for the whole batch: its rows share every column but their
+	// own facts and are written in one statement.
+	now := s.clock.Now()
 	for _, loc := range callOrder {
-		call, callRows, err := s.prepareCall(ctx, db, in, rendered[loc], calls[loc], &pb.res)
+		call, callRows, err := s.prepareCall(ctx, db, now, in, rendered[loc], calls[loc], &pb.res)
 		if err != nil {
 			return pb, err
 		}
@@ -248,8 +251,7 @@ func (s *Service) batchData(in BatchInput) template.Data {
 }
 
 // prepareCall builds the rows and the provider batch of one call.
-func (s *Service) prepareCall(ctx context.Context, db bun.IDB, in BatchInput, r template.Rendered, cs []*customer.Customer, res *BatchResult) (preparedCall, []*Message, error) {
-	now := s.clock.Now()
+func (s *Service) prepareCall(ctx context.Context, db bun.IDB, now time.Time, in BatchInput, r template.Rendered, cs []*customer.Customer, res *BatchResult) (preparedCall, []*Message, error) {
 	lockedUntil := now.Add(s.cfg.Lease)
 	rows := make([]*Message, 0, len(cs))
 	var toSend []*Message

@@ -73,11 +73,11 @@ func (s *Service) ProcessDue(ctx context.Context) (int, error) {
 // delivery asks the provider before sending again). On PostgreSQL
 // concurrent claimers skip each other's rows (FOR UPDATE SKIP LOCKED).
 func (s *Service) claim(ctx context.Context, now time.Time) ([]*Message, error) {
-	if err := s.takeBack(ctx, now); err != nil {
-		return nil, err
-	}
 	var out []*Message
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.takeBack(ctx, tx, now); err != nil {
+			return err
+		}
 		var due []struct {
 			ID    int64 `bun:"id"`
 			State State `bun:"state"`
@@ -130,37 +130,34 @@ func (s *Service) claim(ctx context.Context, now time.Time) ([]*Message, error) 
 // takeBack hands the rows of batch calls whose lease ran out (their
 // sender died between writing them and recording the provider's answer)
 // to the per-message path: sending under the call's expired lease, so
-// that claim takes them as stale and delivery asks the provider before
-// sending any of them again.
-func (s *Service) takeBack(ctx context.Context, now time.Time) error {
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var calls []*MessageBody
-		q := tx.NewSelect().Model(&calls).Column("id", "locked_by", "locked_until", "message_ids").
-			Where("state = ? AND locked_until < ?", BodySending, now).Order("locked_until ASC").Limit(16)
-		if store.DialectOf(tx) == store.Postgres {
-			q = q.For("UPDATE SKIP LOCKED")
-		}
-		if err := q.Scan(ctx); err != nil {
-			return fmt.Errorf("select unconfirmed batch calls: %w", err)
-		}
-		for _, c := range calls {
-			if len(c.MessageIDs) > 0 {
-				if _, err := tx.NewUpdate().Model((*Message)(nil)).Set("state = ?", StateSending).Set("sent_at = NULL").
-					Set("locked_by = ?", c.LockedBy).Set("locked_until = ?", c.LockedUntil).Set("updated_at = ?", now).
-					Where("id IN (?) AND body_id = ? AND state = ?", bun.In(c.MessageIDs), c.ID, StateSent).Exec(ctx); err != nil {
-					return fmt.Errorf("take back the rows of batch call %d: %w", c.ID, err)
-				}
+// that the claim in the same transaction takes them as stale and delivery
+// asks the provider before sending any of them again.
+func (s *Service) takeBack(ctx context.Context, tx bun.Tx, now time.Time) error {
+	var calls []*MessageBody
+	q := tx.NewSelect().Model(&calls).Column("id", "locked_by", "locked_until", "message_ids").
+		Where("state = ? AND locked_until < ?", BodySending, now).Order("locked_until ASC").Limit(16)
+	if store.DialectOf(tx) == store.Postgres {
+		q = q.For("UPDATE SKIP LOCKED")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return fmt.Errorf("select unconfirmed batch calls: %w", err)
+	}
+	for _, c := range calls {
+		if len(c.MessageIDs) > 0 {
+			if _, err := tx.NewUpdate().Model((*Message)(nil)).Set("state = ?", StateSending).Set("sent_at = NULL").
+				Set("locked_by = ?", c.LockedBy).Set("locked_until = ?", c.LockedUntil).Set("updated_at = ?", now).
+				Where(store.In(tx, "id", c.MessageIDs)).Where("body_id = ? AND state = ?", c.ID, StateSent).Exec(ctx); err != nil {
+				return fmt.Errorf("take back the rows of batch call %d: %w", c.ID, err)
 			}
-			if _, err := tx.NewUpdate().Model((*MessageBody)(nil)).Set("state = ?", BodySettled).Set("locked_by = NULL").
-				Set("locked_until = NULL").Where("id = ?", c.ID).Exec(ctx); err != nil {
-				return fmt.Errorf("take back batch call %d: %w", c.ID, err)
-			}
-			s.logger.WarnContext(ctx, "batch call unconfirmed, its rows go back to the delivery worker",
-				"body", c.ID, "messages", len(c.MessageIDs), "worker", deref(c.LockedBy))
 		}
-		return nil
-	})
-	return err
+		if _, err := tx.NewUpdate().Model((*MessageBody)(nil)).Set("state = ?", BodySettled).Set("locked_by = NULL").
+			Set("locked_until = NULL").Where("id = ?", c.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("take back batch call %d: %w", c.ID, err)
+		}
+		s.logger.WarnContext(ctx, "batch call unconfirmed, its rows go back to the delivery worker",
+			"body", c.ID, "messages", len(c.MessageIDs), "worker", deref(c.LockedBy))
+	}
+	return nil
 }
 
 // deliver takes one claimed message to its end state or its next attempt.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
+	"reflect"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -47,7 +47,7 @@ func sharesBatchColumns(a, b *Message) bool {
 		eq(a.Program, b.Program) && eq(a.Scenario, b.Scenario) && eq(a.Step, b.Step) && eq(a.Variant, b.Variant) &&
 		eq(a.Campaign, b.Campaign) && a.Attempts == b.Attempts && a.MaybeSent == b.MaybeSent &&
 		a.NextAttemptAt.Equal(b.NextAttemptAt) && eq(a.LockedBy, b.LockedBy) && eqTime(a.LockedUntil, b.LockedUntil) &&
-		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt) && maps.Equal(stringValues(a.Values), stringValues(b.Values))
+		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt) && reflect.DeepEqual(a.Values, b.Values)
 }
 
 // insertGroup inserts rows that share the batch columns (see
@@ -125,13 +125,3 @@ func insertGroup(ctx context.Context, db bun.IDB, rows []*Message) error {
 func eq(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 
 func eqTime(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
-
-// stringValues is a comparable view of template values (JSON text of each).
-func stringValues(v map[string]any) map[string]string {
-	out := make(map[string]string, len(v))
-	for k, x := range v {
-		raw, _ := json.Marshal(x)
-		out[k] = string(raw)
-	}
-	return out
-}

@@ -121,7 +121,7 @@ func getByCallID(ctx context.Context, db bun.IDB, providerID, recipient string) 
 			continue
 		}
 		m := new(Message)
-		q := db.NewSelect().Model(m).Where("id IN (?) AND body_id = ?", bun.In(b.MessageIDs), b.ID)
+		q := db.NewSelect().Model(m).Where(store.In(db, "id", b.MessageIDs)).Where("body_id = ?", b.ID)
 		if recipient != "" {
 			q = q.Where("lower(recipient) = ?", strings.ToLower(strings.TrimSpace(recipient)))
 		}
