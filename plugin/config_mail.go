@@ -25,7 +25,7 @@ type MailConfig struct {
 	// MailgunEventsPollInterval turns on the poller of Mailgun's events API (0: off).
 	MailgunEventsPollInterval time.Duration `env:"REFRAIN_MAILGUN_EVENTS_POLL_INTERVAL" yaml:"mailgun_events_poll_interval" default:"0s" doc:"read Mailgun's events API at this interval to fill webhook gaps (0s: off)"`
 	// MailLease is how long a delivery worker holds the messages it claimed.
-	MailLease time.Duration `env:"REFRAIN_MAIL_LEASE" yaml:"mail_lease" default:"2m" doc:"how long a delivery worker holds claimed messages; those of a replica that died are checked with Mailgun, never sent blindly again, once it runs out"`
+	MailLease time.Duration `env:"REFRAIN_MAIL_LEASE" yaml:"mail_lease" default:"2m" doc:"how long a delivery worker holds claimed messages, and a campaign sender a batch call in flight; those of a replica that died are checked with Mailgun, never sent blindly again, once it runs out"`
 	// MailFrom is the sender of every mail.
 	MailFrom string `env:"REFRAIN_MAIL_FROM" yaml:"mail_from" default:"" doc:"sender of every mail, such as Store <news@store.example> (empty: REFRAIN_STORE_NAME at no-reply@ the Mailgun domain)"`
 	// MailReplyTo is an optional Reply-To address.
