@@ -247,11 +247,11 @@ func randomHex(n int) string {
 }
 
 // mailgunEvent builds a Mailgun webhook body from a fixture of
-// ../shared/fixtures/webhooks about one message, signed with the webhook
+// testdata/webhooks about one message, signed with the webhook
 // signing key as Mailgun signs it: hex HMAC-SHA256 of timestamp + token.
 func mailgunEvent(t *testing.T, fixture string, d delivery, set func(data map[string]any)) []byte {
 	t.Helper()
-	raw, err := os.ReadFile("../../shared/fixtures/webhooks/" + fixture)
+	raw, err := os.ReadFile("../testdata/webhooks/" + fixture)
 	require.NoError(t, err)
 	var body map[string]any
 	require.NoError(t, json.Unmarshal(raw, &body))

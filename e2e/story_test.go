@@ -104,7 +104,7 @@ func storySettings(dbURL string, mg *mailgunServer) map[string]string {
 // shopifyBody reads a Shopify fixture and changes fields of it.
 func shopifyBody(t *testing.T, fixture string, set func(body map[string]any)) []byte {
 	t.Helper()
-	raw, err := os.ReadFile("../../shared/fixtures/webhooks/" + fixture)
+	raw, err := os.ReadFile("../testdata/webhooks/" + fixture)
 	require.NoError(t, err)
 	var body map[string]any
 	require.NoError(t, json.Unmarshal(raw, &body))

@@ -27,7 +27,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 )
 
-const mailgunFixtures = "../../shared/fixtures/webhooks"
+const mailgunFixtures = "../testdata/webhooks"
 
 // httpDo sends one request through the plugin's handler.
 func (e *env) httpDo(method, target, contentType, body string, header map[string]string) *httptest.ResponseRecorder {

@@ -43,7 +43,7 @@ func testStandardSecret() string {
 }
 
 // webhookFixtures is the shared fixture folder, beside the repository.
-func webhookFixtures() string { return filepath.Join("..", "..", "shared", "fixtures", "webhooks") }
+func webhookFixtures() string { return filepath.Join("..", "testdata", "webhooks") }
 
 func readWebhookFixture(t *testing.T, name string) []byte {
 	t.Helper()

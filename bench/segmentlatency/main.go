@@ -74,7 +74,7 @@ func main() {
 	flag.IntVar(&o.n, "n", 300, "customers per path")
 	flag.Float64Var(&o.rate, "rate", 20, "requests per second per path")
 	flag.IntVar(&o.replicas, "replicas", 2, "replicas of refrain serve")
-	flag.StringVar(&o.fixtures, "fixtures", "../shared/fixtures/webhooks", "the webhook fixtures directory")
+	flag.StringVar(&o.fixtures, "fixtures", "testdata/webhooks", "the webhook fixtures directory")
 	flag.StringVar(&o.poll, "refresh-poll", "2s", "REFRAIN_SEGMENT_REFRESH_POLL of the replicas")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -100,7 +100,7 @@ func run(o options) error {
 	}
 	order, err := os.ReadFile(filepath.Join(o.fixtures, "shopify_orders_create.json"))
 	if err != nil {
-		return fmt.Errorf("read the Shopify order fixture (run from the repository root, with ../shared beside it): %w", err)
+		return fmt.Errorf("read the Shopify order fixture (run from the repository root): %w", err)
 	}
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "refrain-seglat-")

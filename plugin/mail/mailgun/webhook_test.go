@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	fixtureDir = "../../../../shared/fixtures/webhooks"
+	fixtureDir = "../../../testdata/webhooks"
 	signingKey = "TEST_WEBHOOK_SIGNING_KEY"
 )
 

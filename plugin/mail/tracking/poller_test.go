@@ -22,7 +22,7 @@ import (
 // eventData returns a Mailgun fixture's event-data object.
 func eventData(t *testing.T, name string) json.RawMessage {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "shared", "fixtures", "webhooks", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "webhooks", name))
 	require.NoError(t, err)
 	var doc struct {
 		EventData json.RawMessage `json:"event-data"`

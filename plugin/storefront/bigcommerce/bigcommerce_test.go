@@ -22,7 +22,7 @@ import (
 const testSecret = "bc-client-secret-9f8e7d6c5b4a"
 
 func fixtures() string {
-	return filepath.Join("..", "..", "..", "..", "shared", "fixtures", "webhooks")
+	return filepath.Join("..", "..", "..", "testdata", "webhooks")
 }
 
 func readFixture(t testing.TB, file string) []byte {

@@ -16,7 +16,7 @@ import (
 // path) to v, so the attribute shapes are tested on the real payloads.
 func withField(t *testing.T, fixture string, v any, path ...string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "shared", "fixtures", "webhooks", fixture))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "webhooks", fixture))
 	require.NoError(t, err)
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(b, &doc))

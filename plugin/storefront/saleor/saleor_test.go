@@ -26,7 +26,7 @@ import (
 )
 
 func fixtures() string {
-	return filepath.Join("..", "..", "..", "..", "shared", "fixtures", "webhooks")
+	return filepath.Join("..", "..", "..", "testdata", "webhooks")
 }
 
 func readCase(t testing.TB, file string) []byte {

@@ -21,7 +21,7 @@ const testSecret = "shpss_test_0123456789abcdef"
 
 // fixtures is the shared fixture folder, beside the repository.
 func fixtures() string {
-	return filepath.Join("..", "..", "..", "..", "shared", "fixtures", "webhooks")
+	return filepath.Join("..", "..", "..", "testdata", "webhooks")
 }
 
 // sign signs body exactly as Shopify does.

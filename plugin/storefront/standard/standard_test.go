@@ -22,7 +22,7 @@ import (
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func fixtures() string {
-	return filepath.Join("..", "..", "..", "..", "shared", "fixtures", "webhooks")
+	return filepath.Join("..", "..", "..", "testdata", "webhooks")
 }
 
 // sign signs like a Standard Webhooks sender, without the package's helpers.

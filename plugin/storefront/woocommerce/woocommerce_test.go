@@ -19,7 +19,7 @@ import (
 const testSecret = "wc-webhook-secret-(]x*L4"
 
 func fixtures() string {
-	return filepath.Join("..", "..", "..", "..", "shared", "fixtures", "webhooks")
+	return filepath.Join("..", "..", "..", "testdata", "webhooks")
 }
 
 func readCase(t testing.TB, file string) []byte {
