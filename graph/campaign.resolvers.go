@@ -48,21 +48,21 @@ func (r *campaignResolver) AudienceCount(ctx context.Context, obj *campaign.Camp
 	if obj.AudienceFixed || obj.StartedAt != nil {
 		return obj.AudienceCount, nil
 	}
-	return r.Campaigns.AudienceCount(ctx, r.DB, obj.Audience)
+	return r.loadersOf(ctx).audienceCounts.Load(ctx, obj.Audience)
 }
 
 func (r *campaignResolver) SentCount(ctx context.Context, obj *campaign.Campaign) (int, error) {
-	c, err := campaign.CountsOf(ctx, r.DB, obj.ID)
+	c, err := r.loadersOf(ctx).campaignCounts.Load(ctx, obj.ID)
 	return c.Written, err
 }
 
 func (r *campaignResolver) SkippedCount(ctx context.Context, obj *campaign.Campaign) (int, error) {
-	c, err := campaign.CountsOf(ctx, r.DB, obj.ID)
+	c, err := r.loadersOf(ctx).campaignCounts.Load(ctx, obj.ID)
 	return c.Skipped, err
 }
 
 func (r *campaignResolver) PendingCount(ctx context.Context, obj *campaign.Campaign) (int, error) {
-	c, err := campaign.CountsOf(ctx, r.DB, obj.ID)
+	c, err := r.loadersOf(ctx).campaignCounts.Load(ctx, obj.ID)
 	return c.Pending + c.Held, err
 }
 

@@ -61,11 +61,12 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	if opts.MaxDepth > 0 {
 		srv.Use(depthLimit{max: opts.MaxDepth})
 	}
-	// Every operation gets a request id (errors shown as internal carry it)
-	// and its own batch, shared by the stats fields of the operation.
+	// Every operation gets a request id (errors shown as internal carry it),
+	// its own dataloaders, and its own batch, shared by the stats fields of
+	// the operation.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		ctx = withRequestID(ctx, graphql.GetOperationContext(ctx).Headers.Get("X-Request-Id"))
-		return next(withMetricsBatch(ctx))
+		return next(withLoaders(withMetricsBatch(ctx), r))
 	})
 	if opts.Observe != nil {
 		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
