@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/ptr"
+	segmentrule "github.com/refrain-dev/refrain/plugin/segment"
+
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/customer"
@@ -45,21 +48,21 @@ func (r *campaignResolver) AudienceCount(ctx context.Context, obj *campaign.Camp
 	if obj.AudienceFixed || obj.StartedAt != nil {
 		return obj.AudienceCount, nil
 	}
-	return r.Campaigns.AudienceCount(ctx, r.DB, obj.Audience)
+	return r.loadersOf(ctx).audienceCounts.Load(ctx, obj.Audience)
 }
 
 func (r *campaignResolver) SentCount(ctx context.Context, obj *campaign.Campaign) (int, error) {
-	c, err := campaign.CountsOf(ctx, r.DB, obj.ID)
+	c, err := r.loadersOf(ctx).campaignCounts.Load(ctx, obj.ID)
 	return c.Written, err
 }
 
 func (r *campaignResolver) SkippedCount(ctx context.Context, obj *campaign.Campaign) (int, error) {
-	c, err := campaign.CountsOf(ctx, r.DB, obj.ID)
+	c, err := r.loadersOf(ctx).campaignCounts.Load(ctx, obj.ID)
 	return c.Skipped, err
 }
 
 func (r *campaignResolver) PendingCount(ctx context.Context, obj *campaign.Campaign) (int, error) {
-	c, err := campaign.CountsOf(ctx, r.DB, obj.ID)
+	c, err := r.loadersOf(ctx).campaignCounts.Load(ctx, obj.ID)
 	return c.Pending + c.Held, err
 }
 
@@ -75,22 +78,19 @@ func (r *customerPressureResolver) WindowDays(ctx context.Context, obj *pressure
 }
 
 func (r *customerPressureResolver) Decisions(ctx context.Context, obj *pressure.Status, first *int, after *string) (*model.PressureDecisionConnection, error) {
-	n := 20
-	if first != nil {
-		n = *first
-	}
-	page, err := pressure.Decisions(ctx, r.DB, obj.CustomerPK, n, deref(after))
+	n, err := pageSize(first)
 	if err != nil {
-		return nil, errBadInput(err.Error())
+		return nil, err
 	}
-	out := &model.PressureDecisionConnection{Nodes: page.Records, Edges: []*model.PressureDecisionEdge{},
-		PageInfo: &model.PageInfo{HasNextPage: page.HasMore}}
-	if page.EndCursor != "" {
-		out.PageInfo.EndCursor = &page.EndCursor
+	page, err := pressure.Decisions(ctx, r.DB, obj.CustomerPK, n, ptr.Deref(after))
+	if err != nil {
+		return nil, err
 	}
-	for _, rec := range page.Records {
-		out.Edges = append(out.Edges, &model.PressureDecisionEdge{Cursor: pressure.Cursor(rec), Node: rec})
-	}
+	out := &model.PressureDecisionConnection{}
+	out.Nodes, out.Edges, out.PageInfo = connect(page.Records, page.HasMore, pressure.Cursor,
+		func(c string, rec *pressure.Record) *model.PressureDecisionEdge {
+			return &model.PressureDecisionEdge{Cursor: c, Node: rec}
+		})
 	return out, nil
 }
 
@@ -137,22 +137,19 @@ func (r *refrainMutationResolver) CancelCampaign(ctx context.Context, obj *model
 }
 
 func (r *refrainQueryResolver) Campaigns(ctx context.Context, obj *model.Namespace, status *campaign.Status, first *int, after *string) (*model.CampaignConnection, error) {
-	n := 20
-	if first != nil {
-		n = *first
-	}
-	page, err := campaign.List(ctx, r.DB, status, n, deref(after))
+	n, err := pageSize(first)
 	if err != nil {
-		return nil, errBadInput(err.Error())
+		return nil, err
 	}
-	out := &model.CampaignConnection{Nodes: page.Campaigns, Edges: []*model.CampaignEdge{},
-		PageInfo: &model.PageInfo{HasNextPage: page.HasMore}}
-	if page.EndCursor != "" {
-		out.PageInfo.EndCursor = &page.EndCursor
+	page, err := campaign.List(ctx, r.DB, status, n, ptr.Deref(after))
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range page.Campaigns {
-		out.Edges = append(out.Edges, &model.CampaignEdge{Cursor: campaign.Cursor(c), Node: c})
-	}
+	out := &model.CampaignConnection{}
+	out.Nodes, out.Edges, out.PageInfo = connect(page.Campaigns, page.HasMore, campaign.Cursor,
+		func(cur string, c *campaign.Campaign) *model.CampaignEdge {
+			return &model.CampaignEdge{Cursor: cur, Node: c}
+		})
 	return out, nil
 }
 
@@ -165,11 +162,13 @@ func (r *refrainQueryResolver) Campaign(ctx context.Context, obj *model.Namespac
 }
 
 func (r *refrainQueryResolver) PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*campaign.Forecast, error) {
-	fc, err := r.Forecaster.Forecast(ctx, from, to, deref(segment))
-	if err != nil {
+	fc, err := r.Forecaster.Forecast(ctx, from, to, ptr.Deref(segment))
+	var re *campaign.RangeError
+	var se *segmentrule.Error
+	if errors.As(err, &re) || errors.As(err, &se) || errors.Is(err, segmentrule.ErrNotFound) {
 		return nil, errBadInput(err.Error())
 	}
-	return fc, nil
+	return fc, err
 }
 
 func (r *Resolver) Campaign() CampaignResolver { return &campaignResolver{r} }

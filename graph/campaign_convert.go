@@ -10,6 +10,7 @@ import (
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/pressure"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 // campaignInput converts the GraphQL input; a bad duration or value comes
@@ -67,7 +68,7 @@ func campaignInput(in model.CampaignInput) (campaign.Input, *model.UserError) {
 			t.WinnerMetric = string(*ab.WinnerMetric)
 		}
 		for i, v := range ab.Variants {
-			cv := campaign.Variant{Name: v.Name, Template: deref(v.Template)}
+			cv := campaign.Variant{Name: v.Name, Template: ptr.Deref(v.Template)}
 			if v.Values != nil {
 				vals, err := campaignValues(v.Values)
 				if err != nil {

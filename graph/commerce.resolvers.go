@@ -15,6 +15,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
 
@@ -43,21 +44,12 @@ func (r *customerResolver) Orders(ctx context.Context, obj *customer.Customer, f
 	if obj.PK == 0 {
 		return conn, nil
 	}
-	page, err := commerce.ListOrders(ctx, r.DB, obj.PK, n, deref(after))
-	if errors.Is(err, commerce.ErrBadCursor) {
-		return nil, errBadInput("invalid cursor")
-	}
+	page, err := commerce.ListOrders(ctx, r.DB, obj.PK, n, ptr.Deref(after))
 	if err != nil {
 		return nil, err
 	}
-	conn.PageInfo.HasNextPage = page.HasNextPage
-	if page.EndCursor != "" {
-		conn.PageInfo.EndCursor = &page.EndCursor
-	}
-	for _, o := range page.Orders {
-		conn.Nodes = append(conn.Nodes, o)
-		conn.Edges = append(conn.Edges, &model.OrderEdge{Cursor: commerce.OrderCursor(o), Node: o})
-	}
+	conn.Nodes, conn.Edges, conn.PageInfo = connect(page.Orders, page.HasNextPage, commerce.OrderCursor,
+		func(c string, o *commerce.Order) *model.OrderEdge { return &model.OrderEdge{Cursor: c, Node: o} })
 	return conn, nil
 }
 
@@ -136,7 +128,7 @@ func (r *refrainQueryResolver) InboundEvents(ctx context.Context, obj *model.Nam
 	if err != nil {
 		return nil, err
 	}
-	f := inbox.Filter{Source: deref(source)}
+	f := inbox.Filter{Source: ptr.Deref(source)}
 	if status != nil {
 		f.Status = inbox.Status(*status)
 	}
@@ -144,15 +136,12 @@ func (r *refrainQueryResolver) InboundEvents(ctx context.Context, obj *model.Nam
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.InboundEventConnection{Edges: []*model.InboundEventEdge{}, Nodes: []*inbox.Event{}, PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage}}
-	for _, e := range page.Events {
-		conn.Nodes = append(conn.Nodes, e)
-		conn.Edges = append(conn.Edges, &model.InboundEventEdge{Cursor: inbox.FormatID(e.ID), Node: e})
-	}
-	if k := len(page.Events); k > 0 {
-		end := inbox.FormatID(page.Events[k-1].ID)
-		conn.PageInfo.EndCursor = &end
-	}
+	conn := &model.InboundEventConnection{}
+	conn.Nodes, conn.Edges, conn.PageInfo = connect(page.Events, page.HasNextPage,
+		func(e *inbox.Event) string { return inbox.FormatID(e.ID) },
+		func(c string, e *inbox.Event) *model.InboundEventEdge {
+			return &model.InboundEventEdge{Cursor: c, Node: e}
+		})
 	return conn, nil
 }
 

@@ -10,33 +10,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/customer"
 )
 
-// maxPage is the largest page a connection serves.
-const maxPage = 500
-
-func pageSize(first *int) (int, error) {
-	if first == nil {
-		return 20, nil
-	}
-	if *first < 1 || *first > maxPage {
-		return 0, errBadInput("first must be between 1 and 500")
-	}
-	return *first, nil
-}
-
-func badCursor(err error) error {
-	if err != nil && strings.Contains(err.Error(), "invalid cursor") {
-		return errBadInput(err.Error())
-	}
-	return err
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 func userError(msg string, code model.UserErrorCode, field ...string) *model.UserError {
 	return &model.UserError{Field: field, Message: msg, Code: code}
 }

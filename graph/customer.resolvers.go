@@ -13,6 +13,7 @@ import (
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 func (r *customerResolver) Profile(ctx context.Context, obj *customer.Customer) (*model.CustomerProfile, error) {
@@ -42,20 +43,16 @@ func (r *customerResolver) Events(ctx context.Context, obj *customer.Customer, f
 	if obj.PK == 0 {
 		return &model.CustomerEventConnection{Edges: []*model.CustomerEventEdge{}, Nodes: []*customer.Event{}, PageInfo: &model.PageInfo{}}, nil
 	}
-	page, err := customer.ListEvents(ctx, r.DB, obj.PK, deref(typeArg), n, deref(after))
+	page, err := customer.ListEvents(ctx, r.DB, obj.PK, ptr.Deref(typeArg), n, ptr.Deref(after))
 	if err != nil {
-		return nil, badCursor(err)
+		return nil, err
 	}
-	conn := &model.CustomerEventConnection{Nodes: page.Events, PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage}}
-	if page.EndCursor != "" {
-		conn.PageInfo.EndCursor = &page.EndCursor
-	}
-	for _, e := range page.Events {
-		conn.Edges = append(conn.Edges, &model.CustomerEventEdge{Cursor: customer.EncodeCursor(e.ID), Node: e})
-	}
-	if conn.Edges == nil {
-		conn.Edges = []*model.CustomerEventEdge{}
-	}
+	conn := &model.CustomerEventConnection{}
+	conn.Nodes, conn.Edges, conn.PageInfo = connect(page.Events, page.HasNextPage,
+		func(e *customer.Event) string { return customer.EncodeCursor(e.ID) },
+		func(c string, e *customer.Event) *model.CustomerEventEdge {
+			return &model.CustomerEventEdge{Cursor: c, Node: e}
+		})
 	return conn, nil
 }
 
@@ -112,7 +109,7 @@ func (r *refrainMutationResolver) TrackEvent(ctx context.Context, obj *model.Nam
 	default:
 		return nil, errForbidden()
 	}
-	in := customer.EventInput{Type: input.Type, Properties: input.Properties, Source: "api", IdempotencyKey: deref(input.IdempotencyKey)}
+	in := customer.EventInput{Type: input.Type, Properties: input.Properties, Source: "api", IdempotencyKey: ptr.Deref(input.IdempotencyKey)}
 	if input.OccurredAt != nil {
 		in.OccurredAt = *input.OccurredAt
 	}
@@ -212,23 +209,19 @@ func (r *refrainQueryResolver) Customers(ctx context.Context, obj *model.Namespa
 	}
 	var f customer.Filter
 	if filter != nil {
-		f = customer.Filter{EmailContains: deref(filter.EmailContains), Source: customer.Source(deref(filter.Source)),
-			Tag: deref(filter.Tag), CreatedAfter: filter.CreatedAfter, CreatedBefore: filter.CreatedBefore}
+		f = customer.Filter{EmailContains: ptr.Deref(filter.EmailContains), Source: customer.Source(ptr.Deref(filter.Source)),
+			Tag: ptr.Deref(filter.Tag), CreatedAfter: filter.CreatedAfter, CreatedBefore: filter.CreatedBefore}
 	}
-	page, err := customer.List(ctx, r.DB, f, n, deref(after))
+	page, err := customer.List(ctx, r.DB, f, n, ptr.Deref(after))
 	if err != nil {
-		return nil, badCursor(err)
+		return nil, err
 	}
-	conn := &model.CustomerConnection{Nodes: page.Customers, Edges: []*model.CustomerEdge{}, PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage}}
-	if page.EndCursor != "" {
-		conn.PageInfo.EndCursor = &page.EndCursor
-	}
-	for _, c := range page.Customers {
-		conn.Edges = append(conn.Edges, &model.CustomerEdge{Cursor: customer.EncodeCursor(c.PK), Node: c})
-	}
-	if conn.Nodes == nil {
-		conn.Nodes = []*customer.Customer{}
-	}
+	conn := &model.CustomerConnection{}
+	conn.Nodes, conn.Edges, conn.PageInfo = connect(page.Customers, page.HasNextPage,
+		func(c *customer.Customer) string { return customer.EncodeCursor(c.PK) },
+		func(cur string, c *customer.Customer) *model.CustomerEdge {
+			return &model.CustomerEdge{Cursor: cur, Node: c}
+		})
 	return conn, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/customer"

@@ -2,12 +2,22 @@ package graph
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/refrain-dev/refrain/plugin/store"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/refrain-dev/refrain/plugin/auth"
+	"github.com/refrain-dev/refrain/plugin/campaign"
+	"github.com/refrain-dev/refrain/plugin/cursor"
+	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/segment"
+	"github.com/refrain-dev/refrain/plugin/store"
 )
 
 // Error codes in extensions.code.
@@ -19,27 +29,55 @@ const (
 	CodeInternal        = "INTERNAL_SERVER_ERROR"
 )
 
-// codedError is an error that already knows its GraphQL code and a message
-// safe to show to the caller.
-type codedError struct {
-	code, msg string
+// FieldError is the one error a resolver returns for a problem the caller
+// can fix: its code, a message safe to show, and the path of the input
+// field at fault when there is one (extensions.field).
+type FieldError struct {
+	Code    string
+	Message string
+	Field   []string
 }
 
-func (e *codedError) Error() string { return e.msg }
+func (e *FieldError) Error() string { return e.Message }
 
 func errUnauthenticated() error {
-	return &codedError{code: CodeUnauthenticated, msg: "authentication required: send a valid admin API key or customer token"}
+	return &FieldError{Code: CodeUnauthenticated, Message: "authentication required: send a valid admin API key or customer token"}
 }
 
 func errForbidden() error {
-	return &codedError{code: CodeForbidden, msg: "not allowed with these credentials"}
+	return &FieldError{Code: CodeForbidden, Message: "not allowed with these credentials"}
 }
 
-func errBadInput(msg string) error { return &codedError{code: CodeBadUserInput, msg: msg} }
+func errBadInput(msg string, field ...string) error {
+	return &FieldError{Code: CodeBadUserInput, Message: msg, Field: field}
+}
 
-// ErrorPresenter maps domain errors to GraphQL errors once, at the edge.
-// Unknown errors are logged and shown as a generic internal error, so no SQL
-// or internal detail leaks to callers.
+// requestIDKey carries the id of one GraphQL request in its context.
+type requestIDKey struct{}
+
+// withRequestID gives ctx a request id: the caller's X-Request-Id when it
+// is a short token, else a random one.
+func withRequestID(ctx context.Context, header string) context.Context {
+	id := strings.TrimSpace(header)
+	if id == "" || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return r < '!' || r > '~' }) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id of ctx, empty outside a request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// ErrorPresenter maps domain errors to GraphQL errors once, at the edge:
+// problems the caller can fix keep their message and get their code;
+// every other error (storage, bugs) is logged with the request id and shown
+// only as INTERNAL_SERVER_ERROR with that id, so no SQL or internal detail
+// reaches callers.
 func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		var gqlErr *gqlerror.Error
@@ -48,14 +86,30 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			return gqlErr
 		}
 		out := graphql.DefaultErrorPresenter(ctx, err)
-		var ce *codedError
+		var fe *FieldError
+		var se *segment.Error
+		var ie *campaign.InputError
 		switch {
-		case errors.As(err, &ce):
-			out.Message = ce.msg
-			setCode(out, ce.code)
-		case errors.Is(err, store.ErrNotFound):
+		case errors.As(err, &fe):
+			out.Message = fe.Message
+			setCode(out, fe.Code)
+			if len(fe.Field) > 0 {
+				out.Extensions["field"] = fe.Field
+			}
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, customer.ErrNotFound),
+			errors.Is(err, segment.ErrNotFound), errors.Is(err, campaign.ErrNotFound), errors.Is(err, template.ErrNotFound):
 			out.Message = "not found"
 			setCode(out, CodeNotFound)
+		case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrTokenExpired),
+			errors.Is(err, auth.ErrTokenInvalid), errors.Is(err, auth.ErrAPIKeyNotFound):
+			out.Message = "authentication required: send a valid admin API key or customer token"
+			setCode(out, CodeUnauthenticated)
+		case errors.Is(err, cursor.ErrInvalid):
+			out.Message = err.Error()
+			setCode(out, CodeBadUserInput)
+		case errors.As(err, &se), errors.As(err, &ie):
+			out.Message = err.Error()
+			setCode(out, CodeBadUserInput)
 		case isIntrospectionDisabled(err):
 			// gqlgen's own refusal when introspection is turned off.
 			out.Message = "introspection is disabled on this server"
@@ -64,9 +118,13 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Message = "request cancelled"
 			setCode(out, CodeInternal)
 		default:
-			logger.ErrorContext(ctx, "graphql resolver failed", "err", err, "path", out.Path.String())
+			id := RequestID(ctx)
+			logger.ErrorContext(ctx, "graphql resolver failed", "err", err, "path", out.Path.String(), "request_id", id)
 			out.Message = "internal error"
 			setCode(out, CodeInternal)
+			if id != "" {
+				out.Extensions["requestId"] = id
+			}
 		}
 		return out
 	}

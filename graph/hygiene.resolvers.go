@@ -10,13 +10,14 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/uptrace/bun"
+
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/privacy"
-	"github.com/uptrace/bun"
 )
 
 func (r *customerResolver) Hygiene(ctx context.Context, obj *customer.Customer) (*model.CustomerHygiene, error) {
@@ -81,12 +82,11 @@ func (r *loyaltyResolver) Ledger(ctx context.Context, obj *loyalty.Account, firs
 	if err != nil {
 		return nil, err
 	}
-	conn.PageInfo.HasNextPage = page.HasNextPage
-	for _, e := range page.Entries {
-		c := strconv.FormatInt(e.ID, 10)
-		conn.Edges = append(conn.Edges, &model.LoyaltyEntryEdge{Cursor: c, Node: e})
-		conn.PageInfo.EndCursor = &c
-	}
+	_, conn.Edges, conn.PageInfo = connect(page.Entries, page.HasNextPage,
+		func(e *loyalty.Entry) string { return strconv.FormatInt(e.ID, 10) },
+		func(c string, e *loyalty.Entry) *model.LoyaltyEntryEdge {
+			return &model.LoyaltyEntryEdge{Cursor: c, Node: e}
+		})
 	return conn, nil
 }
 

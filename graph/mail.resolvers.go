@@ -19,6 +19,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 func (r *customerResolver) Messages(ctx context.Context, obj *customer.Customer, first *int, after *string) (*model.MessageConnection, error) {
@@ -29,9 +30,9 @@ func (r *customerResolver) Messages(ctx context.Context, obj *customer.Customer,
 	if obj.PK == 0 {
 		return messageConnection(outbox.Page{}), nil
 	}
-	page, err := outbox.List(ctx, r.DB, outbox.Filter{CustomerPK: obj.PK}, n, deref(after))
+	page, err := outbox.List(ctx, r.DB, outbox.Filter{CustomerPK: obj.PK}, n, ptr.Deref(after))
 	if err != nil {
-		return nil, badCursor(err)
+		return nil, err
 	}
 	return messageConnection(page), nil
 }
@@ -47,7 +48,7 @@ func (r *messageResolver) State(ctx context.Context, obj *outbox.Message) (strin
 func (r *refrainMutationResolver) UpsertTemplate(ctx context.Context, obj *model.Namespace, input model.UpsertTemplateInput) (*model.UpsertTemplatePayload, error) {
 	payload := &model.UpsertTemplatePayload{UserErrors: []*model.UserError{}}
 	_, err := outbox.UpsertTemplate(ctx, r.DB, r.Mail.Engine(), r.Clock.Now(), template.Set{Name: input.Name,
-		Locale: input.Locale, Subject: input.Subject, HTML: input.HTML, Text: deref(input.Text)})
+		Locale: input.Locale, Subject: input.Subject, HTML: input.HTML, Text: ptr.Deref(input.Text)})
 	var te *outbox.TemplateError
 	if errors.As(err, &te) {
 		payload.UserErrors = append(payload.UserErrors, userError(te.Error(), model.UserErrorCodeInvalid, "input"))
@@ -99,8 +100,8 @@ func (r *refrainMutationResolver) Subscribe(ctx context.Context, obj *model.Name
 	payload := &model.SubscribePayload{UserErrors: []*model.UserError{}}
 	ctx, verdict := hygiene.WithSubscribe(ctx, input.ConfirmTypo != nil && *input.ConfirmTypo)
 	res, err := r.Consent.Subscribe(ctx, r.DB, requestOf(ctx), consent.SubscribeInput{Email: input.Email,
-		FirstName: deref(input.FirstName), Source: deref(input.Source), Locale: deref(input.Locale),
-		ConsentText: deref(input.ConsentText), Ref: deref(input.Ref)})
+		FirstName: ptr.Deref(input.FirstName), Source: ptr.Deref(input.Source), Locale: ptr.Deref(input.Locale),
+		ConsentText: ptr.Deref(input.ConsentText), Ref: ptr.Deref(input.Ref)})
 	if err != nil {
 		ue, err := subscribeError(err)
 		if err != nil {
@@ -112,7 +113,7 @@ func (r *refrainMutationResolver) Subscribe(ctx context.Context, obj *model.Name
 		}
 		return payload, nil
 	}
-	if err := r.subscribeHygiene(ctx, res.Customer.PK, deref(input.Ref)); err != nil {
+	if err := r.subscribeHygiene(ctx, res.Customer.PK, ptr.Deref(input.Ref)); err != nil {
 		return nil, err
 	}
 	payload.State = consentStateOf(res.State)
@@ -177,9 +178,9 @@ func (r *refrainQueryResolver) Outbox(ctx context.Context, obj *model.Namespace,
 	if err != nil {
 		return nil, err
 	}
-	page, err := outbox.List(ctx, r.DB, outbox.Filter{To: deref(to)}, n, deref(after))
+	page, err := outbox.List(ctx, r.DB, outbox.Filter{To: ptr.Deref(to)}, n, ptr.Deref(after))
 	if err != nil {
-		return nil, badCursor(err)
+		return nil, err
 	}
 	return messageConnection(page), nil
 }
@@ -189,7 +190,7 @@ func (r *refrainQueryResolver) Templates(ctx context.Context, obj *model.Namespa
 }
 
 func (r *refrainQueryResolver) PreviewTemplate(ctx context.Context, obj *model.Namespace, id string, customerID string, locale *string, kind *string, values map[string]any) (*template.Rendered, error) {
-	k := mail.Kind(deref(kind))
+	k := mail.Kind(ptr.Deref(kind))
 	if !k.Valid() {
 		return nil, errBadInput("kind must be marketing or transactional")
 	}
@@ -197,7 +198,7 @@ func (r *refrainQueryResolver) PreviewTemplate(ctx context.Context, obj *model.N
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.Mail.Preview(ctx, r.DB, c.PK, id, deref(locale), k, stringValues(values))
+	out, err := r.Mail.Preview(ctx, r.DB, c.PK, id, ptr.Deref(locale), k, stringValues(values))
 	if errors.Is(err, template.ErrNotFound) {
 		return nil, errBadInput(err.Error())
 	}
@@ -212,9 +213,9 @@ func (r *refrainQueryResolver) Suppressions(ctx context.Context, obj *model.Name
 	if err != nil {
 		return nil, err
 	}
-	page, err := outbox.ListSuppressions(ctx, r.DB, n, deref(after))
+	page, err := outbox.ListSuppressions(ctx, r.DB, n, ptr.Deref(after))
 	if err != nil {
-		return nil, badCursor(err)
+		return nil, err
 	}
 	return suppressionConnection(page), nil
 }

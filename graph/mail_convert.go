@@ -15,33 +15,21 @@ import (
 
 // messageConnection turns a page of messages into a connection.
 func messageConnection(page outbox.Page) *model.MessageConnection {
-	conn := &model.MessageConnection{Edges: []*model.MessageEdge{}, Nodes: page.Messages,
-		PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage}}
-	if conn.Nodes == nil {
-		conn.Nodes = []*outbox.Message{}
-	}
-	if page.EndCursor != "" {
-		conn.PageInfo.EndCursor = &page.EndCursor
-	}
-	for _, m := range page.Messages {
-		conn.Edges = append(conn.Edges, &model.MessageEdge{Cursor: outbox.EncodeCursor(m.PK), Node: m})
-	}
+	conn := &model.MessageConnection{}
+	conn.Nodes, conn.Edges, conn.PageInfo = connect(page.Messages, page.HasNextPage,
+		func(m *outbox.Message) string { return outbox.EncodeCursor(m.PK) },
+		func(c string, m *outbox.Message) *model.MessageEdge { return &model.MessageEdge{Cursor: c, Node: m} })
 	return conn
 }
 
 // suppressionConnection turns a page of suppressions into a connection.
 func suppressionConnection(page outbox.SuppressionPage) *model.SuppressionConnection {
-	conn := &model.SuppressionConnection{Edges: []*model.SuppressionEdge{}, Nodes: page.Suppressions,
-		PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage}}
-	if conn.Nodes == nil {
-		conn.Nodes = []*outbox.Suppression{}
-	}
-	if page.EndCursor != "" {
-		conn.PageInfo.EndCursor = &page.EndCursor
-	}
-	for _, s := range page.Suppressions {
-		conn.Edges = append(conn.Edges, &model.SuppressionEdge{Cursor: outbox.EncodeCursor(s.ID), Node: s})
-	}
+	conn := &model.SuppressionConnection{}
+	conn.Nodes, conn.Edges, conn.PageInfo = connect(page.Suppressions, page.HasNextPage,
+		func(s *outbox.Suppression) string { return outbox.EncodeCursor(s.ID) },
+		func(c string, s *outbox.Suppression) *model.SuppressionEdge {
+			return &model.SuppressionEdge{Cursor: c, Node: s}
+		})
 	return conn
 }
 

@@ -7,8 +7,11 @@ package graph
 
 import (
 	"context"
-	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"log/slog"
+
+	"github.com/refrain-dev/refrain/plugin/mail/link"
+
+	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/clock"
@@ -19,7 +22,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/pressure"
 	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/scenarios/engine"
-	"github.com/uptrace/bun"
 )
 
 // Resolver holds the dependencies every resolver may use.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 	"github.com/refrain-dev/refrain/scenarios"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 	"github.com/refrain-dev/refrain/scenarios/simulate"
@@ -102,8 +103,8 @@ func (r *refrainQueryResolver) Scenario(ctx context.Context, obj *model.Namespac
 }
 
 func (r *refrainQueryResolver) SimulateScenario(ctx context.Context, obj *model.Namespace, definition string, customers *int, days *int, seed *int) (*model.SimulationPayload, error) {
-	rep, err := simulate.Run(ctx, []byte(definition), simulate.Options{Customers: min(deref2(customers, 1000), 20000),
-		Days: min(deref2(days, 30), 400), Seed: uint64(max(deref2(seed, 1), 1)), Templates: r.Mail.Engine(), Rules: r.Resolver.Scenarios.Rules()})
+	rep, err := simulate.Run(ctx, []byte(definition), simulate.Options{Customers: min(ptr.Or(customers, 1000), 20000),
+		Days: min(ptr.Or(days, 30), 400), Seed: uint64(max(ptr.Or(seed, 1), 1)), Templates: r.Mail.Engine(), Rules: r.Resolver.Scenarios.Rules()})
 	if err != nil {
 		ues, err := scenarioErrors(err, "definition")
 		return &model.SimulationPayload{UserErrors: ues}, err
@@ -175,21 +176,16 @@ func (r *scenarioResolver) Enrollments(ctx context.Context, obj *engine.Scenario
 	if state != nil {
 		st = enrollmentState(*state)
 	}
-	page, err := engine.ListEnrollments(ctx, r.DB, obj.ID, st, n, deref(after))
+	page, err := engine.ListEnrollments(ctx, r.DB, obj.ID, st, n, ptr.Deref(after))
 	if err != nil {
-		return nil, badCursor(err)
+		return nil, err
 	}
-	conn := &model.EnrollmentConnection{Edges: []*model.EnrollmentEdge{}, Nodes: page.Enrollments,
-		PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage}}
-	if conn.Nodes == nil {
-		conn.Nodes = []*engine.Enrollment{}
-	}
-	for _, en := range page.Enrollments {
-		conn.Edges = append(conn.Edges, &model.EnrollmentEdge{Cursor: engine.EncodeCursor(en.ID), Node: en})
-	}
-	if page.EndCursor != "" {
-		conn.PageInfo.EndCursor = &page.EndCursor
-	}
+	conn := &model.EnrollmentConnection{}
+	conn.Nodes, conn.Edges, conn.PageInfo = connect(page.Enrollments, page.HasNextPage,
+		func(en *engine.Enrollment) string { return engine.EncodeCursor(en.ID) },
+		func(c string, en *engine.Enrollment) *model.EnrollmentEdge {
+			return &model.EnrollmentEdge{Cursor: c, Node: en}
+		})
 	return conn, nil
 }
 

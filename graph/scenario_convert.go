@@ -52,10 +52,3 @@ func enrollmentState(s model.EnrollmentState) engine.State {
 func parseEnrollmentID(id string) (int64, error) {
 	return strconv.ParseInt(id, 10, 64)
 }
-
-func deref2(p *int, def int) int {
-	if p == nil {
-		return def
-	}
-	return *p
-}

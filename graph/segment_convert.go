@@ -73,16 +73,15 @@ func segmentMembers(ctx context.Context, db *bun.DB, id int64, first *int, after
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.SegmentMemberConnection{PageInfo: &model.PageInfo{HasNextPage: len(ms) > n},
-		Edges: []*model.SegmentMemberEdge{}, Nodes: []*segment.Member{}}
-	if len(ms) > n {
+	more := len(ms) > n
+	if more {
 		ms = ms[:n]
 	}
-	for _, m := range ms {
-		c := customer.EncodeCursor(m.CustomerPK)
-		conn.Edges = append(conn.Edges, &model.SegmentMemberEdge{Cursor: c, Node: m})
-		conn.Nodes = append(conn.Nodes, m)
-		conn.PageInfo.EndCursor = &c
-	}
+	conn := &model.SegmentMemberConnection{}
+	conn.Nodes, conn.Edges, conn.PageInfo = connect(ms, more,
+		func(m *segment.Member) string { return customer.EncodeCursor(m.CustomerPK) },
+		func(c string, m *segment.Member) *model.SegmentMemberEdge {
+			return &model.SegmentMemberEdge{Cursor: c, Node: m}
+		})
 	return conn, nil
 }

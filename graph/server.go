@@ -10,9 +10,10 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/refrain-dev/refrain/graph/model"
 )
 
 // ServerOptions configures the GraphQL handler.
@@ -60,9 +61,12 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	if opts.MaxDepth > 0 {
 		srv.Use(depthLimit{max: opts.MaxDepth})
 	}
-	// Stats fields of one operation share their grouped queries.
+	// Every operation gets a request id (errors shown as internal carry it),
+	// its own dataloaders, and its own batch, shared by the stats fields of
+	// the operation.
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		return next(withMetricsBatch(ctx))
+		ctx = withRequestID(ctx, graphql.GetOperationContext(ctx).Headers.Get("X-Request-Id"))
+		return next(withLoaders(withMetricsBatch(ctx), r))
 	})
 	if opts.Observe != nil {
 		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
@@ -93,7 +97,7 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	}
 	srv.SetErrorPresenter(ErrorPresenter(logger))
 	srv.SetRecoverFunc(func(ctx context.Context, err any) error {
-		logger.ErrorContext(ctx, "graphql resolver panicked", "panic", fmt.Sprint(err))
+		logger.ErrorContext(ctx, "graphql resolver panicked", "panic", fmt.Sprint(err), "request_id", RequestID(ctx))
 		return fmt.Errorf("internal error")
 	})
 	return srv

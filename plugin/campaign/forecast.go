@@ -422,6 +422,12 @@ func (b *builder) plan(i int32, p *customerPlan) bool {
 	return len(p.plans) > 0 || len(p.queue) > 0 || len(c.ens) > 0
 }
 
+// RangeError is returned for a forecast period the forecaster refuses
+// (empty, reversed or longer than two years): the caller can fix it.
+type RangeError struct{ Problem string }
+
+func (e *RangeError) Error() string { return e.Problem }
+
 // Forecast projects [from, to) day by day: the sends of scheduled
 // campaigns, waiting enrollments and yearly programs, per customer and
 // weighed by the pressure policy, and the sends expected from new entries
@@ -438,10 +444,10 @@ func (b *builder) plan(i int32, p *customerPlan) bool {
 func (f *Forecaster) Forecast(ctx context.Context, from, to time.Time, segment string) (*Forecast, error) {
 	from, to = from.UTC(), to.UTC()
 	if !to.After(from) {
-		return nil, fmt.Errorf("to %s: want after from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
+		return nil, &RangeError{fmt.Sprintf("to %s: want after from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))}
 	}
 	if to.Sub(from) > 2*366*24*time.Hour {
-		return nil, fmt.Errorf("from %s to %s: the forecast covers at most two years", from.Format(time.DateOnly), to.Format(time.DateOnly))
+		return nil, &RangeError{fmt.Sprintf("from %s to %s: the forecast covers at most two years", from.Format(time.DateOnly), to.Format(time.DateOnly))}
 	}
 	s := f.Campaigns
 	policy := s.o.Policy

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base32"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/clock"
+	"github.com/refrain-dev/refrain/plugin/cursor"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/pressure"
 	"github.com/refrain-dev/refrain/plugin/store"
@@ -427,13 +427,15 @@ func List(ctx context.Context, db bun.IDB, status *Status, first int, after stri
 		q = q.Where("status = ?", *status)
 	}
 	if after != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(after)
-		at, id, ok := strings.Cut(string(raw), "|")
-		t, err2 := time.Parse(time.RFC3339Nano, at)
-		if err != nil || !ok || err2 != nil {
-			return Page{}, fmt.Errorf("after %q: not a cursor from this list", after)
+		parts, err := cursor.Decode(after, "|", 2)
+		if err != nil {
+			return Page{}, fmt.Errorf("after: %w", err)
 		}
-		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, id)
+		t, err := time.Parse(time.RFC3339Nano, parts[0])
+		if err != nil {
+			return Page{}, fmt.Errorf("after: %w %q", cursor.ErrInvalid, after)
+		}
+		q = q.Where("(created_at < ? OR (created_at = ? AND id < ?))", t, t, parts[1])
 	}
 	var cs []*Campaign
 	if err := q.Scan(ctx, &cs); err != nil {
@@ -451,7 +453,7 @@ func List(ctx context.Context, db bun.IDB, status *Status, first int, after stri
 
 // Cursor is the List cursor just after c.
 func Cursor(c *Campaign) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(c.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + c.ID))
+	return cursor.Encode("|", c.CreatedAt.UTC().Format(time.RFC3339Nano), c.ID)
 }
 
 // CountsOf counts a campaign's recipients by state.

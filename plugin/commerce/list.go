@@ -3,19 +3,19 @@ package commerce
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/refrain-dev/refrain/plugin/store"
 	"github.com/uptrace/bun"
+
+	"github.com/refrain-dev/refrain/plugin/cursor"
+	"github.com/refrain-dev/refrain/plugin/store"
 )
 
 // ErrBadCursor is returned for a cursor that ListOrders did not make.
-var ErrBadCursor = errors.New("invalid cursor")
+var ErrBadCursor = cursor.ErrInvalid
 
 // OrderPage is one page of a customer's orders, newest placed first.
 type OrderPage struct {
@@ -27,16 +27,15 @@ type OrderPage struct {
 
 // OrderCursor is the opaque cursor of an order in a listing.
 func OrderCursor(o *Order) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.FormatInt(o.PlacedAt.UnixNano(), 10) + ":" + strconv.FormatInt(o.PK, 10)))
+	return cursor.Encode(":", "o", strconv.FormatInt(o.PlacedAt.UnixNano(), 10), strconv.FormatInt(o.PK, 10))
 }
 
 func decodeOrderCursor(c string) (time.Time, int64, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
+	parts, err := cursor.Decode(c, ":", 3)
 	if err != nil {
-		return time.Time{}, 0, fmt.Errorf("%w: %q", ErrBadCursor, c)
+		return time.Time{}, 0, err
 	}
-	parts := strings.Split(string(raw), ":")
-	if len(parts) != 3 || parts[0] != "o" {
+	if parts[0] != "o" {
 		return time.Time{}, 0, fmt.Errorf("%w: %q", ErrBadCursor, c)
 	}
 	ns, err1 := strconv.ParseInt(parts[1], 10, 64)

@@ -5,15 +5,15 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base32"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/refrain-dev/refrain/plugin/store"
 	"github.com/uptrace/bun"
+
+	"github.com/refrain-dev/refrain/plugin/cursor"
+	"github.com/refrain-dev/refrain/plugin/store"
 )
 
 // ErrNotFound is returned when no customer matches.
@@ -115,22 +115,10 @@ type Page struct {
 }
 
 // EncodeCursor turns a row id into an opaque cursor.
-func EncodeCursor(pk int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("c:" + strconv.FormatInt(pk, 10)))
-}
+func EncodeCursor(pk int64) string { return cursor.EncodeID("c:", pk) }
 
 // DecodeCursor reads a cursor made by EncodeCursor.
-func DecodeCursor(cursor string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !strings.HasPrefix(string(b), "c:") {
-		return 0, fmt.Errorf("invalid cursor %q", cursor)
-	}
-	pk, err := strconv.ParseInt(string(b[2:]), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("invalid cursor %q", cursor)
-	}
-	return pk, nil
-}
+func DecodeCursor(c string) (int64, error) { return cursor.DecodeID("c:", c) }
 
 // List returns up to first customers after the cursor, oldest first.
 func List(ctx context.Context, db bun.IDB, f Filter, first int, after string) (Page, error) {

@@ -2,12 +2,12 @@ package pressure
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/refrain-dev/refrain/plugin/cursor"
 )
 
 // Status is a customer's standing against the policy.
@@ -72,10 +72,9 @@ func Decisions(ctx context.Context, db bun.IDB, customerPK int64, first int, aft
 	}
 	q := db.NewSelect().Model((*Record)(nil)).Where("customer_id = ?", customerPK).Order("id DESC").Limit(int64(first + 1))
 	if after != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(after)
-		id, err2 := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil || err2 != nil {
-			return DecisionPage{}, fmt.Errorf("after %q: not a cursor from this list", after)
+		id, err := cursor.DecodeID("", after)
+		if err != nil {
+			return DecisionPage{}, fmt.Errorf("after: %w", err)
 		}
 		q = q.Where("id < ?", id)
 	}
@@ -95,5 +94,5 @@ func Decisions(ctx context.Context, db bun.IDB, customerPK int64, first int, aft
 
 // Cursor is the Decisions cursor just after r.
 func Cursor(r *Record) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(r.ID, 10)))
+	return cursor.EncodeID("", r.ID)
 }

@@ -3,14 +3,13 @@ package engine
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
+
+	pagecursor "github.com/refrain-dev/refrain/plugin/cursor"
 )
 
 // GetScenario loads a stored scenario.
@@ -65,17 +64,9 @@ type EnrollmentPage struct {
 }
 
 // EncodeCursor turns an enrollment id into an opaque cursor.
-func EncodeCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("e:" + strconv.FormatInt(id, 10)))
-}
+func EncodeCursor(id int64) string { return pagecursor.EncodeID("e:", id) }
 
-func decodeCursor(c string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !strings.HasPrefix(string(b), "e:") {
-		return 0, fmt.Errorf("invalid cursor %q", c)
-	}
-	return strconv.ParseInt(string(b[2:]), 10, 64)
-}
+func decodeCursor(c string) (int64, error) { return pagecursor.DecodeID("e:", c) }
 
 // ListEnrollments lists a scenario's enrollments, optionally in one state.
 func ListEnrollments(ctx context.Context, db bun.IDB, scenarioID string, state State, first int, after string) (EnrollmentPage, error) {

@@ -3,15 +3,14 @@ package outbox
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin/cursor"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail"
 )
@@ -109,19 +108,7 @@ func ListSuppressions(ctx context.Context, db bun.IDB, first int, after string) 
 }
 
 // EncodeCursor turns a row id into an opaque cursor.
-func EncodeCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.FormatInt(id, 10)))
-}
+func EncodeCursor(id int64) string { return cursor.EncodeID("o:", id) }
 
 // DecodeCursor reads a cursor made by EncodeCursor.
-func DecodeCursor(cursor string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !strings.HasPrefix(string(b), "o:") {
-		return 0, fmt.Errorf("invalid cursor %q", cursor)
-	}
-	id, err := strconv.ParseInt(string(b[2:]), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("invalid cursor %q", cursor)
-	}
-	return id, nil
-}
+func DecodeCursor(c string) (int64, error) { return cursor.DecodeID("o:", c) }
