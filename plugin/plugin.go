@@ -156,6 +156,9 @@ func (p *Plugin) migrate(ctx context.Context) error {
 // DB returns the plugin's database.
 func (p *Plugin) DB() *bun.DB { return p.db }
 
+// Clock returns the plugin's clock.
+func (p *Plugin) Clock() clock.Clock { return p.clock }
+
 // Config returns the plugin's configuration.
 func (p *Plugin) Config() Config { return p.cfg }
 
