@@ -14,6 +14,7 @@ import (
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/forecast"
 	"github.com/refrain-dev/refrain/plugin/pressure"
 )
 
@@ -164,7 +165,7 @@ func (r *refrainQueryResolver) Campaign(ctx context.Context, obj *model.Namespac
 	return c, err
 }
 
-func (r *refrainQueryResolver) PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*campaign.Forecast, error) {
+func (r *refrainQueryResolver) PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*forecast.Forecast, error) {
 	fc, err := r.Forecaster.Forecast(ctx, from, to, deref(segment))
 	if err != nil {
 		return nil, errBadInput(err.Error())

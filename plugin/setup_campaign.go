@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/campaign"
+	"github.com/refrain-dev/refrain/plugin/clock"
+	"github.com/refrain-dev/refrain/plugin/forecast"
+	"github.com/refrain-dev/refrain/plugin/pressure"
 	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/plugin/stats"
+	"github.com/refrain-dev/refrain/scenarios/engine"
 )
 
 // setupCampaign builds the campaign sender on the outbox and the pressure
@@ -31,14 +34,21 @@ func (p *Plugin) setupCampaign() error {
 	}
 	p.resolver.Pressure.Reservations = cs
 	p.resolver.Campaigns = cs
-	p.resolver.Forecaster = &campaign.Forecaster{DB: p.db, Campaigns: cs, Scenarios: p.resolver.Scenarios}
+	p.resolver.Forecaster = newForecaster(p.db, p.clock, p.resolver.Pressure, p.resolver.Scenarios, p.cfg.StoreAnniversary)
 	cs.Warn = p.resolver.Forecaster.Warnings
 	p.addWorker("campaigns", cs.Run)
 	return nil
 }
 
 // Forecaster returns the pressure forecast.
-func (p *Plugin) Forecaster() *campaign.Forecaster { return p.resolver.Forecaster }
+func (p *Plugin) Forecaster() *forecast.Forecaster { return p.resolver.Forecaster }
+
+// newForecaster builds the forecast on the pressure policy and the
+// scenarios compiled by c.
+func newForecaster(db *bun.DB, clk clock.Clock, policy *pressure.Policy, c forecast.Compiler, anniversary string) *forecast.Forecaster {
+	return &forecast.Forecaster{DB: db, Clock: clk, Policy: policy, Audience: audienceParser(clk), Scenarios: c,
+		StoreAnniversary: anniversary}
+}
 
 // Campaigns returns the campaign service.
 func (p *Plugin) Campaigns() *campaign.Service { return p.resolver.Campaigns }
@@ -51,12 +61,19 @@ func audienceParser(clk interface{ Now() time.Time }) campaign.AudienceParser {
 	}
 }
 
-// OpenForecaster opens the configured database for a forecast alone (the
-// CLI's refrain pressure forecast). The returned function closes it.
-func OpenForecaster(ctx context.Context, cfg Config) (*campaign.Forecaster, func() error, error) {
-	p, err := New(ctx, cfg, WithLogger(slog.New(slog.DiscardHandler)))
+// OpenForecaster opens the configured database (applying migrations when
+// AutoMigrate is on) for a forecast alone, the CLI's refrain pressure
+// forecast: no handler, storefront, mail or worker is set up. The returned
+// function closes the database.
+func OpenForecaster(ctx context.Context, cfg Config) (*forecast.Forecaster, func() error, error) {
+	db, err := openMigrated(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	return p.Forecaster(), p.Close, nil
+	policy, err := cfg.pressurePolicy()
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return newForecaster(db, clock.Real{}, policy, forecast.CompilerFunc(engine.CompileVersion), cfg.StoreAnniversary), db.Close, nil
 }
