@@ -65,7 +65,7 @@ type Decision struct {
 }
 
 // Gate is the marketing pressure policy hook, asked before every send.
-// The campaigns issue fills it; AllowAll is the default.
+// The assembly passes the pressure policy; AllowAll is the default.
 type Gate interface {
 	Admit(ctx context.Context, db bun.IDB, now time.Time, m Message) (Decision, error)
 }
