@@ -11,13 +11,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/refrain-dev/refrain/plugin/ptr"
-	segmentrule "github.com/refrain-dev/refrain/plugin/segment"
-
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/forecast"
 	"github.com/refrain-dev/refrain/plugin/pressure"
+	"github.com/refrain-dev/refrain/plugin/ptr"
+	segmentrule "github.com/refrain-dev/refrain/plugin/segment"
 )
 
 func (r *campaignResolver) Values(ctx context.Context, obj *campaign.Campaign) (map[string]any, error) {
@@ -161,9 +161,9 @@ func (r *refrainQueryResolver) Campaign(ctx context.Context, obj *model.Namespac
 	return c, err
 }
 
-func (r *refrainQueryResolver) PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*campaign.Forecast, error) {
+func (r *refrainQueryResolver) PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*forecast.Forecast, error) {
 	fc, err := r.Forecaster.Forecast(ctx, from, to, ptr.Deref(segment))
-	var re *campaign.RangeError
+	var re *forecast.RangeError
 	var se *segmentrule.Error
 	if errors.As(err, &re) || errors.As(err, &se) || errors.Is(err, segmentrule.ErrNotFound) {
 		return nil, errBadInput(err.Error())

@@ -19,6 +19,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/forecast"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
@@ -1069,7 +1070,7 @@ type RefrainQueryResolver interface {
 	Version(ctx context.Context, obj *model.Namespace) (string, error)
 	Campaigns(ctx context.Context, obj *model.Namespace, status *campaign.Status, first *int, after *string) (*model.CampaignConnection, error)
 	Campaign(ctx context.Context, obj *model.Namespace, id string) (*campaign.Campaign, error)
-	PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*campaign.Forecast, error)
+	PressureForecast(ctx context.Context, obj *model.Namespace, from time.Time, to time.Time, segment *string) (*forecast.Forecast, error)
 	InboundEvents(ctx context.Context, obj *model.Namespace, status *model.InboundEventStatus, source *string, first *int, after *string) (*model.InboundEventConnection, error)
 	Customer(ctx context.Context, obj *model.Namespace, id *string, email *string) (*customer.Customer, error)
 	Me(ctx context.Context, obj *model.Namespace) (*customer.Customer, error)
@@ -14196,7 +14197,7 @@ func (ec *executionContext) fieldContext_Estimate_high(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Estimate", field, false, false, "Float")
 }
 
-func (ec *executionContext) _ForecastDay_date(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastDay_date(ctx context.Context, field graphql.CollectedField, obj *forecast.Day) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14219,7 +14220,7 @@ func (ec *executionContext) fieldContext_ForecastDay_date(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "DateTime")
 }
 
-func (ec *executionContext) _ForecastDay_sends(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastDay_sends(ctx context.Context, field graphql.CollectedField, obj *forecast.Day) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14242,7 +14243,7 @@ func (ec *executionContext) fieldContext_ForecastDay_sends(_ context.Context, fi
 	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ForecastDay_expected(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastDay_expected(ctx context.Context, field graphql.CollectedField, obj *forecast.Day) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14265,7 +14266,7 @@ func (ec *executionContext) fieldContext_ForecastDay_expected(_ context.Context,
 	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Float")
 }
 
-func (ec *executionContext) _ForecastDay_campaigns(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastDay_campaigns(ctx context.Context, field graphql.CollectedField, obj *forecast.Day) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14288,7 +14289,7 @@ func (ec *executionContext) fieldContext_ForecastDay_campaigns(_ context.Context
 	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ForecastDay_scenarios(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastDay_scenarios(ctx context.Context, field graphql.CollectedField, obj *forecast.Day) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14311,7 +14312,7 @@ func (ec *executionContext) fieldContext_ForecastDay_scenarios(_ context.Context
 	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ForecastDay_yearly(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastDay_yearly(ctx context.Context, field graphql.CollectedField, obj *forecast.Day) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14334,7 +14335,7 @@ func (ec *executionContext) fieldContext_ForecastDay_yearly(_ context.Context, f
 	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ForecastDay_overCap(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastDay_overCap(ctx context.Context, field graphql.CollectedField, obj *forecast.Day) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14357,7 +14358,7 @@ func (ec *executionContext) fieldContext_ForecastDay_overCap(_ context.Context, 
 	return graphql.NewScalarFieldContext("ForecastDay", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ForecastDay_programs(ctx context.Context, field graphql.CollectedField, obj *campaign.Day) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastDay_programs(ctx context.Context, field graphql.CollectedField, obj *forecast.Day) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14369,8 +14370,8 @@ func (ec *executionContext) _ForecastDay_programs(ctx context.Context, field gra
 			return obj.Programs, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.ProgramDay) graphql.Marshaler {
-			return ec.marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDayᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*forecast.ProgramDay) graphql.Marshaler {
+			return ec.marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐProgramDayᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -14389,7 +14390,7 @@ func (ec *executionContext) fieldContext_ForecastDay_programs(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ForecastProgram_program(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastProgram_program(ctx context.Context, field graphql.CollectedField, obj *forecast.ProgramDay) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14412,7 +14413,7 @@ func (ec *executionContext) fieldContext_ForecastProgram_program(_ context.Conte
 	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "String")
 }
 
-func (ec *executionContext) _ForecastProgram_planned(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastProgram_planned(ctx context.Context, field graphql.CollectedField, obj *forecast.ProgramDay) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14435,7 +14436,7 @@ func (ec *executionContext) fieldContext_ForecastProgram_planned(_ context.Conte
 	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ForecastProgram_sends(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastProgram_sends(ctx context.Context, field graphql.CollectedField, obj *forecast.ProgramDay) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14458,7 +14459,7 @@ func (ec *executionContext) fieldContext_ForecastProgram_sends(_ context.Context
 	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ForecastProgram_deferred(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastProgram_deferred(ctx context.Context, field graphql.CollectedField, obj *forecast.ProgramDay) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14481,7 +14482,7 @@ func (ec *executionContext) fieldContext_ForecastProgram_deferred(_ context.Cont
 	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ForecastProgram_skipped(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastProgram_skipped(ctx context.Context, field graphql.CollectedField, obj *forecast.ProgramDay) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14504,7 +14505,7 @@ func (ec *executionContext) fieldContext_ForecastProgram_skipped(_ context.Conte
 	return graphql.NewScalarFieldContext("ForecastProgram", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ForecastProgram_expected(ctx context.Context, field graphql.CollectedField, obj *campaign.ProgramDay) (ret graphql.Marshaler) {
+func (ec *executionContext) _ForecastProgram_expected(ctx context.Context, field graphql.CollectedField, obj *forecast.ProgramDay) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18802,7 +18803,7 @@ func (ec *executionContext) fieldContext_PressureDecisionEdge_node(_ context.Con
 	return fc, nil
 }
 
-func (ec *executionContext) _PressureForecast_from(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+func (ec *executionContext) _PressureForecast_from(ctx context.Context, field graphql.CollectedField, obj *forecast.Forecast) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18825,7 +18826,7 @@ func (ec *executionContext) fieldContext_PressureForecast_from(_ context.Context
 	return graphql.NewScalarFieldContext("PressureForecast", field, false, false, "DateTime")
 }
 
-func (ec *executionContext) _PressureForecast_to(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+func (ec *executionContext) _PressureForecast_to(ctx context.Context, field graphql.CollectedField, obj *forecast.Forecast) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18848,7 +18849,7 @@ func (ec *executionContext) fieldContext_PressureForecast_to(_ context.Context, 
 	return graphql.NewScalarFieldContext("PressureForecast", field, false, false, "DateTime")
 }
 
-func (ec *executionContext) _PressureForecast_days(ctx context.Context, field graphql.CollectedField, obj *campaign.Forecast) (ret graphql.Marshaler) {
+func (ec *executionContext) _PressureForecast_days(ctx context.Context, field graphql.CollectedField, obj *forecast.Forecast) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18860,8 +18861,8 @@ func (ec *executionContext) _PressureForecast_days(ctx context.Context, field gr
 			return obj.Days, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*campaign.Day) graphql.Marshaler {
-			return ec.marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDayᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*forecast.Day) graphql.Marshaler {
+			return ec.marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐDayᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -21374,11 +21375,11 @@ func (ec *executionContext) _RefrainQuery_pressureForecast(ctx context.Context, 
 			directive1 := func(ctx context.Context) (any, error) {
 				scope, err := ec.unmarshalNScope2githubᚗcomᚋrefrainᚑdevᚋrefrainᚋgraphᚋmodelᚐScope(ctx, "READ")
 				if err != nil {
-					var zeroVal *campaign.Forecast
+					var zeroVal *forecast.Forecast
 					return zeroVal, err
 				}
 				if ec.Directives.Admin == nil {
-					var zeroVal *campaign.Forecast
+					var zeroVal *forecast.Forecast
 					return zeroVal, errors.New("directive admin is not implemented")
 				}
 				return ec.Directives.Admin(ctx, obj, directive0, scope)
@@ -21387,8 +21388,8 @@ func (ec *executionContext) _RefrainQuery_pressureForecast(ctx context.Context, 
 			next = directive1
 			return next
 		},
-		func(ctx context.Context, selections ast.SelectionSet, v *campaign.Forecast) graphql.Marshaler {
-			return ec.marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐForecast(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *forecast.Forecast) graphql.Marshaler {
+			return ec.marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐForecast(ctx, selections, v)
 		},
 		true,
 		true,
@@ -29671,7 +29672,7 @@ func (ec *executionContext) _Estimate(ctx context.Context, sel ast.SelectionSet,
 
 var forecastDayImplementors = []string{"ForecastDay"}
 
-func (ec *executionContext) _ForecastDay(ctx context.Context, sel ast.SelectionSet, obj *campaign.Day) graphql.Marshaler {
+func (ec *executionContext) _ForecastDay(ctx context.Context, sel ast.SelectionSet, obj *forecast.Day) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, forecastDayImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -29739,7 +29740,7 @@ func (ec *executionContext) _ForecastDay(ctx context.Context, sel ast.SelectionS
 
 var forecastProgramImplementors = []string{"ForecastProgram"}
 
-func (ec *executionContext) _ForecastProgram(ctx context.Context, sel ast.SelectionSet, obj *campaign.ProgramDay) graphql.Marshaler {
+func (ec *executionContext) _ForecastProgram(ctx context.Context, sel ast.SelectionSet, obj *forecast.ProgramDay) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, forecastProgramImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -31541,7 +31542,7 @@ func (ec *executionContext) _PressureDecisionEdge(ctx context.Context, sel ast.S
 
 var pressureForecastImplementors = []string{"PressureForecast"}
 
-func (ec *executionContext) _PressureForecast(ctx context.Context, sel ast.SelectionSet, obj *campaign.Forecast) graphql.Marshaler {
+func (ec *executionContext) _PressureForecast(ctx context.Context, sel ast.SelectionSet, obj *forecast.Forecast) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, pressureForecastImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -34672,11 +34673,11 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
-func (ec *executionContext) marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.Day) graphql.Marshaler {
+func (ec *executionContext) marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*forecast.Day) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDay(ctx, sel, v[i])
+		return ec.marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐDay(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -34688,7 +34689,7 @@ func (ec *executionContext) marshalNForecastDay2ᚕᚖgithubᚗcomᚋrefrainᚑd
 	return ret
 }
 
-func (ec *executionContext) marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐDay(ctx context.Context, sel ast.SelectionSet, v *campaign.Day) graphql.Marshaler {
+func (ec *executionContext) marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐDay(ctx context.Context, sel ast.SelectionSet, v *forecast.Day) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ForecastDay!")
 		return graphql.Null
@@ -34696,11 +34697,11 @@ func (ec *executionContext) marshalNForecastDay2ᚖgithubᚗcomᚋrefrainᚑdev�
 	return ec._ForecastDay(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*campaign.ProgramDay) graphql.Marshaler {
+func (ec *executionContext) marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐProgramDayᚄ(ctx context.Context, sel ast.SelectionSet, v []*forecast.ProgramDay) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDay(ctx, sel, v[i])
+		return ec.marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐProgramDay(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -34712,7 +34713,7 @@ func (ec *executionContext) marshalNForecastProgram2ᚕᚖgithubᚗcomᚋrefrain
 	return ret
 }
 
-func (ec *executionContext) marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐProgramDay(ctx context.Context, sel ast.SelectionSet, v *campaign.ProgramDay) graphql.Marshaler {
+func (ec *executionContext) marshalNForecastProgram2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐProgramDay(ctx context.Context, sel ast.SelectionSet, v *forecast.ProgramDay) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ForecastProgram!")
 		return graphql.Null
@@ -35266,7 +35267,7 @@ func (ec *executionContext) marshalNPressureDecisionKind2githubᚗcomᚋrefrain�
 	return v
 }
 
-func (ec *executionContext) marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋcampaignᚐForecast(ctx context.Context, sel ast.SelectionSet, v *campaign.Forecast) graphql.Marshaler {
+func (ec *executionContext) marshalNPressureForecast2ᚖgithubᚗcomᚋrefrainᚑdevᚋrefrainᚋpluginᚋforecastᚐForecast(ctx context.Context, sel ast.SelectionSet, v *forecast.Forecast) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PressureForecast!")
 		return graphql.Null

@@ -10,14 +10,13 @@ import (
 	"errors"
 	"strconv"
 
-	"github.com/uptrace/bun"
-
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/privacy"
+	"github.com/uptrace/bun"
 )
 
 func (r *customerResolver) Hygiene(ctx context.Context, obj *customer.Customer) (*model.CustomerHygiene, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/clock"
+	"github.com/refrain-dev/refrain/plugin/forecast"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
@@ -51,8 +52,8 @@ type Resolver struct {
 	Pressure *pressure.Policy
 	// Campaigns stores and sends campaigns (issue 7).
 	Campaigns *campaign.Service
-	// Forecaster projects the marketing load (issue 7).
-	Forecaster *campaign.Forecaster
+	// Forecaster projects the marketing load.
+	Forecaster *forecast.Forecaster
 	// ABRule is when an A/B test may be decided (issue 8).
 	ABRule stats.Rule
 	// Links signs and verifies the links of mails (survey tokens here).

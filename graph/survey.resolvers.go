@@ -10,13 +10,12 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/uptrace/bun"
-
 	"github.com/refrain-dev/refrain/graph/model"
 	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/survey"
+	"github.com/uptrace/bun"
 )
 
 func (r *refrainMutationResolver) SubmitSurvey(ctx context.Context, obj *model.Namespace, input model.SubmitSurveyInput) (*model.SubmitSurveyPayload, error) {

@@ -65,8 +65,8 @@ type StorefrontConfig struct {
 	InboxMaxAttempts int `env:"REFRAIN_INBOX_MAX_ATTEMPTS" yaml:"inbox_max_attempts" default:"8" doc:"attempts before a failing delivery is parked as FAILED (retries back off from 10s to 1h)"`
 }
 
-// thresholds returns the lifecycle stage thresholds of the configuration.
-func (c StorefrontConfig) thresholds() customer.Thresholds {
+// Thresholds returns the lifecycle stage thresholds of the configuration.
+func (c StorefrontConfig) Thresholds() customer.Thresholds {
 	day := 24 * time.Hour
 	return customer.Thresholds{NewCustomer: time.Duration(c.StageNewCustomerDays) * day,
 		Active: time.Duration(c.StageActiveDays) * day, AtRisk: time.Duration(c.StageAtRiskDays) * day}

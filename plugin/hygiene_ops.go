@@ -2,10 +2,7 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -48,57 +45,18 @@ func ImportHygiene(ctx context.Context, db *bun.DB, cfg Config) (int, error) {
 	return len(erased), err
 }
 
-// HygieneReportOptions configure WriteHygieneReport.
-type HygieneReportOptions struct {
-	// Customers and Domains bound the lists (hygiene.ReportOpts).
-	Customers, Domains int
-	// JSON writes the report as JSON instead of tables.
-	JSON bool
-}
-
-// WriteHygieneReport writes the hygiene report of the configured database
+// HygieneReport builds the hygiene report of the configured database
 // (refrain hygiene report): counts by status and by domain, and the
 // customers behind each.
-func WriteHygieneReport(ctx context.Context, cfg Config, w io.Writer, o HygieneReportOptions) error {
+func HygieneReport(ctx context.Context, cfg Config, o hygiene.ReportOpts) (*hygiene.Report, error) {
 	db, err := openMigrated(ctx, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer db.Close()
 	chk, err := checkerOf(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rep, err := hygiene.BuildReport(ctx, db, chk, time.Now().UTC(), hygiene.ReportOpts{Customers: o.Customers, Domains: o.Domains})
-	if err != nil {
-		return err
-	}
-	if o.JSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	fmt.Fprintf(w, "%d customers with an address (%d checked for the first time now)\n\n", rep.Total, rep.Unchecked)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tCOUNT\tCUSTOMERS")
-	for _, g := range rep.ByStatus {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", g.Key, g.Count, refsOf(g.Customers))
-	}
-	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "DOMAIN\tCOUNT\tNOT OK\tCUSTOMERS NOT OK")
-	for _, d := range rep.ByDomain {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", d.Key, d.Count, d.Count-d.ByStatus[hygiene.StatusOK], refsOf(d.Customers))
-	}
-	return tw.Flush()
-}
-
-func refsOf(refs []hygiene.CustomerRef) string {
-	out := ""
-	for i, r := range refs {
-		if i > 0 {
-			out += ", "
-		}
-		out += r.Email + " (" + r.ID + ")"
-	}
-	return out
+	return hygiene.BuildReport(ctx, db, chk, time.Now().UTC(), o)
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/refrain-dev/refrain/graph"
@@ -156,6 +157,9 @@ func (p *Plugin) migrate(ctx context.Context) error {
 // DB returns the plugin's database.
 func (p *Plugin) DB() *bun.DB { return p.db }
 
+// Clock returns the plugin's clock.
+func (p *Plugin) Clock() clock.Clock { return p.clock }
+
 // Config returns the plugin's configuration.
 func (p *Plugin) Config() Config { return p.cfg }
 
@@ -207,28 +211,32 @@ func (p *Plugin) Close() error {
 }
 
 // Serve runs the HTTP server and the workers until ctx is done (SIGTERM in
-// the CLI), then shuts the server down gracefully, finishing requests in
-// flight within cfg.ShutdownTimeout.
+// the CLI) or the server fails, then stops them in order: the server first,
+// finishing requests in flight within cfg.ShutdownTimeout, then the
+// workers and the KPI backfill. It returns once every goroutine it started
+// has ended, so the caller may close the database right after.
 func (p *Plugin) Serve(ctx context.Context) error {
 	if err := p.Start(ctx); err != nil {
 		return err
 	}
 	srv := &http.Server{Addr: p.cfg.Listen, Handler: p.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
+	// The workers outlive ctx until the server has stopped taking requests.
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
-	go func() {
+	var server, workers sync.WaitGroup
+	server.Go(func() {
 		p.logger.InfoContext(ctx, "refrain listening", "addr", p.cfg.Listen, "dialect", store.DialectOf(p.db), "version", Version)
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("listen on %s (REFRAIN_LISTEN): %w", p.cfg.Listen, err)
 		}
-	}()
-	go func() {
+	})
+	workers.Go(func() {
 		if err := p.Run(runCtx); err != nil {
 			errc <- err
 		}
-	}()
-	go p.backfillKPIsAtStart(runCtx)
+	})
+	workers.Go(func() { p.backfillKPIsAtStart(runCtx) })
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -240,6 +248,8 @@ func (p *Plugin) Serve(ctx context.Context) error {
 	if err := srv.Shutdown(shutCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("shut down http server: %w", err))
 	}
+	server.Wait()
 	cancelRun()
+	workers.Wait()
 	return runErr
 }

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/uptrace/bun"
@@ -50,58 +49,10 @@ func (p *Plugin) marketingHold(ctx context.Context, db bun.IDB, customerPKs []in
 	return hygiene.MarketingHolds(ctx, db, p.resolver.Hygiene, p.resolver.HygieneAllowed, customerPKs)
 }
 
-// errTypo is the refusal of an address that looks like a typo.
-type errTypo struct{ suggestion string }
-
-func (e errTypo) Error() string { return "did you mean " + e.suggestion + "?" }
-
-// checkAddress is consent's CheckAddress: syntax errors and (by default)
-// disposable domains are refused; a likely typo is refused with a
-// suggestion unless the subscriber confirmed it (hygiene.WithSubscribe);
-// role and suppressed addresses are accepted, their status stored later.
-func (p *Plugin) checkAddress(ctx context.Context, normalized string) error {
-	r, err := hygiene.Evaluate(ctx, p.db, p.resolver.Hygiene, normalized)
-	if err != nil {
-		return err
-	}
-	v := hygiene.SubscribeVerdictFrom(ctx)
-	if v != nil {
-		v.Result = r
-	}
-	switch r.Status {
-	case hygiene.StatusInvalid:
-		return errors.New("this is not a valid email address: " + r.Reason)
-	case hygiene.StatusDisposable:
-		if p.cfg.RefuseDisposable {
-			return errors.New("disposable addresses are not accepted: please give an address you keep")
-		}
-	case hygiene.StatusTypoSuspected:
-		if v == nil || !v.ConfirmTypo {
-			return errTypo{suggestion: r.Suggestion}
-		}
-	}
-	return nil
-}
-
 // hygieneApplied is the ingest hook: the addresses an applied storefront
 // event carried get their hygiene status.
 func (p *Plugin) hygieneApplied(ctx context.Context, db bun.IDB, ev storefront.Event) error {
-	var emails []string
-	if ev.Customer != nil {
-		emails = append(emails, ev.Customer.Email)
-	}
-	if ev.Order != nil {
-		emails = append(emails, ev.Order.Email)
-		if ev.Order.Customer != nil {
-			emails = append(emails, ev.Order.Customer.Email)
-		}
-	}
-	if ev.Cart != nil {
-		emails = append(emails, ev.Cart.Email)
-		if ev.Cart.Customer != nil {
-			emails = append(emails, ev.Cart.Customer.Email)
-		}
-	}
+	emails, _ := eventCustomers(ev)
 	return hygiene.RefreshEmails(ctx, db, p.resolver.Hygiene, emails)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/refrain-dev/refrain/plugin/auth"
+	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
@@ -25,6 +26,9 @@ import (
 // setupMail wires senders, templates, consent routes and Mailgun events: it
 // registers routes with route and background workers with p.addWorker.
 func (p *Plugin) setupMail(ctx context.Context, route func(pattern, name string, h http.Handler)) error {
+	if err := p.setupHygiene(); err != nil {
+		return err
+	}
 	cfg := p.cfg.MailConfig
 	engine, err := template.New(&template.Opts{DefaultLocale: cfg.DefaultLocale, Logger: p.logger})
 	if err != nil {
@@ -88,7 +92,7 @@ func (p *Plugin) setupMail(ctx context.Context, route func(pattern, name string,
 	cs, err := consent.New(consent.Options{Outbox: svc, Signer: signer, Clock: p.clock, Logger: p.logger,
 		DoubleOptIn: cfg.DoubleOptIn, RateLimit: cfg.SubscribeRateLimit,
 		// List hygiene: syntax, disposable domains, typos (setup_hygiene.go).
-		CheckAddress: p.checkAddress})
+		CheckAddress: hygiene.AddressCheck{DB: p.db, Checker: p.resolver.Hygiene, RefuseDisposable: p.cfg.RefuseDisposable}.Check})
 	if err != nil {
 		return fmt.Errorf("configure consent: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -22,8 +21,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/stats"
-	"github.com/refrain-dev/refrain/scenarios"
-	"github.com/refrain-dev/refrain/scenarios/engine"
 )
 
 //go:embed dashboard
@@ -170,8 +167,8 @@ func (p *Plugin) schemaType(name string) *ast.Definition {
 	return graph.NewExecutableSchema(graph.Config{Resolvers: p.resolver}).Schema().Types[name]
 }
 
-// attributor credits orders to messages with the configured windows.
-func (p *Plugin) attributor() *kpi.Attributor {
+// Attributor credits orders to messages with the configured windows.
+func (p *Plugin) Attributor() *kpi.Attributor {
 	return &kpi.Attributor{ClickWindow: p.cfg.AttributionClickWindow, OpenWindow: p.cfg.AttributionOpenWindow,
 		GoalMatches: p.goalMatches}
 }
@@ -184,48 +181,16 @@ func (p *Plugin) onOrder(ctx context.Context, db bun.IDB, now time.Time, o *comm
 			return err
 		}
 	}
-	return p.attributor().OnOrder(ctx, db, now, o)
+	return p.Attributor().OnOrder(ctx, db, now, o)
 }
 
-// goalMatches reports whether an order is the goal of a scenario: its goal
-// event is order.created (or order.paid for a paid order) and the goal's
-// filter, if any, holds for the order.created event's properties.
+// goalMatches asks the scenario engine, when there is one, whether an
+// order is the goal of a scenario.
 func (p *Plugin) goalMatches(ctx context.Context, db bun.IDB, scenarioID string, o *commerce.Order) (bool, error) {
-	eng := p.resolver.Scenarios
-	if eng == nil {
+	if p.resolver.Scenarios == nil {
 		return false, nil
 	}
-	sc, err := engine.GetScenario(ctx, db, scenarioID)
-	if errors.Is(err, engine.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	def, err := eng.Compiled(ctx, db, scenarioID, sc.Version)
-	if err != nil {
-		return false, err
-	}
-	if def.Goal == nil {
-		return false, nil
-	}
-	switch g := def.Goal.Event; {
-	case g == commerce.EventOrderCreated:
-	case g == commerce.EventOrderPaid && o.PaidAt != nil && def.Goal.Filter == "":
-		return true, nil
-	default:
-		return false, nil
-	}
-	if def.Goal.Filter == "" {
-		return true, nil
-	}
-	var props map[string]any
-	err = db.NewRaw("SELECT properties FROM customer_events WHERE idempotency_key = ?",
-		fmt.Sprintf("%s:%s:%s", o.Source, commerce.EventOrderCreated, o.ExternalID)).Scan(ctx, &props)
-	if err != nil {
-		return false, fmt.Errorf("read the order.created event of order %d: %w", o.PK, err)
-	}
-	return scenarios.BasicRules{}.MatchEvent(def.Goal.Filter, props)
+	return p.resolver.Scenarios.GoalMatches(ctx, db, scenarioID, o)
 }
 
 // RebuildKPIs attributes the orders stored before attribution existed,
@@ -235,7 +200,7 @@ func (p *Plugin) goalMatches(ctx context.Context, db bun.IDB, scenarioID string,
 func (p *Plugin) RebuildKPIs(ctx context.Context, from, to time.Time, w io.Writer) error {
 	progress := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	start := time.Now()
-	n, err := p.attributor().Backfill(ctx, p.db, p.clock.Now(), progress)
+	n, err := p.Attributor().Backfill(ctx, p.db, p.clock.Now(), progress)
 	if err != nil {
 		return err
 	}
@@ -263,16 +228,6 @@ func (p *Plugin) RebuildKPIs(ctx context.Context, from, to time.Time, w io.Write
 	}
 	progress("done: %d orders attributed, rollups of %d messages rebuilt in %s", n, msgs, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// WriteKPIRebuild opens the configured database and runs RebuildKPIs.
-func WriteKPIRebuild(ctx context.Context, cfg Config, w io.Writer, from, to time.Time) error {
-	p, err := New(ctx, cfg, WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	return p.RebuildKPIs(ctx, from, to, w)
 }
 
 // backfillKPIsAtStart rebuilds the rollups once when they are empty while

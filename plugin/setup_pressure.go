@@ -15,16 +15,25 @@ import (
 // REFRAIN_PRESSURE_* settings, before the scenario engine and the
 // campaign sender that consult it.
 func (p *Plugin) setupPressure() error {
-	rules, err := p.cfg.PressureRules()
+	policy, err := p.cfg.pressurePolicy()
 	if err != nil {
-		return fmt.Errorf("settings REFRAIN_PRESSURE_*: %w", err)
+		return err
 	}
-	programs, err := pressure.ParseOverrides(p.cfg.PressurePrograms)
-	if err != nil {
-		return fmt.Errorf("setting REFRAIN_PRESSURE_PROGRAMS: %w", err)
-	}
-	p.resolver.Pressure = &pressure.Policy{Default: rules, Programs: programs}
+	p.resolver.Pressure = policy
 	return nil
+}
+
+// pressurePolicy is the marketing pressure policy of the configuration.
+func (c Config) pressurePolicy() (*pressure.Policy, error) {
+	rules, err := c.PressureRules()
+	if err != nil {
+		return nil, fmt.Errorf("settings REFRAIN_PRESSURE_*: %w", err)
+	}
+	programs, err := pressure.ParseOverrides(c.PressurePrograms)
+	if err != nil {
+		return nil, fmt.Errorf("setting REFRAIN_PRESSURE_PROGRAMS: %w", err)
+	}
+	return &pressure.Policy{Default: rules, Programs: programs}, nil
 }
 
 // Pressure returns the marketing pressure policy.

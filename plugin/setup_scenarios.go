@@ -13,14 +13,11 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
-	"github.com/refrain-dev/refrain/plugin/mail/template"
 	"github.com/refrain-dev/refrain/plugin/privacy"
-	"github.com/refrain-dev/refrain/plugin/store"
 	"github.com/refrain-dev/refrain/plugin/survey"
 	"github.com/refrain-dev/refrain/scenarios"
 	"github.com/refrain-dev/refrain/scenarios/engine"
@@ -129,48 +126,17 @@ func (o OutboxMailer) Send(ctx context.Context, db bun.IDB, m engine.Message) (s
 		Program: m.Program, Scenario: m.Program, Step: m.Step, Variant: m.Variant, IdempotencyKey: m.IdempotencyKey}
 	if token, _ := m.Context["cart_token"].(string); token != "" {
 		source, _ := m.Context["source"].(string)
-		cart, err := commerce.GetCart(ctx, db, source, token)
-		switch {
-		case err == nil:
-			in.Cart = cartData(cart, m.Context)
-		case errors.Is(err, store.ErrNotFound):
-			in.Cart = cartData(&commerce.Cart{}, m.Context)
-		default:
+		cart, err := outbox.CartOf(ctx, db, source, token, m.Context)
+		if err != nil {
 			return "", err
 		}
+		in.Cart = cart
 	}
 	msg, _, err := o.Outbox.Enqueue(ctx, db, in)
 	if err != nil {
 		return "", err
 	}
 	return msg.ID, nil
-}
-
-// cartData is what cart templates see; the event's properties fill what
-// the stored cart lacks.
-func cartData(c *commerce.Cart, props map[string]any) *template.Cart {
-	currency := ""
-	if c.Currency != nil {
-		currency = *c.Currency
-	} else if s, ok := props["currency"].(string); ok {
-		currency = s
-	}
-	out := &template.Cart{Total: template.Money(c.ValueMinor, currency)}
-	if c.RecoveryURL != nil {
-		out.RecoveryURL = *c.RecoveryURL
-	} else if s, ok := props["recovery_url"].(string); ok {
-		out.RecoveryURL = s
-	}
-	if c.ValueMinor == 0 {
-		if v, ok := props["value"].(float64); ok {
-			out.Total = template.Money(int64(v), currency)
-		}
-	}
-	for _, it := range c.Items {
-		out.Items = append(out.Items, template.Item{Title: it.Title, Quantity: int(it.Quantity),
-			Price: template.Money(it.PriceMinor*it.Quantity, currency)})
-	}
-	return out
 }
 
 // surveyLinks points ${survey_url} at the survey page for one customer:

@@ -32,7 +32,7 @@ func (p *Plugin) setupSegments() {
 	p.addWorker("segment-refresh", func(ctx context.Context) error {
 		return p.every(ctx, p.cfg.SegmentRefreshPoll, "segment-refresh", func(ctx context.Context) error {
 			var err error
-			after, err = p.refreshFromEvents(ctx, after)
+			after, err = segment.RefreshFromEvents(ctx, p.db, p.clock.Now, after)
 			return err
 		})
 	})
@@ -43,55 +43,32 @@ func (p *Plugin) SweepSegments(ctx context.Context) ([]segment.Change, error) {
 	return segment.Sweep(ctx, p.db, p.clock.Now())
 }
 
-// refreshFromEvents re-evaluates the customers of the customer events
-// after id (all from the newest on when after is negative) and returns
-// the last id seen. Membership events themselves are skipped.
-func (p *Plugin) refreshFromEvents(ctx context.Context, after int64) (int64, error) {
-	// Read only up to the horizon of the event log: an event that took a
-	// lower id may still be committing (see customer.Horizon).
-	horizon, err := customer.Horizon(ctx, p.db)
-	if err != nil {
-		return after, err
-	}
-	if after < 0 {
-		return horizon, nil
-	}
-	for {
-		var rows []struct {
-			ID         int64 `bun:"id"`
-			CustomerPK int64 `bun:"customer_id"`
-		}
-		err := p.db.NewSelect().Model((*customer.Event)(nil)).Column("id", "customer_id").Where("id > ? AND id <= ?", after, horizon).
-			Where("type NOT IN (?)", bun.In([]string{segment.EventEntered, segment.EventExited})).
-			Order("id").Limit(500).Scan(ctx, &rows)
-		if err != nil || len(rows) == 0 {
-			return after, err
-		}
-		seen := map[int64]bool{}
-		for _, r := range rows {
-			if !seen[r.CustomerPK] {
-				seen[r.CustomerPK] = true
-				if _, err := segment.Refresh(ctx, p.db, p.clock.Now(), r.CustomerPK); err != nil {
-					return after, err
-				}
-			}
-			after = r.ID
-		}
-	}
-}
-
 // segmentApplied is the ingest hook: the customers an applied storefront
 // event touched are re-evaluated in the same transaction.
 func (p *Plugin) segmentApplied(ctx context.Context, db bun.IDB, ev storefront.Event) error {
-	var emails, ids []string
+	emails, ids := eventCustomers(ev)
+	var norm []string
+	for _, e := range emails {
+		if n, err := customer.NormalizeEmail(e); err == nil {
+			norm = append(norm, n)
+		}
+	}
+	if err := segment.RefreshCustomers(ctx, db, p.clock.Now(), string(ev.Source), norm, ids); err != nil {
+		return fmt.Errorf("segments: %w", err)
+	}
+	return nil
+}
+
+// eventCustomers lists the addresses and store ids of the customers an
+// event names (its customer, its order's, its cart's).
+func eventCustomers(ev storefront.Event) (emails, ids []string) {
 	add := func(c *storefront.Customer, email string) {
 		if c != nil {
-			email2, id := c.Email, c.ID
-			if email2 != "" {
-				emails = append(emails, email2)
+			if c.Email != "" {
+				emails = append(emails, c.Email)
 			}
-			if id != "" {
-				ids = append(ids, id)
+			if c.ID != "" {
+				ids = append(ids, c.ID)
 			}
 		}
 		if email != "" {
@@ -105,36 +82,7 @@ func (p *Plugin) segmentApplied(ctx context.Context, db bun.IDB, ev storefront.E
 	if ev.Cart != nil {
 		add(ev.Cart.Customer, ev.Cart.Email)
 	}
-	var norm []string
-	for _, e := range emails {
-		if n, err := customer.NormalizeEmail(e); err == nil {
-			norm = append(norm, n)
-		}
-	}
-	if len(norm) == 0 && len(ids) == 0 {
-		return nil
-	}
-	q := db.NewSelect().Model((*customer.Customer)(nil)).Column("id")
-	q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-		if len(norm) > 0 {
-			q = q.WhereOr("email_normalized IN (?)", bun.In(norm))
-		}
-		if len(ids) > 0 {
-			q = q.WhereOr("external_source = ? AND external_id IN (?)", string(ev.Source), bun.In(ids))
-		}
-		return q
-	})
-	var pks []int64
-	if err := q.Scan(ctx, &pks); err != nil {
-		return fmt.Errorf("segments: find the customers of the event: %w", err)
-	}
-	now := p.clock.Now()
-	for _, pk := range pks {
-		if _, err := segment.Refresh(ctx, db, now, pk); err != nil {
-			return err
-		}
-	}
-	return nil
+	return emails, ids
 }
 
 // segmentRules is the scenarios.Rules of the service: audience, exit_when

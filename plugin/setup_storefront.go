@@ -78,7 +78,7 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 
 // commerceProcessor returns the commerce processor of the configuration.
 func (p *Plugin) commerceProcessor() *commerce.Processor {
-	return commerce.NewProcessor(commerce.Options{AbandonAfter: p.cfg.CartAbandonAfter, Thresholds: p.cfg.thresholds(),
+	return commerce.NewProcessor(commerce.Options{AbandonAfter: p.cfg.CartAbandonAfter, Thresholds: p.cfg.Thresholds(),
 		OnOrder: p.onOrder, Erase: privacy.Erase}, p.logger)
 }
 
@@ -131,7 +131,7 @@ func (p *Plugin) SweepAbandonedCarts(ctx context.Context) (int, error) {
 // (NEW_CUSTOMER, ACTIVE, AT_RISK) and returns how many changed; each change
 // is recorded once as lifecycle.stage_changed.
 func (p *Plugin) SweepStages(ctx context.Context) (int, error) {
-	return customer.SweepStages(ctx, p.db, p.clock.Now(), p.cfg.thresholds(), 500)
+	return customer.SweepStages(ctx, p.db, p.clock.Now(), p.cfg.Thresholds(), 500)
 }
 
 // every runs fn at once and then every interval until ctx is done. A failed

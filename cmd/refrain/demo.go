@@ -55,7 +55,7 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer p.Close()
-	sum, err := p.SeedDemo(ctx, plugin.DemoOptions{Customers: *customers, Seed: *seed})
+	sum, err := seedDemo(ctx, p, DemoOptions{Customers: *customers, Seed: *seed})
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 			return fmt.Errorf("create the demo admin key: %w", err)
 		}
 	}
-	campaignID, campaignStatus, campaignErr := p.ScheduleDemoCampaign(ctx, key)
+	campaignID, campaignStatus, campaignErr := scheduleDemoCampaign(ctx, p, key)
 
 	base := baseURL(cfg.Listen)
 	w := env.stdout

@@ -117,7 +117,7 @@ func TestDemoSetUp(t *testing.T) {
 	}
 
 	// A second seeding of the same database is refused.
-	_, err = p.SeedDemo(context.Background(), plugin.DemoOptions{Customers: 1, Seed: 1})
+	_, err = seedDemo(context.Background(), p, DemoOptions{Customers: 1, Seed: 1})
 	require.ErrorContains(t, err, "already holds customers")
 
 	// The history is in the engagement rollups the KPIs and the dashboard

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 
-	"github.com/refrain-dev/refrain/plugin"
+	"github.com/refrain-dev/refrain/plugin/hygiene"
 )
 
 // cmdHygiene runs `refrain hygiene report`.
@@ -23,6 +23,5 @@ func cmdHygiene(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return plugin.WriteHygieneReport(ctx, cfg, env.stdout, plugin.HygieneReportOptions{Customers: *customers,
-		Domains: *domains, JSON: *asJSON})
+	return writeHygieneReport(ctx, cfg, env.stdout, hygiene.ReportOpts{Customers: *customers, Domains: *domains}, *asJSON)
 }

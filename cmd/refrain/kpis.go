@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/refrain-dev/refrain/plugin"
 )
 
 // cmdKPIs runs `refrain kpis rebuild`.
@@ -38,5 +36,5 @@ func cmdKPIs(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return plugin.WriteKPIRebuild(ctx, cfg, env.stdout, from, to)
+	return writeKPIRebuild(ctx, cfg, env.stdout, from, to)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/refrain-dev/refrain/plugin"
 )
 
 // cmdPressure runs `refrain pressure forecast`.
@@ -38,7 +36,7 @@ func cmdPressure(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return plugin.WritePressureForecast(ctx, cfg, env.stdout, from, to, *segment, *asJSON)
+	return writePressureForecast(ctx, cfg, env.stdout, from, to, *segment, *asJSON)
 }
 
 func parseDay(s string) (time.Time, error) {

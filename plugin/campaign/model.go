@@ -8,22 +8,9 @@
 // flight. A crash loses nothing and sends nothing twice: a recipient is
 // either still pending (its lease runs out and another worker takes it) or
 // has its message row (unique per campaign and customer), which the
-// outbox delivers or reconciles.
-//
-// The Forecaster projects the marketing load of a period day by day. It
-// reads set-based, a few queries run side by side (one read of the
-// customers with a flag per campaign audience and yearly program, the
-// recipients of started campaigns, the waiting enrollments, the recent
-// messages and earlier deferrals), reduces each customer to a compact key
-// of what decides their plan (time zone, campaigns, enrollments with
-// their step and due time, yearly dates, recent sends, earlier deferrals)
-// and runs the pressure policy once per distinct key, multiplying its
-// counts by the customers sharing it. Customers with equal keys get equal
-// plans, so the grouping is exact (Forecaster.PerCustomer turns it off;
-// the tests compare both). What the projection assumes: a wait_for step
-// runs to its timeout, an if takes its then branch, a split its first
-// variant, and new entries (at the last four weeks' rates) are counted
-// but not weighed by the policy.
+// outbox delivers or reconciles. The forecast of the load campaigns make
+// lives in plugin/forecast; this package must not import it, nor the
+// scenario language.
 package campaign
 
 import (

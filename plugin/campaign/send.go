@@ -18,24 +18,32 @@ import (
 	"github.com/refrain-dev/refrain/plugin/store"
 )
 
-// maxZoneOffset is how far ahead of UTC a time zone can be: a campaign
+// MaxZoneOffset is how far ahead of UTC a time zone can be: a campaign
 // sent in the recipients' zones starts fixing its audience this early.
-const maxZoneOffset = 14 * time.Hour
+const MaxZoneOffset = 14 * time.Hour
 
-// baseWhere is what every marketing audience requires.
-const baseWhere = "c.email_normalized IS NOT NULL AND c.consent_state = 'subscribed'"
+// BaseWhere is what every marketing audience requires: a condition on
+// customers AS c.
+const BaseWhere = "c.email_normalized IS NOT NULL AND c.consent_state = 'subscribed'"
 
 // where returns the full condition on customers c of a campaign's audience.
 func (s *Service) where(ctx context.Context, db bun.IDB, spec string) (string, []any, error) {
-	a, err := s.o.Audience(ctx, db, spec)
+	return AudienceWhere(ctx, db, s.o.Audience, spec)
+}
+
+// AudienceWhere returns the full condition on customers c of the audience
+// spec as parse reads it: the audience and what every marketing audience
+// requires (an address and a subscription).
+func AudienceWhere(ctx context.Context, db bun.IDB, parse AudienceParser, spec string) (string, []any, error) {
+	a, err := parse(ctx, db, spec)
 	if err != nil {
 		return "", nil, fmt.Errorf("audience %q: %w", spec, err)
 	}
 	w, args := a.Where(db)
 	if strings.TrimSpace(w) == "" {
-		return baseWhere, nil, nil
+		return BaseWhere, nil, nil
 	}
-	return baseWhere + " AND (" + w + ")", args, nil
+	return BaseWhere + " AND (" + w + ")", args, nil
 }
 
 // AudienceCount counts the customers an audience selects now.
@@ -122,7 +130,7 @@ func (s *Service) startDue(ctx context.Context) error {
 		Set("updated_at = ?", now).Where("status = ?", StatusScheduled).
 		WhereGroup(" AND ", func(q *bun.UpdateQuery) *bun.UpdateQuery {
 			return q.Where("(recipient_tz = ? AND scheduled_at <= ?)", false, now).
-				WhereOr("(recipient_tz = ? AND scheduled_at <= ?)", true, now.Add(maxZoneOffset))
+				WhereOr("(recipient_tz = ? AND scheduled_at <= ?)", true, now.Add(MaxZoneOffset))
 		}).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("start due campaigns: %w", err)
@@ -235,13 +243,20 @@ func (s *Service) fixAudience(ctx context.Context, c *Campaign) (int, error) {
 // LocalDue is when a campaign sent in recipients' zones reaches a
 // customer in loc: ScheduledAt's wall-clock time in the default zone, in loc.
 func (s *Service) LocalDue(c *Campaign, loc *time.Location) time.Time {
+	return LocalDue(c, loc, s.o.Clock.Now(), s.o.Policy.Location(nil))
+}
+
+// LocalDue is when c reaches a recipient in loc: its scheduled time, read
+// in the policy's zone home and moved to loc when it is sent in
+// recipients' zones; now when it is not scheduled.
+func LocalDue(c *Campaign, loc *time.Location, now time.Time, home *time.Location) time.Time {
 	if c.ScheduledAt == nil {
-		return s.o.Clock.Now()
+		return now
 	}
 	if !c.RecipientTZ {
 		return *c.ScheduledAt
 	}
-	w := c.ScheduledAt.In(s.o.Policy.Location(nil))
+	w := c.ScheduledAt.In(home)
 	return time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, loc).UTC()
 }
 
@@ -570,7 +585,7 @@ func (s *Service) Reserved(ctx context.Context, db bun.IDB, customerPK int64, pr
 	var cs []*Campaign
 	if err := db.NewSelect().Model(&cs).WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 		return q.Where("status = ?", StatusScheduled).WhereOr("status = ? AND audience_fixed = ?", StatusSending, false)
-	}).Where("priority > ?", priority).Where("scheduled_at > ? AND scheduled_at <= ?", from.Add(-maxZoneOffset), to.Add(maxZoneOffset)).
+	}).Where("priority > ?", priority).Where("scheduled_at > ? AND scheduled_at <= ?", from.Add(-MaxZoneOffset), to.Add(MaxZoneOffset)).
 		Scan(ctx); err != nil {
 		return nil, fmt.Errorf("scheduled campaigns: %w", err)
 	}

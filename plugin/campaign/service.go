@@ -38,8 +38,8 @@ type AudienceParser func(ctx context.Context, db bun.IDB, spec string) (Audience
 // message rows, tags and the audience statement.
 var variantName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
 
-// WinnerPicker chooses the winning variant of an A/B test. The metrics
-// issue replaces the default with one that tests significance.
+// WinnerPicker chooses the winning variant of an A/B test. The service
+// runs BayesPicker, which tests significance; RatePicker is the default.
 type WinnerPicker interface {
 	Pick(ctx context.Context, db bun.IDB, c *Campaign) (string, error)
 }

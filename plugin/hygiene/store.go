@@ -11,6 +11,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
 
@@ -159,7 +160,7 @@ func refresh(ctx context.Context, db bun.IDB, c *Checker, rows []stored) error {
 			// The customer said this address is theirs.
 			res.Status, res.Suggestion = StatusOK, ""
 		}
-		if r.Status != nil && Status(*r.Status) == res.Status && deref(r.Suggestion) == res.Suggestion {
+		if r.Status != nil && Status(*r.Status) == res.Status && ptr.Deref(r.Suggestion) == res.Suggestion {
 			continue
 		}
 		if res.Suggestion != "" {
@@ -198,7 +199,7 @@ func MarketingHolds(ctx context.Context, db bun.IDB, c *Checker, allowed map[Sta
 	}
 	var unchecked []stored
 	for _, r := range rows {
-		st := Status(deref(r.Status))
+		st := Status(ptr.Deref(r.Status))
 		if r.Status == nil && r.Email != nil {
 			st = c.Check(*r.Email).Status
 			unchecked = append(unchecked, r)
@@ -303,7 +304,7 @@ func BuildReport(ctx context.Context, db bun.IDB, c *Checker, now time.Time, o R
 		}
 		for _, r := range rows {
 			rep.Total++
-			st := Status(deref(r.Status))
+			st := Status(ptr.Deref(r.Status))
 			ref := CustomerRef{PK: r.ID, ID: r.PublicID, Email: r.Email}
 			if r.ExternalID != nil && *r.ExternalID != "" {
 				ref.ID = *r.ExternalID
@@ -360,13 +361,6 @@ func idsOf(rows []reportRow) []int64 {
 		out[i] = r.ID
 	}
 	return out
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // StatusOf returns a customer's stored status and suggestion (nil when

@@ -12,6 +12,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/mail"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 // Default attribution windows.
@@ -164,17 +165,10 @@ ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1`, customerPK, kind, false, from.U
 	if err != nil {
 		return nil, fmt.Errorf("find last %s message of customer %d: %w", kind, customerPK, err)
 	}
-	m := &Message{PK: row.PK, Dims: Dims{Program: deref(row.Program), Scenario: deref(row.Scenario), Step: deref(row.Step),
-		Variant: deref(row.Variant), Campaign: deref(row.Campaign)}, SentAt: row.Created}
+	m := &Message{PK: row.PK, Dims: Dims{Program: ptr.Deref(row.Program), Scenario: ptr.Deref(row.Scenario), Step: ptr.Deref(row.Step),
+		Variant: ptr.Deref(row.Variant), Campaign: ptr.Deref(row.Campaign)}, SentAt: row.Created}
 	if row.SentAt != nil {
 		m.SentAt = *row.SentAt
 	}
 	return m, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

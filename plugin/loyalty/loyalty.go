@@ -20,6 +20,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 // Customer event types the programs record.
@@ -284,7 +285,7 @@ func (s *Service) refreshTier(ctx context.Context, db bun.IDB, now time.Time, pk
 		return err
 	}
 	t, _ := s.tierFor(spend)
-	from, to := deref(cols.Tier), ""
+	from, to := ptr.Deref(cols.Tier), ""
 	if t != nil {
 		to = t.Name
 	}
@@ -347,11 +348,4 @@ func Ledger(ctx context.Context, db bun.IDB, customerPK int64, first int, after 
 		p.Entries, p.HasNextPage = out[:first], true
 	}
 	return p, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 	"github.com/refrain-dev/refrain/plugin/store"
 	"github.com/refrain-dev/refrain/scenarios"
 )
@@ -188,7 +189,7 @@ func (r *run) do(ctx context.Context) (more, stepped bool, err error) {
 	switch st.Kind {
 	case scenarios.StepSend:
 		m := Message{CustomerPK: en.CustomerPK, Template: st.Template, Kind: st.Message, Program: sc.ID, Step: st.ID,
-			Variant: deref(en.Variant), Context: en.Context, Priority: sc.Priority,
+			Variant: ptr.Deref(en.Variant), Context: en.Context, Priority: sc.Priority,
 			IdempotencyKey: "scenario:" + strconv.FormatInt(en.ID, 10) + ":" + st.ID + ":1"}
 		c, err := r.customer(ctx)
 		if err != nil {
@@ -519,11 +520,4 @@ func NextLocal(t time.Time, tod scenarios.TimeOfDay, days []time.Weekday, loc *t
 		}
 	}
 	return t
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

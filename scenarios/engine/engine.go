@@ -65,7 +65,7 @@ type Decision struct {
 }
 
 // Gate is the marketing pressure policy hook, asked before every send.
-// The campaigns issue fills it; AllowAll is the default.
+// The assembly passes the pressure policy; AllowAll is the default.
 type Gate interface {
 	Admit(ctx context.Context, db bun.IDB, now time.Time, m Message) (Decision, error)
 }
@@ -268,6 +268,20 @@ func (e *Engine) Compiled(ctx context.Context, db bun.IDB, id string, version in
 	if ok {
 		return sc, nil
 	}
+	sc, err := CompileVersion(ctx, db, id, version)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.cache[key] = sc
+	e.mu.Unlock()
+	return sc, nil
+}
+
+// CompileVersion loads and parses a stored scenario version, without the
+// engine's cache. Saved versions were validated; templates or rules may
+// have changed since, so only the shape is checked again here.
+func CompileVersion(ctx context.Context, db bun.IDB, id string, version int) (*scenarios.Scenario, error) {
 	v := new(Version)
 	if err := db.NewSelect().Model(v).Where("scenario_id = ? AND version = ?", id, version).Scan(ctx); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -275,8 +289,6 @@ func (e *Engine) Compiled(ctx context.Context, db bun.IDB, id string, version in
 		}
 		return nil, fmt.Errorf("load scenario %q version %d: %w", id, version, err)
 	}
-	// Saved versions were validated; templates or rules may have changed
-	// since, so only the shape is checked again here.
 	sc, err := scenarios.Parse(id, []byte(v.Definition))
 	if err == nil {
 		err = scenarios.Validate(sc, scenarios.ValidateOpts{})
@@ -284,9 +296,6 @@ func (e *Engine) Compiled(ctx context.Context, db bun.IDB, id string, version in
 	if err != nil {
 		return nil, fmt.Errorf("compile scenario %q version %d: %w", id, version, err)
 	}
-	e.mu.Lock()
-	e.cache[key] = sc
-	e.mu.Unlock()
 	return sc, nil
 }
 

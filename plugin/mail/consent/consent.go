@@ -23,6 +23,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 // Customer event types written by this package.
@@ -263,7 +264,7 @@ func (s *Service) Confirm(ctx context.Context, db *bun.DB, req Request, token st
 		proof["confirmed_at"] = now.Format(time.RFC3339Nano)
 		proof["confirm_ip"] = req.IP
 		proof["confirm_user_agent"] = req.UserAgent
-		source := strings.TrimSpace(deref(c.ConsentSource))
+		source := strings.TrimSpace(ptr.Deref(c.ConsentSource))
 		changed, err := s.Change(ctx, tx, c, customer.Consent{State: customer.ConsentSubscribed, At: now,
 			Source: source, Method: "double_opt_in", Proof: proof})
 		if err != nil || !changed {
@@ -281,7 +282,7 @@ func (s *Service) subscribed(ctx context.Context, db bun.IDB, c *customer.Custom
 	// A re-subscription lifts an earlier unsubscribe suppression; bounces
 	// and complaints stay.
 	if _, err := db.NewDelete().Model((*outbox.Suppression)(nil)).
-		Where("address_hash = ? AND reason = ?", outbox.AddressHash(deref(c.Email)), outbox.ReasonUnsubscribe).Exec(ctx); err != nil {
+		Where("address_hash = ? AND reason = ?", outbox.AddressHash(ptr.Deref(c.Email)), outbox.ReasonUnsubscribe).Exec(ctx); err != nil {
 		return fmt.Errorf("lift unsubscribe suppression: %w", err)
 	}
 	_, _, err := customer.AppendEvent(ctx, db, now, c.PK, customer.EventInput{Type: EventSubscribed, OccurredAt: now,
@@ -469,11 +470,4 @@ func nullable(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

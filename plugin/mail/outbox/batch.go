@@ -15,6 +15,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
 
@@ -162,7 +163,7 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 			pb.Existing = append(pb.Existing, c.PK)
 			continue
 		}
-		loc := deref(c.Locale)
+		loc := ptr.Deref(c.Locale)
 		if groups[loc] == nil {
 			order = append(order, loc)
 		}
@@ -293,8 +294,8 @@ func (s *Service) prepareCall(ctx context.Context, db bun.IDB, now time.Time, in
 			unsub = s.UnsubscribeURL(c)
 			m.UnsubscribeURL = &unsub
 		}
-		vals := map[string]string{phID: c.ID(), phEmail: *c.Email, phFirstName: deref(c.FirstName),
-			phLastName: deref(c.LastName), phUnsub: unsub}
+		vals := map[string]string{phID: c.ID(), phEmail: *c.Email, phFirstName: ptr.Deref(c.FirstName),
+			phLastName: ptr.Deref(c.LastName), phUnsub: unsub}
 		m.BodyID = &body.ID
 		m.RecipientVars = map[string]string{rvID: c.ID()}
 		if c.FirstName != nil && *c.FirstName != "" {
@@ -519,7 +520,7 @@ func fillBodies(ctx context.Context, db bun.IDB, ms ...*Message) error {
 			continue
 		}
 		vals := map[string]string{phID: m.RecipientVars[rvID], phEmail: m.Recipient, phFirstName: m.RecipientVars[rvFirstName],
-			phLastName: m.RecipientVars[rvLastName], phUnsub: deref(m.UnsubscribeURL)}
+			phLastName: m.RecipientVars[rvLastName], phUnsub: ptr.Deref(m.UnsubscribeURL)}
 		m.Subject = personalise(b.Subject, vals, false)
 		m.HTML = personalise(b.HTML, vals, true)
 		m.Text = personalise(b.Text, vals, false)

@@ -13,6 +13,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
 
@@ -155,7 +156,7 @@ func (s *Service) takeBack(ctx context.Context, tx bun.Tx, now time.Time) error 
 			return fmt.Errorf("take back batch call %d: %w", c.ID, err)
 		}
 		s.logger.WarnContext(ctx, "batch call unconfirmed, its rows go back to the delivery worker",
-			"body", c.ID, "messages", len(c.MessageIDs), "worker", deref(c.LockedBy))
+			"body", c.ID, "messages", len(c.MessageIDs), "worker", ptr.Deref(c.LockedBy))
 	}
 	return nil
 }
@@ -239,9 +240,9 @@ func (s *Service) blocked(ctx context.Context, m *Message) (string, bool, error)
 }
 
 func (s *Service) toMail(m *Message) mail.Message {
-	out := mail.Message{ID: m.ID, To: m.Recipient, ToName: deref(m.RecipientName), From: s.cfg.From,
+	out := mail.Message{ID: m.ID, To: m.Recipient, ToName: ptr.Deref(m.RecipientName), From: s.cfg.From,
 		ReplyTo: s.cfg.ReplyTo, Subject: m.Subject, HTML: m.HTML, Text: m.Text, Kind: m.Kind,
-		Tags: tagsOf(m), Variables: varsOf(m), ListUnsubscribeURL: deref(m.UnsubscribeURL),
+		Tags: tagsOf(m), Variables: varsOf(m), ListUnsubscribeURL: ptr.Deref(m.UnsubscribeURL),
 		Tracking: s.cfg.Tracking}
 	if m.Kind == mail.KindMarketing {
 		out.ListUnsubscribeMailto = s.cfg.ListUnsubscribeMailto

@@ -18,6 +18,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 // State is where a message is in its delivery.
@@ -222,15 +223,8 @@ func strp(s string) *string {
 	return &s
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // KPIDims are the dimensions m's engagement counts roll up to.
 func KPIDims(m *Message) kpi.Dims {
-	return kpi.Dims{Program: deref(m.Program), Scenario: deref(m.Scenario), Step: deref(m.Step),
-		Variant: deref(m.Variant), Campaign: deref(m.Campaign)}
+	return kpi.Dims{Program: ptr.Deref(m.Program), Scenario: ptr.Deref(m.Scenario), Step: ptr.Deref(m.Step),
+		Variant: ptr.Deref(m.Variant), Campaign: ptr.Deref(m.Campaign)}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 // ErrNoAddress is returned when enqueuing mail for a customer without an address.
@@ -301,7 +302,7 @@ func (s *Service) build(c *customer.Customer, in EnqueueInput) (*Message, error)
 	if in.Template == "" {
 		return nil, errors.New("template is required")
 	}
-	r, err := s.engine.Render(in.Template, localeOf(c, in.Locale), s.data(c, in, deref(m.UnsubscribeURL)))
+	r, err := s.engine.Render(in.Template, localeOf(c, in.Locale), s.data(c, in, ptr.Deref(m.UnsubscribeURL)))
 	if err != nil {
 		return nil, err
 	}
@@ -328,17 +329,17 @@ func localeOf(c *customer.Customer, override string) string {
 	if override != "" {
 		return override
 	}
-	return deref(c.Locale)
+	return ptr.Deref(c.Locale)
 }
 
 func fullName(c *customer.Customer) string {
-	return strings.TrimSpace(deref(c.FirstName) + " " + deref(c.LastName))
+	return strings.TrimSpace(ptr.Deref(c.FirstName) + " " + ptr.Deref(c.LastName))
 }
 
 // UnsubscribeURL is the customer's one-click unsubscribe and preferences
 // link, bound to their current address.
 func (s *Service) UnsubscribeURL(c *customer.Customer) string {
-	return s.cfg.PublicURL + "/u/" + s.signer.Sign(link.Unsubscribe, c.PublicID, deref(c.EmailNormalized), time.Time{})
+	return s.cfg.PublicURL + "/u/" + s.signer.Sign(link.Unsubscribe, c.PublicID, ptr.Deref(c.EmailNormalized), time.Time{})
 }
 
 // LinkURL is the page link for a token.
@@ -347,10 +348,10 @@ func (s *Service) LinkURL(token string) string { return s.cfg.PublicURL + "/u/" 
 // data is what the templates see for c.
 func (s *Service) data(c *customer.Customer, in EnqueueInput, unsubscribeURL string) template.Data {
 	d := template.Data{
-		Customer: template.Customer{ID: c.ID(), Email: deref(c.Email), FirstName: deref(c.FirstName),
-			LastName: deref(c.LastName), Locale: deref(c.Locale), Attributes: c.Attributes, Preferences: c.Preferences},
+		Customer: template.Customer{ID: c.ID(), Email: ptr.Deref(c.Email), FirstName: ptr.Deref(c.FirstName),
+			LastName: ptr.Deref(c.LastName), Locale: ptr.Deref(c.Locale), Attributes: c.Attributes, Preferences: c.Preferences},
 		Lifecycle: template.Lifecycle{Stage: c.Stage, OrdersCount: c.OrdersCount,
-			TotalSpent: template.Money(c.TotalSpentMinor, deref(c.Currency))},
+			TotalSpent: template.Money(c.TotalSpentMinor, ptr.Deref(c.Currency))},
 		Values:         map[string]string{},
 		Store:          template.Store{Name: s.cfg.StoreName, URL: s.storeURL()},
 		UnsubscribeURL: unsubscribeURL,
@@ -384,7 +385,7 @@ func (s *Service) storeURL() string {
 // tagsOf are the provider tags of m: the program (or campaign) and the step.
 func tagsOf(m *Message) []string {
 	var tags []string
-	for _, t := range []string{deref(m.Program), deref(m.Campaign), deref(m.Step)} {
+	for _, t := range []string{ptr.Deref(m.Program), ptr.Deref(m.Campaign), ptr.Deref(m.Step)} {
 		if t != "" && len(tags) < mail.MaxTags && !contains(tags, t) {
 			tags = append(tags, t)
 		}
@@ -395,11 +396,11 @@ func tagsOf(m *Message) []string {
 // varsOf are the user variables of m besides message_id.
 func varsOf(m *Message) map[string]string {
 	vars := map[string]string{}
-	program := deref(m.Program)
+	program := ptr.Deref(m.Program)
 	if program == "" {
-		program = deref(m.Campaign)
+		program = ptr.Deref(m.Campaign)
 	}
-	for k, v := range map[string]string{mail.VarProgram: program, mail.VarStep: deref(m.Step), mail.VarVariant: deref(m.Variant)} {
+	for k, v := range map[string]string{mail.VarProgram: program, mail.VarStep: ptr.Deref(m.Step), mail.VarVariant: ptr.Deref(m.Variant)} {
 		if v != "" {
 			vars[k] = v
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 // Frequencies are the choices of the preference form, in order.
@@ -123,7 +124,7 @@ func (h *Links) show(w http.ResponseWriter, r *http.Request, token string, purpo
 	if purpose == link.Confirm {
 		// Confirmation takes a POST: mail scanners that fetch every link
 		// must not confirm on the person's behalf.
-		h.render(w, http.StatusOK, linkView{Title: "Confirm your subscription", Email: deref(c.Email), Confirm: true})
+		h.render(w, http.StatusOK, linkView{Title: "Confirm your subscription", Email: ptr.Deref(c.Email), Confirm: true})
 		return
 	}
 	h.render(w, http.StatusOK, h.manage(c, "Your email preferences", ""))
@@ -139,7 +140,7 @@ func (h *Links) manage(c *customer.Customer, title, msg string) linkView {
 			}
 		}
 	}
-	return linkView{Title: title, Message: msg, Email: deref(c.Email), Manage: true, State: string(c.ConsentState),
+	return linkView{Title: title, Message: msg, Email: ptr.Deref(c.Email), Manage: true, State: string(c.ConsentState),
 		Frequency: freq, Topics: strings.Join(topics, ", ")}
 }
 
@@ -172,7 +173,7 @@ func (h *Links) act(w http.ResponseWriter, r *http.Request, token string, purpos
 			h.fail(w, r, err)
 			return
 		}
-		h.render(w, http.StatusOK, linkView{Title: "Subscription confirmed", Email: deref(c.Email),
+		h.render(w, http.StatusOK, linkView{Title: "Subscription confirmed", Email: ptr.Deref(c.Email),
 			Message: "Thank you: you will now receive our emails."})
 	case purpose == link.Unsubscribe && action == "unsubscribe":
 		c, err := h.Consent.Unsubscribe(ctx, h.DB, req, token, "link")
@@ -305,11 +306,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 // The customer event types an event becomes. Segments and scenarios depend
@@ -159,9 +160,9 @@ func apply(ctx context.Context, db bun.IDB, now time.Time, ev mail.Event, msg *o
 		return nil
 	}
 	props := map[string]any{"message_id": firstNonEmpty(ev.MessageID, messageField(msg, func(m *outbox.Message) string { return m.ID })),
-		"program":           firstNonEmpty(ev.Program, messageField(msg, func(m *outbox.Message) string { return deref(m.Program) })),
-		"step":              firstNonEmpty(ev.Step, messageField(msg, func(m *outbox.Message) string { return deref(m.Step) })),
-		"variant":           firstNonEmpty(ev.Variant, messageField(msg, func(m *outbox.Message) string { return deref(m.Variant) })),
+		"program":           firstNonEmpty(ev.Program, messageField(msg, func(m *outbox.Message) string { return ptr.Deref(m.Program) })),
+		"step":              firstNonEmpty(ev.Step, messageField(msg, func(m *outbox.Message) string { return ptr.Deref(m.Step) })),
+		"variant":           firstNonEmpty(ev.Variant, messageField(msg, func(m *outbox.Message) string { return ptr.Deref(m.Variant) })),
 		"provider_event_id": ev.ID}
 	var typ string
 	switch ev.Kind {
@@ -342,11 +343,4 @@ func strp(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

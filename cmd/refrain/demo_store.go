@@ -1,4 +1,4 @@
-package plugin
+package main
 
 import (
 	"context"
@@ -10,15 +10,17 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/tracking"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
-// DemoOptions says how big a demo store SeedDemo makes.
+// DemoOptions says how big a demo store seedDemo makes.
 type DemoOptions struct {
 	// Customers is how many customers to generate (at least 1).
 	Customers int
@@ -26,7 +28,7 @@ type DemoOptions struct {
 	Seed uint64
 }
 
-// DemoSummary counts what SeedDemo wrote.
+// DemoSummary counts what seedDemo wrote.
 type DemoSummary struct {
 	Customers, Orders, Carts, AbandonedCarts, OpenCarts, Messages, MessageEvents, Events int
 	// Conversions is how many orders are attributed to a mail (a click within
@@ -58,7 +60,7 @@ var (
 	}
 )
 
-// SeedDemo fills an empty database with a generated store: customers who
+// seedDemo fills an empty database with a generated store: customers who
 // signed up over the past year, their orders, carts (converted, abandoned,
 // and a few open ones that the abandonment sweep will pick up once the
 // service runs) and the mail they received with its deliveries, opens and
@@ -66,27 +68,27 @@ var (
 // Customer events are history: the scenario engine starts after them and
 // does not replay them (engine.FollowEvents), so only what happens after
 // the start (the open carts being abandoned) fires programs.
-func (p *Plugin) SeedDemo(ctx context.Context, opts DemoOptions) (DemoSummary, error) {
+func seedDemo(ctx context.Context, p *plugin.Plugin, opts DemoOptions) (DemoSummary, error) {
 	if opts.Customers < 1 {
 		return DemoSummary{}, fmt.Errorf("demo: the number of customers must be at least 1, not %d", opts.Customers)
 	}
 	var existing int
-	if err := p.db.NewSelect().Model((*customer.Customer)(nil)).ColumnExpr("COUNT(*)").Scan(ctx, &existing); err != nil {
+	if err := p.DB().NewSelect().Model((*customer.Customer)(nil)).ColumnExpr("COUNT(*)").Scan(ctx, &existing); err != nil {
 		return DemoSummary{}, fmt.Errorf("demo: count customers: %w", err)
 	}
 	if existing > 0 {
 		return DemoSummary{}, errors.New("demo: the database already holds customers; the demo needs an empty one")
 	}
-	g := &demoGen{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), now: p.clock.Now().UTC().Truncate(time.Second),
-		th: p.cfg.StorefrontConfig.thresholds()}
+	g := &demoGen{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), now: p.Clock().Now().UTC().Truncate(time.Second),
+		th: p.Config().StorefrontConfig.Thresholds()}
 	g.generate(opts.Customers)
 	var sum DemoSummary
-	err := p.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := p.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if sum, err = g.write(ctx, tx); err != nil {
 			return err
 		}
-		sum.Conversions, err = g.rollups(ctx, tx, p.attributor())
+		sum.Conversions, err = g.rollups(ctx, tx, p.Attributor())
 		return err
 	})
 	return sum, err
@@ -118,8 +120,6 @@ func (g *demoGen) between(a, b time.Time) time.Time {
 	return a.Add(time.Duration(g.rng.Int64N(int64(b.Sub(a))))).Truncate(time.Second)
 }
 
-func ptrTo[T any](v T) *T { return &v }
-
 func (g *demoGen) generate(n int) {
 	yearAgo := g.now.AddDate(-1, 0, 0)
 	eur := "EUR"
@@ -131,11 +131,11 @@ func (g *demoGen) generate(n int) {
 		email := fmt.Sprintf("%s.%s.%d@example.com", asciiLower(first), asciiLower(last), i+1)
 		created := g.between(yearAgo, g.now.Add(-24*time.Hour))
 		c := &customer.Customer{PublicID: customer.NewPublicID(),
-			ExternalID: ptrTo(fmt.Sprintf("gid://shopify/Customer/%d", 7000001+i)), ExternalSource: ptrTo("shopify"),
-			Email: ptrTo(email), EmailNormalized: ptrTo(email), FirstName: ptrTo(first), LastName: ptrTo(last),
-			Locale: ptrTo(locale), TimeZone: ptrTo(demoTimeZones[locale]), Source: "shopify",
-			ConsentState: customer.ConsentSubscribed, ConsentAt: ptrTo(created), ConsentSource: ptrTo("shopify"),
-			ConsentMethod: ptrTo("checkout"), ConsentProof: map[string]any{"source": "demo"},
+			ExternalID: ptr.To(fmt.Sprintf("gid://shopify/Customer/%d", 7000001+i)), ExternalSource: ptr.To("shopify"),
+			Email: ptr.To(email), EmailNormalized: ptr.To(email), FirstName: ptr.To(first), LastName: ptr.To(last),
+			Locale: ptr.To(locale), TimeZone: ptr.To(demoTimeZones[locale]), Source: "shopify",
+			ConsentState: customer.ConsentSubscribed, ConsentAt: ptr.To(created), ConsentSource: ptr.To("shopify"),
+			ConsentMethod: ptr.To("checkout"), ConsentProof: map[string]any{"source": "demo"},
 			Attributes: map[string]any{}, Preferences: map[string]any{}, Tags: []string{},
 			CreatedAt: created, UpdatedAt: created}
 		switch r := g.rng.IntN(100); {
@@ -166,21 +166,21 @@ func (g *demoGen) generate(n int) {
 			placed := g.between(created, g.now.Add(-time.Hour))
 			items, total := g.items()
 			o := &commerce.Order{Source: "shopify", ExternalID: fmt.Sprintf("gid://shopify/Order/%d", 5000000+i*20+k),
-				Number: ptrTo(fmt.Sprintf("#%d", 1001+i*20+k)), Status: "fulfilled", TotalMinor: total, Currency: &eur,
-				Items: items, ContactEmail: c.Email, PlacedAt: placed, PaidAt: ptrTo(placed.Add(time.Minute)),
+				Number: ptr.To(fmt.Sprintf("#%d", 1001+i*20+k)), Status: "fulfilled", TotalMinor: total, Currency: &eur,
+				Items: items, ContactEmail: c.Email, PlacedAt: placed, PaidAt: ptr.To(placed.Add(time.Minute)),
 				Counted: true, CreatedAt: placed, UpdatedAt: placed}
 			if placed.Before(g.now.Add(-72 * time.Hour)) {
-				o.FulfilledAt = ptrTo(placed.Add(48 * time.Hour))
+				o.FulfilledAt = ptr.To(placed.Add(48 * time.Hour))
 			}
 			orders = append(orders, o)
 			c.OrdersCount++
 			c.TotalSpentMinor += total
 			c.Currency = &eur
 			if c.FirstOrderAt == nil || placed.Before(*c.FirstOrderAt) {
-				c.FirstOrderAt = ptrTo(placed)
+				c.FirstOrderAt = ptr.To(placed)
 			}
 			if c.LastOrderAt == nil || placed.After(*c.LastOrderAt) {
-				c.LastOrderAt = ptrTo(placed)
+				c.LastOrderAt = ptr.To(placed)
 			}
 		}
 
@@ -192,7 +192,7 @@ func (g *demoGen) generate(n int) {
 			o.CartToken = &tok
 			carts = append(carts, &commerce.Cart{Source: "shopify", Token: tok, CartToken: &tok, Email: c.Email,
 				Items: o.Items, ValueMinor: o.TotalMinor, Currency: &eur, Status: commerce.CartConverted,
-				LastActivityAt: o.PlacedAt.Add(-10 * time.Minute), ConvertedAt: ptrTo(o.PlacedAt), OrderExternalID: &o.ExternalID,
+				LastActivityAt: o.PlacedAt.Add(-10 * time.Minute), ConvertedAt: ptr.To(o.PlacedAt), OrderExternalID: &o.ExternalID,
 				CreatedAt: o.PlacedAt.Add(-30 * time.Minute), UpdatedAt: o.PlacedAt})
 		}
 		switch r := g.rng.IntN(100); {
@@ -201,8 +201,8 @@ func (g *demoGen) generate(n int) {
 			items, total := g.items()
 			tok := fmt.Sprintf("demo-cart-%d-a", i)
 			carts = append(carts, &commerce.Cart{Source: "shopify", Token: tok, CartToken: &tok, Email: c.Email,
-				Items: items, ValueMinor: total, Currency: &eur, RecoveryURL: ptrTo("https://shop.example/cart/recover/" + tok),
-				Status: commerce.CartAbandoned, LastActivityAt: at, AbandonedAt: ptrTo(at.Add(time.Hour)),
+				Items: items, ValueMinor: total, Currency: &eur, RecoveryURL: ptr.To("https://shop.example/cart/recover/" + tok),
+				Status: commerce.CartAbandoned, LastActivityAt: at, AbandonedAt: ptr.To(at.Add(time.Hour)),
 				CreatedAt: at.Add(-15 * time.Minute), UpdatedAt: at.Add(time.Hour)})
 		case r < 23:
 			// Idle for 61 to 120 minutes: the sweep abandons it right after the start.
@@ -210,7 +210,7 @@ func (g *demoGen) generate(n int) {
 			items, total := g.items()
 			tok := fmt.Sprintf("demo-cart-%d-o", i)
 			carts = append(carts, &commerce.Cart{Source: "shopify", Token: tok, CartToken: &tok, Email: c.Email,
-				Items: items, ValueMinor: total, Currency: &eur, RecoveryURL: ptrTo("https://shop.example/cart/recover/" + tok),
+				Items: items, ValueMinor: total, Currency: &eur, RecoveryURL: ptr.To("https://shop.example/cart/recover/" + tok),
 				Status: commerce.CartOpen, LastActivityAt: at, CreatedAt: at.Add(-5 * time.Minute), UpdatedAt: at})
 		}
 
@@ -244,17 +244,17 @@ func (g *demoGen) generate(n int) {
 				switch ev.Kind {
 				case mail.EventOpened:
 					if c.LastOpenAt == nil || ev.OccurredAt.After(*c.LastOpenAt) {
-						c.LastOpenAt = ptrTo(ev.OccurredAt)
+						c.LastOpenAt = ptr.To(ev.OccurredAt)
 					}
 				case mail.EventClicked:
 					if c.LastClickAt == nil || ev.OccurredAt.After(*c.LastClickAt) {
-						c.LastClickAt = ptrTo(ev.OccurredAt)
+						c.LastClickAt = ptr.To(ev.OccurredAt)
 					}
 				}
 			}
 		}
 		c.Stage = string(customer.StageOf(c, g.now, g.th, false))
-		c.StageSince = ptrTo(created)
+		c.StageSince = ptr.To(created)
 		if c.LastOrderAt != nil {
 			c.StageSince = c.LastOrderAt
 		}
@@ -299,11 +299,11 @@ func (g *demoGen) message(c *customer.Customer, n int, program, scenario, templa
 	m := &outbox.Message{ID: id, IdempotencyKey: "demo:" + id, Recipient: *c.Email, RecipientName: c.FirstName,
 		Template: template, Values: map[string]any{}, Locale: c.Locale, Kind: mail.KindMarketing, Subject: subject,
 		HTML: "<p>" + strings.ReplaceAll(body, "\n", "<br>") + "</p>", Text: body, Program: &program, Campaign: campaign,
-		State: outbox.StateSent, Provider: ptrTo("outbox"), ProviderMessageID: ptrTo("<" + id + "@demo.refrain>"),
+		State: outbox.StateSent, Provider: ptr.To("outbox"), ProviderMessageID: ptr.To("<" + id + "@demo.refrain>"),
 		Attempts: 1, NextAttemptAt: at, SentAt: &at, CreatedAt: at, UpdatedAt: at}
 	if scenario != "" {
 		m.Scenario = &scenario
-		m.Step = ptrTo(template)
+		m.Step = ptr.To(template)
 	}
 	dm := &demoMessage{msg: m}
 	ev := func(kind mail.EventKind, after time.Duration, url *string, machine bool) {
@@ -324,7 +324,7 @@ func (g *demoGen) message(c *customer.Customer, n int, program, scenario, templa
 	machine := g.rng.IntN(10) == 0
 	ev(mail.EventOpened, time.Duration(1+g.rng.IntN(48*60))*time.Minute, nil, machine)
 	if !machine && g.rng.IntN(4) == 0 {
-		ev(mail.EventClicked, time.Duration(49*60+g.rng.IntN(60))*time.Minute, ptrTo("https://shop.example/?utm_campaign="+template), false)
+		ev(mail.EventClicked, time.Duration(49*60+g.rng.IntN(60))*time.Minute, ptr.To("https://shop.example/?utm_campaign="+template), false)
 	}
 	return dm
 }

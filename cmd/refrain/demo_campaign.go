@@ -1,4 +1,4 @@
-package plugin
+package main
 
 import (
 	"bytes"
@@ -9,22 +9,24 @@ import (
 	"net/http/httptest"
 	"strings"
 	"time"
+
+	"github.com/refrain-dev/refrain/plugin"
 )
 
-// ScheduleDemoCampaign schedules a campaign to the demo's customers for a
+// scheduleDemoCampaign schedules a campaign to the demo's customers for a
 // day after now, through the GraphQL API, when this build has campaigns
 // (the createCampaign mutation). It finds the mutation and its input by
 // introspection, so it follows the campaign schema without a compile-time
 // dependency on it. It returns the campaign's id and status, or "" and nil
 // when the build has no campaigns. key is an admin key with the write scope.
-func (p *Plugin) ScheduleDemoCampaign(ctx context.Context, key string) (id, status string, err error) {
+func scheduleDemoCampaign(ctx context.Context, p *plugin.Plugin, key string) (id, status string, err error) {
 	gql := func(query string, vars map[string]any, out any) error {
 		body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/graphql", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+key)
 		rec := httptest.NewRecorder()
-		p.handler.ServeHTTP(rec, req)
+		p.Handler().ServeHTTP(rec, req)
 		var res struct {
 			Data   json.RawMessage
 			Errors []struct{ Message string }
@@ -97,7 +99,7 @@ func (p *Plugin) ScheduleDemoCampaign(ctx context.Context, key string) (id, stat
 	if err := gql(`query($n: String!) { __type(name: $n) { inputFields { name defaultValue type { `+ref+` } } } }`, map[string]any{"n": inputType}, &in); err != nil {
 		return "", "", fmt.Errorf("demo campaign: introspect %s: %w", inputType, err)
 	}
-	when := p.clock.Now().UTC().Add(24 * time.Hour).Truncate(time.Hour)
+	when := p.Clock().Now().UTC().Add(24 * time.Hour).Truncate(time.Hour)
 	known := map[string]any{"name": "Demo: winter newsletter", "template": "win-back", "priority": 50,
 		"scheduledAt": when.Format(time.RFC3339), "objective": "maintain",
 		"values": map[string]any{"discount_code": "DEMO10"}}
