@@ -7,9 +7,9 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // setupHygiene loads the hygiene checker and builds the loyalty service
@@ -85,7 +85,7 @@ func (p *Plugin) checkAddress(ctx context.Context, normalized string) error {
 
 // hygieneApplied is the ingest hook: the addresses an applied storefront
 // event carried get their hygiene status.
-func (p *Plugin) hygieneApplied(ctx context.Context, db bun.IDB, ev storefront.Event) error {
+func (p *Plugin) hygieneApplied(ctx context.Context, db bun.IDB, ev event.Event) error {
 	var emails []string
 	if ev.Customer != nil {
 		emails = append(emails, ev.Customer.Email)

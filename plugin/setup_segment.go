@@ -7,9 +7,9 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/segment"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 	"github.com/refrain-dev/refrain/scenarios"
 )
 
@@ -82,9 +82,9 @@ func (p *Plugin) refreshFromEvents(ctx context.Context, after int64) (int64, err
 
 // segmentApplied is the ingest hook: the customers an applied storefront
 // event touched are re-evaluated in the same transaction.
-func (p *Plugin) segmentApplied(ctx context.Context, db bun.IDB, ev storefront.Event) error {
+func (p *Plugin) segmentApplied(ctx context.Context, db bun.IDB, ev event.Event) error {
 	var emails, ids []string
-	add := func(c *storefront.Customer, email string) {
+	add := func(c *event.Customer, email string) {
 		if c != nil {
 			email2, id := c.Email, c.ID
 			if email2 != "" {

@@ -6,7 +6,7 @@
 // the raw bytes of the app's client secret, not a base64-decoded "whsec_"
 // secret. Payloads are thin: a scope, the store id, and data{type, id} (plus a
 // few extras such as a cart's recovery token or an order's new status id).
-// Parse therefore returns thin events carrying a storefront.ResourceRef;
+// Parse therefore returns thin events carrying a event.ResourceRef;
 // Hydrate completes them through a storefront.Fetcher when one is available.
 //
 // The body's hash is identical for redeliveries of one event, but two scopes
@@ -47,6 +47,8 @@ import (
 	"time"
 
 	"github.com/refrain-dev/refrain/plugin/storefront"
+
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 )
 
 // Verify checks the Standard Webhooks signature of a BigCommerce delivery
@@ -100,7 +102,7 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		key = "webhook-id:" + id
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceBigCommerce,
+		Source:    event.SourceBigCommerce,
 		Topic:     scope,
 		DedupeKey: key,
 		Headers: storefront.PickHeaders(headers, storefront.HeaderWebhookID, storefront.HeaderWebhookTimestamp,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/storefront"
@@ -21,21 +22,21 @@ import (
 // Parse turns a stored delivery into normalised events with the platform's
 // own Parse. It is pure, so a delivery can be replayed from the inbox at any
 // time. Every event carries src as its Source and topic as its Topic.
-func Parse(src storefront.Source, topic string, body []byte) ([]storefront.Event, error) {
+func Parse(src event.Source, topic string, body []byte) ([]event.Event, error) {
 	var (
-		events []storefront.Event
+		events []event.Event
 		err    error
 	)
 	switch src {
-	case storefront.SourceShopify:
+	case event.SourceShopify:
 		events, err = shopify.Parse(topic, body)
-	case storefront.SourceSaleor:
+	case event.SourceSaleor:
 		events, err = saleor.Parse(topic, body)
-	case storefront.SourceBigCommerce:
+	case event.SourceBigCommerce:
 		events, err = bigcommerce.Parse(topic, body)
-	case storefront.SourceWooCommerce:
+	case event.SourceWooCommerce:
 		events, err = woocommerce.Parse(topic, body)
-	case storefront.SourceStandard:
+	case event.SourceStandard:
 		events, err = standard.Parse(topic, body)
 	default:
 		return nil, fmt.Errorf("parse delivery from %q: %w", src, storefront.ErrUnknownTopic)
@@ -52,25 +53,25 @@ func Parse(src storefront.Source, topic string, body []byte) ([]storefront.Event
 // Processor is the inbox handler of storefront deliveries.
 type Processor struct {
 	commerce *commerce.Processor
-	fetchers map[storefront.Source]storefront.Fetcher
+	fetchers map[event.Source]storefront.Fetcher
 	logger   *slog.Logger
 
 	// Vet, when set, sees each event before it is applied and returns it,
 	// possibly changed, and whether to apply it: privacy strips or skips
 	// an erased customer so that a webhook does not bring them back.
-	Vet func(ctx context.Context, db bun.IDB, ev storefront.Event) (storefront.Event, bool, error)
+	Vet func(ctx context.Context, db bun.IDB, ev event.Event) (event.Event, bool, error)
 	// Applied, when set, runs after each applied event in the same
 	// transaction: list hygiene checks the addresses the event carried.
-	Applied func(ctx context.Context, db bun.IDB, ev storefront.Event) error
+	Applied func(ctx context.Context, db bun.IDB, ev event.Event) error
 }
 
 // NewProcessor returns a Processor applying events with c. bigCommerce,
 // when not nil, completes thin BigCommerce events from the store's API;
 // without it they are recorded with what they carry.
 func NewProcessor(c *commerce.Processor, bigCommerce storefront.Fetcher, logger *slog.Logger) *Processor {
-	p := &Processor{commerce: c, fetchers: map[storefront.Source]storefront.Fetcher{}, logger: logger}
+	p := &Processor{commerce: c, fetchers: map[event.Source]storefront.Fetcher{}, logger: logger}
 	if bigCommerce != nil {
-		p.fetchers[storefront.SourceBigCommerce] = bigCommerce
+		p.fetchers[event.SourceBigCommerce] = bigCommerce
 	}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
@@ -85,7 +86,7 @@ func NewProcessor(c *commerce.Processor, bigCommerce storefront.Fetcher, logger 
 // *inbox.PermanentError (FAILED at once, with the reason); anything else
 // (the store API or the database) is returned to be retried.
 func (p *Processor) Handle(ctx context.Context, tx bun.Tx, e *inbox.Event) error {
-	src := storefront.Source(e.Source)
+	src := event.Source(e.Source)
 	events, err := Parse(src, e.Topic, e.Body)
 	if errors.Is(err, storefront.ErrUnknownTopic) {
 		return inbox.ErrIgnore
@@ -96,7 +97,7 @@ func (p *Processor) Handle(ctx context.Context, tx bun.Tx, e *inbox.Event) error
 	if len(events) == 0 {
 		return inbox.ErrIgnore
 	}
-	if f := p.fetchers[src]; f != nil && src == storefront.SourceBigCommerce {
+	if f := p.fetchers[src]; f != nil && src == event.SourceBigCommerce {
 		if events, err = bigcommerce.Hydrate(ctx, f, events); err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/refrain-dev/refrain/plugin/clock"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/jwks"
 	"github.com/refrain-dev/refrain/plugin/storefront"
@@ -74,10 +75,10 @@ type Options struct {
 
 	// Rejected, when set, is called for every delivery refused for its
 	// signature, with one of the Reason constants.
-	Rejected func(source storefront.Source, reason string)
+	Rejected func(source event.Source, reason string)
 	// Stored, when set, is called after a new delivery is committed; it
 	// wakes a local inbox worker.
-	Stored func(source storefront.Source)
+	Stored func(source event.Source)
 }
 
 // Receiver serves the webhook endpoints.
@@ -113,44 +114,44 @@ func SaleorKeys(key func(ctx context.Context, kid string) (crypto.PublicKey, err
 }
 
 // settingOf names the setting that connects a source, for error messages.
-func settingOf(src storefront.Source) string {
+func settingOf(src event.Source) string {
 	switch src {
-	case storefront.SourceShopify:
+	case event.SourceShopify:
 		return "REFRAIN_SHOPIFY_SECRET"
-	case storefront.SourceSaleor:
+	case event.SourceSaleor:
 		return "REFRAIN_SALEOR_JWKS_URL or REFRAIN_SALEOR_SECRET"
-	case storefront.SourceBigCommerce:
+	case event.SourceBigCommerce:
 		return "REFRAIN_BIGCOMMERCE_SECRET"
-	case storefront.SourceWooCommerce:
+	case event.SourceWooCommerce:
 		return "REFRAIN_WOOCOMMERCE_SECRET"
 	}
 	return "REFRAIN_STANDARD_WEBHOOK_SECRET"
 }
 
 // Configured reports whether deliveries from src can be verified.
-func (r *Receiver) Configured(src storefront.Source) bool {
+func (r *Receiver) Configured(src event.Source) bool {
 	o := r.opts
 	switch src {
-	case storefront.SourceShopify:
+	case event.SourceShopify:
 		return o.ShopifySecret != ""
-	case storefront.SourceSaleor:
+	case event.SourceSaleor:
 		return o.SaleorKeys != nil || o.SaleorSecret != ""
-	case storefront.SourceBigCommerce:
+	case event.SourceBigCommerce:
 		return o.BigCommerceSecret != ""
-	case storefront.SourceWooCommerce:
+	case event.SourceWooCommerce:
 		return o.WooCommerceSecret != ""
-	case storefront.SourceStandard:
+	case event.SourceStandard:
 		return o.StandardSecret != ""
 	}
 	return false
 }
 
 // Handler returns the handler of POST /webhooks/{src}.
-func (r *Receiver) Handler(src storefront.Source) http.Handler {
+func (r *Receiver) Handler(src event.Source) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.serve(src, w, req) })
 }
 
-func (r *Receiver) serve(src storefront.Source, w http.ResponseWriter, req *http.Request) {
+func (r *Receiver) serve(src event.Source, w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.opts.MaxBody))
 	if err != nil {
@@ -162,7 +163,7 @@ func (r *Receiver) serve(src storefront.Source, w http.ResponseWriter, req *http
 		answer(w, http.StatusBadRequest, "could not read the body")
 		return
 	}
-	if src == storefront.SourceWooCommerce && woocommerce.IsPing(req.Header, body) {
+	if src == event.SourceWooCommerce && woocommerce.IsPing(req.Header, body) {
 		// WooCommerce disables a webhook whose activation ping fails.
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
@@ -221,47 +222,47 @@ func (r *Receiver) serve(src storefront.Source, w http.ResponseWriter, req *http
 	_, _ = io.WriteString(w, `{"status":"`+status+`","id":"`+inbox.FormatID(stored.ID)+`"}`+"\n")
 }
 
-func (r *Receiver) verify(ctx context.Context, src storefront.Source, h http.Header, body []byte) error {
+func (r *Receiver) verify(ctx context.Context, src event.Source, h http.Header, body []byte) error {
 	o := r.opts
 	switch src {
-	case storefront.SourceShopify:
+	case event.SourceShopify:
 		return shopify.Verify(h, body, o.ShopifySecret)
-	case storefront.SourceSaleor:
+	case event.SourceSaleor:
 		return saleor.Verify(ctx, h, body, saleor.VerifyOpts{Keys: o.SaleorKeys, Secret: o.SaleorSecret})
-	case storefront.SourceBigCommerce:
+	case event.SourceBigCommerce:
 		return bigcommerce.Verify(h, body, o.BigCommerceSecret, o.Clock.Now())
-	case storefront.SourceWooCommerce:
+	case event.SourceWooCommerce:
 		return woocommerce.Verify(h, body, o.WooCommerceSecret)
-	case storefront.SourceStandard:
+	case event.SourceStandard:
 		return standard.Verify(h, body, o.StandardSecret, o.Clock.Now())
 	}
 	return fmt.Errorf("verify %q: %w", src, storefront.ErrNoKey)
 }
 
 // deliveryOf computes what the inbox stores for a verified request.
-func deliveryOf(src storefront.Source, h http.Header, body []byte) (storefront.Delivery, error) {
+func deliveryOf(src event.Source, h http.Header, body []byte) (storefront.Delivery, error) {
 	switch src {
-	case storefront.SourceShopify:
+	case event.SourceShopify:
 		return shopify.Delivery(h, body)
-	case storefront.SourceSaleor:
+	case event.SourceSaleor:
 		return saleor.Delivery(h, body)
-	case storefront.SourceBigCommerce:
+	case event.SourceBigCommerce:
 		return bigcommerce.Delivery(h, body)
-	case storefront.SourceWooCommerce:
+	case event.SourceWooCommerce:
 		return woocommerce.Delivery(h, body)
 	}
 	return standard.Delivery(h, body)
 }
 
 // reasonOf classifies a signature failure for the rejection metric.
-func reasonOf(src storefront.Source, h http.Header, err error) string {
+func reasonOf(src event.Source, h http.Header, err error) string {
 	header := storefront.HeaderWebhookSignature
 	switch src {
-	case storefront.SourceShopify:
+	case event.SourceShopify:
 		header = shopify.HeaderHMAC
-	case storefront.SourceSaleor:
+	case event.SourceSaleor:
 		header = saleor.HeaderSignature
-	case storefront.SourceWooCommerce:
+	case event.SourceWooCommerce:
 		header = woocommerce.HeaderSignature
 	}
 	switch {

@@ -44,6 +44,8 @@ import (
 	"strings"
 
 	"github.com/refrain-dev/refrain/plugin/storefront"
+
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 )
 
 // The Saleor webhook headers.
@@ -125,7 +127,7 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		}
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceSaleor,
+		Source:    event.SourceSaleor,
 		Topic:     topic,
 		DedupeKey: key,
 		Headers:   storefront.PickHeaders(headers, HeaderEvent, HeaderDomain, HeaderAPIURL, HeaderSignature),
@@ -135,7 +137,7 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 
 // decodeEvent finds the event object in either payload shape: the content
 // of "event", or {"data": {"<subscriptionField>": {...}}}.
-func decodeEvent(body []byte) (*event, error) {
+func decodeEvent(body []byte) (*payload, error) {
 	var root map[string]json.RawMessage
 	if err := storefront.DecodeJSON(body, &root); err != nil {
 		return nil, err
@@ -159,7 +161,7 @@ func decodeEvent(body []byte) (*event, error) {
 			return nil, &storefront.ParseError{Field: "data", Err: errors.New("no subscription result")}
 		}
 	}
-	var ev event
+	var ev payload
 	if err := storefront.DecodeJSON(inner, &ev); err != nil {
 		return nil, err
 	}

@@ -36,6 +36,8 @@ import (
 	"strings"
 
 	"github.com/refrain-dev/refrain/plugin/storefront"
+
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 )
 
 // The Shopify webhook headers.
@@ -81,7 +83,7 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		key = topic + ":webhook:" + id
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceShopify,
+		Source:    event.SourceShopify,
 		Topic:     topic,
 		DedupeKey: key,
 		Headers: storefront.PickHeaders(headers, HeaderTopic, HeaderEventID, HeaderWebhookID,

@@ -39,6 +39,8 @@ import (
 	"time"
 
 	"github.com/refrain-dev/refrain/plugin/storefront"
+
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 )
 
 //go:embed schema/*.json
@@ -96,7 +98,7 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		key = storefront.BodyKey(body)
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceStandard,
+		Source:    event.SourceStandard,
 		Topic:     strings.TrimSpace(env.Type),
 		DedupeKey: key,
 		Headers: storefront.PickHeaders(headers, storefront.HeaderWebhookID, storefront.HeaderWebhookTimestamp,
@@ -106,9 +108,9 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 }
 
 // Types lists the event types this package accepts, in a stable order.
-func Types() []storefront.Kind {
-	var out []storefront.Kind
-	for _, k := range storefront.Kinds() {
+func Types() []event.Kind {
+	var out []event.Kind
+	for _, k := range event.Kinds() {
 		if required(k) != nil {
 			out = append(out, k)
 		}
@@ -120,7 +122,7 @@ func Types() []storefront.Kind {
 // embedded from schema/<type>.json. An unknown type is
 // storefront.ErrUnknownTopic.
 func Schema(eventType string) ([]byte, error) {
-	if required(storefront.Kind(eventType)) == nil {
+	if required(event.Kind(eventType)) == nil {
 		return nil, fmt.Errorf("schema %q: %w", eventType, storefront.ErrUnknownTopic)
 	}
 	b, err := fs.ReadFile(schemas, "schema/"+eventType+".json")
@@ -133,18 +135,18 @@ func Schema(eventType string) ([]byte, error) {
 // required returns the fields of data each type requires (the same lists as
 // the "required" of properties.data in the schemas; a test keeps them equal),
 // or nil for a type this package does not accept.
-func required(k storefront.Kind) []string {
+func required(k event.Kind) []string {
 	switch k {
-	case storefront.KindOrderCreated:
+	case event.KindOrderCreated:
 		return []string{"id", "total"}
-	case storefront.KindOrderRefunded:
+	case event.KindOrderRefunded:
 		return []string{"id", "refunded"}
-	case storefront.KindOrderPaid, storefront.KindOrderFulfilled, storefront.KindOrderCancelled,
-		storefront.KindCustomerCreated, storefront.KindCustomerUpdated, storefront.KindCustomerDeleted:
+	case event.KindOrderPaid, event.KindOrderFulfilled, event.KindOrderCancelled,
+		event.KindCustomerCreated, event.KindCustomerUpdated, event.KindCustomerDeleted:
 		return []string{"id"}
-	case storefront.KindCartUpdated, storefront.KindCartAbandoned, storefront.KindCartConverted:
+	case event.KindCartUpdated, event.KindCartAbandoned, event.KindCartConverted:
 		return []string{"token"}
-	case storefront.KindNewsletterSubscribed, storefront.KindNewsletterUnsubscribed:
+	case event.KindNewsletterSubscribed, event.KindNewsletterUnsubscribed:
 		return []string{"email"}
 	}
 	return nil

@@ -51,6 +51,8 @@ import (
 	"strings"
 
 	"github.com/refrain-dev/refrain/plugin/storefront"
+
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 )
 
 // The WooCommerce webhook headers.
@@ -130,7 +132,7 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		}
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceWooCommerce,
+		Source:    event.SourceWooCommerce,
 		Topic:     topic,
 		DedupeKey: key,
 		Headers: storefront.PickHeaders(headers, HeaderTopic, HeaderResource, HeaderEvent, HeaderWebhookID,
