@@ -10,9 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // DefaultAPIBase is the address of the BigCommerce REST API.

@@ -9,9 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // Responses shaped like the BigCommerce API reference examples.

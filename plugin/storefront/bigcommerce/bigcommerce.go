@@ -46,9 +46,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // Verify checks the Standard Webhooks signature of a BigCommerce delivery

@@ -43,9 +43,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // The Saleor webhook headers.

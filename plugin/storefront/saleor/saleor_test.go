@@ -22,9 +22,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 func fixtures() string {

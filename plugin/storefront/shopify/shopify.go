@@ -35,9 +35,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // The Shopify webhook headers.

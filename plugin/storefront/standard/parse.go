@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // The data shapes of the documented event types (see schema/).

@@ -38,9 +38,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 //go:embed schema/*.json

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // The JSON shapes of the WooCommerce REST API v3 resources, reduced to what

@@ -50,9 +50,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // The WooCommerce webhook headers.

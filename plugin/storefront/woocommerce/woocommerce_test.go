@@ -13,9 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
-
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
+	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 const testSecret = "wc-webhook-secret-(]x*L4"
