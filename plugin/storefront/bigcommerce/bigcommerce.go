@@ -41,6 +41,7 @@
 package bigcommerce
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -108,4 +109,18 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 			storefront.HeaderWebhookSignature),
 		Body: body,
 	}, nil
+}
+
+// Platform returns BigCommerce as the webhook edge handles it, verifying
+// with the app's client secret (REFRAIN_BIGCOMMERCE_SECRET). Its thin events
+// are completed with Hydrate.
+func Platform(secret string) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceBigCommerce, Setting: "REFRAIN_BIGCOMMERCE_SECRET", Configured: secret != "",
+		SignatureHeader: storefront.HeaderWebhookSignature,
+		Verify: func(_ context.Context, h http.Header, body []byte, now time.Time) error {
+			return Verify(h, body, secret, now)
+		},
+		Delivery: Delivery, Parse: Parse, Hydrate: Hydrate,
+	}
 }

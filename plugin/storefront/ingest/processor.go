@@ -11,11 +11,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/storefront"
-	"github.com/refrain-dev/refrain/plugin/storefront/bigcommerce"
-	"github.com/refrain-dev/refrain/plugin/storefront/saleor"
-	"github.com/refrain-dev/refrain/plugin/storefront/shopify"
-	"github.com/refrain-dev/refrain/plugin/storefront/standard"
-	"github.com/refrain-dev/refrain/plugin/storefront/woocommerce"
 	"github.com/uptrace/bun"
 )
 
@@ -23,38 +18,15 @@ import (
 // own Parse. It is pure, so a delivery can be replayed from the inbox at any
 // time. Every event carries src as its Source and topic as its Topic.
 func Parse(src event.Source, topic string, body []byte) ([]event.Event, error) {
-	var (
-		events []event.Event
-		err    error
-	)
-	switch src {
-	case event.SourceShopify:
-		events, err = shopify.Parse(topic, body)
-	case event.SourceSaleor:
-		events, err = saleor.Parse(topic, body)
-	case event.SourceBigCommerce:
-		events, err = bigcommerce.Parse(topic, body)
-	case event.SourceWooCommerce:
-		events, err = woocommerce.Parse(topic, body)
-	case event.SourceStandard:
-		events, err = standard.Parse(topic, body)
-	default:
-		return nil, fmt.Errorf("parse delivery from %q: %w", src, storefront.ErrUnknownTopic)
-	}
-	for i := range events {
-		events[i].Source = src
-		if events[i].Topic == "" {
-			events[i].Topic = topic
-		}
-	}
-	return events, err
+	return Platforms(Options{}).Parse(src, topic, body)
 }
 
 // Processor is the inbox handler of storefront deliveries.
 type Processor struct {
-	commerce *commerce.Processor
-	fetchers map[event.Source]storefront.Fetcher
-	logger   *slog.Logger
+	commerce  *commerce.Processor
+	platforms storefront.Registry
+	fetchers  map[event.Source]storefront.Fetcher
+	logger    *slog.Logger
 
 	// Vet, when set, sees each event before it is applied and returns it,
 	// possibly changed, and whether to apply it: privacy strips or skips
@@ -69,7 +41,7 @@ type Processor struct {
 // when not nil, completes thin BigCommerce events from the store's API;
 // without it they are recorded with what they carry.
 func NewProcessor(c *commerce.Processor, bigCommerce storefront.Fetcher, logger *slog.Logger) *Processor {
-	p := &Processor{commerce: c, fetchers: map[event.Source]storefront.Fetcher{}, logger: logger}
+	p := &Processor{commerce: c, platforms: Platforms(Options{}), fetchers: map[event.Source]storefront.Fetcher{}, logger: logger}
 	if bigCommerce != nil {
 		p.fetchers[event.SourceBigCommerce] = bigCommerce
 	}
@@ -87,7 +59,7 @@ func NewProcessor(c *commerce.Processor, bigCommerce storefront.Fetcher, logger 
 // (the store API or the database) is returned to be retried.
 func (p *Processor) Handle(ctx context.Context, tx bun.Tx, e *inbox.Event) error {
 	src := event.Source(e.Source)
-	events, err := Parse(src, e.Topic, e.Body)
+	events, err := p.platforms.Parse(src, e.Topic, e.Body)
 	if errors.Is(err, storefront.ErrUnknownTopic) {
 		return inbox.ErrIgnore
 	}
@@ -97,8 +69,8 @@ func (p *Processor) Handle(ctx context.Context, tx bun.Tx, e *inbox.Event) error
 	if len(events) == 0 {
 		return inbox.ErrIgnore
 	}
-	if f := p.fetchers[src]; f != nil && src == event.SourceBigCommerce {
-		if events, err = bigcommerce.Hydrate(ctx, f, events); err != nil {
+	if pl, _ := p.platforms.Lookup(src); pl.Hydrate != nil && p.fetchers[src] != nil {
+		if events, err = pl.Hydrate(ctx, p.fetchers[src], events); err != nil {
 			return err
 		}
 	}

@@ -5,8 +5,14 @@
 // platform's signature, and commits the raw delivery to the inbox before
 // answering 200, so an acknowledged delivery is never lost. Processor is the
 // inbox handler that later parses the stored body with the platform's Parse,
-// completes thin BigCommerce events through the store API when it can, and
+// completes thin events through the store API when the platform can, and
 // applies the events with commerce.Processor in the worker's transaction.
+// Both find a platform in the storefront.Registry that Platforms builds; they
+// hold no code of their own per platform.
+//
+// It is the one storefront package that may import domain packages
+// (commerce, customer, inbox), since it hands them the parsed events. It must
+// not import graph or the assembly (package plugin).
 package ingest
 
 import (
@@ -26,11 +32,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/jwks"
 	"github.com/refrain-dev/refrain/plugin/storefront"
-	"github.com/refrain-dev/refrain/plugin/storefront/bigcommerce"
 	"github.com/refrain-dev/refrain/plugin/storefront/saleor"
-	"github.com/refrain-dev/refrain/plugin/storefront/shopify"
-	"github.com/refrain-dev/refrain/plugin/storefront/standard"
-	"github.com/refrain-dev/refrain/plugin/storefront/woocommerce"
 	"github.com/uptrace/bun"
 )
 
@@ -83,7 +85,8 @@ type Options struct {
 
 // Receiver serves the webhook endpoints.
 type Receiver struct {
-	opts Options
+	opts      Options
+	platforms storefront.Registry
 }
 
 // NewReceiver returns a Receiver with opts.
@@ -97,7 +100,7 @@ func NewReceiver(opts Options) *Receiver {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{opts: opts}
+	return &Receiver{opts: opts, platforms: Platforms(opts)}
 }
 
 // SaleorKeys adapts a JWKS key lookup (jwks.Set.Key) to saleor.KeyFunc: a
@@ -113,37 +116,10 @@ func SaleorKeys(key func(ctx context.Context, kid string) (crypto.PublicKey, err
 	}
 }
 
-// settingOf names the setting that connects a source, for error messages.
-func settingOf(src event.Source) string {
-	switch src {
-	case event.SourceShopify:
-		return "REFRAIN_SHOPIFY_SECRET"
-	case event.SourceSaleor:
-		return "REFRAIN_SALEOR_JWKS_URL or REFRAIN_SALEOR_SECRET"
-	case event.SourceBigCommerce:
-		return "REFRAIN_BIGCOMMERCE_SECRET"
-	case event.SourceWooCommerce:
-		return "REFRAIN_WOOCOMMERCE_SECRET"
-	}
-	return "REFRAIN_STANDARD_WEBHOOK_SECRET"
-}
-
 // Configured reports whether deliveries from src can be verified.
 func (r *Receiver) Configured(src event.Source) bool {
-	o := r.opts
-	switch src {
-	case event.SourceShopify:
-		return o.ShopifySecret != ""
-	case event.SourceSaleor:
-		return o.SaleorKeys != nil || o.SaleorSecret != ""
-	case event.SourceBigCommerce:
-		return o.BigCommerceSecret != ""
-	case event.SourceWooCommerce:
-		return o.WooCommerceSecret != ""
-	case event.SourceStandard:
-		return o.StandardSecret != ""
-	}
-	return false
+	p, ok := r.platforms.Lookup(src)
+	return ok && p.Configured
 }
 
 // Handler returns the handler of POST /webhooks/{src}.
@@ -163,28 +139,35 @@ func (r *Receiver) serve(src event.Source, w http.ResponseWriter, req *http.Requ
 		answer(w, http.StatusBadRequest, "could not read the body")
 		return
 	}
-	if src == event.SourceWooCommerce && woocommerce.IsPing(req.Header, body) {
+	p, known := r.platforms.Lookup(src)
+	if known && p.Ping != nil && p.Ping(req.Header, body) {
 		// WooCommerce disables a webhook whose activation ping fails.
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 		return
 	}
-	if !r.Configured(src) {
-		r.opts.Logger.WarnContext(ctx, "webhook from an unconfigured source refused", "source", src, "setting", settingOf(src))
-		answer(w, http.StatusServiceUnavailable, string(src)+" webhooks are not configured: set "+settingOf(src))
+	if !known {
+		// Routes exist only for registered platforms; a host that routes
+		// another source gets the answer of an unconnected platform.
+		answer(w, http.StatusServiceUnavailable, string(src)+" is not a storefront platform Refrain knows")
 		return
 	}
-	if err := r.verify(ctx, src, req.Header, body); err != nil {
+	if !p.Configured {
+		r.opts.Logger.WarnContext(ctx, "webhook from an unconfigured source refused", "source", src, "setting", p.Setting)
+		answer(w, http.StatusServiceUnavailable, string(src)+" webhooks are not configured: set "+p.Setting)
+		return
+	}
+	if err := p.Verify(ctx, req.Header, body, r.opts.Clock.Now()); err != nil {
 		switch {
 		case errors.Is(err, storefront.ErrBadSignature):
 			if r.opts.Rejected != nil {
-				r.opts.Rejected(src, reasonOf(src, req.Header, err))
+				r.opts.Rejected(src, reasonOf(p.SignatureHeader, req.Header, err))
 			}
 			answer(w, http.StatusUnauthorized, "invalid signature")
 		case errors.Is(err, storefront.ErrNoKey):
 			r.opts.Logger.WarnContext(ctx, "webhook signed in a way no key is configured for", "source", src, "err", err)
-			answer(w, http.StatusServiceUnavailable, "no key configured for this signature: set "+settingOf(src))
+			answer(w, http.StatusServiceUnavailable, "no key configured for this signature: set "+p.Setting)
 		default:
 			// The key set could not be fetched: a 5xx makes the platform retry.
 			r.opts.Logger.ErrorContext(ctx, "webhook verification failed", "source", src, "err", err)
@@ -192,7 +175,7 @@ func (r *Receiver) serve(src event.Source, w http.ResponseWriter, req *http.Requ
 		}
 		return
 	}
-	d, err := deliveryOf(src, req.Header, body)
+	d, err := p.Delivery(req.Header, body)
 	if err != nil {
 		answer(w, http.StatusBadRequest, err.Error())
 		return
@@ -222,49 +205,9 @@ func (r *Receiver) serve(src event.Source, w http.ResponseWriter, req *http.Requ
 	_, _ = io.WriteString(w, `{"status":"`+status+`","id":"`+inbox.FormatID(stored.ID)+`"}`+"\n")
 }
 
-func (r *Receiver) verify(ctx context.Context, src event.Source, h http.Header, body []byte) error {
-	o := r.opts
-	switch src {
-	case event.SourceShopify:
-		return shopify.Verify(h, body, o.ShopifySecret)
-	case event.SourceSaleor:
-		return saleor.Verify(ctx, h, body, saleor.VerifyOpts{Keys: o.SaleorKeys, Secret: o.SaleorSecret})
-	case event.SourceBigCommerce:
-		return bigcommerce.Verify(h, body, o.BigCommerceSecret, o.Clock.Now())
-	case event.SourceWooCommerce:
-		return woocommerce.Verify(h, body, o.WooCommerceSecret)
-	case event.SourceStandard:
-		return standard.Verify(h, body, o.StandardSecret, o.Clock.Now())
-	}
-	return fmt.Errorf("verify %q: %w", src, storefront.ErrNoKey)
-}
-
-// deliveryOf computes what the inbox stores for a verified request.
-func deliveryOf(src event.Source, h http.Header, body []byte) (storefront.Delivery, error) {
-	switch src {
-	case event.SourceShopify:
-		return shopify.Delivery(h, body)
-	case event.SourceSaleor:
-		return saleor.Delivery(h, body)
-	case event.SourceBigCommerce:
-		return bigcommerce.Delivery(h, body)
-	case event.SourceWooCommerce:
-		return woocommerce.Delivery(h, body)
-	}
-	return standard.Delivery(h, body)
-}
-
-// reasonOf classifies a signature failure for the rejection metric.
-func reasonOf(src event.Source, h http.Header, err error) string {
-	header := storefront.HeaderWebhookSignature
-	switch src {
-	case event.SourceShopify:
-		header = shopify.HeaderHMAC
-	case event.SourceSaleor:
-		header = saleor.HeaderSignature
-	case event.SourceWooCommerce:
-		header = woocommerce.HeaderSignature
-	}
+// reasonOf classifies a signature failure for the rejection metric; header
+// is the one that carries the platform's signature.
+func reasonOf(header string, h http.Header, err error) string {
 	switch {
 	case strings.TrimSpace(h.Get(header)) == "":
 		return ReasonMissingSignature

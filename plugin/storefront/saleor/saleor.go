@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
@@ -165,4 +166,18 @@ func decodeEvent(body []byte) (*payload, error) {
 		return nil, err
 	}
 	return &ev, nil
+}
+
+// Platform returns Saleor as the webhook edge handles it, verifying JWS
+// signatures through opts.Keys (REFRAIN_SALEOR_JWKS_URL) and legacy HMAC
+// signatures with opts.Secret (REFRAIN_SALEOR_SECRET).
+func Platform(opts VerifyOpts) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceSaleor, Setting: "REFRAIN_SALEOR_JWKS_URL or REFRAIN_SALEOR_SECRET",
+		Configured: opts.Keys != nil || opts.Secret != "", SignatureHeader: HeaderSignature,
+		Verify: func(ctx context.Context, h http.Header, body []byte, _ time.Time) error {
+			return Verify(ctx, h, body, opts)
+		},
+		Delivery: Delivery, Parse: Parse,
+	}
 }

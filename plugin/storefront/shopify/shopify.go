@@ -31,9 +31,11 @@
 package shopify
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
@@ -89,4 +91,16 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 			HeaderShopDomain, HeaderAPIVersion, HeaderTriggeredAt, HeaderHMAC),
 		Body: body,
 	}, nil
+}
+
+// Platform returns Shopify as the webhook edge handles it, verifying with
+// the app's client secret (REFRAIN_SHOPIFY_SECRET).
+func Platform(secret string) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceShopify, Setting: "REFRAIN_SHOPIFY_SECRET", Configured: secret != "", SignatureHeader: HeaderHMAC,
+		Verify: func(_ context.Context, h http.Header, body []byte, _ time.Time) error {
+			return Verify(h, body, secret)
+		},
+		Delivery: Delivery, Parse: Parse,
+	}
 }

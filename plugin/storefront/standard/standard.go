@@ -28,6 +28,7 @@
 package standard
 
 import (
+	"context"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
@@ -149,4 +150,17 @@ func required(k event.Kind) []string {
 		return []string{"email"}
 	}
 	return nil
+}
+
+// Platform returns Standard Webhooks as the webhook edge handles it,
+// verifying with the whsec_ secret (REFRAIN_STANDARD_WEBHOOK_SECRET).
+func Platform(secret string) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceStandard, Setting: "REFRAIN_STANDARD_WEBHOOK_SECRET", Configured: secret != "",
+		SignatureHeader: storefront.HeaderWebhookSignature,
+		Verify: func(_ context.Context, h http.Header, body []byte, now time.Time) error {
+			return Verify(h, body, secret, now)
+		},
+		Delivery: Delivery, Parse: Parse,
+	}
 }

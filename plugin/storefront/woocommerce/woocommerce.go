@@ -44,11 +44,13 @@
 package woocommerce
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
@@ -138,4 +140,18 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 			HeaderDeliveryID, HeaderSource, HeaderSignature),
 		Body: body,
 	}, nil
+}
+
+// Platform returns WooCommerce as the webhook edge handles it, verifying
+// with the webhook secret (REFRAIN_WOOCOMMERCE_SECRET) and answering its
+// activation ping.
+func Platform(secret string) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceWooCommerce, Setting: "REFRAIN_WOOCOMMERCE_SECRET", Configured: secret != "",
+		SignatureHeader: HeaderSignature,
+		Verify: func(_ context.Context, h http.Header, body []byte, _ time.Time) error {
+			return Verify(h, body, secret)
+		},
+		Delivery: Delivery, Parse: Parse, Ping: IsPing,
+	}
 }
