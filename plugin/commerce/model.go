@@ -4,6 +4,12 @@
 // abandonment, and the customer events that segments and scenarios start on.
 // State never moves backwards: an event older than what is stored only fills
 // in facts that were missing.
+//
+// It reads events as plugin/commerce/event values and writes through
+// plugin/customer and plugin/store. It must not import plugin/storefront or
+// a storefront adapter, graph, net/http or the assembly; what it needs from
+// other domains (loyalty on a paid order, privacy erasure) it takes as
+// functions in Options that the assembly wires.
 package commerce
 
 import (

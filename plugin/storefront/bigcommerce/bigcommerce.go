@@ -38,6 +38,11 @@
 //
 // Refunds come from refund/created only, not from the Refunded status, so one
 // refund is one event. Any other scope is storefront.ErrUnknownTopic.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package bigcommerce
 
 import (

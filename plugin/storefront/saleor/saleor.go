@@ -32,6 +32,11 @@
 //	customer_deleted                     customer.deleted
 //
 // Any other event is storefront.ErrUnknownTopic.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package saleor
 
 import (

@@ -28,6 +28,11 @@
 //	customers/data_request                   customer.data_request
 //
 // Any other topic is storefront.ErrUnknownTopic.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package shopify
 
 import (

@@ -25,6 +25,11 @@
 // to minor units with the currency's ISO 4217 exponent ("1500" JPY is 1500
 // yen, "12.345" KWD is 12345 fils). Times are RFC 3339 strings. Parse checks
 // the required fields of each type in Go, with the same lists as the schemas.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package standard
 
 import (

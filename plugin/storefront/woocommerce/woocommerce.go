@@ -41,6 +41,11 @@
 // cart item key, kept in Ref.Token, with no cart or customer identity. They
 // are activity signals; guests and carts are identified by the session on the
 // storefront side, not by these webhooks.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package woocommerce
 
 import (
