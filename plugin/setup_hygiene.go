@@ -6,9 +6,9 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // setupHygiene loads the hygiene checker and builds the loyalty service
@@ -51,7 +51,7 @@ func (p *Plugin) marketingHold(ctx context.Context, db bun.IDB, customerPKs []in
 
 // hygieneApplied is the ingest hook: the addresses an applied storefront
 // event carried get their hygiene status.
-func (p *Plugin) hygieneApplied(ctx context.Context, db bun.IDB, ev storefront.Event) error {
+func (p *Plugin) hygieneApplied(ctx context.Context, db bun.IDB, ev event.Event) error {
 	emails, _ := eventCustomers(ev)
 	return hygiene.RefreshEmails(ctx, db, p.resolver.Hygiene, emails)
 }

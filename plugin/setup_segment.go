@@ -7,9 +7,9 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/segment"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 	"github.com/refrain-dev/refrain/scenarios"
 )
 
@@ -45,7 +45,7 @@ func (p *Plugin) SweepSegments(ctx context.Context) ([]segment.Change, error) {
 
 // segmentApplied is the ingest hook: the customers an applied storefront
 // event touched are re-evaluated in the same transaction.
-func (p *Plugin) segmentApplied(ctx context.Context, db bun.IDB, ev storefront.Event) error {
+func (p *Plugin) segmentApplied(ctx context.Context, db bun.IDB, ev event.Event) error {
 	emails, ids := eventCustomers(ev)
 	var norm []string
 	for _, e := range emails {
@@ -61,8 +61,8 @@ func (p *Plugin) segmentApplied(ctx context.Context, db bun.IDB, ev storefront.E
 
 // eventCustomers lists the addresses and store ids of the customers an
 // event names (its customer, its order's, its cart's).
-func eventCustomers(ev storefront.Event) (emails, ids []string) {
-	add := func(c *storefront.Customer, email string) {
+func eventCustomers(ev event.Event) (emails, ids []string) {
+	add := func(c *event.Customer, email string) {
 		if c != nil {
 			if c.Email != "" {
 				emails = append(emails, c.Email)

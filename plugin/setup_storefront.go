@@ -9,6 +9,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/jwks"
@@ -37,10 +38,10 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 		DB: p.db, Writer: inbox.NewWriter(p.db, p.clock, 0), Clock: p.clock, Logger: p.logger, MaxBody: cfg.WebhookMaxBody,
 		ShopifySecret: cfg.ShopifySecret, SaleorSecret: cfg.SaleorSecret, BigCommerceSecret: cfg.BigCommerceSecret,
 		WooCommerceSecret: cfg.WooCommerceSecret, StandardSecret: cfg.StandardWebhookSecret,
-		Rejected: func(src storefront.Source, reason string) {
+		Rejected: func(src event.Source, reason string) {
 			p.metrics.WebhookRejected.WithLabelValues(string(src), reason).Inc()
 		},
-		Stored: func(storefront.Source) {
+		Stored: func(event.Source) {
 			// Wake one idle local worker; the others poll.
 			for _, w := range workers {
 				select {
@@ -56,7 +57,7 @@ func (p *Plugin) setupStorefront(_ context.Context, route func(pattern, name str
 		opts.SaleorKeys = ingest.SaleorKeys(set.Key)
 	}
 	rcv := ingest.NewReceiver(opts)
-	for _, src := range storefront.Sources() {
+	for _, src := range event.Sources() {
 		path := "/webhooks/" + string(src)
 		route("POST "+path, path, rcv.Handler(src))
 	}
@@ -92,7 +93,7 @@ func (p *Plugin) inboxHandler() *ingest.Processor {
 	}
 	h := ingest.NewProcessor(p.commerceProcessor(), fetcher, p.logger)
 	h.Vet = privacy.VetEvent
-	h.Applied = func(ctx context.Context, db bun.IDB, ev storefront.Event) error {
+	h.Applied = func(ctx context.Context, db bun.IDB, ev event.Event) error {
 		if err := p.hygieneApplied(ctx, db, ev); err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
@@ -98,30 +99,30 @@ func saleorJWS(t *testing.T, key *rsa.PrivateKey, kid string, body []byte) strin
 
 // sign returns the headers a platform would send with body. id is the
 // delivery's event id where the platform has one.
-func (h *hooks) sign(src storefront.Source, topic, id string, body []byte) http.Header {
+func (h *hooks) sign(src event.Source, topic, id string, body []byte) http.Header {
 	hd := http.Header{}
 	hd.Set("Content-Type", "application/json")
 	now := h.clock.Now()
 	switch src {
-	case storefront.SourceShopify:
+	case event.SourceShopify:
 		hd.Set("X-Shopify-Topic", topic)
 		hd.Set("X-Shopify-Event-Id", id)
 		hd.Set("X-Shopify-Shop-Domain", "example.myshopify.com")
 		hd.Set("X-Shopify-Hmac-Sha256", hmacB64(testShopifySecret, body))
-	case storefront.SourceSaleor:
+	case event.SourceSaleor:
 		hd.Set("Saleor-Event", topic)
 		hd.Set("Saleor-Domain", "shop.example.com")
 		hd.Set("Saleor-Signature", saleorJWS(h.t, h.saleorKey, "k1", body))
-	case storefront.SourceBigCommerce:
+	case event.SourceBigCommerce:
 		hd.Set("Webhook-Id", id)
 		hd.Set("Webhook-Timestamp", fmt.Sprint(now.Unix()))
 		hd.Set("Webhook-Signature", storefront.SignStandardWebhook([]byte(testBCSecret), id, now, body))
-	case storefront.SourceWooCommerce:
+	case event.SourceWooCommerce:
 		hd.Set("X-WC-Webhook-Topic", topic)
 		hd.Set("X-WC-Webhook-Delivery-Id", id)
 		hd.Set("X-WC-Webhook-Source", "https://example.com/")
 		hd.Set("X-WC-Webhook-Signature", hmacB64(testWooSecret, body))
-	case storefront.SourceStandard:
+	case event.SourceStandard:
 		hd.Set("Webhook-Id", id)
 		hd.Set("Webhook-Timestamp", fmt.Sprint(now.Unix()))
 		hd.Set("Webhook-Signature", storefront.SignStandardWebhook(testStandardKey, id, now, body))
@@ -136,7 +137,7 @@ type hookResponse struct {
 	Error  string `json:"error"`
 }
 
-func (h *hooks) post(src storefront.Source, hd http.Header, body []byte) hookResponse {
+func (h *hooks) post(src event.Source, hd http.Header, body []byte) hookResponse {
 	h.t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/"+string(src), bytes.NewReader(body))
 	req.Header = hd.Clone()
@@ -150,7 +151,7 @@ func (h *hooks) post(src storefront.Source, hd http.Header, body []byte) hookRes
 }
 
 // deliver signs and posts body once and returns the response.
-func (h *hooks) deliver(src storefront.Source, topic string, body []byte) hookResponse {
+func (h *hooks) deliver(src event.Source, topic string, body []byte) hookResponse {
 	h.t.Helper()
 	h.seq++
 	return h.post(src, h.sign(src, topic, fmt.Sprintf("evt-%d", h.seq), body), body)
@@ -208,7 +209,7 @@ func (h *hooks) cart(src, token string) *commerce.Cart {
 
 type fixtureCase struct {
 	file   string
-	src    storefront.Source
+	src    event.Source
 	topic  string // the topic header; BigCommerce and Standard carry it in the body
 	status inbox.Status
 	check  func(t *testing.T, h *hooks)
@@ -223,21 +224,21 @@ func fixtureCases() []fixtureCase {
 		return v
 	}
 	return []fixtureCase{
-		{"shopify_customers_create.json", storefront.SourceShopify, "customers/create", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"shopify_customers_create.json", event.SourceShopify, "customers/create", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			c := h.customer("gid://shopify/Customer/706405506930370084")
 			require.Equal(t, "bob@biller.com", *c.Email)
 			require.Equal(t, "Bob", *c.FirstName)
 			require.Equal(t, "SUBSCRIBER", c.Stage)
 			require.Equal(t, 1, h.events(c.PK, "customer.created"))
 		}},
-		{"shopify_customers_email_marketing_consent_update.json", storefront.SourceShopify, "customers_email_marketing_consent/update", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"shopify_customers_email_marketing_consent_update.json", event.SourceShopify, "customers_email_marketing_consent/update", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			c := h.customer("gid://shopify/Customer/706405506930370084")
 			require.Equal(t, customer.ConsentNotSubscribed, c.ConsentState)
 			require.Equal(t, "UNSUBSCRIBED", c.Stage)
 			require.Equal(t, 1, h.events(c.PK, "consent.changed"))
 			require.Equal(t, 1, h.events(c.PK, customer.EventStageChanged))
 		}},
-		{"shopify_orders_create.json", storefront.SourceShopify, "orders/create", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"shopify_orders_create.json", event.SourceShopify, "orders/create", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			o := h.order("shopify", "gid://shopify/Order/820982911946154508")
 			require.Equal(t, int64(41495), o.TotalMinor)
 			require.Equal(t, "USD", *o.Currency)
@@ -253,7 +254,7 @@ func fixtureCases() []fixtureCase {
 			require.Equal(t, 0, c.OrdersCount, "a cancelled order does not count")
 			require.Equal(t, 1, h.events(c.PK, "order.created"))
 		}},
-		{"shopify_checkouts_update.json", storefront.SourceShopify, "checkouts/update", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"shopify_checkouts_update.json", event.SourceShopify, "checkouts/update", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			ct := h.cart("shopify", "123123123")
 			require.Equal(t, commerce.CartOpen, ct.Status)
 			require.Equal(t, int64(42188), ct.ValueMinor)
@@ -264,57 +265,57 @@ func fixtureCases() []fixtureCase {
 			require.Equal(t, c.PK, *ct.CustomerPK)
 			require.Equal(t, 1, h.events(c.PK, "cart.updated"))
 		}},
-		{"shopify_carts_update.json", storefront.SourceShopify, "carts/update", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"shopify_carts_update.json", event.SourceShopify, "carts/update", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			ct := h.cart("shopify", "exampleCartId")
 			require.Equal(t, int64(5997), ct.ValueMinor)
 			require.Nil(t, ct.CustomerPK)
 			require.Equal(t, at("2022-01-01T00:00:00Z"), ct.LastActivityAt.UTC())
 		}},
-		{"saleor_order_created.json", storefront.SourceSaleor, "ORDER_CREATED", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"saleor_order_created.json", event.SourceSaleor, "ORDER_CREATED", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			o := h.order("saleor", "T3JkZXI6YzhmY2FjMTgtMWQ5Yy00NWRkLTgxMGYtMGIzMTJiYTNjZDYz")
 			require.Len(t, o.Items, 1)
 			require.Nil(t, o.CustomerPK)
 			require.Equal(t, t0, o.PlacedAt.UTC(), "no time in the payload: the receipt time")
 		}},
-		{"saleor_order_created_event_root.json", storefront.SourceSaleor, "order_created", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"saleor_order_created_event_root.json", event.SourceSaleor, "order_created", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			o := h.order("saleor", "T3JkZXI6MWFkNzZjOTctZDkxNy00NjRmLWIwNzUtOTljNzcwY2IzOWI4")
 			require.Equal(t, at("2022-12-12T00:37:17.405467Z"), o.PlacedAt.UTC())
 		}},
-		{"saleor_checkout_updated.json", storefront.SourceSaleor, "checkout_updated", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"saleor_checkout_updated.json", event.SourceSaleor, "checkout_updated", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			ct := h.cart("saleor", "3b2b8b6a-2a43-4b7b-9a5f-0c1f3c2d9e11")
 			require.Equal(t, commerce.CartOpen, ct.Status)
 			require.Len(t, ct.Items, 1)
 			require.Equal(t, "UHJvZHVjdFZhcmlhbnQ6NDI=", ct.Items[0].VariantID)
 		}},
-		{"bigcommerce_store_customer_created.json", storefront.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"bigcommerce_store_customer_created.json", event.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			c := h.customer("32")
 			require.Equal(t, "bigcommerce", *c.ExternalSource)
 			require.Equal(t, 1, h.events(c.PK, "customer.created"))
 		}},
-		{"bigcommerce_store_order_created.json", storefront.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"bigcommerce_store_order_created.json", event.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			o := h.order("bigcommerce", "250")
 			require.Equal(t, time.Unix(1561479335, 0).UTC(), o.PlacedAt.UTC())
 			require.Nil(t, o.PaidAt)
 		}},
-		{"bigcommerce_store_order_statusUpdated.json", storefront.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"bigcommerce_store_order_statusUpdated.json", event.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			o := h.order("bigcommerce", "250")
 			require.Equal(t, time.Unix(1561479335, 0).UTC(), o.PaidAt.UTC(), "status 11, awaiting fulfillment, means paid")
 		}},
-		{"bigcommerce_store_order_refund_created.json", storefront.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"bigcommerce_store_order_refund_created.json", event.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			o := h.order("bigcommerce", "250")
 			require.Equal(t, time.Unix(1561479923, 0).UTC(), o.RefundedAt.UTC())
 		}},
-		{"bigcommerce_store_cart_updated.json", storefront.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"bigcommerce_store_cart_updated.json", event.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			require.Equal(t, commerce.CartOpen, h.cart("bigcommerce", "09346904-4175-44fd-be53-f7e598531b6c").Status)
 		}},
-		{"bigcommerce_store_cart_abandoned.json", storefront.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"bigcommerce_store_cart_abandoned.json", event.SourceBigCommerce, "", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			require.Equal(t, commerce.CartAbandoned, h.cart("bigcommerce", "09346904-4175-44fd-be53-f7e598531b6c").Status,
 				"the platform's own abandoned event")
 		}},
-		{"bigcommerce_store_subscriber_created.json", storefront.SourceBigCommerce, "", inbox.StatusIgnored, func(t *testing.T, h *hooks) {
+		{"bigcommerce_store_subscriber_created.json", event.SourceBigCommerce, "", inbox.StatusIgnored, func(t *testing.T, h *hooks) {
 			// Without store credentials a subscriber id alone names nobody.
 		}},
-		{"woocommerce_order_created.json", storefront.SourceWooCommerce, "order.created", inbox.StatusDone, func(t *testing.T, h *hooks) {
+		{"woocommerce_order_created.json", event.SourceWooCommerce, "order.created", inbox.StatusDone, func(t *testing.T, h *hooks) {
 			o := h.order("woocommerce", "727")
 			require.Equal(t, int64(2935), o.TotalMinor)
 			require.NotNil(t, o.PaidAt, "processing means paid")
@@ -326,10 +327,10 @@ func fixtureCases() []fixtureCase {
 			require.Equal(t, 1, h.events(c.PK, "order.created"))
 			require.Equal(t, 1, h.events(c.PK, "order.paid"))
 		}},
-		{"woocommerce_action_woocommerce_add_to_cart_shape.json", storefront.SourceWooCommerce, "action.woocommerce_add_to_cart", inbox.StatusIgnored, func(t *testing.T, h *hooks) {
+		{"woocommerce_action_woocommerce_add_to_cart_shape.json", event.SourceWooCommerce, "action.woocommerce_add_to_cart", inbox.StatusIgnored, func(t *testing.T, h *hooks) {
 			// A cart item key without cart or customer identity records nothing.
 		}},
-		{"standardwebhooks_contact_created.json", storefront.SourceStandard, "", inbox.StatusIgnored, func(t *testing.T, h *hooks) {
+		{"standardwebhooks_contact_created.json", event.SourceStandard, "", inbox.StatusIgnored, func(t *testing.T, h *hooks) {
 			// contact.created is not one of Refrain's event types: stored, then ignored.
 		}},
 	}
@@ -413,12 +414,12 @@ func TestWebhookRejections(t *testing.T) {
 		}
 
 		// Shopify: tampered body, wrong secret, no signature.
-		hd := h.sign(storefront.SourceShopify, "orders/create", "e1", order)
-		require.Equal(t, http.StatusUnauthorized, h.post(storefront.SourceShopify, hd, append([]byte(" "), order...)).Code)
+		hd := h.sign(event.SourceShopify, "orders/create", "e1", order)
+		require.Equal(t, http.StatusUnauthorized, h.post(event.SourceShopify, hd, append([]byte(" "), order...)).Code)
 		hd.Set("X-Shopify-Hmac-Sha256", hmacB64("another-secret", order))
-		require.Equal(t, http.StatusUnauthorized, h.post(storefront.SourceShopify, hd, order).Code)
+		require.Equal(t, http.StatusUnauthorized, h.post(event.SourceShopify, hd, order).Code)
 		hd.Del("X-Shopify-Hmac-Sha256")
-		require.Equal(t, http.StatusUnauthorized, h.post(storefront.SourceShopify, hd, order).Code)
+		require.Equal(t, http.StatusUnauthorized, h.post(event.SourceShopify, hd, order).Code)
 		require.Equal(t, 2.0, rejected("shopify", "bad_signature"))
 		require.Equal(t, 1.0, rejected("shopify", "missing_signature"))
 
@@ -429,22 +430,22 @@ func TestWebhookRejections(t *testing.T) {
 		hd.Set("Webhook-Id", "msg_1")
 		hd.Set("Webhook-Timestamp", fmt.Sprint(old.Unix()))
 		hd.Set("Webhook-Signature", storefront.SignStandardWebhook(testStandardKey, "msg_1", old, std))
-		require.Equal(t, http.StatusUnauthorized, h.post(storefront.SourceStandard, hd, std).Code)
+		require.Equal(t, http.StatusUnauthorized, h.post(event.SourceStandard, hd, std).Code)
 		require.Equal(t, 1.0, rejected("standard", "stale_timestamp"))
 
 		// BigCommerce signed with another secret.
 		bc := readWebhookFixture(t, "bigcommerce_store_order_created.json")
-		hd = h.sign(storefront.SourceBigCommerce, "", "bc1", bc)
+		hd = h.sign(event.SourceBigCommerce, "", "bc1", bc)
 		hd.Set("Webhook-Signature", storefront.SignStandardWebhook([]byte("wrong"), "bc1", h.clock.Now(), bc))
-		require.Equal(t, http.StatusUnauthorized, h.post(storefront.SourceBigCommerce, hd, bc).Code)
+		require.Equal(t, http.StatusUnauthorized, h.post(event.SourceBigCommerce, hd, bc).Code)
 
 		// Saleor: a JWS made with another key under the known kid, and one
 		// whose kid the configured JWKS does not have.
-		hd = h.sign(storefront.SourceSaleor, "order_created", "", order)
+		hd = h.sign(event.SourceSaleor, "order_created", "", order)
 		hd.Set("Saleor-Signature", saleorJWS(t, h.otherKey, "k1", order))
-		require.Equal(t, http.StatusUnauthorized, h.post(storefront.SourceSaleor, hd, order).Code)
+		require.Equal(t, http.StatusUnauthorized, h.post(event.SourceSaleor, hd, order).Code)
 		hd.Set("Saleor-Signature", saleorJWS(t, h.otherKey, "k2", order))
-		require.Equal(t, http.StatusUnauthorized, h.post(storefront.SourceSaleor, hd, order).Code)
+		require.Equal(t, http.StatusUnauthorized, h.post(event.SourceSaleor, hd, order).Code)
 		require.Equal(t, 1.0, rejected("saleor", "bad_signature"))
 		require.Equal(t, 1.0, rejected("saleor", "unknown_key"))
 		require.Zero(t, h.inboxCount(), "a rejected delivery stores nothing")
@@ -453,22 +454,22 @@ func TestWebhookRejections(t *testing.T) {
 		mac := hmac.New(sha256.New, []byte(testSaleorSecret))
 		mac.Write(order)
 		hd.Set("Saleor-Signature", hex.EncodeToString(mac.Sum(nil)))
-		require.Equal(t, http.StatusOK, h.post(storefront.SourceSaleor, hd, order).Code)
+		require.Equal(t, http.StatusOK, h.post(event.SourceSaleor, hd, order).Code)
 		require.Equal(t, 1, h.inboxCount())
 
 		// WooCommerce's activation ping is answered even before it is configured;
 		// its deliveries are not.
 		ping := http.Header{}
 		ping.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp := h.post(storefront.SourceWooCommerce, ping, []byte("webhook_id=12"))
+		resp := h.post(event.SourceWooCommerce, ping, []byte("webhook_id=12"))
 		require.Equal(t, http.StatusOK, resp.Code)
-		resp = h.deliver(storefront.SourceWooCommerce, "order.created", readWebhookFixture(t, "woocommerce_order_created.json"))
+		resp = h.deliver(event.SourceWooCommerce, "order.created", readWebhookFixture(t, "woocommerce_order_created.json"))
 		require.Equal(t, http.StatusServiceUnavailable, resp.Code)
 		require.Contains(t, resp.Error, "REFRAIN_WOOCOMMERCE_SECRET")
 
 		// Larger than REFRAIN_WEBHOOK_MAX_BODY.
 		big := readWebhookFixture(t, "shopify_orders_create.json")
-		require.Equal(t, http.StatusRequestEntityTooLarge, h.deliver(storefront.SourceShopify, "orders/create", big).Code)
+		require.Equal(t, http.StatusRequestEntityTooLarge, h.deliver(event.SourceShopify, "orders/create", big).Code)
 		require.Equal(t, 1, h.inboxCount())
 	})
 }
@@ -494,15 +495,15 @@ func TestOutOfOrderDeliveriesNeverMoveStateBackwards(t *testing.T) {
 		cust := readWebhookFixture(t, "shopify_customers_create.json")
 		newer := patchJSON(t, cust, map[string]any{"first_name": "Robert", "updated_at": "2022-01-05T00:00:00Z"})
 		older := patchJSON(t, cust, map[string]any{"first_name": "Bobby", "updated_at": "2022-01-03T00:00:00Z"})
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceShopify, "customers/update", newer).Code)
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceShopify, "customers/update", older).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceShopify, "customers/update", newer).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceShopify, "customers/update", older).Code)
 		require.Equal(t, 2, h.process())
 		require.Equal(t, "Robert", *h.customer("gid://shopify/Customer/706405506930370084").FirstName)
 
 		co := readWebhookFixture(t, "shopify_checkouts_update.json")
 		newerCo := patchJSON(t, co, map[string]any{"email": "new@example.com", "updated_at": "2022-01-02T00:00:00Z"})
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceShopify, "checkouts/update", newerCo).Code)
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceShopify, "checkouts/update", co).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceShopify, "checkouts/update", newerCo).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceShopify, "checkouts/update", co).Code)
 		require.Equal(t, 2, h.process())
 		ct := h.cart("shopify", "123123123")
 		require.Equal(t, "new@example.com", *ct.Email)
@@ -514,8 +515,8 @@ func TestOutOfOrderDeliveriesNeverMoveStateBackwards(t *testing.T) {
 		created := []byte(`{"type":"order.created","timestamp":"2024-05-03T12:00:00Z","data":{"id":"o-1","status":"pending",
 			"total":{"amount":"10.00","currency":"EUR"},"customer":{"id":"cus_1","email":"c1@example.com"},
 			"placedAt":"2024-05-03T12:00:00Z","updatedAt":"2024-05-03T12:00:00Z"}}`)
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceStandard, "", paid).Code)
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceStandard, "", created).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceStandard, "", paid).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceStandard, "", created).Code)
 		require.Equal(t, 2, h.process())
 		o := h.order("standard", "o-1")
 		require.Equal(t, "paid", o.Status, "the older payload does not win")
@@ -540,8 +541,8 @@ func TestIdentityByStoreIDThenGuestEmail(t *testing.T) {
 		require.NoError(t, err)
 
 		// Shopify's sample order: contact email jon@, customer john@ with a store id.
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceShopify, "orders/create", readWebhookFixture(t, "shopify_orders_create.json")).Code)
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceWooCommerce, "order.created", readWebhookFixture(t, "woocommerce_order_created.json")).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceShopify, "orders/create", readWebhookFixture(t, "shopify_orders_create.json")).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceWooCommerce, "order.created", readWebhookFixture(t, "woocommerce_order_created.json")).Code)
 		require.Equal(t, 2, h.process())
 
 		o := h.order("shopify", "gid://shopify/Order/820982911946154508")
@@ -570,7 +571,7 @@ func TestCartAbandonmentOnAVirtualClock(t *testing.T) {
 		h := newHooks(t, db, nil)
 		ctx := context.Background()
 		now := h.clock.Now().Format(time.RFC3339)
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceStandard, "", []byte(fmt.Sprintf(standardCart, now, now))).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceStandard, "", []byte(fmt.Sprintf(standardCart, now, now))).Code)
 		require.Equal(t, 1, h.process())
 		vera := h.byEmail("vera@example.com")
 		require.Equal(t, 1, h.events(vera.PK, "cart.updated"))
@@ -596,7 +597,7 @@ func TestCartAbandonmentOnAVirtualClock(t *testing.T) {
 
 		h.clock.Advance(3 * time.Hour)
 		now = h.clock.Now().Format(time.RFC3339)
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceStandard, "", []byte(fmt.Sprintf(standardOrder, now, now, now))).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceStandard, "", []byte(fmt.Sprintf(standardOrder, now, now, now))).Code)
 		require.Equal(t, 1, h.process())
 		require.Equal(t, commerce.CartConverted, h.cart("standard", "cart_v1").Status)
 		require.Equal(t, 1, h.events(vera.PK, "cart.converted"))
@@ -661,9 +662,9 @@ func TestInboundEventsAndReplayThroughGraphQL(t *testing.T) {
 		h := newHooks(t, db, nil)
 		// Authentic but unusable: a Shopify order with a malformed price fails at once.
 		bad := []byte(`{"id": 1, "admin_graphql_api_id": "gid://shopify/Order/1", "currency": "USD", "total_price": "abc"}`)
-		resp := h.deliver(storefront.SourceShopify, "orders/create", bad)
+		resp := h.deliver(event.SourceShopify, "orders/create", bad)
 		require.Equal(t, http.StatusOK, resp.Code)
-		require.Equal(t, http.StatusOK, h.deliver(storefront.SourceShopify, "orders/create", readWebhookFixture(t, "shopify_orders_create.json")).Code)
+		require.Equal(t, http.StatusOK, h.deliver(event.SourceShopify, "orders/create", readWebhookFixture(t, "shopify_orders_create.json")).Code)
 		require.Equal(t, 2, h.process())
 
 		type node struct {

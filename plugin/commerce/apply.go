@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 	"github.com/uptrace/bun"
 )
 
@@ -48,18 +48,18 @@ func (p *Processor) Options() Options { return p.opts }
 // Apply applies one event. now is when the delivery was received; it stands
 // in for the event time when the payload carries none. Apply is idempotent:
 // applying the same event twice has the effect of applying it once.
-func (p *Processor) Apply(ctx context.Context, db bun.IDB, now time.Time, ev storefront.Event) error {
+func (p *Processor) Apply(ctx context.Context, db bun.IDB, now time.Time, ev event.Event) error {
 	if ev.Thin {
 		return p.applyThin(ctx, db, now, ev)
 	}
 	switch ev.Kind {
-	case storefront.KindCustomerCreated, storefront.KindCustomerUpdated:
+	case event.KindCustomerCreated, event.KindCustomerUpdated:
 		return p.applyCustomer(ctx, db, now, ev)
-	case storefront.KindConsentUpdated, storefront.KindNewsletterSubscribed, storefront.KindNewsletterUnsubscribed:
+	case event.KindConsentUpdated, event.KindNewsletterSubscribed, event.KindNewsletterUnsubscribed:
 		return p.applyConsent(ctx, db, now, ev)
-	case storefront.KindCustomerDeleted, storefront.KindCustomerRedacted:
+	case event.KindCustomerDeleted, event.KindCustomerRedacted:
 		return p.applyErasure(ctx, db, now, ev)
-	case storefront.KindCustomerDataRequest:
+	case event.KindCustomerDataRequest:
 		c, err := p.findCustomer(ctx, db, ev)
 		if err != nil || c == nil {
 			return err
@@ -67,10 +67,10 @@ func (p *Processor) Apply(ctx context.Context, db bun.IDB, now time.Time, ev sto
 		_, _, err = customer.AppendEvent(ctx, db, now, c.PK, customer.EventInput{Type: EventDataRequested,
 			OccurredAt: eventTime(ev, now), Source: string(ev.Source), Properties: map[string]any{"topic": ev.Topic}})
 		return err
-	case storefront.KindOrderCreated, storefront.KindOrderPaid, storefront.KindOrderFulfilled,
-		storefront.KindOrderRefunded, storefront.KindOrderCancelled:
+	case event.KindOrderCreated, event.KindOrderPaid, event.KindOrderFulfilled,
+		event.KindOrderRefunded, event.KindOrderCancelled:
 		return p.applyOrder(ctx, db, now, ev)
-	case storefront.KindCartUpdated, storefront.KindCartAbandoned, storefront.KindCartConverted:
+	case event.KindCartUpdated, event.KindCartAbandoned, event.KindCartConverted:
 		return p.applyCart(ctx, db, now, ev)
 	}
 	return fmt.Errorf("%w: %s", ErrUnhandled, ev.Kind)
@@ -83,7 +83,7 @@ var ErrThin = errors.New("thin event: no resource id to record")
 // applyThin records a thin event (ids only, not completed from the store's
 // API) with what it carries: the order, cart or customer by its platform
 // id, with no amounts and no buyer, so that a later full payload fills it in.
-func (p *Processor) applyThin(ctx context.Context, db bun.IDB, now time.Time, ev storefront.Event) error {
+func (p *Processor) applyThin(ctx context.Context, db bun.IDB, now time.Time, ev event.Event) error {
 	ref := ev.Ref
 	if ref == nil || ref.ID == "" {
 		return ErrThin
@@ -91,14 +91,14 @@ func (p *Processor) applyThin(ctx context.Context, db bun.IDB, now time.Time, ev
 	full := ev
 	full.Thin = false
 	switch ref.Type {
-	case storefront.ResourceOrder:
-		full.Order = &storefront.Order{ID: ref.ID}
+	case event.ResourceOrder:
+		full.Order = &event.Order{ID: ref.ID}
 		return p.applyOrder(ctx, db, now, full)
-	case storefront.ResourceCart:
-		full.Cart = &storefront.Cart{Token: ref.ID, OrderID: ref.OrderID}
+	case event.ResourceCart:
+		full.Cart = &event.Cart{Token: ref.ID, OrderID: ref.OrderID}
 		return p.applyCart(ctx, db, now, full)
-	case storefront.ResourceCustomer:
-		full.Customer = &storefront.Customer{ID: ref.ID}
+	case event.ResourceCustomer:
+		full.Customer = &event.Customer{ID: ref.ID}
 		return p.Apply(ctx, db, now, full)
 	}
 	return ErrThin
@@ -107,26 +107,26 @@ func (p *Processor) applyThin(ctx context.Context, db bun.IDB, now time.Time, ev
 // ErrUnhandled is returned for an event kind commerce does not act on.
 var ErrUnhandled = errors.New("unhandled event kind")
 
-func eventTime(ev storefront.Event, now time.Time) time.Time {
+func eventTime(ev event.Event, now time.Time) time.Time {
 	if ev.OccurredAt.IsZero() {
 		return now
 	}
 	return ev.OccurredAt.UTC()
 }
 
-func consentOf(c *storefront.Consent, source string, at time.Time) *customer.Consent {
+func consentOf(c *event.Consent, source string, at time.Time) *customer.Consent {
 	if c == nil {
 		return nil
 	}
 	var state customer.ConsentState
 	switch c.State {
-	case storefront.ConsentSubscribed:
+	case event.ConsentSubscribed:
 		state = customer.ConsentSubscribed
-	case storefront.ConsentPending:
+	case event.ConsentPending:
 		state = customer.ConsentPending
-	case storefront.ConsentNotSubscribed:
+	case event.ConsentNotSubscribed:
 		state = customer.ConsentNotSubscribed
-	case storefront.ConsentUnsubscribed:
+	case event.ConsentUnsubscribed:
 		state = customer.ConsentUnsubscribed
 	default:
 		return nil
@@ -144,7 +144,7 @@ func consentOf(c *storefront.Consent, source string, at time.Time) *customer.Con
 
 // profileOf turns a webhook customer into a customer profile; fallbackEmail
 // is used for guests known only by an order or cart contact address.
-func profileOf(source string, c *storefront.Customer, fallbackEmail string) (customer.Profile, bool) {
+func profileOf(source string, c *event.Customer, fallbackEmail string) (customer.Profile, bool) {
 	var p customer.Profile
 	email := fallbackEmail
 	if c != nil {
@@ -169,7 +169,7 @@ func profileOf(source string, c *storefront.Customer, fallbackEmail string) (cus
 
 // resolve finds or creates the customer an event names: by the store's id
 // first, by normalised email only for a guest.
-func (p *Processor) resolve(ctx context.Context, db bun.IDB, now time.Time, source string, c *storefront.Customer, fallbackEmail string) (*customer.Customer, error) {
+func (p *Processor) resolve(ctx context.Context, db bun.IDB, now time.Time, source string, c *event.Customer, fallbackEmail string) (*customer.Customer, error) {
 	prof, ok := profileOf(source, c, fallbackEmail)
 	if !ok {
 		return nil, nil
@@ -189,7 +189,7 @@ func (p *Processor) resolve(ctx context.Context, db bun.IDB, now time.Time, sour
 	return cust, nil
 }
 
-func (p *Processor) findCustomer(ctx context.Context, db bun.IDB, ev storefront.Event) (*customer.Customer, error) {
+func (p *Processor) findCustomer(ctx context.Context, db bun.IDB, ev event.Event) (*customer.Customer, error) {
 	if ev.Customer == nil {
 		return nil, nil
 	}
@@ -215,7 +215,7 @@ func (p *Processor) findCustomer(ctx context.Context, db bun.IDB, ev storefront.
 	return nil, nil
 }
 
-func (p *Processor) applyCustomer(ctx context.Context, db bun.IDB, now time.Time, ev storefront.Event) error {
+func (p *Processor) applyCustomer(ctx context.Context, db bun.IDB, now time.Time, ev event.Event) error {
 	if ev.Customer == nil {
 		return &ParseGap{What: "customer event without a customer"}
 	}
@@ -244,7 +244,7 @@ func (p *Processor) applyCustomer(ctx context.Context, db bun.IDB, now time.Time
 		}
 	}
 	typ := EventCustomerUpdate
-	if created || ev.Kind == storefront.KindCustomerCreated {
+	if created || ev.Kind == event.KindCustomerCreated {
 		typ = EventCustomerCreate
 	}
 	key := ""
@@ -259,7 +259,7 @@ func (p *Processor) applyCustomer(ctx context.Context, db bun.IDB, now time.Time
 	return err
 }
 
-func (p *Processor) applyConsent(ctx context.Context, db bun.IDB, now time.Time, ev storefront.Event) error {
+func (p *Processor) applyConsent(ctx context.Context, db bun.IDB, now time.Time, ev event.Event) error {
 	if ev.Customer == nil {
 		return &ParseGap{What: "consent event without a customer"}
 	}
@@ -267,9 +267,9 @@ func (p *Processor) applyConsent(ctx context.Context, db bun.IDB, now time.Time,
 	cons := consentOf(ev.Customer.EmailConsent, string(ev.Source), at)
 	switch {
 	case cons != nil:
-	case ev.Kind == storefront.KindNewsletterSubscribed:
+	case ev.Kind == event.KindNewsletterSubscribed:
 		cons = &customer.Consent{State: customer.ConsentSubscribed, At: at, Source: string(ev.Source), Method: "webhook"}
-	case ev.Kind == storefront.KindNewsletterUnsubscribed:
+	case ev.Kind == event.KindNewsletterUnsubscribed:
 		cons = &customer.Consent{State: customer.ConsentUnsubscribed, At: at, Source: string(ev.Source), Method: "webhook"}
 	default:
 		return &ParseGap{What: "consent event without a consent state"}
@@ -302,7 +302,7 @@ func (p *Processor) applyConsent(ctx context.Context, db bun.IDB, now time.Time,
 	return err
 }
 
-func (p *Processor) applyErasure(ctx context.Context, db bun.IDB, now time.Time, ev storefront.Event) error {
+func (p *Processor) applyErasure(ctx context.Context, db bun.IDB, now time.Time, ev event.Event) error {
 	c, err := p.findCustomer(ctx, db, ev)
 	if err != nil || c == nil {
 		return err

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/store"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 	"github.com/uptrace/bun"
 )
 
-func (p *Processor) applyCart(ctx context.Context, db bun.IDB, now time.Time, ev storefront.Event) error {
+func (p *Processor) applyCart(ctx context.Context, db bun.IDB, now time.Time, ev event.Event) error {
 	ct := ev.Cart
 	if ct == nil || ct.Token == "" {
 		return &ParseGap{What: "cart event without a token"}
@@ -41,7 +41,7 @@ func (p *Processor) applyCart(ctx context.Context, db bun.IDB, now time.Time, ev
 		activity = at
 	}
 	if newer(ct.UpdatedAt, stored.PlatformUpdatedAt) {
-		if len(ct.Items) > 0 || ev.Kind == storefront.KindCartUpdated {
+		if len(ct.Items) > 0 || ev.Kind == event.KindCartUpdated {
 			stored.Items = itemsOf(ct.Items)
 			stored.ValueMinor = ct.Total.Minor
 			stored.Currency = strp(ct.Total.Currency)
@@ -64,8 +64,8 @@ func (p *Processor) applyCart(ctx context.Context, db bun.IDB, now time.Time, ev
 		stored.CustomerPK = &cust.PK
 	}
 	stored.UpdatedAt = now
-	convert := ev.Kind == storefront.KindCartConverted || ct.Status == storefront.CartConverted
-	abandon := ev.Kind == storefront.KindCartAbandoned || ct.Status == storefront.CartAbandoned
+	convert := ev.Kind == event.KindCartConverted || ct.Status == event.CartConverted
+	abandon := ev.Kind == event.KindCartAbandoned || ct.Status == event.CartAbandoned
 	if isNew {
 		if _, err := db.NewInsert().Model(stored).Exec(ctx); err != nil {
 			return fmt.Errorf("insert cart: %w", err)

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/store"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
 )
@@ -23,11 +23,11 @@ func newProcessor() *commerce.Processor {
 	return commerce.NewProcessor(commerce.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-func usd(minor int64) storefront.Money { return storefront.Money{Minor: minor, Currency: "USD"} }
+func usd(minor int64) event.Money { return event.Money{Minor: minor, Currency: "USD"} }
 
-func orderEvent(kind storefront.Kind, id string, total int64, placed time.Time, buyer *storefront.Customer) storefront.Event {
-	return storefront.Event{Kind: kind, Source: storefront.SourceStandard, Topic: string(kind), OccurredAt: placed,
-		Order: &storefront.Order{ID: id, Total: usd(total), PlacedAt: placed, UpdatedAt: placed, Customer: buyer}}
+func orderEvent(kind event.Kind, id string, total int64, placed time.Time, buyer *event.Customer) event.Event {
+	return event.Event{Kind: kind, Source: event.SourceStandard, Topic: string(kind), OccurredAt: placed,
+		Order: &event.Order{ID: id, Total: usd(total), PlacedAt: placed, UpdatedAt: placed, Customer: buyer}}
 }
 
 func eventTypes(t *testing.T, db bun.IDB, pk int64, typ string) []*customer.Event {
@@ -41,14 +41,14 @@ func TestRollupsWithRefundsAndCancellations(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		ctx := context.Background()
 		p := newProcessor()
-		ann := &storefront.Customer{ID: "cus_ann", Email: "ann@example.com"}
-		apply := func(ev storefront.Event) {
+		ann := &event.Customer{ID: "cus_ann", Email: "ann@example.com"}
+		apply := func(ev event.Event) {
 			t.Helper()
 			require.NoError(t, p.Apply(ctx, db, t0, ev))
 		}
-		apply(orderEvent(storefront.KindOrderCreated, "o1", 10000, t0.Add(-40*24*time.Hour), ann))
-		apply(orderEvent(storefront.KindOrderCreated, "o2", 5000, t0.Add(-10*24*time.Hour), ann))
-		apply(orderEvent(storefront.KindOrderCreated, "o3", 7000, t0.Add(-5*24*time.Hour), ann))
+		apply(orderEvent(event.KindOrderCreated, "o1", 10000, t0.Add(-40*24*time.Hour), ann))
+		apply(orderEvent(event.KindOrderCreated, "o2", 5000, t0.Add(-10*24*time.Hour), ann))
+		apply(orderEvent(event.KindOrderCreated, "o3", 7000, t0.Add(-5*24*time.Hour), ann))
 
 		c, err := customer.GetByRef(ctx, db, "cus_ann")
 		require.NoError(t, err)
@@ -59,30 +59,30 @@ func TestRollupsWithRefundsAndCancellations(t *testing.T) {
 		require.Equal(t, t0.Add(-5*24*time.Hour), c.LastOrderAt.UTC())
 
 		// Two partial refunds of o1 add up; the same order delivered again changes nothing.
-		refund := func(amount int64, at time.Time) storefront.Event {
-			return storefront.Event{Kind: storefront.KindOrderRefunded, Source: storefront.SourceStandard, OccurredAt: at,
-				Order: &storefront.Order{ID: "o1", Refunded: usd(amount), RefundIncrement: true, RefundedAt: at}}
+		refund := func(amount int64, at time.Time) event.Event {
+			return event.Event{Kind: event.KindOrderRefunded, Source: event.SourceStandard, OccurredAt: at,
+				Order: &event.Order{ID: "o1", Refunded: usd(amount), RefundIncrement: true, RefundedAt: at}}
 		}
 		apply(refund(2500, t0.Add(-9*24*time.Hour)))
 		apply(refund(1500, t0.Add(-8*24*time.Hour)))
-		apply(orderEvent(storefront.KindOrderCreated, "o2", 5000, t0.Add(-10*24*time.Hour), ann))
+		apply(orderEvent(event.KindOrderCreated, "o2", 5000, t0.Add(-10*24*time.Hour), ann))
 		c, err = customer.GetByRef(ctx, db, "cus_ann")
 		require.NoError(t, err)
 		require.Equal(t, 3, c.OrdersCount)
 		require.Equal(t, int64(22000-4000), c.TotalSpentMinor)
 
 		// A running refund total (another platform's shape) only ever grows.
-		apply(storefront.Event{Kind: storefront.KindOrderPaid, Source: storefront.SourceStandard,
-			Order: &storefront.Order{ID: "o3", Refunded: usd(1000)}})
-		apply(storefront.Event{Kind: storefront.KindOrderPaid, Source: storefront.SourceStandard,
-			Order: &storefront.Order{ID: "o3", Refunded: usd(400)}})
+		apply(event.Event{Kind: event.KindOrderPaid, Source: event.SourceStandard,
+			Order: &event.Order{ID: "o3", Refunded: usd(1000)}})
+		apply(event.Event{Kind: event.KindOrderPaid, Source: event.SourceStandard,
+			Order: &event.Order{ID: "o3", Refunded: usd(400)}})
 		o3, err := commerce.GetOrder(ctx, db, "standard", "o3")
 		require.NoError(t, err)
 		require.Equal(t, int64(1000), o3.RefundedMinor)
 
 		// Cancelling the latest order removes it from the rollups.
-		apply(storefront.Event{Kind: storefront.KindOrderCancelled, Source: storefront.SourceStandard, OccurredAt: t0,
-			Order: &storefront.Order{ID: "o3", CancelledAt: t0}})
+		apply(event.Event{Kind: event.KindOrderCancelled, Source: event.SourceStandard, OccurredAt: t0,
+			Order: &event.Order{ID: "o3", CancelledAt: t0}})
 		c, err = customer.GetByRef(ctx, db, "cus_ann")
 		require.NoError(t, err)
 		require.Equal(t, 2, c.OrdersCount)
@@ -103,16 +103,16 @@ func TestStageChangesAreRecorded(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		ctx := context.Background()
 		p := newProcessor()
-		bob := &storefront.Customer{ID: "cus_bob", Email: "bob@example.com",
-			EmailConsent: &storefront.Consent{State: storefront.ConsentSubscribed, UpdatedAt: t0.Add(-time.Hour)}}
-		require.NoError(t, p.Apply(ctx, db, t0, storefront.Event{Kind: storefront.KindCustomerCreated,
-			Source: storefront.SourceStandard, Customer: bob}))
+		bob := &event.Customer{ID: "cus_bob", Email: "bob@example.com",
+			EmailConsent: &event.Consent{State: event.ConsentSubscribed, UpdatedAt: t0.Add(-time.Hour)}}
+		require.NoError(t, p.Apply(ctx, db, t0, event.Event{Kind: event.KindCustomerCreated,
+			Source: event.SourceStandard, Customer: bob}))
 		c, err := customer.GetByRef(ctx, db, "cus_bob")
 		require.NoError(t, err)
 		require.Equal(t, "SUBSCRIBER", c.Stage)
 
-		require.NoError(t, p.Apply(ctx, db, t0, orderEvent(storefront.KindOrderCreated, "b1", 3000, t0, &storefront.Customer{ID: "cus_bob"})))
-		require.NoError(t, p.Apply(ctx, db, t0, orderEvent(storefront.KindOrderCreated, "b2", 3000, t0, &storefront.Customer{ID: "cus_bob"})))
+		require.NoError(t, p.Apply(ctx, db, t0, orderEvent(event.KindOrderCreated, "b1", 3000, t0, &event.Customer{ID: "cus_bob"})))
+		require.NoError(t, p.Apply(ctx, db, t0, orderEvent(event.KindOrderCreated, "b2", 3000, t0, &event.Customer{ID: "cus_bob"})))
 		// Time passes: ACTIVE after 100 days, AT_RISK after 200, LAPSED after 400.
 		th := customer.DefaultThresholds()
 		for _, days := range []int{100, 200, 400} {
@@ -127,8 +127,8 @@ func TestStageChangesAreRecorded(t *testing.T) {
 		require.Equal(t, [][2]string{{"SUBSCRIBER", "NEW_CUSTOMER"}, {"NEW_CUSTOMER", "ACTIVE"}, {"ACTIVE", "AT_RISK"}, {"AT_RISK", "LAPSED"}}, got)
 
 		// Withdrawn consent wins over every order-based stage.
-		require.NoError(t, p.Apply(ctx, db, t0.Add(401*24*time.Hour), storefront.Event{Kind: storefront.KindNewsletterUnsubscribed,
-			Source: storefront.SourceStandard, OccurredAt: t0.Add(401 * 24 * time.Hour), Customer: &storefront.Customer{ID: "cus_bob"}}))
+		require.NoError(t, p.Apply(ctx, db, t0.Add(401*24*time.Hour), event.Event{Kind: event.KindNewsletterUnsubscribed,
+			Source: event.SourceStandard, OccurredAt: t0.Add(401 * 24 * time.Hour), Customer: &event.Customer{ID: "cus_bob"}}))
 		c, err = customer.GetByRef(ctx, db, "cus_bob")
 		require.NoError(t, err)
 		require.Equal(t, "UNSUBSCRIBED", c.Stage)
@@ -143,13 +143,13 @@ func TestCartAbandonedOnceThenConverted(t *testing.T) {
 		p := newProcessor()
 		const carts = 40
 		for i := range carts {
-			require.NoError(t, p.Apply(ctx, db, t0, storefront.Event{Kind: storefront.KindCartUpdated, Source: storefront.SourceStandard,
-				OccurredAt: t0, Cart: &storefront.Cart{Token: tokenOf(i), Email: emailOf(i), Total: usd(1200), UpdatedAt: t0,
-					Items: []storefront.LineItem{{ProductID: "p1", Quantity: 1, UnitPrice: usd(1200)}}}}))
+			require.NoError(t, p.Apply(ctx, db, t0, event.Event{Kind: event.KindCartUpdated, Source: event.SourceStandard,
+				OccurredAt: t0, Cart: &event.Cart{Token: tokenOf(i), Email: emailOf(i), Total: usd(1200), UpdatedAt: t0,
+					Items: []event.LineItem{{ProductID: "p1", Quantity: 1, UnitPrice: usd(1200)}}}}))
 		}
 		// A cart with neither customer nor email is never abandoned: nobody to remind.
-		require.NoError(t, p.Apply(ctx, db, t0, storefront.Event{Kind: storefront.KindCartUpdated, Source: storefront.SourceStandard,
-			Cart: &storefront.Cart{Token: "anonymous", UpdatedAt: t0}}))
+		require.NoError(t, p.Apply(ctx, db, t0, event.Event{Kind: event.KindCartUpdated, Source: event.SourceStandard,
+			Cart: &event.Cart{Token: "anonymous", UpdatedAt: t0}}))
 
 		n, err := p.SweepAbandoned(ctx, db.DB, t0.Add(59*time.Minute))
 		require.NoError(t, err)
@@ -192,7 +192,7 @@ func TestCartAbandonedOnceThenConverted(t *testing.T) {
 
 		// An order from cart 0 converts it, once.
 		for range 2 {
-			ev := orderEvent(storefront.KindOrderCreated, "ord-0", 1200, t0.Add(2*time.Hour), &storefront.Customer{Email: emailOf(0)})
+			ev := orderEvent(event.KindOrderCreated, "ord-0", 1200, t0.Add(2*time.Hour), &event.Customer{Email: emailOf(0)})
 			ev.Order.CartToken = tokenOf(0)
 			require.NoError(t, p.Apply(ctx, db, t0.Add(2*time.Hour), ev))
 		}
@@ -212,20 +212,20 @@ func TestThinEventsRecordWhatTheyCarry(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		ctx := context.Background()
 		p := newProcessor()
-		thin := func(kind storefront.Kind, typ storefront.ResourceType, id string) storefront.Event {
-			return storefront.Event{Kind: kind, Source: storefront.SourceBigCommerce, OccurredAt: t0, Thin: true,
-				Ref: &storefront.ResourceRef{Type: typ, ID: id}}
+		thin := func(kind event.Kind, typ event.ResourceType, id string) event.Event {
+			return event.Event{Kind: kind, Source: event.SourceBigCommerce, OccurredAt: t0, Thin: true,
+				Ref: &event.ResourceRef{Type: typ, ID: id}}
 		}
-		require.NoError(t, p.Apply(ctx, db, t0, thin(storefront.KindCustomerCreated, storefront.ResourceCustomer, "32")))
+		require.NoError(t, p.Apply(ctx, db, t0, thin(event.KindCustomerCreated, event.ResourceCustomer, "32")))
 		c, err := customer.GetByRef(ctx, db, "32")
 		require.NoError(t, err)
 		require.Equal(t, "bigcommerce", *c.ExternalSource)
-		require.NoError(t, p.Apply(ctx, db, t0, thin(storefront.KindOrderPaid, storefront.ResourceOrder, "250")))
+		require.NoError(t, p.Apply(ctx, db, t0, thin(event.KindOrderPaid, event.ResourceOrder, "250")))
 		o, err := commerce.GetOrder(ctx, db, "bigcommerce", "250")
 		require.NoError(t, err)
 		require.Equal(t, t0, o.PaidAt.UTC())
 		require.Nil(t, o.CustomerPK)
-		require.ErrorIs(t, p.Apply(ctx, db, t0, thin(storefront.KindNewsletterSubscribed, storefront.ResourceSubscriber, "5")), commerce.ErrThin)
+		require.ErrorIs(t, p.Apply(ctx, db, t0, thin(event.KindNewsletterSubscribed, event.ResourceSubscriber, "5")), commerce.ErrThin)
 	})
 }
 

@@ -4,14 +4,20 @@
 // abandonment, and the customer events that segments and scenarios start on.
 // State never moves backwards: an event older than what is stored only fills
 // in facts that were missing.
+//
+// It reads events as plugin/commerce/event values and writes through
+// plugin/customer and plugin/store. It must not import plugin/storefront or
+// a storefront adapter, graph, net/http or the assembly; what it needs from
+// other domains (loyalty on a paid order, privacy erasure) it takes as
+// functions in Options that the assembly wires.
 package commerce
 
 import (
 	"context"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 	"github.com/uptrace/bun"
 )
 
@@ -62,7 +68,7 @@ type Order struct {
 	CreatedAt         time.Time  `bun:"created_at,notnull"`
 	UpdatedAt         time.Time  `bun:"updated_at,notnull"`
 	// Attributes are the custom attributes of the delivery being applied
-	// (storefront.Order.Attributes), handed to OnOrder; they are not
+	// (event.Order.Attributes), handed to OnOrder; they are not
 	// stored, since only the referral code in them is used, once.
 	Attributes map[string]string `bun:"-"`
 }
@@ -115,7 +121,7 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func itemsOf(in []storefront.LineItem) []Item {
+func itemsOf(in []event.LineItem) []Item {
 	out := make([]Item, 0, len(in))
 	for _, li := range in {
 		out = append(out, Item{ProductID: li.ProductID, VariantID: li.VariantID, SKU: li.SKU, Title: li.Title,

@@ -7,26 +7,26 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 	"github.com/uptrace/bun"
 )
 
-func orderEventType(k storefront.Kind) string {
+func orderEventType(k event.Kind) string {
 	switch k {
-	case storefront.KindOrderPaid:
+	case event.KindOrderPaid:
 		return EventOrderPaid
-	case storefront.KindOrderFulfilled:
+	case event.KindOrderFulfilled:
 		return EventOrderFulfilled
-	case storefront.KindOrderRefunded:
+	case event.KindOrderRefunded:
 		return EventOrderRefunded
-	case storefront.KindOrderCancelled:
+	case event.KindOrderCancelled:
 		return EventOrderCancelled
 	}
 	return EventOrderCreated
 }
 
-func (p *Processor) applyOrder(ctx context.Context, db bun.IDB, now time.Time, ev storefront.Event) error {
+func (p *Processor) applyOrder(ctx context.Context, db bun.IDB, now time.Time, ev event.Event) error {
 	o := ev.Order
 	if o == nil || o.ID == "" {
 		return &ParseGap{What: "order event without an order id"}
@@ -86,13 +86,13 @@ func (p *Processor) applyOrder(ctx context.Context, db bun.IDB, now time.Time, e
 	fill(&stored.FulfilledAt, o.FulfilledAt)
 	fill(&stored.CancelledAt, o.CancelledAt)
 	switch ev.Kind {
-	case storefront.KindOrderPaid:
+	case event.KindOrderPaid:
 		fill(&stored.PaidAt, at)
-	case storefront.KindOrderFulfilled:
+	case event.KindOrderFulfilled:
 		fill(&stored.FulfilledAt, at)
-	case storefront.KindOrderCancelled:
+	case event.KindOrderCancelled:
 		fill(&stored.CancelledAt, at)
-	case storefront.KindOrderRefunded:
+	case event.KindOrderRefunded:
 		if o.Refunded.Minor > 0 && o.RefundIncrement {
 			// The event carries this one refund; several refunds add up,
 			// and the inbox guarantees each delivery is applied once.

@@ -2,6 +2,10 @@
 // attributes and preferences, tags, the rollups other packages keep up to
 // date, and the append-only customer event log. It matches people by the
 // store's own customer id first and by normalised email otherwise.
+//
+// It must not import plugin/commerce, plugin/storefront or a storefront
+// adapter, graph, net/http or the assembly: the packages that feed customers
+// (commerce, csvimport, graph) call it, never the other way round.
 package customer
 
 import (

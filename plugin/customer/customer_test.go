@@ -6,11 +6,10 @@ import (
 	"time"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/ptr"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 	"github.com/stretchr/testify/require"
 )
-
-func ptr(s string) *string { return &s }
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
@@ -37,7 +36,7 @@ func TestUpsertAndLookup(t *testing.T) {
 		ctx := context.Background()
 		// A customer known only by email keeps Refrain's own id.
 		c, created, err := customer.Upsert(ctx, db, t0, customer.Profile{
-			Email: ptr("Bob@Biller.com"), FirstName: ptr("Bob"), Source: customer.SourceImport,
+			Email: ptr.To("Bob@Biller.com"), FirstName: ptr.To("Bob"), Source: customer.SourceImport,
 			Attributes: map[string]any{"city": "Ottawa"}, Tags: []string{"vip"},
 		})
 		require.NoError(t, err)
@@ -54,8 +53,8 @@ func TestUpsertAndLookup(t *testing.T) {
 
 		// The store's id is learned later: same customer, both ids resolve.
 		c2, created, err := customer.Upsert(ctx, db, t0.Add(time.Hour), customer.Profile{
-			ExternalID: ptr("gid://shopify/Customer/706405506930370084"), ExternalSource: ptr("shopify"),
-			Email: ptr("bob@biller.com"), LastName: ptr("Biller"), Attributes: map[string]any{"note": "ice cream"},
+			ExternalID: ptr.To("gid://shopify/Customer/706405506930370084"), ExternalSource: ptr.To("shopify"),
+			Email: ptr.To("bob@biller.com"), LastName: ptr.To("Biller"), Attributes: map[string]any{"note": "ice cream"},
 			Tags: []string{"newsletter", "vip"},
 		})
 		require.NoError(t, err)
@@ -74,7 +73,7 @@ func TestUpsertAndLookup(t *testing.T) {
 
 		// Another store customer with the same address is another person.
 		other, created, err := customer.Upsert(ctx, db, t0, customer.Profile{
-			ExternalID: ptr("gid://shopify/Customer/1"), ExternalSource: ptr("shopify"), Email: ptr("bob@biller.com"),
+			ExternalID: ptr.To("gid://shopify/Customer/1"), ExternalSource: ptr.To("shopify"), Email: ptr.To("bob@biller.com"),
 		})
 		require.NoError(t, err)
 		require.True(t, created)
@@ -90,9 +89,9 @@ func TestUpsertAndLookup(t *testing.T) {
 		_, err = customer.GetByRef(ctx, db, "gid://shopify/Customer/404")
 		require.ErrorIs(t, err, customer.ErrNotFound)
 
-		_, _, err = customer.Upsert(ctx, db, t0, customer.Profile{Email: ptr("not-an-address")})
+		_, _, err = customer.Upsert(ctx, db, t0, customer.Profile{Email: ptr.To("not-an-address")})
 		require.ErrorIs(t, err, customer.ErrInvalidEmail)
-		_, _, err = customer.Upsert(ctx, db, t0, customer.Profile{FirstName: ptr("Nobody")})
+		_, _, err = customer.Upsert(ctx, db, t0, customer.Profile{FirstName: ptr.To("Nobody")})
 		require.ErrorContains(t, err, "neither a store id nor an email")
 	})
 }
@@ -101,10 +100,10 @@ func TestListFilters(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		ctx := context.Background()
 		for i, p := range []customer.Profile{
-			{Email: ptr("ann@shop.example"), Source: customer.SourceOnline, Tags: []string{"vip"}},
-			{Email: ptr("ben@shop.example"), Source: customer.SourceStore},
-			{Email: ptr("cat_1@other.example"), Source: customer.SourceStore, Tags: []string{"vip"}},
-			{Email: ptr("cat11@other.example"), Source: customer.SourceImport},
+			{Email: ptr.To("ann@shop.example"), Source: customer.SourceOnline, Tags: []string{"vip"}},
+			{Email: ptr.To("ben@shop.example"), Source: customer.SourceStore},
+			{Email: ptr.To("cat_1@other.example"), Source: customer.SourceStore, Tags: []string{"vip"}},
+			{Email: ptr.To("cat11@other.example"), Source: customer.SourceImport},
 		} {
 			_, _, err := customer.Upsert(ctx, db, t0.Add(time.Duration(i)*24*time.Hour), p)
 			require.NoError(t, err)
@@ -149,7 +148,7 @@ func TestListFilters(t *testing.T) {
 func TestAppendEventIdempotent(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		ctx := context.Background()
-		c, _, err := customer.Upsert(ctx, db, t0, customer.Profile{Email: ptr("ev@example.com")})
+		c, _, err := customer.Upsert(ctx, db, t0, customer.Profile{Email: ptr.To("ev@example.com")})
 		require.NoError(t, err)
 		in := customer.EventInput{Type: "page.viewed", OccurredAt: t0, Properties: map[string]any{"path": "/"}, IdempotencyKey: "k1"}
 		e1, inserted, err := customer.AppendEvent(ctx, db, t0, c.PK, in)

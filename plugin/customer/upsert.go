@@ -188,6 +188,8 @@ func setIf(dst **string, v *string) {
 	}
 }
 
+// strPtr returns nil for an empty string, so that an absent value leaves
+// the column NULL, and a pointer to s otherwise.
 func strPtr(s string) *string {
 	if s == "" {
 		return nil

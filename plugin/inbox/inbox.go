@@ -4,6 +4,10 @@
 // runs the handler and marks the row in the handler's own transaction, so a
 // crash either leaves the row to be claimed again when the lease runs out or
 // commits the effect and the mark together.
+//
+// It stores raw bodies and knows no platform: it must not import
+// plugin/storefront, a storefront adapter, plugin/commerce, graph, net/http
+// or the assembly. The storefront edge hands it deliveries and a handler.
 package inbox
 
 import (

@@ -11,10 +11,10 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 type shop struct {
@@ -30,19 +30,19 @@ func newShop(t *testing.T, db bun.IDB) *shop {
 	return &shop{t: t, db: db, proc: proc, svc: svc}
 }
 
-func (s *shop) order(at time.Time, kind storefront.Kind, buyer, id string, totalMinor, refundMinor int64) {
+func (s *shop) order(at time.Time, kind event.Kind, buyer, id string, totalMinor, refundMinor int64) {
 	s.t.Helper()
 	s.orderWith(at, kind, buyer, id, totalMinor, refundMinor, nil)
 }
 
-func (s *shop) orderWith(at time.Time, kind storefront.Kind, buyer, id string, totalMinor, refundMinor int64, attrs map[string]string) {
+func (s *shop) orderWith(at time.Time, kind event.Kind, buyer, id string, totalMinor, refundMinor int64, attrs map[string]string) {
 	s.t.Helper()
-	o := &storefront.Order{ID: id, Customer: &storefront.Customer{ID: buyer, Email: buyer + "@exemple.fr"},
-		Total: storefront.Money{Minor: totalMinor, Currency: "EUR"}, Attributes: attrs}
-	if kind == storefront.KindOrderRefunded {
-		o.Refunded, o.RefundIncrement = storefront.Money{Minor: refundMinor, Currency: "EUR"}, true
+	o := &event.Order{ID: id, Customer: &event.Customer{ID: buyer, Email: buyer + "@exemple.fr"},
+		Total: event.Money{Minor: totalMinor, Currency: "EUR"}, Attributes: attrs}
+	if kind == event.KindOrderRefunded {
+		o.Refunded, o.RefundIncrement = event.Money{Minor: refundMinor, Currency: "EUR"}, true
 	}
-	require.NoError(s.t, s.proc.Apply(context.Background(), s.db, at, storefront.Event{Kind: kind, Source: "shopify",
+	require.NoError(s.t, s.proc.Apply(context.Background(), s.db, at, event.Event{Kind: kind, Source: "shopify",
 		Topic: string(kind), OccurredAt: at, Order: o}))
 }
 
@@ -75,17 +75,17 @@ func TestPointsAndTiersOverOrders(t *testing.T) {
 			return a
 		}
 
-		s.order(day, storefront.KindOrderCreated, "anne", "1001", 6000, 0)
+		s.order(day, event.KindOrderCreated, "anne", "1001", 6000, 0)
 		require.Equal(t, int64(0), account(day).Points, "an order earns when it is paid")
-		s.order(day, storefront.KindOrderPaid, "anne", "1001", 6000, 0)
+		s.order(day, event.KindOrderPaid, "anne", "1001", 6000, 0)
 		a := account(day)
 		require.Equal(t, int64(60), a.Points)
 		require.Nil(t, a.Tier)
 		require.Equal(t, &loyalty.NextTier{Name: "bronze", MissingMinor: 4000}, a.NextTier)
 
 		day2 := day.Add(24 * time.Hour)
-		s.order(day2, storefront.KindOrderPaid, "anne", "1002", 8000, 0)
-		s.order(day2, storefront.KindOrderPaid, "anne", "1002", 8000, 0) // redelivered
+		s.order(day2, event.KindOrderPaid, "anne", "1002", 8000, 0)
+		s.order(day2, event.KindOrderPaid, "anne", "1002", 8000, 0) // redelivered
 		a = account(day2)
 		require.Equal(t, int64(140), a.Points)
 		require.Equal(t, "bronze", *a.Tier)
@@ -93,17 +93,17 @@ func TestPointsAndTiersOverOrders(t *testing.T) {
 		require.Equal(t, &loyalty.NextTier{Name: "silver", MissingMinor: 36000}, a.NextTier)
 
 		day3 := day2.Add(24 * time.Hour)
-		s.order(day3, storefront.KindOrderRefunded, "anne", "1002", 8000, 3000)
+		s.order(day3, event.KindOrderRefunded, "anne", "1002", 8000, 3000)
 		a = account(day3)
 		require.Equal(t, int64(110), a.Points, "a refund takes its points back")
 		require.Equal(t, "bronze", *a.Tier)
 
 		day4 := day3.Add(24 * time.Hour)
-		s.order(day4, storefront.KindOrderPaid, "anne", "1003", 45000, 0)
+		s.order(day4, event.KindOrderPaid, "anne", "1003", 45000, 0)
 		a = account(day4)
 		require.Equal(t, int64(560), a.Points)
 		require.Equal(t, "silver", *a.Tier)
-		s.order(day4.Add(time.Hour), storefront.KindOrderCancelled, "anne", "1003", 45000, 0)
+		s.order(day4.Add(time.Hour), event.KindOrderCancelled, "anne", "1003", 45000, 0)
 		a = account(day4.Add(time.Hour))
 		require.Equal(t, int64(110), a.Points, "a cancellation takes all its points back")
 		require.Equal(t, "bronze", *a.Tier)
@@ -176,7 +176,7 @@ func TestReferral(t *testing.T) {
 		_, err = s.svc.Redeem(ctx, db, now, bob.PK, code, loyalty.ChannelAccount)
 		require.ErrorIs(t, err, loyalty.ErrAlreadyReferred)
 
-		s.order(now, storefront.KindOrderPaid, "carl", "2001", 2000, 0)
+		s.order(now, event.KindOrderPaid, "carl", "2001", 2000, 0)
 		_, err = s.svc.Redeem(ctx, db, now, carl.PK, code, loyalty.ChannelAccount)
 		require.ErrorIs(t, err, loyalty.ErrNotNew)
 
@@ -184,10 +184,10 @@ func TestReferral(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, loyalty.Stats{ReferredCount: 1}, st)
 
-		s.order(now, storefront.KindOrderCreated, "bob", "3001", 5000, 0)
+		s.order(now, event.KindOrderCreated, "bob", "3001", 5000, 0)
 		require.Empty(t, events(t, db, alice.PK, loyalty.EventReferralRewarded), "an unpaid order does not qualify")
-		s.order(now.Add(time.Minute), storefront.KindOrderPaid, "bob", "3001", 5000, 0)
-		s.order(now.Add(time.Hour), storefront.KindOrderPaid, "bob", "3002", 5000, 0)
+		s.order(now.Add(time.Minute), event.KindOrderPaid, "bob", "3001", 5000, 0)
+		s.order(now.Add(time.Hour), event.KindOrderPaid, "bob", "3002", 5000, 0)
 		rewarded := events(t, db, alice.PK, loyalty.EventReferralRewarded)
 		require.Len(t, rewarded, 1, "the first paid order rewards, once")
 		require.Equal(t, "3001", rewarded[0]["order_id"])
@@ -206,7 +206,7 @@ func TestReferralFromOrderAttribute(t *testing.T) {
 		ctx := context.Background()
 		s := newShop(t, db)
 		now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
-		s.order(now, storefront.KindOrderCreated, "alice", "1001", 1000, 0)
+		s.order(now, event.KindOrderCreated, "alice", "1001", 1000, 0)
 		alice := s.customer("alice")
 		code, err := s.svc.Code(ctx, db, now, alice.PK)
 		require.NoError(t, err)
@@ -214,7 +214,7 @@ func TestReferralFromOrderAttribute(t *testing.T) {
 		// A new buyer arriving through the referral link: the storefront put
 		// the code in the order attributes.
 		for i := 0; i < 2; i++ { // the second time is a redelivery
-			s.orderWith(now.Add(time.Hour), storefront.KindOrderPaid, "dave", "2001", 4000, 0, map[string]string{"ref": strings.ToLower(code)})
+			s.orderWith(now.Add(time.Hour), event.KindOrderPaid, "dave", "2001", 4000, 0, map[string]string{"ref": strings.ToLower(code)})
 		}
 		dave := s.customer("dave")
 		var refs []*loyalty.Referral
@@ -227,16 +227,16 @@ func TestReferralFromOrderAttribute(t *testing.T) {
 		require.Empty(t, events(t, db, dave.PK, loyalty.EventReferralRefused))
 
 		// Refused codes never fail the order; each is recorded once.
-		s.orderWith(now.Add(2*time.Hour), storefront.KindOrderPaid, "erin", "3001", 4000, 0, map[string]string{"referral_code": "NOSUCHCODE"})
-		s.orderWith(now.Add(2*time.Hour), storefront.KindOrderPaid, "erin", "3001", 4000, 0, map[string]string{"referral_code": "NOSUCHCODE"})
+		s.orderWith(now.Add(2*time.Hour), event.KindOrderPaid, "erin", "3001", 4000, 0, map[string]string{"referral_code": "NOSUCHCODE"})
+		s.orderWith(now.Add(2*time.Hour), event.KindOrderPaid, "erin", "3001", 4000, 0, map[string]string{"referral_code": "NOSUCHCODE"})
 		erin := s.customer("erin")
 		refused := events(t, db, erin.PK, loyalty.EventReferralRefused)
 		require.Len(t, refused, 1)
 		require.Equal(t, loyalty.ErrUnknownCode.Error(), refused[0]["reason"])
-		s.orderWith(now.Add(3*time.Hour), storefront.KindOrderPaid, "alice", "1002", 4000, 0, map[string]string{"ref": code})
+		s.orderWith(now.Add(3*time.Hour), event.KindOrderPaid, "alice", "1002", 4000, 0, map[string]string{"ref": code})
 		require.Equal(t, loyalty.ErrSelfReferral.Error(), events(t, db, alice.PK, loyalty.EventReferralRefused)[0]["reason"])
 		// Erin has a paid order now: a code on her second order is refused.
-		s.orderWith(now.Add(4*time.Hour), storefront.KindOrderPaid, "erin", "3002", 4000, 0, map[string]string{"ref": code})
+		s.orderWith(now.Add(4*time.Hour), event.KindOrderPaid, "erin", "3002", 4000, 0, map[string]string{"ref": code})
 		refused = events(t, db, erin.PK, loyalty.EventReferralRefused)
 		require.Len(t, refused, 2)
 		require.Equal(t, loyalty.ErrNotNew.Error(), refused[1]["reason"])

@@ -5,6 +5,10 @@
 // the hash of the address on the suppression list so neither an import nor
 // a webhook brings it back, and records the erasure. Export returns
 // everything Refrain holds about a customer.
+//
+// It must not import plugin/storefront or a storefront adapter, graph,
+// net/http or the assembly: it sees webhooks only as plugin/commerce/event
+// values, through VetEvent, which the inbox handler calls.
 package privacy
 
 import (

@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/inbox"
@@ -22,7 +23,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/privacy"
 	"github.com/refrain-dev/refrain/plugin/store"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 const (
@@ -36,15 +36,15 @@ const (
 func seed(t *testing.T, ctx context.Context, db bun.IDB, now time.Time) (int64, int64) {
 	t.Helper()
 	proc := commerce.NewProcessor(commerce.Options{}, slog.New(slog.DiscardHandler))
-	buyer := &storefront.Customer{ID: "7001", Email: email, FirstName: first, LastName: last, Locale: "fr"}
-	require.NoError(t, proc.Apply(ctx, db, now, storefront.Event{Kind: storefront.KindCustomerCreated, Source: "shopify",
+	buyer := &event.Customer{ID: "7001", Email: email, FirstName: first, LastName: last, Locale: "fr"}
+	require.NoError(t, proc.Apply(ctx, db, now, event.Event{Kind: event.KindCustomerCreated, Source: "shopify",
 		Topic: "customers/create", OccurredAt: now, Customer: buyer}))
-	require.NoError(t, proc.Apply(ctx, db, now, storefront.Event{Kind: storefront.KindCartUpdated, Source: "shopify",
-		Topic: "checkouts/update", OccurredAt: now, Cart: &storefront.Cart{Token: "ck1", Email: email, Customer: buyer,
-			RecoveryURL: "https://shop.example/recover?email=" + email, Total: storefront.Money{Minor: 4200, Currency: "EUR"}}}))
-	require.NoError(t, proc.Apply(ctx, db, now, storefront.Event{Kind: storefront.KindOrderPaid, Source: "shopify",
-		Topic: "orders/paid", OccurredAt: now, Order: &storefront.Order{ID: "9001", Email: email, Customer: buyer,
-			Total: storefront.Money{Minor: 4200, Currency: "EUR"}}}))
+	require.NoError(t, proc.Apply(ctx, db, now, event.Event{Kind: event.KindCartUpdated, Source: "shopify",
+		Topic: "checkouts/update", OccurredAt: now, Cart: &event.Cart{Token: "ck1", Email: email, Customer: buyer,
+			RecoveryURL: "https://shop.example/recover?email=" + email, Total: event.Money{Minor: 4200, Currency: "EUR"}}}))
+	require.NoError(t, proc.Apply(ctx, db, now, event.Event{Kind: event.KindOrderPaid, Source: "shopify",
+		Topic: "orders/paid", OccurredAt: now, Order: &event.Order{ID: "9001", Email: email, Customer: buyer,
+			Total: event.Money{Minor: 4200, Currency: "EUR"}}}))
 	c, err := customer.GetByEmail(ctx, db, email)
 	require.NoError(t, err)
 	_, _, err = customer.AppendEvent(ctx, db, now, c.PK, customer.EventInput{Type: "survey.answered", OccurredAt: now,

@@ -5,16 +5,16 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
-	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
 // VetEvent keeps an erased customer erased when the store sends them
 // again: an order or cart from an erased address is kept without its
 // buyer (it still counts), and a customer or consent event about one is
 // skipped (false). Other events pass unchanged.
-func VetEvent(ctx context.Context, db bun.IDB, ev storefront.Event) (storefront.Event, bool, error) {
+func VetEvent(ctx context.Context, db bun.IDB, ev event.Event) (event.Event, bool, error) {
 	var emails []string
 	add := func(e string) {
 		if n, err := customer.NormalizeEmail(e); err == nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 )
 
 // Delivery is one webhook request as the inbox stores it, before it is
@@ -13,7 +15,7 @@ import (
 // that carry meaning.
 type Delivery struct {
 	// Source is the platform the request came from.
-	Source Source `json:"source"`
+	Source event.Source `json:"source"`
 	// Topic is the platform's own topic or event name, as given
 	// ("orders/create", "order_created", "store/cart/abandoned",
 	// "order.updated", "customer.created"). Pass it back to Parse.

@@ -1,6 +1,10 @@
 package storefront
 
-import "context"
+import (
+	"context"
+
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
+)
 
 // Fetcher loads a resource from the store's own API by its platform id. It is
 // how thin events (see Event.Thin) are completed: BigCommerce webhooks carry
@@ -12,9 +16,9 @@ import "context"
 // not-found error, never a nil value with a nil error.
 type Fetcher interface {
 	// FetchOrder loads the order with the given platform id.
-	FetchOrder(ctx context.Context, id string) (*Order, error)
+	FetchOrder(ctx context.Context, id string) (*event.Order, error)
 	// FetchCart loads the cart or checkout with the given platform id.
-	FetchCart(ctx context.Context, id string) (*Cart, error)
+	FetchCart(ctx context.Context, id string) (*event.Cart, error)
 	// FetchCustomer loads the customer with the given platform id.
-	FetchCustomer(ctx context.Context, id string) (*Customer, error)
+	FetchCustomer(ctx context.Context, id string) (*event.Customer, error)
 }

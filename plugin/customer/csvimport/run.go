@@ -9,6 +9,9 @@
 // COPY of the new rows straight into customers and, when some stored rows
 // change, one set-based UPDATE. On SQLite it is one SELECT, one multi-row
 // INSERT and one set-based UPDATE in an immediate transaction.
+//
+// It must not import plugin/storefront or a storefront adapter,
+// plugin/commerce, graph, net/http or the assembly.
 package csvimport
 
 import (

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -149,7 +150,7 @@ func rfc1123(field, s string) (time.Time, error) {
 // FetchOrder loads an order (GET /v2/orders/{id}) and its lines
 // (GET /v2/orders/{id}/products). A registered buyer is known by
 // customer_id, a guest (customer_id 0) by the billing email.
-func (c *Client) FetchOrder(ctx context.Context, id string) (*storefront.Order, error) {
+func (c *Client) FetchOrder(ctx context.Context, id string) (*event.Order, error) {
 	var p v2Order
 	if err := c.get(ctx, "v2/orders/"+url.PathEscape(id), &p); err != nil {
 		return nil, err
@@ -159,16 +160,16 @@ func (c *Client) FetchOrder(ctx context.Context, id string) (*storefront.Order, 
 		return nil, err
 	}
 	cur := strings.ToUpper(p.CurrencyCode)
-	o := &storefront.Order{ID: string(p.ID), Number: string(p.ID), Status: p.Status, CartToken: p.CartID, Email: p.Billing.Email}
+	o := &event.Order{ID: string(p.ID), Number: string(p.ID), Status: p.Status, CartToken: p.CartID, Email: p.Billing.Email}
 	if o.ID == "" {
 		o.ID = id
 	}
 	var err error
-	if o.Total, err = storefront.ParseMoney(string(p.TotalIncTax), cur); err != nil {
+	if o.Total, err = event.ParseMoney(string(p.TotalIncTax), cur); err != nil {
 		return nil, storefront.FieldError("total_inc_tax", err)
 	}
 	if p.RefundedAmount != "" {
-		if o.Refunded, err = storefront.ParseMoney(string(p.RefundedAmount), cur); err != nil {
+		if o.Refunded, err = event.ParseMoney(string(p.RefundedAmount), cur); err != nil {
 			return nil, storefront.FieldError("refunded_amount", err)
 		}
 	}
@@ -182,7 +183,7 @@ func (c *Client) FetchOrder(ctx context.Context, id string) (*storefront.Order, 
 		return nil, err
 	}
 	for i, l := range lines {
-		price, err := storefront.ParseMoney(string(l.PriceIncTax), cur)
+		price, err := event.ParseMoney(string(l.PriceIncTax), cur)
 		if err != nil {
 			return nil, storefront.FieldError(fmt.Sprintf("products.%d.price_inc_tax", i), err)
 		}
@@ -190,15 +191,15 @@ func (c *Client) FetchOrder(ctx context.Context, id string) (*storefront.Order, 
 		if _, err := fmt.Sscan(string(l.Quantity), &qty); err != nil {
 			return nil, storefront.FieldError(fmt.Sprintf("products.%d.quantity", i), err)
 		}
-		o.Items = append(o.Items, storefront.LineItem{ProductID: nonZero(l.ProductID), VariantID: nonZero(l.VariantID),
+		o.Items = append(o.Items, event.LineItem{ProductID: nonZero(l.ProductID), VariantID: nonZero(l.VariantID),
 			SKU: l.SKU, Title: l.Name, Quantity: qty, UnitPrice: price})
 	}
-	buyer := &storefront.Customer{ID: nonZero(p.CustomerID), Email: p.Billing.Email, FirstName: p.Billing.FirstName,
+	buyer := &event.Customer{ID: nonZero(p.CustomerID), Email: p.Billing.Email, FirstName: p.Billing.FirstName,
 		LastName: p.Billing.LastName, Phone: p.Billing.Phone}
 	if buyer.ID != "" {
 		// A registered buyer is matched by id; the billing address is the
 		// order's contact, not necessarily the account's.
-		buyer = &storefront.Customer{ID: buyer.ID}
+		buyer = &event.Customer{ID: buyer.ID}
 	}
 	if buyer.ID != "" || buyer.Email != "" {
 		o.Customer = buyer
@@ -240,7 +241,7 @@ type v3CartLine struct {
 
 // FetchCart loads a cart (GET /v3/carts/{id}?include=redirect_urls). The
 // recovery URL is the cart's cart_url.
-func (c *Client) FetchCart(ctx context.Context, id string) (*storefront.Cart, error) {
+func (c *Client) FetchCart(ctx context.Context, id string) (*event.Cart, error) {
 	var p v3Cart
 	if err := c.get(ctx, "v3/carts/"+url.PathEscape(id)+"?include=redirect_urls", &p); err != nil {
 		return nil, err
@@ -250,16 +251,16 @@ func (c *Client) FetchCart(ctx context.Context, id string) (*storefront.Cart, er
 	}
 	d := p.Data
 	cur := strings.ToUpper(d.Currency.Code)
-	ct := &storefront.Cart{Token: d.ID, Email: d.Email, Status: storefront.CartOpen}
+	ct := &event.Cart{Token: d.ID, Email: d.Email, Status: event.CartOpen}
 	if ct.Token == "" {
 		ct.Token = id
 	}
 	var err error
-	if ct.Total, err = storefront.ParseMoney(string(d.CartAmount), cur); err != nil {
+	if ct.Total, err = event.ParseMoney(string(d.CartAmount), cur); err != nil {
 		return nil, storefront.FieldError("data.cart_amount", err)
 	}
 	for i, l := range append(append([]v3CartLine{}, d.LineItems.Physical...), d.LineItems.Digital...) {
-		price, err := storefront.ParseMoney(string(l.SalePrice), cur)
+		price, err := event.ParseMoney(string(l.SalePrice), cur)
 		if err != nil {
 			return nil, storefront.FieldError(fmt.Sprintf("data.line_items.%d.sale_price", i), err)
 		}
@@ -267,7 +268,7 @@ func (c *Client) FetchCart(ctx context.Context, id string) (*storefront.Cart, er
 		if _, err := fmt.Sscan(string(l.Quantity), &qty); err != nil {
 			return nil, storefront.FieldError(fmt.Sprintf("data.line_items.%d.quantity", i), err)
 		}
-		ct.Items = append(ct.Items, storefront.LineItem{ProductID: nonZero(l.ProductID), VariantID: nonZero(l.VariantID),
+		ct.Items = append(ct.Items, event.LineItem{ProductID: nonZero(l.ProductID), VariantID: nonZero(l.VariantID),
 			SKU: l.SKU, Title: l.Name, Quantity: qty, UnitPrice: price})
 	}
 	if ct.CreatedAt, err = storefront.OptionalTime("data.created_time", d.CreatedTime); err != nil {
@@ -280,7 +281,7 @@ func (c *Client) FetchCart(ctx context.Context, id string) (*storefront.Cart, er
 		ct.RecoveryURL = d.RedirectURLs.CartURL
 	}
 	if cid := nonZero(d.CustomerID); cid != "" {
-		ct.Customer = &storefront.Customer{ID: cid}
+		ct.Customer = &event.Customer{ID: cid}
 	}
 	return ct, nil
 }
@@ -299,7 +300,7 @@ type v3Customers struct {
 }
 
 // FetchCustomer loads a customer (GET /v3/customers?id:in={id}).
-func (c *Client) FetchCustomer(ctx context.Context, id string) (*storefront.Customer, error) {
+func (c *Client) FetchCustomer(ctx context.Context, id string) (*event.Customer, error) {
 	var p v3Customers
 	if err := c.get(ctx, "v3/customers?id:in="+url.QueryEscape(id), &p); err != nil {
 		return nil, err
@@ -308,7 +309,7 @@ func (c *Client) FetchCustomer(ctx context.Context, id string) (*storefront.Cust
 		return nil, &APIError{Status: http.StatusNotFound, Path: "v3/customers?id:in=" + id, Body: "no such customer"}
 	}
 	d := p.Data[0]
-	out := &storefront.Customer{ID: string(d.ID), Email: d.Email, FirstName: d.FirstName, LastName: d.LastName, Phone: d.Phone}
+	out := &event.Customer{ID: string(d.ID), Email: d.Email, FirstName: d.FirstName, LastName: d.LastName, Phone: d.Phone}
 	var err error
 	if out.CreatedAt, err = storefront.OptionalTime("data.0.date_created", d.DateCreated); err != nil {
 		return nil, err

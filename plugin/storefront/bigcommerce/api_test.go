@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -98,39 +99,39 @@ func TestClientFetchesOrdersCartsCustomers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "250", o.ID)
 	require.Equal(t, "Awaiting Fulfillment", o.Status)
-	require.Equal(t, storefront.Money{Minor: 24525, Currency: "USD"}, o.Total)
-	require.Equal(t, storefront.Money{Minor: 2000, Currency: "USD"}, o.Refunded)
+	require.Equal(t, event.Money{Minor: 24525, Currency: "USD"}, o.Total)
+	require.Equal(t, event.Money{Minor: 2000, Currency: "USD"}, o.Refunded)
 	require.False(t, o.RefundIncrement, "refunded_amount is the running total")
 	require.Equal(t, "09346904-4175-44fd-be53-f7e598531b6c", o.CartToken)
 	require.Equal(t, time.Date(2019, 6, 25, 16, 15, 35, 0, time.UTC), o.PlacedAt)
 	require.Equal(t, time.Date(2019, 6, 25, 16, 18, 47, 0, time.UTC), o.UpdatedAt)
-	require.Equal(t, &storefront.Customer{ID: "32"}, o.Customer, "a registered buyer is matched by id, not billing email")
+	require.Equal(t, &event.Customer{ID: "32"}, o.Customer, "a registered buyer is matched by id, not billing email")
 	require.Equal(t, "jane.billing@example.com", o.Email)
-	require.Equal(t, []storefront.LineItem{
-		{ProductID: "77", VariantID: "1", SKU: "SLCTBS", Title: "Fog Linen Chambray Towel", Quantity: 2, UnitPrice: storefront.Money{Minor: 10900, Currency: "USD"}},
-		{Title: "Gift wrap", Quantity: 1, UnitPrice: storefront.Money{Minor: 2725, Currency: "USD"}},
+	require.Equal(t, []event.LineItem{
+		{ProductID: "77", VariantID: "1", SKU: "SLCTBS", Title: "Fog Linen Chambray Towel", Quantity: 2, UnitPrice: event.Money{Minor: 10900, Currency: "USD"}},
+		{Title: "Gift wrap", Quantity: 1, UnitPrice: event.Money{Minor: 2725, Currency: "USD"}},
 	}, o.Items)
 
 	guest, err := c.FetchOrder(ctx, "251")
 	require.NoError(t, err)
-	require.Equal(t, &storefront.Customer{Email: "gus@example.com", FirstName: "Gus", LastName: "Guest"}, guest.Customer)
+	require.Equal(t, &event.Customer{Email: "gus@example.com", FirstName: "Gus", LastName: "Guest"}, guest.Customer)
 	require.Empty(t, guest.Items)
 
 	cart, err := c.FetchCart(ctx, "09346904-4175-44fd-be53-f7e598531b6c")
 	require.NoError(t, err)
 	require.Equal(t, "09346904-4175-44fd-be53-f7e598531b6c", cart.Token)
-	require.Equal(t, storefront.Money{Minor: 22550, Currency: "USD"}, cart.Total)
+	require.Equal(t, event.Money{Minor: 22550, Currency: "USD"}, cart.Total)
 	require.Equal(t, "jane@example.com", cart.Email)
-	require.Equal(t, &storefront.Customer{ID: "32"}, cart.Customer)
+	require.Equal(t, &event.Customer{ID: "32"}, cart.Customer)
 	require.Len(t, cart.Items, 2)
-	require.Equal(t, storefront.Money{Minor: 10025, Currency: "USD"}, cart.Items[0].UnitPrice)
+	require.Equal(t, event.Money{Minor: 10025, Currency: "USD"}, cart.Items[0].UnitPrice)
 	require.Equal(t, "Cookbook", cart.Items[1].Title)
 	require.Equal(t, "https://store.example.com/cart.php?action=load&id=0934&token=1eed", cart.RecoveryURL)
 	require.Equal(t, time.Date(2019, 6, 25, 16, 20, 0, 0, time.UTC), cart.UpdatedAt)
 
 	cust, err := c.FetchCustomer(ctx, "32")
 	require.NoError(t, err)
-	require.Equal(t, &storefront.Customer{ID: "32", Email: "jane@example.com", FirstName: "Jane", LastName: "Doe", Phone: "555-0100",
+	require.Equal(t, &event.Customer{ID: "32", Email: "jane@example.com", FirstName: "Jane", LastName: "Doe", Phone: "555-0100",
 		CreatedAt: time.Date(2019, 6, 25, 16, 12, 51, 0, time.UTC), UpdatedAt: time.Date(2019, 6, 25, 16, 13, 5, 0, time.UTC)}, cust)
 
 	_, err = c.FetchCustomer(ctx, "33")
@@ -153,25 +154,25 @@ func TestHydrateWithClient(t *testing.T) {
 	c, _ := apiServer(t)
 	for _, tc := range []struct {
 		file string
-		want func(t *testing.T, e storefront.Event)
+		want func(t *testing.T, e event.Event)
 	}{
-		{"bigcommerce_store_order_statusUpdated.json", func(t *testing.T, e storefront.Event) {
+		{"bigcommerce_store_order_statusUpdated.json", func(t *testing.T, e event.Event) {
 			require.False(t, e.Thin)
-			require.Equal(t, storefront.KindOrderPaid, e.Kind)
+			require.Equal(t, event.KindOrderPaid, e.Kind)
 			require.Equal(t, int64(24525), e.Order.Total.Minor)
 			require.Equal(t, time.Unix(1561479335, 0).UTC(), e.Order.PaidAt, "stamped with the event time")
 			require.Equal(t, "32", e.Customer.ID)
 		}},
-		{"bigcommerce_store_cart_abandoned.json", func(t *testing.T, e storefront.Event) {
+		{"bigcommerce_store_cart_abandoned.json", func(t *testing.T, e event.Event) {
 			require.False(t, e.Thin)
-			require.Equal(t, storefront.CartAbandoned, e.Cart.Status)
+			require.Equal(t, event.CartAbandoned, e.Cart.Status)
 			require.Equal(t, "jane@example.com", e.Cart.Email)
 		}},
-		{"bigcommerce_store_customer_created.json", func(t *testing.T, e storefront.Event) {
+		{"bigcommerce_store_customer_created.json", func(t *testing.T, e event.Event) {
 			require.False(t, e.Thin)
 			require.Equal(t, "jane@example.com", e.Customer.Email)
 		}},
-		{"bigcommerce_store_subscriber_created.json", func(t *testing.T, e storefront.Event) {
+		{"bigcommerce_store_subscriber_created.json", func(t *testing.T, e event.Event) {
 			require.True(t, e.Thin, "subscribers are not fetched")
 		}},
 	} {
@@ -186,8 +187,8 @@ func TestHydrateWithClient(t *testing.T) {
 		tc.want(t, events[0])
 	}
 	// A cart deleted since (BigCommerce deletes converted carts) stays thin.
-	events, err := Hydrate(ctx, c, []storefront.Event{{Kind: storefront.KindCartConverted, Thin: true,
-		Ref: &storefront.ResourceRef{Type: storefront.ResourceCart, ID: "gone"}}})
+	events, err := Hydrate(ctx, c, []event.Event{{Kind: event.KindCartConverted, Thin: true,
+		Ref: &event.ResourceRef{Type: event.ResourceCart, ID: "gone"}}})
 	require.NoError(t, err)
 	require.True(t, events[0].Thin)
 }

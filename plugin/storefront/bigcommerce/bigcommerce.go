@@ -6,7 +6,7 @@
 // the raw bytes of the app's client secret, not a base64-decoded "whsec_"
 // secret. Payloads are thin: a scope, the store id, and data{type, id} (plus a
 // few extras such as a cart's recovery token or an order's new status id).
-// Parse therefore returns thin events carrying a storefront.ResourceRef;
+// Parse therefore returns thin events carrying a event.ResourceRef;
 // Hydrate completes them through a storefront.Fetcher when one is available.
 //
 // The body's hash is identical for redeliveries of one event, but two scopes
@@ -38,14 +38,21 @@
 //
 // Refunds come from refund/created only, not from the Refunded status, so one
 // refund is one event. Any other scope is storefront.ErrUnknownTopic.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package bigcommerce
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -100,11 +107,25 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		key = "webhook-id:" + id
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceBigCommerce,
+		Source:    event.SourceBigCommerce,
 		Topic:     scope,
 		DedupeKey: key,
 		Headers: storefront.PickHeaders(headers, storefront.HeaderWebhookID, storefront.HeaderWebhookTimestamp,
 			storefront.HeaderWebhookSignature),
 		Body: body,
 	}, nil
+}
+
+// Platform returns BigCommerce as the webhook edge handles it, verifying
+// with the app's client secret (REFRAIN_BIGCOMMERCE_SECRET). Its thin events
+// are completed with Hydrate.
+func Platform(secret string) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceBigCommerce, Setting: "REFRAIN_BIGCOMMERCE_SECRET", Configured: secret != "",
+		SignatureHeader: storefront.HeaderWebhookSignature,
+		Verify: func(_ context.Context, h http.Header, body []byte, now time.Time) error {
+			return Verify(h, body, secret, now)
+		},
+		Delivery: Delivery, Parse: Parse, Hydrate: Hydrate,
+	}
 }

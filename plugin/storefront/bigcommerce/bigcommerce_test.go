@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -48,34 +49,34 @@ func sign(secret, id string, ts time.Time, body []byte) http.Header {
 
 type testCase struct {
 	file  string
-	kinds []storefront.Kind
-	ref   storefront.ResourceRef
+	kinds []event.Kind
+	ref   event.ResourceRef
 	at    int64
 	key   string
 }
 
 func cases() []testCase {
 	return []testCase{
-		{file: "bigcommerce_store_cart_abandoned.json", kinds: []storefront.Kind{storefront.KindCartAbandoned},
-			ref: storefront.ResourceRef{Type: storefront.ResourceCart, ID: "09346904-4175-44fd-be53-f7e598531b6c", StoreID: "1025646", Token: "1eed6d2d979776ff18e695ceeb10ea61"},
+		{file: "bigcommerce_store_cart_abandoned.json", kinds: []event.Kind{event.KindCartAbandoned},
+			ref: event.ResourceRef{Type: event.ResourceCart, ID: "09346904-4175-44fd-be53-f7e598531b6c", StoreID: "1025646", Token: "1eed6d2d979776ff18e695ceeb10ea61"},
 			at:  1561482670, key: "store/cart/abandoned:352e4afc6dd3fc85ea26bfdf3f91852604d57528"},
-		{file: "bigcommerce_store_cart_updated.json", kinds: []storefront.Kind{storefront.KindCartUpdated},
-			ref: storefront.ResourceRef{Type: storefront.ResourceCart, ID: "09346904-4175-44fd-be53-f7e598531b6c", StoreID: "1025646"},
+		{file: "bigcommerce_store_cart_updated.json", kinds: []event.Kind{event.KindCartUpdated},
+			ref: event.ResourceRef{Type: event.ResourceCart, ID: "09346904-4175-44fd-be53-f7e598531b6c", StoreID: "1025646"},
 			at:  1561482670, key: "store/cart/updated:352e4afc6dd3fc85ea26bfdf3f91852604d57528"},
-		{file: "bigcommerce_store_customer_created.json", kinds: []storefront.Kind{storefront.KindCustomerCreated},
-			ref: storefront.ResourceRef{Type: storefront.ResourceCustomer, ID: "32", StoreID: "1025646"},
+		{file: "bigcommerce_store_customer_created.json", kinds: []event.Kind{event.KindCustomerCreated},
+			ref: event.ResourceRef{Type: event.ResourceCustomer, ID: "32", StoreID: "1025646"},
 			at:  1561481571, key: "store/customer/created:8768ab15aa86c6d73c7e4c3efbaee072110ad1d2"},
-		{file: "bigcommerce_store_order_created.json", kinds: []storefront.Kind{storefront.KindOrderCreated},
-			ref: storefront.ResourceRef{Type: storefront.ResourceOrder, ID: "250", StoreID: "1025646"},
+		{file: "bigcommerce_store_order_created.json", kinds: []event.Kind{event.KindOrderCreated},
+			ref: event.ResourceRef{Type: event.ResourceOrder, ID: "250", StoreID: "1025646"},
 			at:  1561479335, key: "store/order/created:dd70c0976e06b67aaf671e73f49dcb79230ebf9d"},
-		{file: "bigcommerce_store_order_refund_created.json", kinds: []storefront.Kind{storefront.KindOrderRefunded},
-			ref: storefront.ResourceRef{Type: storefront.ResourceOrder, ID: "250", StoreID: "1025646", RefundID: "3"},
+		{file: "bigcommerce_store_order_refund_created.json", kinds: []event.Kind{event.KindOrderRefunded},
+			ref: event.ResourceRef{Type: event.ResourceOrder, ID: "250", StoreID: "1025646", RefundID: "3"},
 			at:  1561479923, key: "store/order/refund/created:cb07cdbdda8b1965e812693d5988154807eeed02"},
-		{file: "bigcommerce_store_order_statusUpdated.json", kinds: []storefront.Kind{storefront.KindOrderPaid},
-			ref: storefront.ResourceRef{Type: storefront.ResourceOrder, ID: "250", StoreID: "1025646", Status: "11", PreviousStatus: "0"},
+		{file: "bigcommerce_store_order_statusUpdated.json", kinds: []event.Kind{event.KindOrderPaid},
+			ref: event.ResourceRef{Type: event.ResourceOrder, ID: "250", StoreID: "1025646", Status: "11", PreviousStatus: "0"},
 			at:  1561479335, key: "store/order/statusUpdated:7ee67cd1cf2ca60bc1aa9e5fe957d2de373be4ca"},
-		{file: "bigcommerce_store_subscriber_created.json", kinds: []storefront.Kind{storefront.KindNewsletterSubscribed},
-			ref: storefront.ResourceRef{Type: storefront.ResourceSubscriber, ID: "5", StoreID: "1025646"},
+		{file: "bigcommerce_store_subscriber_created.json", kinds: []event.Kind{event.KindNewsletterSubscribed},
+			ref: event.ResourceRef{Type: event.ResourceSubscriber, ID: "5", StoreID: "1025646"},
 			at:  1561482953, key: "store/subscriber/created:bdb6c9c2d17ca7036538e483db0bdd7debc4beb4"},
 	}
 }
@@ -103,7 +104,7 @@ func TestFixtures(t *testing.T) {
 
 			d, err := Delivery(h, body)
 			require.NoError(t, err)
-			require.Equal(t, storefront.SourceBigCommerce, d.Source)
+			require.Equal(t, event.SourceBigCommerce, d.Source)
 			require.Equal(t, tc.key, d.DedupeKey)
 			require.Equal(t, "msg_2Lh9Kp3", d.Headers["Webhook-Id"])
 
@@ -112,7 +113,7 @@ func TestFixtures(t *testing.T) {
 			require.Len(t, events, len(tc.kinds))
 			for i, e := range events {
 				require.Equal(t, tc.kinds[i], e.Kind)
-				require.Equal(t, storefront.SourceBigCommerce, e.Source)
+				require.Equal(t, event.SourceBigCommerce, e.Source)
 				require.Equal(t, d.Topic, e.Topic)
 				require.True(t, e.Thin)
 				require.Equal(t, tc.ref, *e.Ref)
@@ -156,27 +157,27 @@ func TestParseScopes(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		scope, data string
-		kinds       []storefront.Kind
+		kinds       []event.Kind
 	}{
-		{"store/order/statusUpdated", `{"type":"order","id":7,"status":{"previous_status_id":11,"new_status_id":10}}`, []storefront.Kind{storefront.KindOrderPaid, storefront.KindOrderFulfilled}},
-		{"store/order/statusUpdated", `{"type":"order","id":7,"status":{"previous_status_id":11,"new_status_id":5}}`, []storefront.Kind{storefront.KindOrderCancelled}},
+		{"store/order/statusUpdated", `{"type":"order","id":7,"status":{"previous_status_id":11,"new_status_id":10}}`, []event.Kind{event.KindOrderPaid, event.KindOrderFulfilled}},
+		{"store/order/statusUpdated", `{"type":"order","id":7,"status":{"previous_status_id":11,"new_status_id":5}}`, []event.Kind{event.KindOrderCancelled}},
 		{"store/order/statusUpdated", `{"type":"order","id":7,"status":{"previous_status_id":1,"new_status_id":7}}`, nil},
 		{"store/order/statusUpdated", `{"type":"order","id":7,"status":{"previous_status_id":10,"new_status_id":4}}`, nil},
 		{"store/order/updated", `{"type":"order","id":7}`, nil},
 		{"store/order/archived", `{"type":"order","id":7}`, nil},
-		{"store/cart/created", `{"type":"cart","id":"c1"}`, []storefront.Kind{storefront.KindCartUpdated}},
-		{"store/cart/lineItem/created", `{"type":"cart_line_item","id":"l1","cartId":"c1"}`, []storefront.Kind{storefront.KindCartUpdated}},
-		{"store/cart/converted", `{"type":"cart","id":"c1","orderId":252}`, []storefront.Kind{storefront.KindCartConverted}},
+		{"store/cart/created", `{"type":"cart","id":"c1"}`, []event.Kind{event.KindCartUpdated}},
+		{"store/cart/lineItem/created", `{"type":"cart_line_item","id":"l1","cartId":"c1"}`, []event.Kind{event.KindCartUpdated}},
+		{"store/cart/converted", `{"type":"cart","id":"c1","orderId":252}`, []event.Kind{event.KindCartConverted}},
 		{"store/cart/deleted", `{"type":"cart","id":"c1"}`, nil},
-		{"store/customer/updated", `{"type":"customer","id":32}`, []storefront.Kind{storefront.KindCustomerUpdated}},
-		{"store/customer/deleted", `{"type":"customer","id":32}`, []storefront.Kind{storefront.KindCustomerDeleted}},
+		{"store/customer/updated", `{"type":"customer","id":32}`, []event.Kind{event.KindCustomerUpdated}},
+		{"store/customer/deleted", `{"type":"customer","id":32}`, []event.Kind{event.KindCustomerDeleted}},
 		{"store/customer/address/created", `{"type":"customer","id":60,"address":{"customer_id":32}}`, nil},
-		{"store/subscriber/deleted", `{"type":"subscriber","id":5}`, []storefront.Kind{storefront.KindNewsletterUnsubscribed}},
+		{"store/subscriber/deleted", `{"type":"subscriber","id":5}`, []event.Kind{event.KindNewsletterUnsubscribed}},
 	} {
 		t.Run(tc.scope+tc.data, func(t *testing.T) {
 			events, err := Parse(tc.scope, body(tc.scope, tc.data))
 			require.NoError(t, err)
-			var kinds []storefront.Kind
+			var kinds []event.Kind
 			for _, e := range events {
 				kinds = append(kinds, e.Kind)
 			}
@@ -217,29 +218,29 @@ func TestDeliveryErrors(t *testing.T) {
 // fakeStore answers like a Fetcher over the BigCommerce API would.
 type fakeStore struct{ calls []string }
 
-func (f *fakeStore) FetchOrder(_ context.Context, id string) (*storefront.Order, error) {
+func (f *fakeStore) FetchOrder(_ context.Context, id string) (*event.Order, error) {
 	f.calls = append(f.calls, "order "+id)
-	return &storefront.Order{ID: id, Status: "Awaiting Fulfillment", Total: storefront.Money{Minor: 22500, Currency: "USD"},
-		Customer: &storefront.Customer{ID: "32", Email: "jane@example.com"}}, nil
+	return &event.Order{ID: id, Status: "Awaiting Fulfillment", Total: event.Money{Minor: 22500, Currency: "USD"},
+		Customer: &event.Customer{ID: "32", Email: "jane@example.com"}}, nil
 }
 
-func (f *fakeStore) FetchCart(_ context.Context, id string) (*storefront.Cart, error) {
+func (f *fakeStore) FetchCart(_ context.Context, id string) (*event.Cart, error) {
 	f.calls = append(f.calls, "cart "+id)
-	return &storefront.Cart{Token: id, Status: storefront.CartOpen}, nil
+	return &event.Cart{Token: id, Status: event.CartOpen}, nil
 }
 
-func (f *fakeStore) FetchCustomer(_ context.Context, id string) (*storefront.Customer, error) {
+func (f *fakeStore) FetchCustomer(_ context.Context, id string) (*event.Customer, error) {
 	f.calls = append(f.calls, "customer "+id)
 	if id == "404" {
 		return nil, errors.New("customer not found")
 	}
-	return &storefront.Customer{ID: id, Email: "jane@example.com"}, nil
+	return &event.Customer{ID: id, Email: "jane@example.com"}, nil
 }
 
 func TestHydrate(t *testing.T) {
 	ctx := context.Background()
 	store := &fakeStore{}
-	var all []storefront.Event
+	var all []event.Event
 	for _, f := range []string{"bigcommerce_store_order_statusUpdated.json", "bigcommerce_store_cart_abandoned.json", "bigcommerce_store_customer_created.json", "bigcommerce_store_subscriber_created.json"} {
 		body := readFixture(t, f)
 		d, err := Delivery(http.Header{}, body)
@@ -255,12 +256,12 @@ func TestHydrate(t *testing.T) {
 	require.Equal(t, int64(22500), out[0].Order.Total.Minor)
 	require.Equal(t, time.Unix(1561479335, 0).UTC(), out[0].Order.PaidAt)
 	require.Equal(t, "32", out[0].Customer.ID)
-	require.Equal(t, storefront.CartAbandoned, out[1].Cart.Status)
+	require.Equal(t, event.CartAbandoned, out[1].Cart.Status)
 	require.Equal(t, "jane@example.com", out[2].Customer.Email)
 	require.True(t, out[3].Thin, "subscribers have no fetch")
 	require.True(t, all[0].Thin, "the input is not modified")
 
-	_, err = Hydrate(ctx, store, []storefront.Event{{Kind: storefront.KindCustomerUpdated, Thin: true, Ref: &storefront.ResourceRef{Type: storefront.ResourceCustomer, ID: "404"}}})
+	_, err = Hydrate(ctx, store, []event.Event{{Kind: event.KindCustomerUpdated, Thin: true, Ref: &event.ResourceRef{Type: event.ResourceCustomer, ID: "404"}}})
 	require.ErrorContains(t, err, "customer not found")
 
 	same, err := Hydrate(ctx, nil, all)

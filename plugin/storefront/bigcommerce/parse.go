@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -18,7 +19,7 @@ func errMissing() error { return errors.New("missing") }
 // the package documentation for the mapping. A known scope without a
 // normalised meaning returns no events and no error. OccurredAt is the
 // body's created_at. It does no I/O and never panics.
-func Parse(topic string, body []byte) ([]storefront.Event, error) {
+func Parse(topic string, body []byte) ([]event.Event, error) {
 	scope := strings.TrimSpace(topic)
 	kinds, resource, known := mapScope(scope)
 	if !known {
@@ -31,7 +32,7 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 	if env.Data == nil || env.Data.ID == "" {
 		return nil, fmt.Errorf("parse bigcommerce %s: %w", scope, &storefront.ParseError{Field: "data.id", Err: errMissing()})
 	}
-	ref := &storefront.ResourceRef{
+	ref := &event.ResourceRef{
 		Type:    resource,
 		ID:      string(env.Data.ID),
 		StoreID: string(env.StoreID),
@@ -66,12 +67,12 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 	if len(kinds) == 0 {
 		return nil, nil
 	}
-	events := make([]storefront.Event, 0, len(kinds))
+	events := make([]event.Event, 0, len(kinds))
 	for _, k := range kinds {
 		r := *ref
-		events = append(events, storefront.Event{
+		events = append(events, event.Event{
 			Kind:       k,
-			Source:     storefront.SourceBigCommerce,
+			Source:     event.SourceBigCommerce,
 			Topic:      topic,
 			OccurredAt: occurred,
 			Thin:       true,
@@ -83,43 +84,43 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 
 // mapScope returns the kinds a scope maps to, the resource it is about, and
 // whether the scope is known at all.
-func mapScope(scope string) ([]storefront.Kind, storefront.ResourceType, bool) {
-	one := func(k storefront.Kind) []storefront.Kind { return []storefront.Kind{k} }
+func mapScope(scope string) ([]event.Kind, event.ResourceType, bool) {
+	one := func(k event.Kind) []event.Kind { return []event.Kind{k} }
 	switch scope {
 	case "store/order/created":
-		return one(storefront.KindOrderCreated), storefront.ResourceOrder, true
+		return one(event.KindOrderCreated), event.ResourceOrder, true
 	case "store/order/statusUpdated":
-		return nil, storefront.ResourceOrder, true // decided by statusKinds
+		return nil, event.ResourceOrder, true // decided by statusKinds
 	case "store/order/refund/created":
-		return one(storefront.KindOrderRefunded), storefront.ResourceOrder, true
+		return one(event.KindOrderRefunded), event.ResourceOrder, true
 	case "store/order/updated", "store/order/archived", "store/order/message/created":
-		return nil, storefront.ResourceOrder, true
+		return nil, event.ResourceOrder, true
 	case "store/cart/created", "store/cart/updated":
-		return one(storefront.KindCartUpdated), storefront.ResourceCart, true
+		return one(event.KindCartUpdated), event.ResourceCart, true
 	case "store/cart/abandoned":
-		return one(storefront.KindCartAbandoned), storefront.ResourceCart, true
+		return one(event.KindCartAbandoned), event.ResourceCart, true
 	case "store/cart/converted":
-		return one(storefront.KindCartConverted), storefront.ResourceCart, true
+		return one(event.KindCartConverted), event.ResourceCart, true
 	case "store/cart/deleted":
-		return nil, storefront.ResourceCart, true
+		return nil, event.ResourceCart, true
 	case "store/customer/created":
-		return one(storefront.KindCustomerCreated), storefront.ResourceCustomer, true
+		return one(event.KindCustomerCreated), event.ResourceCustomer, true
 	case "store/customer/updated":
-		return one(storefront.KindCustomerUpdated), storefront.ResourceCustomer, true
+		return one(event.KindCustomerUpdated), event.ResourceCustomer, true
 	case "store/customer/deleted":
-		return one(storefront.KindCustomerDeleted), storefront.ResourceCustomer, true
+		return one(event.KindCustomerDeleted), event.ResourceCustomer, true
 	case "store/subscriber/created":
-		return one(storefront.KindNewsletterSubscribed), storefront.ResourceSubscriber, true
+		return one(event.KindNewsletterSubscribed), event.ResourceSubscriber, true
 	case "store/subscriber/deleted":
-		return one(storefront.KindNewsletterUnsubscribed), storefront.ResourceSubscriber, true
+		return one(event.KindNewsletterUnsubscribed), event.ResourceSubscriber, true
 	case "store/subscriber/updated":
-		return nil, storefront.ResourceSubscriber, true
+		return nil, event.ResourceSubscriber, true
 	}
 	switch {
 	case strings.HasPrefix(scope, "store/cart/lineItem/"):
-		return one(storefront.KindCartUpdated), storefront.ResourceCart, true
+		return one(event.KindCartUpdated), event.ResourceCart, true
 	case strings.HasPrefix(scope, "store/customer/address/"), strings.HasPrefix(scope, "store/customer/payment/instrument/"):
-		return nil, storefront.ResourceCustomer, true
+		return nil, event.ResourceCustomer, true
 	}
 	return nil, "", false
 }
@@ -131,14 +132,14 @@ func mapScope(scope string) ([]storefront.Kind, storefront.ResourceType, bool) {
 // Fulfillment, 12 Manual Verification Required, 13 Disputed, 14 Partially
 // Refunded. Refund statuses map to nothing: store/order/refund/created
 // reports each refund once.
-func statusKinds(id string) []storefront.Kind {
+func statusKinds(id string) []event.Kind {
 	switch id {
 	case "8", "9", "11", "3":
-		return []storefront.Kind{storefront.KindOrderPaid}
+		return []event.Kind{event.KindOrderPaid}
 	case "2", "10":
-		return []storefront.Kind{storefront.KindOrderPaid, storefront.KindOrderFulfilled}
+		return []event.Kind{event.KindOrderPaid, event.KindOrderFulfilled}
 	case "5", "6":
-		return []storefront.Kind{storefront.KindOrderCancelled}
+		return []event.Kind{event.KindOrderCancelled}
 	}
 	return nil
 }
@@ -152,11 +153,11 @@ func statusKinds(id string) []storefront.Kind {
 // payload carries. Any other fetch error is returned, wrapped, with no
 // events; the caller retries the whole delivery later. A nil f returns
 // events as they are.
-func Hydrate(ctx context.Context, f storefront.Fetcher, events []storefront.Event) ([]storefront.Event, error) {
+func Hydrate(ctx context.Context, f storefront.Fetcher, events []event.Event) ([]event.Event, error) {
 	if f == nil {
 		return events, nil
 	}
-	out := make([]storefront.Event, len(events))
+	out := make([]event.Event, len(events))
 	copy(out, events)
 	for i := range out {
 		e := &out[i]
@@ -164,7 +165,7 @@ func Hydrate(ctx context.Context, f storefront.Fetcher, events []storefront.Even
 			continue
 		}
 		switch e.Ref.Type {
-		case storefront.ResourceOrder:
+		case event.ResourceOrder:
 			o, err := f.FetchOrder(ctx, e.Ref.ID)
 			if err != nil {
 				if errors.Is(err, storefront.ErrNotFound) {
@@ -173,11 +174,11 @@ func Hydrate(ctx context.Context, f storefront.Fetcher, events []storefront.Even
 				return nil, fmt.Errorf("fetch bigcommerce order %s: %w", e.Ref.ID, err)
 			}
 			e.Order, e.Customer = o, o.Customer
-			stamp(&o.PaidAt, e.Kind == storefront.KindOrderPaid, e.OccurredAt)
-			stamp(&o.FulfilledAt, e.Kind == storefront.KindOrderFulfilled, e.OccurredAt)
-			stamp(&o.CancelledAt, e.Kind == storefront.KindOrderCancelled, e.OccurredAt)
-			stamp(&o.RefundedAt, e.Kind == storefront.KindOrderRefunded, e.OccurredAt)
-		case storefront.ResourceCart:
+			stamp(&o.PaidAt, e.Kind == event.KindOrderPaid, e.OccurredAt)
+			stamp(&o.FulfilledAt, e.Kind == event.KindOrderFulfilled, e.OccurredAt)
+			stamp(&o.CancelledAt, e.Kind == event.KindOrderCancelled, e.OccurredAt)
+			stamp(&o.RefundedAt, e.Kind == event.KindOrderRefunded, e.OccurredAt)
+		case event.ResourceCart:
 			c, err := f.FetchCart(ctx, e.Ref.ID)
 			if err != nil {
 				if errors.Is(err, storefront.ErrNotFound) {
@@ -186,19 +187,19 @@ func Hydrate(ctx context.Context, f storefront.Fetcher, events []storefront.Even
 				return nil, fmt.Errorf("fetch bigcommerce cart %s: %w", e.Ref.ID, err)
 			}
 			switch e.Kind {
-			case storefront.KindCartAbandoned:
-				c.Status = storefront.CartAbandoned
-			case storefront.KindCartConverted:
-				c.Status = storefront.CartConverted
+			case event.KindCartAbandoned:
+				c.Status = event.CartAbandoned
+			case event.KindCartConverted:
+				c.Status = event.CartConverted
 				if c.OrderID == "" {
 					c.OrderID = e.Ref.OrderID
 				}
 			}
 			e.Cart, e.Customer = c, c.Customer
-		case storefront.ResourceCustomer:
-			if e.Kind == storefront.KindCustomerDeleted {
+		case event.ResourceCustomer:
+			if e.Kind == event.KindCustomerDeleted {
 				// The customer is gone from the store; the id is all there is.
-				e.Customer = &storefront.Customer{ID: e.Ref.ID}
+				e.Customer = &event.Customer{ID: e.Ref.ID}
 				e.Thin = false
 				continue
 			}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/refrain-dev/refrain/plugin/storefront"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront/ingest"
 )
 
@@ -33,27 +33,27 @@ func withField(t *testing.T, fixture string, v any, path ...string) []byte {
 func TestOrderAttributes(t *testing.T) {
 	cases := []struct {
 		name  string
-		src   storefront.Source
+		src   event.Source
 		topic string
 		body  []byte
 		want  map[string]string
 	}{
-		{"shopify note_attributes", storefront.SourceShopify, "orders/create",
+		{"shopify note_attributes", event.SourceShopify, "orders/create",
 			withField(t, "shopify_orders_create.json", []map[string]any{{"name": "ref", "value": "K7P2QX9MZA"}, {"name": "gift", "value": true}}, "note_attributes"),
 			map[string]string{"ref": "K7P2QX9MZA", "gift": "true"}},
-		{"woocommerce meta_data without private keys", storefront.SourceWooCommerce, "order.created",
+		{"woocommerce meta_data without private keys", event.SourceWooCommerce, "order.created",
 			withField(t, "woocommerce_order_created.json", []map[string]any{{"id": 1, "key": "_download_permissions_granted", "value": "yes"},
 				{"id": 2, "key": "referral_code", "value": "K7P2QX9MZA"}, {"id": 3, "key": "structured", "value": map[string]any{"a": 1}}}, "meta_data"),
 			map[string]string{"referral_code": "K7P2QX9MZA"}},
-		{"woocommerce fixture has only private meta", storefront.SourceWooCommerce, "order.created",
+		{"woocommerce fixture has only private meta", event.SourceWooCommerce, "order.created",
 			withField(t, "woocommerce_order_created.json", "processing", "status"), nil},
-		{"saleor metadata", storefront.SourceSaleor, "ORDER_CREATED",
+		{"saleor metadata", event.SourceSaleor, "ORDER_CREATED",
 			withField(t, "saleor_order_created_event_root.json", []map[string]any{{"key": "ref", "value": "K7P2QX9MZA"}}, "order", "metadata"),
 			map[string]string{"ref": "K7P2QX9MZA"}},
-		{"standard metadata object", storefront.SourceStandard, "order.created",
+		{"standard metadata object", event.SourceStandard, "order.created",
 			[]byte(`{"type":"order.created","timestamp":"2026-05-01T10:00:00Z","data":{"id":"ord_1","email":"a@exemple.fr","total":{"amount":"12.00","currency":"EUR"},"metadata":{"ref":"K7P2QX9MZA","n":3,"skip":null,"nested":{"x":1}}}}`),
 			map[string]string{"ref": "K7P2QX9MZA", "n": "3"}},
-		{"malformed attributes never refuse the order", storefront.SourceShopify, "orders/create",
+		{"malformed attributes never refuse the order", event.SourceShopify, "orders/create",
 			withField(t, "shopify_orders_create.json", "not a list", "note_attributes"), nil},
 	}
 	for _, c := range cases {

@@ -7,70 +7,43 @@ import (
 	"log/slog"
 
 	"github.com/refrain-dev/refrain/plugin/commerce"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/storefront"
-	"github.com/refrain-dev/refrain/plugin/storefront/bigcommerce"
-	"github.com/refrain-dev/refrain/plugin/storefront/saleor"
-	"github.com/refrain-dev/refrain/plugin/storefront/shopify"
-	"github.com/refrain-dev/refrain/plugin/storefront/standard"
-	"github.com/refrain-dev/refrain/plugin/storefront/woocommerce"
 	"github.com/uptrace/bun"
 )
 
 // Parse turns a stored delivery into normalised events with the platform's
 // own Parse. It is pure, so a delivery can be replayed from the inbox at any
 // time. Every event carries src as its Source and topic as its Topic.
-func Parse(src storefront.Source, topic string, body []byte) ([]storefront.Event, error) {
-	var (
-		events []storefront.Event
-		err    error
-	)
-	switch src {
-	case storefront.SourceShopify:
-		events, err = shopify.Parse(topic, body)
-	case storefront.SourceSaleor:
-		events, err = saleor.Parse(topic, body)
-	case storefront.SourceBigCommerce:
-		events, err = bigcommerce.Parse(topic, body)
-	case storefront.SourceWooCommerce:
-		events, err = woocommerce.Parse(topic, body)
-	case storefront.SourceStandard:
-		events, err = standard.Parse(topic, body)
-	default:
-		return nil, fmt.Errorf("parse delivery from %q: %w", src, storefront.ErrUnknownTopic)
-	}
-	for i := range events {
-		events[i].Source = src
-		if events[i].Topic == "" {
-			events[i].Topic = topic
-		}
-	}
-	return events, err
+func Parse(src event.Source, topic string, body []byte) ([]event.Event, error) {
+	return Platforms(Options{}).Parse(src, topic, body)
 }
 
 // Processor is the inbox handler of storefront deliveries.
 type Processor struct {
-	commerce *commerce.Processor
-	fetchers map[storefront.Source]storefront.Fetcher
-	logger   *slog.Logger
+	commerce  *commerce.Processor
+	platforms storefront.Registry
+	fetchers  map[event.Source]storefront.Fetcher
+	logger    *slog.Logger
 
 	// Vet, when set, sees each event before it is applied and returns it,
 	// possibly changed, and whether to apply it: privacy strips or skips
 	// an erased customer so that a webhook does not bring them back.
-	Vet func(ctx context.Context, db bun.IDB, ev storefront.Event) (storefront.Event, bool, error)
+	Vet func(ctx context.Context, db bun.IDB, ev event.Event) (event.Event, bool, error)
 	// Applied, when set, runs after each applied event in the same
 	// transaction: list hygiene checks the addresses the event carried.
-	Applied func(ctx context.Context, db bun.IDB, ev storefront.Event) error
+	Applied func(ctx context.Context, db bun.IDB, ev event.Event) error
 }
 
 // NewProcessor returns a Processor applying events with c. bigCommerce,
 // when not nil, completes thin BigCommerce events from the store's API;
 // without it they are recorded with what they carry.
 func NewProcessor(c *commerce.Processor, bigCommerce storefront.Fetcher, logger *slog.Logger) *Processor {
-	p := &Processor{commerce: c, fetchers: map[storefront.Source]storefront.Fetcher{}, logger: logger}
+	p := &Processor{commerce: c, platforms: Platforms(Options{}), fetchers: map[event.Source]storefront.Fetcher{}, logger: logger}
 	if bigCommerce != nil {
-		p.fetchers[storefront.SourceBigCommerce] = bigCommerce
+		p.fetchers[event.SourceBigCommerce] = bigCommerce
 	}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
@@ -85,8 +58,8 @@ func NewProcessor(c *commerce.Processor, bigCommerce storefront.Fetcher, logger 
 // *inbox.PermanentError (FAILED at once, with the reason); anything else
 // (the store API or the database) is returned to be retried.
 func (p *Processor) Handle(ctx context.Context, tx bun.Tx, e *inbox.Event) error {
-	src := storefront.Source(e.Source)
-	events, err := Parse(src, e.Topic, e.Body)
+	src := event.Source(e.Source)
+	events, err := p.platforms.Parse(src, e.Topic, e.Body)
 	if errors.Is(err, storefront.ErrUnknownTopic) {
 		return inbox.ErrIgnore
 	}
@@ -96,8 +69,8 @@ func (p *Processor) Handle(ctx context.Context, tx bun.Tx, e *inbox.Event) error
 	if len(events) == 0 {
 		return inbox.ErrIgnore
 	}
-	if f := p.fetchers[src]; f != nil && src == storefront.SourceBigCommerce {
-		if events, err = bigcommerce.Hydrate(ctx, f, events); err != nil {
+	if pl, _ := p.platforms.Lookup(src); pl.Hydrate != nil && p.fetchers[src] != nil {
+		if events, err = pl.Hydrate(ctx, p.fetchers[src], events); err != nil {
 			return err
 		}
 	}

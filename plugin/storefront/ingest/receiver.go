@@ -5,8 +5,14 @@
 // platform's signature, and commits the raw delivery to the inbox before
 // answering 200, so an acknowledged delivery is never lost. Processor is the
 // inbox handler that later parses the stored body with the platform's Parse,
-// completes thin BigCommerce events through the store API when it can, and
+// completes thin events through the store API when the platform can, and
 // applies the events with commerce.Processor in the worker's transaction.
+// Both find a platform in the storefront.Registry that Platforms builds; they
+// hold no code of their own per platform.
+//
+// It is the one storefront package that may import domain packages
+// (commerce, customer, inbox), since it hands them the parsed events. It must
+// not import graph or the assembly (package plugin).
 package ingest
 
 import (
@@ -22,14 +28,11 @@ import (
 	"strings"
 
 	"github.com/refrain-dev/refrain/plugin/clock"
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/inbox"
 	"github.com/refrain-dev/refrain/plugin/jwks"
 	"github.com/refrain-dev/refrain/plugin/storefront"
-	"github.com/refrain-dev/refrain/plugin/storefront/bigcommerce"
 	"github.com/refrain-dev/refrain/plugin/storefront/saleor"
-	"github.com/refrain-dev/refrain/plugin/storefront/shopify"
-	"github.com/refrain-dev/refrain/plugin/storefront/standard"
-	"github.com/refrain-dev/refrain/plugin/storefront/woocommerce"
 	"github.com/uptrace/bun"
 )
 
@@ -74,15 +77,16 @@ type Options struct {
 
 	// Rejected, when set, is called for every delivery refused for its
 	// signature, with one of the Reason constants.
-	Rejected func(source storefront.Source, reason string)
+	Rejected func(source event.Source, reason string)
 	// Stored, when set, is called after a new delivery is committed; it
 	// wakes a local inbox worker.
-	Stored func(source storefront.Source)
+	Stored func(source event.Source)
 }
 
 // Receiver serves the webhook endpoints.
 type Receiver struct {
-	opts Options
+	opts      Options
+	platforms storefront.Registry
 }
 
 // NewReceiver returns a Receiver with opts.
@@ -96,7 +100,7 @@ func NewReceiver(opts Options) *Receiver {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{opts: opts}
+	return &Receiver{opts: opts, platforms: Platforms(opts)}
 }
 
 // SaleorKeys adapts a JWKS key lookup (jwks.Set.Key) to saleor.KeyFunc: a
@@ -112,45 +116,18 @@ func SaleorKeys(key func(ctx context.Context, kid string) (crypto.PublicKey, err
 	}
 }
 
-// settingOf names the setting that connects a source, for error messages.
-func settingOf(src storefront.Source) string {
-	switch src {
-	case storefront.SourceShopify:
-		return "REFRAIN_SHOPIFY_SECRET"
-	case storefront.SourceSaleor:
-		return "REFRAIN_SALEOR_JWKS_URL or REFRAIN_SALEOR_SECRET"
-	case storefront.SourceBigCommerce:
-		return "REFRAIN_BIGCOMMERCE_SECRET"
-	case storefront.SourceWooCommerce:
-		return "REFRAIN_WOOCOMMERCE_SECRET"
-	}
-	return "REFRAIN_STANDARD_WEBHOOK_SECRET"
-}
-
 // Configured reports whether deliveries from src can be verified.
-func (r *Receiver) Configured(src storefront.Source) bool {
-	o := r.opts
-	switch src {
-	case storefront.SourceShopify:
-		return o.ShopifySecret != ""
-	case storefront.SourceSaleor:
-		return o.SaleorKeys != nil || o.SaleorSecret != ""
-	case storefront.SourceBigCommerce:
-		return o.BigCommerceSecret != ""
-	case storefront.SourceWooCommerce:
-		return o.WooCommerceSecret != ""
-	case storefront.SourceStandard:
-		return o.StandardSecret != ""
-	}
-	return false
+func (r *Receiver) Configured(src event.Source) bool {
+	p, ok := r.platforms.Lookup(src)
+	return ok && p.Configured
 }
 
 // Handler returns the handler of POST /webhooks/{src}.
-func (r *Receiver) Handler(src storefront.Source) http.Handler {
+func (r *Receiver) Handler(src event.Source) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.serve(src, w, req) })
 }
 
-func (r *Receiver) serve(src storefront.Source, w http.ResponseWriter, req *http.Request) {
+func (r *Receiver) serve(src event.Source, w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.opts.MaxBody))
 	if err != nil {
@@ -162,28 +139,35 @@ func (r *Receiver) serve(src storefront.Source, w http.ResponseWriter, req *http
 		answer(w, http.StatusBadRequest, "could not read the body")
 		return
 	}
-	if src == storefront.SourceWooCommerce && woocommerce.IsPing(req.Header, body) {
+	p, known := r.platforms.Lookup(src)
+	if known && p.Ping != nil && p.Ping(req.Header, body) {
 		// WooCommerce disables a webhook whose activation ping fails.
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 		return
 	}
-	if !r.Configured(src) {
-		r.opts.Logger.WarnContext(ctx, "webhook from an unconfigured source refused", "source", src, "setting", settingOf(src))
-		answer(w, http.StatusServiceUnavailable, string(src)+" webhooks are not configured: set "+settingOf(src))
+	if !known {
+		// Routes exist only for registered platforms; a host that routes
+		// another source gets the answer of an unconnected platform.
+		answer(w, http.StatusServiceUnavailable, string(src)+" is not a storefront platform Refrain knows")
 		return
 	}
-	if err := r.verify(ctx, src, req.Header, body); err != nil {
+	if !p.Configured {
+		r.opts.Logger.WarnContext(ctx, "webhook from an unconfigured source refused", "source", src, "setting", p.Setting)
+		answer(w, http.StatusServiceUnavailable, string(src)+" webhooks are not configured: set "+p.Setting)
+		return
+	}
+	if err := p.Verify(ctx, req.Header, body, r.opts.Clock.Now()); err != nil {
 		switch {
 		case errors.Is(err, storefront.ErrBadSignature):
 			if r.opts.Rejected != nil {
-				r.opts.Rejected(src, reasonOf(src, req.Header, err))
+				r.opts.Rejected(src, reasonOf(p.SignatureHeader, req.Header, err))
 			}
 			answer(w, http.StatusUnauthorized, "invalid signature")
 		case errors.Is(err, storefront.ErrNoKey):
 			r.opts.Logger.WarnContext(ctx, "webhook signed in a way no key is configured for", "source", src, "err", err)
-			answer(w, http.StatusServiceUnavailable, "no key configured for this signature: set "+settingOf(src))
+			answer(w, http.StatusServiceUnavailable, "no key configured for this signature: set "+p.Setting)
 		default:
 			// The key set could not be fetched: a 5xx makes the platform retry.
 			r.opts.Logger.ErrorContext(ctx, "webhook verification failed", "source", src, "err", err)
@@ -191,7 +175,7 @@ func (r *Receiver) serve(src storefront.Source, w http.ResponseWriter, req *http
 		}
 		return
 	}
-	d, err := deliveryOf(src, req.Header, body)
+	d, err := p.Delivery(req.Header, body)
 	if err != nil {
 		answer(w, http.StatusBadRequest, err.Error())
 		return
@@ -221,49 +205,9 @@ func (r *Receiver) serve(src storefront.Source, w http.ResponseWriter, req *http
 	_, _ = io.WriteString(w, `{"status":"`+status+`","id":"`+inbox.FormatID(stored.ID)+`"}`+"\n")
 }
 
-func (r *Receiver) verify(ctx context.Context, src storefront.Source, h http.Header, body []byte) error {
-	o := r.opts
-	switch src {
-	case storefront.SourceShopify:
-		return shopify.Verify(h, body, o.ShopifySecret)
-	case storefront.SourceSaleor:
-		return saleor.Verify(ctx, h, body, saleor.VerifyOpts{Keys: o.SaleorKeys, Secret: o.SaleorSecret})
-	case storefront.SourceBigCommerce:
-		return bigcommerce.Verify(h, body, o.BigCommerceSecret, o.Clock.Now())
-	case storefront.SourceWooCommerce:
-		return woocommerce.Verify(h, body, o.WooCommerceSecret)
-	case storefront.SourceStandard:
-		return standard.Verify(h, body, o.StandardSecret, o.Clock.Now())
-	}
-	return fmt.Errorf("verify %q: %w", src, storefront.ErrNoKey)
-}
-
-// deliveryOf computes what the inbox stores for a verified request.
-func deliveryOf(src storefront.Source, h http.Header, body []byte) (storefront.Delivery, error) {
-	switch src {
-	case storefront.SourceShopify:
-		return shopify.Delivery(h, body)
-	case storefront.SourceSaleor:
-		return saleor.Delivery(h, body)
-	case storefront.SourceBigCommerce:
-		return bigcommerce.Delivery(h, body)
-	case storefront.SourceWooCommerce:
-		return woocommerce.Delivery(h, body)
-	}
-	return standard.Delivery(h, body)
-}
-
-// reasonOf classifies a signature failure for the rejection metric.
-func reasonOf(src storefront.Source, h http.Header, err error) string {
-	header := storefront.HeaderWebhookSignature
-	switch src {
-	case storefront.SourceShopify:
-		header = shopify.HeaderHMAC
-	case storefront.SourceSaleor:
-		header = saleor.HeaderSignature
-	case storefront.SourceWooCommerce:
-		header = woocommerce.HeaderSignature
-	}
+// reasonOf classifies a signature failure for the rejection metric; header
+// is the one that carries the platform's signature.
+func reasonOf(header string, h http.Header, err error) string {
 	switch {
 	case strings.TrimSpace(h.Get(header)) == "":
 		return ReasonMissingSignature

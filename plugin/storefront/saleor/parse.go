@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -81,7 +82,9 @@ type checkout struct {
 	LastChange   string      `json:"lastChange"`
 }
 
-type event struct {
+// payload is the Saleor event object: the subscription result, in either
+// delivery shape (see decodeEvent).
+type payload struct {
 	IssuedAt string    `json:"issuedAt"`
 	Order    *order    `json:"order"`
 	Checkout *checkout `json:"checkout"`
@@ -89,7 +92,7 @@ type event struct {
 }
 
 // object returns the id and updated time of the event's object, if any.
-func (e *event) object() (id, updated string) {
+func (e *payload) object() (id, updated string) {
 	switch {
 	case e.Order != nil:
 		return e.Order.ID, e.Order.UpdatedAt
@@ -104,28 +107,28 @@ func (e *event) object() (id, updated string) {
 // Parse turns a Saleor webhook body for the given event (the Saleor-Event
 // header, in any case) into normalised events; see the package documentation
 // for the mapping. It does no I/O and never panics.
-func Parse(topic string, body []byte) ([]storefront.Event, error) {
+func Parse(topic string, body []byte) ([]event.Event, error) {
 	name := strings.ToLower(strings.TrimSpace(topic))
-	var kind storefront.Kind
+	var kind event.Kind
 	switch name {
 	case "order_created":
-		kind = storefront.KindOrderCreated
+		kind = event.KindOrderCreated
 	case "order_fully_paid":
-		kind = storefront.KindOrderPaid
+		kind = event.KindOrderPaid
 	case "order_fulfilled":
-		kind = storefront.KindOrderFulfilled
+		kind = event.KindOrderFulfilled
 	case "order_refunded", "order_fully_refunded":
-		kind = storefront.KindOrderRefunded
+		kind = event.KindOrderRefunded
 	case "order_cancelled":
-		kind = storefront.KindOrderCancelled
+		kind = event.KindOrderCancelled
 	case "checkout_created", "checkout_updated":
-		kind = storefront.KindCartUpdated
+		kind = event.KindCartUpdated
 	case "customer_created":
-		kind = storefront.KindCustomerCreated
+		kind = event.KindCustomerCreated
 	case "customer_updated":
-		kind = storefront.KindCustomerUpdated
+		kind = event.KindCustomerUpdated
 	case "customer_deleted":
-		kind = storefront.KindCustomerDeleted
+		kind = event.KindCustomerDeleted
 	default:
 		return nil, fmt.Errorf("parse saleor %q: %w", topic, storefront.ErrUnknownTopic)
 	}
@@ -137,11 +140,11 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse saleor %s: %w", name, err)
 	}
-	out := storefront.Event{Kind: kind, Source: storefront.SourceSaleor, Topic: topic}
+	out := event.Event{Kind: kind, Source: event.SourceSaleor, Topic: topic}
 	switch kind {
-	case storefront.KindCartUpdated:
+	case event.KindCartUpdated:
 		err = parseCheckout(&out, ev.Checkout, issued)
-	case storefront.KindCustomerCreated, storefront.KindCustomerUpdated, storefront.KindCustomerDeleted:
+	case event.KindCustomerCreated, event.KindCustomerUpdated, event.KindCustomerDeleted:
 		err = parseCustomerEvent(&out, ev.User, issued)
 	default:
 		err = parseOrder(&out, ev.Order, issued)
@@ -149,14 +152,14 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse saleor %s: %w", name, err)
 	}
-	return []storefront.Event{out}, nil
+	return []event.Event{out}, nil
 }
 
-func parseOrder(out *storefront.Event, p *order, issued time.Time) error {
+func parseOrder(out *event.Event, p *order, issued time.Time) error {
 	if p == nil || p.ID == "" {
 		return &storefront.ParseError{Field: "order.id", Err: fmt.Errorf("missing")}
 	}
-	o := &storefront.Order{
+	o := &event.Order{
 		ID:            p.ID,
 		Number:        string(p.Number),
 		Status:        p.Status,
@@ -172,7 +175,7 @@ func parseOrder(out *storefront.Event, p *order, issued time.Time) error {
 		return err
 	}
 	if p.TotalRefunded != nil && p.TotalRefunded.Amount != "" {
-		if o.Refunded, err = storefront.ParseMoney(string(p.TotalRefunded.Amount), firstNonEmpty(p.TotalRefunded.Currency, o.Total.Currency)); err != nil {
+		if o.Refunded, err = event.ParseMoney(string(p.TotalRefunded.Amount), firstNonEmpty(p.TotalRefunded.Currency, o.Total.Currency)); err != nil {
 			return &storefront.ParseError{Field: "order.totalRefunded.amount", Err: err}
 		}
 	}
@@ -193,15 +196,15 @@ func parseOrder(out *storefront.Event, p *order, issued time.Time) error {
 	// updatedAt is newer or equal, so prefer it for ordering.
 	when := storefront.Latest(o.UpdatedAt, issued)
 	switch out.Kind {
-	case storefront.KindOrderPaid:
+	case event.KindOrderPaid:
 		o.PaidAt = when
-	case storefront.KindOrderFulfilled:
+	case event.KindOrderFulfilled:
 		if o.FulfilledAt.IsZero() {
 			o.FulfilledAt = when
 		}
-	case storefront.KindOrderRefunded:
+	case event.KindOrderRefunded:
 		o.RefundedAt = when
-	case storefront.KindOrderCancelled:
+	case event.KindOrderCancelled:
 		o.CancelledAt = when
 	}
 	if p.User != nil && (p.User.ID != "" || p.User.Email != "") {
@@ -209,7 +212,7 @@ func parseOrder(out *storefront.Event, p *order, issued time.Time) error {
 			return err
 		}
 	} else if p.UserEmail != "" {
-		o.Customer = &storefront.Customer{Email: p.UserEmail}
+		o.Customer = &event.Customer{Email: p.UserEmail}
 	}
 	if o.Customer != nil && o.Customer.Locale == "" {
 		o.Customer.Locale = locale(p.LanguageCode)
@@ -217,19 +220,19 @@ func parseOrder(out *storefront.Event, p *order, issued time.Time) error {
 	out.Order = o
 	out.Customer = o.Customer
 	out.OccurredAt = storefront.Latest(o.UpdatedAt, issued)
-	out.Ref = &storefront.ResourceRef{Type: storefront.ResourceOrder, ID: o.ID}
+	out.Ref = &event.ResourceRef{Type: event.ResourceOrder, ID: o.ID}
 	return nil
 }
 
-func parseCheckout(out *storefront.Event, p *checkout, issued time.Time) error {
+func parseCheckout(out *event.Event, p *checkout, issued time.Time) error {
 	if p == nil || (p.ID == "" && p.Token == "") {
 		return &storefront.ParseError{Field: "checkout.id", Err: fmt.Errorf("missing")}
 	}
-	c := &storefront.Cart{
+	c := &event.Cart{
 		Token:  p.Token,
 		ID:     p.ID,
 		Email:  p.Email,
-		Status: storefront.CartOpen,
+		Status: event.CartOpen,
 	}
 	if c.Token == "" {
 		c.Token = checkoutToken(p.ID)
@@ -273,11 +276,11 @@ func parseCheckout(out *storefront.Event, p *checkout, issued time.Time) error {
 	out.Cart = c
 	out.Customer = c.Customer
 	out.OccurredAt = storefront.Latest(c.UpdatedAt, issued)
-	out.Ref = &storefront.ResourceRef{Type: storefront.ResourceCart, ID: firstNonEmpty(c.ID, c.Token)}
+	out.Ref = &event.ResourceRef{Type: event.ResourceCart, ID: firstNonEmpty(c.ID, c.Token)}
 	return nil
 }
 
-func parseCustomerEvent(out *storefront.Event, p *user, issued time.Time) error {
+func parseCustomerEvent(out *event.Event, p *user, issued time.Time) error {
 	if p == nil || p.ID == "" {
 		return &storefront.ParseError{Field: "user.id", Err: fmt.Errorf("missing")}
 	}
@@ -287,12 +290,12 @@ func parseCustomerEvent(out *storefront.Event, p *user, issued time.Time) error 
 	}
 	out.Customer = c
 	out.OccurredAt = storefront.Latest(c.UpdatedAt, issued)
-	out.Ref = &storefront.ResourceRef{Type: storefront.ResourceCustomer, ID: c.ID}
+	out.Ref = &event.ResourceRef{Type: event.ResourceCustomer, ID: c.ID}
 	return nil
 }
 
-func customer(field string, p *user) (*storefront.Customer, error) {
-	c := &storefront.Customer{
+func customer(field string, p *user) (*event.Customer, error) {
+	c := &event.Customer{
 		ID:        p.ID,
 		Email:     p.Email,
 		FirstName: p.FirstName,
@@ -341,13 +344,13 @@ func checkoutToken(id string) string {
 	return id
 }
 
-func taxed(field string, m *taxedMoney, currency string) (storefront.Money, error) {
+func taxed(field string, m *taxedMoney, currency string) (event.Money, error) {
 	if m == nil || m.Gross == nil || m.Gross.Amount == "" {
-		return storefront.Money{Currency: strings.ToUpper(firstNonEmpty(currencyOf(m), currency))}, nil
+		return event.Money{Currency: strings.ToUpper(firstNonEmpty(currencyOf(m), currency))}, nil
 	}
-	out, err := storefront.ParseMoney(string(m.Gross.Amount), firstNonEmpty(m.Gross.Currency, currency))
+	out, err := event.ParseMoney(string(m.Gross.Amount), firstNonEmpty(m.Gross.Currency, currency))
 	if err != nil {
-		return storefront.Money{}, &storefront.ParseError{Field: field + ".gross.amount", Err: err}
+		return event.Money{}, &storefront.ParseError{Field: field + ".gross.amount", Err: err}
 	}
 	return out, nil
 }
@@ -359,14 +362,14 @@ func currencyOf(m *taxedMoney) string {
 	return m.Gross.Currency
 }
 
-func lines(field string, ls []line, currency string) ([]storefront.LineItem, error) {
+func lines(field string, ls []line, currency string) ([]event.LineItem, error) {
 	if len(ls) == 0 {
 		return nil, nil
 	}
-	out := make([]storefront.LineItem, 0, len(ls))
+	out := make([]event.LineItem, 0, len(ls))
 	for i, l := range ls {
 		f := fmt.Sprintf("%s.%d", field, i)
-		item := storefront.LineItem{Title: l.ProductName, SKU: l.ProductSKU}
+		item := event.LineItem{Title: l.ProductName, SKU: l.ProductSKU}
 		if l.Variant != nil {
 			item.VariantID = l.Variant.ID
 			item.SKU = firstNonEmpty(item.SKU, l.Variant.SKU)
@@ -391,15 +394,15 @@ func lines(field string, ls []line, currency string) ([]storefront.LineItem, err
 	return out, nil
 }
 
-func sum(items []storefront.LineItem, currency string) (storefront.Money, error) {
-	total := storefront.Money{Currency: currency}
+func sum(items []event.LineItem, currency string) (event.Money, error) {
+	total := event.Money{Currency: currency}
 	for _, it := range items {
-		v, err := storefront.MulMinor(it.UnitPrice.Minor, it.Quantity)
+		v, err := event.MulMinor(it.UnitPrice.Minor, it.Quantity)
 		if err != nil {
-			return storefront.Money{}, err
+			return event.Money{}, err
 		}
-		if total.Minor, err = storefront.AddMinor(total.Minor, v); err != nil {
-			return storefront.Money{}, err
+		if total.Minor, err = event.AddMinor(total.Minor, v); err != nil {
+			return event.Money{}, err
 		}
 	}
 	return total, nil

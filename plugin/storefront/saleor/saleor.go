@@ -32,6 +32,11 @@
 //	customer_deleted                     customer.deleted
 //
 // Any other event is storefront.ErrUnknownTopic.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package saleor
 
 import (
@@ -42,7 +47,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -125,7 +132,7 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		}
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceSaleor,
+		Source:    event.SourceSaleor,
 		Topic:     topic,
 		DedupeKey: key,
 		Headers:   storefront.PickHeaders(headers, HeaderEvent, HeaderDomain, HeaderAPIURL, HeaderSignature),
@@ -135,7 +142,7 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 
 // decodeEvent finds the event object in either payload shape: the content
 // of "event", or {"data": {"<subscriptionField>": {...}}}.
-func decodeEvent(body []byte) (*event, error) {
+func decodeEvent(body []byte) (*payload, error) {
 	var root map[string]json.RawMessage
 	if err := storefront.DecodeJSON(body, &root); err != nil {
 		return nil, err
@@ -159,9 +166,23 @@ func decodeEvent(body []byte) (*event, error) {
 			return nil, &storefront.ParseError{Field: "data", Err: errors.New("no subscription result")}
 		}
 	}
-	var ev event
+	var ev payload
 	if err := storefront.DecodeJSON(inner, &ev); err != nil {
 		return nil, err
 	}
 	return &ev, nil
+}
+
+// Platform returns Saleor as the webhook edge handles it, verifying JWS
+// signatures through opts.Keys (REFRAIN_SALEOR_JWKS_URL) and legacy HMAC
+// signatures with opts.Secret (REFRAIN_SALEOR_SECRET).
+func Platform(opts VerifyOpts) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceSaleor, Setting: "REFRAIN_SALEOR_JWKS_URL or REFRAIN_SALEOR_SECRET",
+		Configured: opts.Keys != nil || opts.Secret != "", SignatureHeader: HeaderSignature,
+		Verify: func(ctx context.Context, h http.Header, body []byte, _ time.Time) error {
+			return Verify(ctx, h, body, opts)
+		},
+		Delivery: Delivery, Parse: Parse,
+	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -81,7 +82,7 @@ func (k testKeys) keyFunc(ctx context.Context, kid string) (crypto.PublicKey, er
 type testCase struct {
 	file  string
 	event string
-	check func(t *testing.T, events []storefront.Event)
+	check func(t *testing.T, events []event.Event)
 }
 
 func at(s string) time.Time {
@@ -94,83 +95,83 @@ func at(s string) time.Time {
 
 func cases() []testCase {
 	return []testCase{
-		{file: "saleor_order_created.json", event: "order_created", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "saleor_order_created.json", event: "order_created", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindOrderCreated, e.Kind)
+			require.Equal(t, event.KindOrderCreated, e.Kind)
 			require.Equal(t, "T3JkZXI6YzhmY2FjMTgtMWQ5Yy00NWRkLTgxMGYtMGIzMTJiYTNjZDYz", e.Order.ID)
 			require.Len(t, e.Order.Items, 1)
-			require.Equal(t, storefront.Money{}, e.Order.Total)
+			require.Equal(t, event.Money{}, e.Order.Total)
 			require.Nil(t, e.Customer)
 			require.True(t, e.OccurredAt.IsZero())
 		}},
-		{file: "saleor_order_created_event_root.json", event: "order_created", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "saleor_order_created_event_root.json", event: "order_created", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
 			require.Equal(t, "T3JkZXI6MWFkNzZjOTctZDkxNy00NjRmLWIwNzUtOTljNzcwY2IzOWI4", e.Order.ID)
 			require.Equal(t, at("2022-12-12T00:37:17.405467Z"), e.OccurredAt)
 			require.Empty(t, e.Order.Items)
 		}},
-		{file: "saleor_checkout_updated.json", event: "checkout_updated", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "saleor_checkout_updated.json", event: "checkout_updated", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindCartUpdated, e.Kind)
+			require.Equal(t, event.KindCartUpdated, e.Kind)
 			c := e.Cart
 			require.Equal(t, "3b2b8b6a-2a43-4b7b-9a5f-0c1f3c2d9e11", c.Token)
 			require.Equal(t, "Q2hlY2tvdXQ6M2IyYjhiNmEtMmE0My00YjdiLTlhNWYtMGMxZjNjMmQ5ZTEx", c.ID)
 			require.Len(t, c.Items, 1)
 			require.Equal(t, "UHJvZHVjdFZhcmlhbnQ6NDI=", c.Items[0].VariantID)
-			require.Equal(t, storefront.CartOpen, c.Status)
+			require.Equal(t, event.CartOpen, c.Status)
 		}},
-		{file: "testdata/order_created_full.json", event: "order_created", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/order_created_full.json", event: "order_created", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
 			o := e.Order
 			require.Equal(t, "1187", o.Number)
 			require.Equal(t, "UNFULFILLED", o.Status)
-			require.Equal(t, storefront.Money{Minor: 10790, Currency: "EUR"}, o.Total)
+			require.Equal(t, event.Money{Minor: 10790, Currency: "EUR"}, o.Total)
 			require.Equal(t, "marie.curie@example.fr", o.Email)
 			require.Equal(t, "3b2b8b6a-2a43-4b7b-9a5f-0c1f3c2d9e11", o.CheckoutToken, "decoded from the checkout global ID")
 			require.Equal(t, at("2024-06-03T14:05:10.120031Z"), o.PlacedAt)
 			require.Equal(t, at("2024-06-03T14:05:11.912345Z"), e.OccurredAt, "issuedAt is later than updatedAt here")
-			require.Equal(t, []storefront.LineItem{
-				{ProductID: "UHJvZHVjdDo4OA==", VariantID: "UHJvZHVjdFZhcmlhbnQ6MzE3", SKU: "BLOUSE-LIN-M-ECRU", Title: "Blouse en lin", Quantity: 2, UnitPrice: storefront.Money{Minor: 4495, Currency: "EUR"}},
-				{Title: "Livraison Colissimo", Quantity: 1, UnitPrice: storefront.Money{Minor: 1800, Currency: "EUR"}},
+			require.Equal(t, []event.LineItem{
+				{ProductID: "UHJvZHVjdDo4OA==", VariantID: "UHJvZHVjdFZhcmlhbnQ6MzE3", SKU: "BLOUSE-LIN-M-ECRU", Title: "Blouse en lin", Quantity: 2, UnitPrice: event.Money{Minor: 4495, Currency: "EUR"}},
+				{Title: "Livraison Colissimo", Quantity: 1, UnitPrice: event.Money{Minor: 1800, Currency: "EUR"}},
 			}, o.Items)
-			require.Equal(t, &storefront.Customer{ID: "VXNlcjoxMDI0", Email: "m.curie@example.fr", FirstName: "Marie", LastName: "Curie", Locale: "fr-FR"}, o.Customer)
+			require.Equal(t, &event.Customer{ID: "VXNlcjoxMDI0", Email: "m.curie@example.fr", FirstName: "Marie", LastName: "Curie", Locale: "fr-FR"}, o.Customer)
 			require.Same(t, o.Customer, e.Customer)
 		}},
-		{file: "testdata/order_fully_paid_guest.json", event: "order_fully_paid", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/order_fully_paid_guest.json", event: "order_fully_paid", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindOrderPaid, e.Kind)
-			require.Equal(t, storefront.Money{Minor: 12980, Currency: "JPY"}, e.Order.Total)
-			require.Equal(t, &storefront.Customer{Email: "guest@example.jp"}, e.Order.Customer, "a guest has no id")
+			require.Equal(t, event.KindOrderPaid, e.Kind)
+			require.Equal(t, event.Money{Minor: 12980, Currency: "JPY"}, e.Order.Total)
+			require.Equal(t, &event.Customer{Email: "guest@example.jp"}, e.Order.Customer, "a guest has no id")
 			require.Equal(t, at("2024-06-04T08:00:02Z"), e.Order.PaidAt)
 		}},
-		{file: "testdata/order_refunded.json", event: "order_refunded", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/order_refunded.json", event: "order_refunded", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindOrderRefunded, e.Kind)
-			require.Equal(t, storefront.Money{Minor: 4495, Currency: "EUR"}, e.Order.Refunded)
+			require.Equal(t, event.KindOrderRefunded, e.Kind)
+			require.Equal(t, event.Money{Minor: 4495, Currency: "EUR"}, e.Order.Refunded)
 			require.Equal(t, at("2024-06-10T12:00:00Z"), e.Order.RefundedAt)
 		}},
-		{file: "testdata/customer_created.json", event: "customer_created", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/customer_created.json", event: "customer_created", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindCustomerCreated, e.Kind)
+			require.Equal(t, event.KindCustomerCreated, e.Kind)
 			require.Equal(t, "VXNlcjoxMDI0", e.Customer.ID)
 			require.Equal(t, "fr-FR", e.Customer.Locale)
 			require.Equal(t, at("2024-06-01T08:59:59.101Z"), e.Customer.CreatedAt)
 			require.Equal(t, at("2024-06-01T09:00:00Z"), e.OccurredAt)
 		}},
-		{file: "testdata/checkout_updated_full.json", event: "checkout_updated", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/checkout_updated_full.json", event: "checkout_updated", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			c := ev[0].Cart
-			require.Equal(t, storefront.Money{Minor: 8990, Currency: "EUR"}, c.Total)
+			require.Equal(t, event.Money{Minor: 8990, Currency: "EUR"}, c.Total)
 			require.Equal(t, "m.curie@example.fr", c.Email)
 			require.Equal(t, "VXNlcjoxMDI0", c.Customer.ID)
-			require.Equal(t, storefront.LineItem{ProductID: "UHJvZHVjdDo4OA==", VariantID: "UHJvZHVjdFZhcmlhbnQ6MzE3", SKU: "BLOUSE-LIN-M-ECRU", Title: "Blouse en lin", Quantity: 2, UnitPrice: storefront.Money{Minor: 4495, Currency: "EUR"}}, c.Items[0])
+			require.Equal(t, event.LineItem{ProductID: "UHJvZHVjdDo4OA==", VariantID: "UHJvZHVjdFZhcmlhbnQ6MzE3", SKU: "BLOUSE-LIN-M-ECRU", Title: "Blouse en lin", Quantity: 2, UnitPrice: event.Money{Minor: 4495, Currency: "EUR"}}, c.Items[0])
 			require.Equal(t, at("2024-06-03T13:58:40.000001Z"), c.UpdatedAt)
 			require.Equal(t, at("2024-06-03T13:58:40.000001Z"), ev[0].OccurredAt)
 		}},
@@ -205,7 +206,7 @@ func TestFixtures(t *testing.T) {
 
 			d, err := Delivery(h, body)
 			require.NoError(t, err)
-			require.Equal(t, storefront.SourceSaleor, d.Source)
+			require.Equal(t, event.SourceSaleor, d.Source)
 			require.Equal(t, tc.event, d.Topic)
 			require.Equal(t, body, d.Body)
 			require.Equal(t, "shop.example.com", d.Headers["Saleor-Domain"])
@@ -213,7 +214,7 @@ func TestFixtures(t *testing.T) {
 			events, err := Parse(d.Topic, d.Body)
 			require.NoError(t, err)
 			for _, e := range events {
-				require.Equal(t, storefront.SourceSaleor, e.Source)
+				require.Equal(t, event.SourceSaleor, e.Source)
 				require.Equal(t, tc.event, e.Topic)
 			}
 			tc.check(t, events)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -13,21 +14,21 @@ import (
 // events (see the package documentation for the mapping). It does no I/O and
 // never panics; a body that does not decode is a *storefront.ParseError and an
 // unhandled topic is storefront.ErrUnknownTopic.
-func Parse(topic string, body []byte) ([]storefront.Event, error) {
+func Parse(topic string, body []byte) ([]event.Event, error) {
 	topic = strings.TrimSpace(topic)
 	var (
-		events []storefront.Event
+		events []event.Event
 		err    error
 	)
 	switch topic {
 	case "orders/create":
-		events, err = parseOrder(body, storefront.KindOrderCreated)
+		events, err = parseOrder(body, event.KindOrderCreated)
 	case "orders/paid":
-		events, err = parseOrder(body, storefront.KindOrderPaid)
+		events, err = parseOrder(body, event.KindOrderPaid)
 	case "orders/fulfilled":
-		events, err = parseOrder(body, storefront.KindOrderFulfilled)
+		events, err = parseOrder(body, event.KindOrderFulfilled)
 	case "orders/cancelled":
-		events, err = parseOrder(body, storefront.KindOrderCancelled)
+		events, err = parseOrder(body, event.KindOrderCancelled)
 	case "refunds/create":
 		events, err = parseRefund(body)
 	case "checkouts/create", "checkouts/update":
@@ -35,17 +36,17 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 	case "carts/create", "carts/update":
 		events, err = parseCheckout(body, false)
 	case "customers/create":
-		events, err = parseCustomer(body, storefront.KindCustomerCreated)
+		events, err = parseCustomer(body, event.KindCustomerCreated)
 	case "customers/update":
-		events, err = parseCustomer(body, storefront.KindCustomerUpdated)
+		events, err = parseCustomer(body, event.KindCustomerUpdated)
 	case "customers/delete":
-		events, err = parseCustomer(body, storefront.KindCustomerDeleted)
+		events, err = parseCustomer(body, event.KindCustomerDeleted)
 	case "customers_email_marketing_consent/update":
 		events, err = parseConsent(body)
 	case "customers/redact":
-		events, err = parsePrivacy(body, storefront.KindCustomerRedacted)
+		events, err = parsePrivacy(body, event.KindCustomerRedacted)
 	case "customers/data_request":
-		events, err = parsePrivacy(body, storefront.KindCustomerDataRequest)
+		events, err = parsePrivacy(body, event.KindCustomerDataRequest)
 	default:
 		return nil, fmt.Errorf("parse shopify %q: %w", topic, storefront.ErrUnknownTopic)
 	}
@@ -53,7 +54,7 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 		return nil, fmt.Errorf("parse shopify %s: %w", topic, err)
 	}
 	for i := range events {
-		events[i].Source = storefront.SourceShopify
+		events[i].Source = event.SourceShopify
 		events[i].Topic = topic
 	}
 	return events, nil
@@ -67,7 +68,7 @@ func gid(kind string, id storefront.Text) string {
 	return "gid://shopify/" + kind + "/" + string(id)
 }
 
-func parseOrder(body []byte, kind storefront.Kind) ([]storefront.Event, error) {
+func parseOrder(body []byte, kind event.Kind) ([]event.Event, error) {
 	var p order
 	if err := storefront.DecodeJSON(body, &p); err != nil {
 		return nil, err
@@ -77,32 +78,32 @@ func parseOrder(body []byte, kind storefront.Kind) ([]storefront.Event, error) {
 		return nil, err
 	}
 	switch kind {
-	case storefront.KindOrderPaid:
+	case event.KindOrderPaid:
 		// The paid payload has no paid time of its own: its updated_at is when
 		// the order became paid.
 		if o.PaidAt.IsZero() {
 			o.PaidAt = o.UpdatedAt
 		}
-	case storefront.KindOrderFulfilled:
+	case event.KindOrderFulfilled:
 		if o.FulfilledAt.IsZero() {
 			o.FulfilledAt = o.UpdatedAt
 		}
-	case storefront.KindOrderCancelled:
+	case event.KindOrderCancelled:
 		if o.CancelledAt.IsZero() {
 			o.CancelledAt = o.UpdatedAt
 		}
 	}
-	return []storefront.Event{{
+	return []event.Event{{
 		Kind:       kind,
 		OccurredAt: storefront.Latest(o.UpdatedAt, o.PlacedAt),
 		Customer:   o.Customer,
 		Order:      o,
-		Ref:        &storefront.ResourceRef{Type: storefront.ResourceOrder, ID: o.ID},
+		Ref:        &event.ResourceRef{Type: event.ResourceOrder, ID: o.ID},
 	}}, nil
 }
 
-func convertOrder(p *order) (*storefront.Order, error) {
-	o := &storefront.Order{
+func convertOrder(p *order) (*event.Order, error) {
+	o := &event.Order{
 		ID:            p.AdminGraphQLAPIID,
 		Number:        p.Name,
 		Status:        p.FinancialStatus,
@@ -149,7 +150,7 @@ func convertOrder(p *order) (*storefront.Order, error) {
 		if o.Refunded.Currency == "" {
 			o.Refunded.Currency = r.Currency
 		}
-		if o.Refunded.Minor, err = storefront.AddMinor(o.Refunded.Minor, r.Minor); err != nil {
+		if o.Refunded.Minor, err = event.AddMinor(o.Refunded.Minor, r.Minor); err != nil {
 			return nil, &storefront.ParseError{Field: "refunds", Err: err}
 		}
 		o.RefundedAt = storefront.Latest(o.RefundedAt, at)
@@ -167,7 +168,7 @@ func convertOrder(p *order) (*storefront.Order, error) {
 	return o, nil
 }
 
-func parseRefund(body []byte) ([]storefront.Event, error) {
+func parseRefund(body []byte) ([]event.Event, error) {
 	var p refund
 	if err := storefront.DecodeJSON(body, &p); err != nil {
 		return nil, err
@@ -179,7 +180,7 @@ func parseRefund(body []byte) ([]storefront.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &storefront.Order{
+	o := &event.Order{
 		ID:              gid("Order", p.OrderID),
 		Refunded:        amount,
 		RefundIncrement: true,
@@ -189,33 +190,33 @@ func parseRefund(body []byte) ([]storefront.Event, error) {
 	if refundID == "" {
 		refundID = gid("Refund", p.ID)
 	}
-	return []storefront.Event{{
-		Kind:       storefront.KindOrderRefunded,
+	return []event.Event{{
+		Kind:       event.KindOrderRefunded,
 		OccurredAt: at,
 		Order:      o,
-		Ref:        &storefront.ResourceRef{Type: storefront.ResourceOrder, ID: o.ID, RefundID: refundID},
+		Ref:        &event.ResourceRef{Type: event.ResourceOrder, ID: o.ID, RefundID: refundID},
 	}}, nil
 }
 
 // convertRefund returns the amount refunded (the successful refund
 // transactions, else the refunded lines' subtotals) and the refund's time.
-func convertRefund(p *refund, currency string) (storefront.Money, time.Time, error) {
+func convertRefund(p *refund, currency string) (event.Money, time.Time, error) {
 	at, err := firstTime("processed_at", p.ProcessedAt, "created_at", p.CreatedAt)
 	if err != nil {
-		return storefront.Money{}, time.Time{}, err
+		return event.Money{}, time.Time{}, err
 	}
-	total := storefront.Money{Currency: strings.ToUpper(currency)}
+	total := event.Money{Currency: strings.ToUpper(currency)}
 	seen := false
 	for i, tx := range p.Transactions {
 		if tx.Kind != "refund" || (tx.Status != "" && tx.Status != "success") {
 			continue
 		}
-		m, err := storefront.ParseMoney(string(tx.Amount), firstNonEmpty(tx.Currency, currency))
+		m, err := event.ParseMoney(string(tx.Amount), firstNonEmpty(tx.Currency, currency))
 		if err != nil {
-			return storefront.Money{}, time.Time{}, &storefront.ParseError{Field: fmt.Sprintf("transactions.%d.amount", i), Err: err}
+			return event.Money{}, time.Time{}, &storefront.ParseError{Field: fmt.Sprintf("transactions.%d.amount", i), Err: err}
 		}
 		if total, err = addMoney(total, m); err != nil {
-			return storefront.Money{}, time.Time{}, &storefront.ParseError{Field: "transactions", Err: err}
+			return event.Money{}, time.Time{}, &storefront.ParseError{Field: "transactions", Err: err}
 		}
 		seen = true
 	}
@@ -223,26 +224,26 @@ func convertRefund(p *refund, currency string) (storefront.Money, time.Time, err
 		for i, l := range p.RefundLineItems {
 			m, err := pickMoney(currency, fmt.Sprintf("refund_line_items.%d.subtotal", i), l.SubtotalSet, l.Subtotal, "", nil, "")
 			if err != nil {
-				return storefront.Money{}, time.Time{}, err
+				return event.Money{}, time.Time{}, err
 			}
 			if total, err = addMoney(total, m); err != nil {
-				return storefront.Money{}, time.Time{}, &storefront.ParseError{Field: "refund_line_items", Err: err}
+				return event.Money{}, time.Time{}, &storefront.ParseError{Field: "refund_line_items", Err: err}
 			}
 		}
 	}
 	return total, at, nil
 }
 
-func parseCheckout(body []byte, isCheckout bool) ([]storefront.Event, error) {
+func parseCheckout(body []byte, isCheckout bool) ([]event.Event, error) {
 	var p checkout
 	if err := storefront.DecodeJSON(body, &p); err != nil {
 		return nil, err
 	}
-	c := &storefront.Cart{
+	c := &event.Cart{
 		Token:       p.Token,
 		Email:       p.Email,
 		RecoveryURL: p.AbandonedCheckoutURL,
-		Status:      storefront.CartOpen,
+		Status:      event.CartOpen,
 	}
 	if isCheckout {
 		c.CartToken = p.CartToken
@@ -258,7 +259,7 @@ func parseCheckout(body []byte, isCheckout bool) ([]storefront.Event, error) {
 		return nil, err
 	}
 	if p.TotalPrice != "" {
-		if c.Total, err = storefront.ParseMoney(string(p.TotalPrice), p.Currency); err != nil {
+		if c.Total, err = event.ParseMoney(string(p.TotalPrice), p.Currency); err != nil {
 			return nil, &storefront.ParseError{Field: "total_price", Err: err}
 		}
 	} else if c.Total, err = sumLines(p.LineItems, p.Currency); err != nil {
@@ -282,22 +283,22 @@ func parseCheckout(body []byte, isCheckout bool) ([]storefront.Event, error) {
 			c.Customer.Locale = p.CustomerLocale
 		}
 	}
-	kind := storefront.KindCartUpdated
+	kind := event.KindCartUpdated
 	if !completedAt.IsZero() {
-		kind = storefront.KindCartConverted
-		c.Status = storefront.CartConverted
+		kind = event.KindCartConverted
+		c.Status = event.CartConverted
 		c.OrderID = gid("Order", p.OrderID)
 	}
-	return []storefront.Event{{
+	return []event.Event{{
 		Kind:       kind,
 		OccurredAt: storefront.Latest(c.UpdatedAt, c.CreatedAt, completedAt),
 		Customer:   c.Customer,
 		Cart:       c,
-		Ref:        &storefront.ResourceRef{Type: storefront.ResourceCart, ID: c.Token, OrderID: c.OrderID},
+		Ref:        &event.ResourceRef{Type: event.ResourceCart, ID: c.Token, OrderID: c.OrderID},
 	}}, nil
 }
 
-func parseCustomer(body []byte, kind storefront.Kind) ([]storefront.Event, error) {
+func parseCustomer(body []byte, kind event.Kind) ([]event.Event, error) {
 	var p customer
 	if err := storefront.DecodeJSON(body, &p); err != nil {
 		return nil, err
@@ -309,16 +310,16 @@ func parseCustomer(body []byte, kind storefront.Kind) ([]storefront.Event, error
 	if c.ID == "" {
 		return nil, &storefront.ParseError{Field: "id", Err: fmt.Errorf("missing")}
 	}
-	return []storefront.Event{{
+	return []event.Event{{
 		Kind:       kind,
 		OccurredAt: storefront.Latest(c.UpdatedAt, c.CreatedAt),
 		Customer:   c,
-		Ref:        &storefront.ResourceRef{Type: storefront.ResourceCustomer, ID: c.ID},
+		Ref:        &event.ResourceRef{Type: event.ResourceCustomer, ID: c.ID},
 	}}, nil
 }
 
-func convertCustomer(p *customer) (*storefront.Customer, error) {
-	c := &storefront.Customer{
+func convertCustomer(p *customer) (*event.Customer, error) {
+	c := &event.Customer{
 		ID:        p.AdminGraphQLAPIID,
 		Email:     p.Email,
 		Phone:     p.Phone,
@@ -344,12 +345,12 @@ func convertCustomer(p *customer) (*storefront.Customer, error) {
 	return c, nil
 }
 
-func convertConsent(p *consent) (*storefront.Consent, error) {
+func convertConsent(p *consent) (*event.Consent, error) {
 	at, err := storefront.OptionalTime("consent_updated_at", p.ConsentUpdatedAt)
 	if err != nil {
 		return nil, err
 	}
-	return &storefront.Consent{
+	return &event.Consent{
 		State:         consentState(p.State),
 		PlatformState: p.State,
 		OptInLevel:    p.OptInLevel,
@@ -359,21 +360,21 @@ func convertConsent(p *consent) (*storefront.Consent, error) {
 
 // consentState maps Shopify's CustomerEmailMarketingState. "redacted" and
 // "invalid" mean no usable consent: not_subscribed.
-func consentState(s string) storefront.ConsentState {
+func consentState(s string) event.ConsentState {
 	switch strings.ToLower(s) {
 	case "subscribed":
-		return storefront.ConsentSubscribed
+		return event.ConsentSubscribed
 	case "pending":
-		return storefront.ConsentPending
+		return event.ConsentPending
 	case "unsubscribed":
-		return storefront.ConsentUnsubscribed
+		return event.ConsentUnsubscribed
 	case "not_subscribed", "redacted", "invalid":
-		return storefront.ConsentNotSubscribed
+		return event.ConsentNotSubscribed
 	}
-	return storefront.ConsentUnknown
+	return event.ConsentUnknown
 }
 
-func parseConsent(body []byte) ([]storefront.Event, error) {
+func parseConsent(body []byte) ([]event.Event, error) {
 	var p marketingConsentUpdate
 	if err := storefront.DecodeJSON(body, &p); err != nil {
 		return nil, err
@@ -388,19 +389,19 @@ func parseConsent(body []byte) ([]storefront.Event, error) {
 	if err != nil {
 		return nil, storefront.FieldError("email_marketing_consent", err)
 	}
-	c := &storefront.Customer{ID: gid("Customer", p.CustomerID), Email: p.EmailAddress, EmailConsent: cons}
-	ref := &storefront.ResourceRef{Type: storefront.ResourceCustomer, ID: c.ID}
-	events := []storefront.Event{{Kind: storefront.KindConsentUpdated, OccurredAt: cons.UpdatedAt, Customer: c, Ref: ref}}
+	c := &event.Customer{ID: gid("Customer", p.CustomerID), Email: p.EmailAddress, EmailConsent: cons}
+	ref := &event.ResourceRef{Type: event.ResourceCustomer, ID: c.ID}
+	events := []event.Event{{Kind: event.KindConsentUpdated, OccurredAt: cons.UpdatedAt, Customer: c, Ref: ref}}
 	switch cons.State {
-	case storefront.ConsentSubscribed:
-		events = append(events, storefront.Event{Kind: storefront.KindNewsletterSubscribed, OccurredAt: cons.UpdatedAt, Customer: c, Ref: ref})
-	case storefront.ConsentUnsubscribed:
-		events = append(events, storefront.Event{Kind: storefront.KindNewsletterUnsubscribed, OccurredAt: cons.UpdatedAt, Customer: c, Ref: ref})
+	case event.ConsentSubscribed:
+		events = append(events, event.Event{Kind: event.KindNewsletterSubscribed, OccurredAt: cons.UpdatedAt, Customer: c, Ref: ref})
+	case event.ConsentUnsubscribed:
+		events = append(events, event.Event{Kind: event.KindNewsletterUnsubscribed, OccurredAt: cons.UpdatedAt, Customer: c, Ref: ref})
 	}
 	return events, nil
 }
 
-func parsePrivacy(body []byte, kind storefront.Kind) ([]storefront.Event, error) {
+func parsePrivacy(body []byte, kind event.Kind) ([]event.Event, error) {
 	var p privacyRequest
 	if err := storefront.DecodeJSON(body, &p); err != nil {
 		return nil, err
@@ -408,13 +409,13 @@ func parsePrivacy(body []byte, kind storefront.Kind) ([]storefront.Event, error)
 	if p.Customer == nil || (p.Customer.ID == "" && p.Customer.Email == "") {
 		return nil, &storefront.ParseError{Field: "customer", Err: fmt.Errorf("missing")}
 	}
-	c := &storefront.Customer{ID: gid("Customer", p.Customer.ID), Email: p.Customer.Email, Phone: p.Customer.Phone}
-	req := &storefront.PrivacyRequest{ShopID: string(p.ShopID), ShopDomain: p.ShopDomain}
+	c := &event.Customer{ID: gid("Customer", p.Customer.ID), Email: p.Customer.Email, Phone: p.Customer.Phone}
+	req := &event.PrivacyRequest{ShopID: string(p.ShopID), ShopDomain: p.ShopDomain}
 	if p.DataRequest != nil {
 		req.RequestID = string(p.DataRequest.ID)
 	}
 	ids := p.OrdersToRedact
-	if kind == storefront.KindCustomerDataRequest {
+	if kind == event.KindCustomerDataRequest {
 		ids = p.OrdersRequested
 	}
 	for _, id := range ids {
@@ -422,19 +423,19 @@ func parsePrivacy(body []byte, kind storefront.Kind) ([]storefront.Event, error)
 			req.OrderIDs = append(req.OrderIDs, gid("Order", id))
 		}
 	}
-	return []storefront.Event{{
+	return []event.Event{{
 		Kind:     kind,
 		Customer: c,
 		Privacy:  req,
-		Ref:      &storefront.ResourceRef{Type: storefront.ResourceCustomer, ID: c.ID},
+		Ref:      &event.ResourceRef{Type: event.ResourceCustomer, ID: c.ID},
 	}}, nil
 }
 
-func convertLines(field string, lines []lineItem, currency string) ([]storefront.LineItem, error) {
+func convertLines(field string, lines []lineItem, currency string) ([]event.LineItem, error) {
 	if len(lines) == 0 {
 		return nil, nil
 	}
-	out := make([]storefront.LineItem, 0, len(lines))
+	out := make([]event.LineItem, 0, len(lines))
 	for i, l := range lines {
 		f := fmt.Sprintf("%s.%d", field, i)
 		qty, err := quantity(f+".quantity", l.Quantity)
@@ -445,7 +446,7 @@ func convertLines(field string, lines []lineItem, currency string) ([]storefront
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, storefront.LineItem{
+		out = append(out, event.LineItem{
 			ProductID: gid("Product", l.ProductID),
 			VariantID: gid("ProductVariant", l.VariantID),
 			SKU:       l.SKU,
@@ -459,30 +460,30 @@ func convertLines(field string, lines []lineItem, currency string) ([]storefront
 
 // sumLines totals a cart that has no total: line_price when given, else
 // price times quantity.
-func sumLines(lines []lineItem, currency string) (storefront.Money, error) {
-	total := storefront.Money{Currency: strings.ToUpper(currency)}
+func sumLines(lines []lineItem, currency string) (event.Money, error) {
+	total := event.Money{Currency: strings.ToUpper(currency)}
 	for i, l := range lines {
 		f := fmt.Sprintf("line_items.%d", i)
 		m, err := pickMoney(currency, f+".line_price", l.LineSet, l.LinePrice, "", nil, "")
 		if err != nil {
-			return storefront.Money{}, err
+			return event.Money{}, err
 		}
 		if l.LineSet == nil && l.LinePrice == "" {
 			unit, err := pickMoney(currency, f+".price", l.PriceSet, l.Price, "", nil, "")
 			if err != nil {
-				return storefront.Money{}, err
+				return event.Money{}, err
 			}
 			qty, err := quantity(f+".quantity", l.Quantity)
 			if err != nil {
-				return storefront.Money{}, err
+				return event.Money{}, err
 			}
-			if m.Minor, err = storefront.MulMinor(unit.Minor, qty); err != nil {
-				return storefront.Money{}, &storefront.ParseError{Field: f, Err: err}
+			if m.Minor, err = event.MulMinor(unit.Minor, qty); err != nil {
+				return event.Money{}, &storefront.ParseError{Field: f, Err: err}
 			}
 			m.Currency = unit.Currency
 		}
 		if total, err = addMoney(total, m); err != nil {
-			return storefront.Money{}, &storefront.ParseError{Field: f, Err: err}
+			return event.Money{}, &storefront.ParseError{Field: f, Err: err}
 		}
 	}
 	return total, nil
@@ -491,23 +492,23 @@ func sumLines(lines []lineItem, currency string) (storefront.Money, error) {
 // pickMoney reads the first amount present: a *_set's shop money (the shop's
 // currency, stable across presentment currencies), else the bare amount in
 // the payload's currency. An absent amount is zero in that currency.
-func pickMoney(currency, field1 string, set1 *moneySet, amount1 storefront.Text, field2 string, set2 *moneySet, amount2 storefront.Text) (storefront.Money, error) {
-	try := func(field string, set *moneySet, amount storefront.Text) (storefront.Money, bool, error) {
+func pickMoney(currency, field1 string, set1 *moneySet, amount1 storefront.Text, field2 string, set2 *moneySet, amount2 storefront.Text) (event.Money, error) {
+	try := func(field string, set *moneySet, amount storefront.Text) (event.Money, bool, error) {
 		if set != nil && set.ShopMoney.Amount != "" {
-			m, err := storefront.ParseMoney(string(set.ShopMoney.Amount), firstNonEmpty(set.ShopMoney.CurrencyCode, currency))
+			m, err := event.ParseMoney(string(set.ShopMoney.Amount), firstNonEmpty(set.ShopMoney.CurrencyCode, currency))
 			if err != nil {
 				return m, false, &storefront.ParseError{Field: field + "_set.shop_money.amount", Err: err}
 			}
 			return m, true, nil
 		}
 		if amount != "" {
-			m, err := storefront.ParseMoney(string(amount), currency)
+			m, err := event.ParseMoney(string(amount), currency)
 			if err != nil {
 				return m, false, &storefront.ParseError{Field: field, Err: err}
 			}
 			return m, true, nil
 		}
-		return storefront.Money{}, false, nil
+		return event.Money{}, false, nil
 	}
 	if m, ok, err := try(field1, set1, amount1); ok || err != nil {
 		return m, err
@@ -517,18 +518,18 @@ func pickMoney(currency, field1 string, set1 *moneySet, amount1 storefront.Text,
 			return m, err
 		}
 	}
-	return storefront.Money{Currency: strings.ToUpper(currency)}, nil
+	return event.Money{Currency: strings.ToUpper(currency)}, nil
 }
 
-func addMoney(total, m storefront.Money) (storefront.Money, error) {
+func addMoney(total, m event.Money) (event.Money, error) {
 	if total.Currency == "" {
 		total.Currency = m.Currency
 	}
 	if m.Currency != "" && m.Currency != total.Currency {
-		return storefront.Money{}, fmt.Errorf("mixed currencies %s and %s", total.Currency, m.Currency)
+		return event.Money{}, fmt.Errorf("mixed currencies %s and %s", total.Currency, m.Currency)
 	}
 	var err error
-	total.Minor, err = storefront.AddMinor(total.Minor, m.Minor)
+	total.Minor, err = event.AddMinor(total.Minor, m.Minor)
 	return total, err
 }
 

@@ -28,13 +28,21 @@
 //	customers/data_request                   customer.data_request
 //
 // Any other topic is storefront.ErrUnknownTopic.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package shopify
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -81,11 +89,23 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		key = topic + ":webhook:" + id
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceShopify,
+		Source:    event.SourceShopify,
 		Topic:     topic,
 		DedupeKey: key,
 		Headers: storefront.PickHeaders(headers, HeaderTopic, HeaderEventID, HeaderWebhookID,
 			HeaderShopDomain, HeaderAPIVersion, HeaderTriggeredAt, HeaderHMAC),
 		Body: body,
 	}, nil
+}
+
+// Platform returns Shopify as the webhook edge handles it, verifying with
+// the app's client secret (REFRAIN_SHOPIFY_SECRET).
+func Platform(secret string) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceShopify, Setting: "REFRAIN_SHOPIFY_SECRET", Configured: secret != "", SignatureHeader: HeaderHMAC,
+		Verify: func(_ context.Context, h http.Header, body []byte, _ time.Time) error {
+			return Verify(h, body, secret)
+		},
+		Delivery: Delivery, Parse: Parse,
+	}
 }

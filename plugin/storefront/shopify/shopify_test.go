@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -52,26 +53,26 @@ func at(s string) time.Time {
 type testCase struct {
 	file  string // under fixtures() or, with a "testdata/" prefix, local
 	topic string
-	check func(t *testing.T, events []storefront.Event)
+	check func(t *testing.T, events []event.Event)
 }
 
 func cases() []testCase {
 	return []testCase{
-		{file: "shopify_orders_create.json", topic: "orders/create", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "shopify_orders_create.json", topic: "orders/create", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindOrderCreated, e.Kind)
+			require.Equal(t, event.KindOrderCreated, e.Kind)
 			require.Equal(t, at("2022-01-01T00:00:00Z"), e.OccurredAt)
 			o := e.Order
 			require.Equal(t, "gid://shopify/Order/820982911946154508", o.ID)
 			require.Equal(t, "#9999", o.Number)
 			require.Equal(t, "voided", o.Status)
-			require.Equal(t, storefront.Money{Minor: 41495, Currency: "USD"}, o.Total)
+			require.Equal(t, event.Money{Minor: 41495, Currency: "USD"}, o.Total)
 			require.Equal(t, "jon@example.com", o.Email)
 			require.Len(t, o.Items, 5)
-			require.Equal(t, storefront.LineItem{
+			require.Equal(t, event.LineItem{
 				ProductID: "gid://shopify/Product/788032119674292922", SKU: "SKU2006-001",
-				Title: "Aviator sunglasses", Quantity: 1, UnitPrice: storefront.Money{Minor: 8999, Currency: "USD"},
+				Title: "Aviator sunglasses", Quantity: 1, UnitPrice: event.Money{Minor: 8999, Currency: "USD"},
 			}, o.Items[0])
 			require.Empty(t, o.Items[1].ProductID, "a line without a product has no product id")
 			require.Equal(t, at("2022-01-01T00:00:00Z"), o.PlacedAt)
@@ -87,13 +88,13 @@ func cases() []testCase {
 			require.Equal(t, "en", o.Customer.Locale)
 			require.Same(t, o.Customer, e.Customer)
 		}},
-		{file: "testdata/orders_paid.json", topic: "orders/paid", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/orders_paid.json", topic: "orders/paid", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			o := ev[0].Order
-			require.Equal(t, storefront.KindOrderPaid, ev[0].Kind)
+			require.Equal(t, event.KindOrderPaid, ev[0].Kind)
 			require.Equal(t, "gid://shopify/Order/450789469", o.ID)
-			require.Equal(t, storefront.Money{Minor: 12980, Currency: "JPY"}, o.Total, "yen have no minor unit")
-			require.Equal(t, storefront.Money{Minor: 5900, Currency: "JPY"}, o.Items[0].UnitPrice)
+			require.Equal(t, event.Money{Minor: 12980, Currency: "JPY"}, o.Total, "yen have no minor unit")
+			require.Equal(t, event.Money{Minor: 5900, Currency: "JPY"}, o.Items[0].UnitPrice)
 			require.Equal(t, int64(2), o.Items[0].Quantity)
 			require.Equal(t, "gid://shopify/ProductVariant/808950810", o.Items[0].VariantID)
 			require.Equal(t, "bd5a8aa1ecd019dd3520ff791ee3a24c", o.CheckoutToken)
@@ -106,57 +107,57 @@ func cases() []testCase {
 			require.Equal(t, "bob.norman@mail.example.com", o.Email)
 			require.Equal(t, "ja", o.Customer.Locale)
 		}},
-		{file: "testdata/refunds_create.json", topic: "refunds/create", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/refunds_create.json", topic: "refunds/create", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindOrderRefunded, e.Kind)
+			require.Equal(t, event.KindOrderRefunded, e.Kind)
 			require.Equal(t, "gid://shopify/Order/820982911946154508", e.Order.ID)
-			require.Equal(t, storefront.Money{Minor: 7999, Currency: "USD"}, e.Order.Refunded, "the refund transaction, not the line subtotal")
+			require.Equal(t, event.Money{Minor: 7999, Currency: "USD"}, e.Order.Refunded, "the refund transaction, not the line subtotal")
 			require.Equal(t, at("2022-01-03T15:00:05Z"), e.Order.RefundedAt)
 			require.Equal(t, at("2022-01-03T15:00:05Z"), e.OccurredAt)
 			require.Equal(t, "gid://shopify/Refund/890088186047892319", e.Ref.RefundID)
 			require.Nil(t, e.Customer)
 		}},
-		{file: "shopify_checkouts_update.json", topic: "checkouts/update", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "shopify_checkouts_update.json", topic: "checkouts/update", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindCartUpdated, e.Kind)
+			require.Equal(t, event.KindCartUpdated, e.Kind)
 			c := e.Cart
 			require.Equal(t, "123123123", c.Token)
 			require.Equal(t, "eeafa272cebfd4b22385bc4b645e762c", c.CartToken)
 			require.Equal(t, "example@email.com", c.Email)
-			require.Equal(t, storefront.Money{Minor: 42188, Currency: "USD"}, c.Total)
+			require.Equal(t, event.Money{Minor: 42188, Currency: "USD"}, c.Total)
 			require.Len(t, c.Items, 2)
-			require.Equal(t, storefront.LineItem{
+			require.Equal(t, event.LineItem{
 				ProductID: "gid://shopify/Product/632910392", VariantID: "gid://shopify/ProductVariant/808950810",
-				SKU: "IPOD2008PINK", Title: "IPod Nano - 8GB", Quantity: 1, UnitPrice: storefront.Money{Minor: 19900, Currency: "USD"},
+				SKU: "IPOD2008PINK", Title: "IPod Nano - 8GB", Quantity: 1, UnitPrice: event.Money{Minor: 19900, Currency: "USD"},
 			}, c.Items[0])
 			require.Equal(t, "https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token", c.RecoveryURL)
-			require.Equal(t, storefront.CartOpen, c.Status)
+			require.Equal(t, event.CartOpen, c.Status)
 			require.Equal(t, at("2022-01-01T00:00:00Z"), c.UpdatedAt)
 			require.Equal(t, at("2022-01-01T00:00:00Z"), e.OccurredAt)
 			require.Equal(t, "gid://shopify/Customer/603851970716743426", c.Customer.ID)
 			require.Equal(t, "john@example.com", c.Customer.Email)
 			require.Same(t, c.Customer, e.Customer)
 		}},
-		{file: "shopify_carts_update.json", topic: "carts/update", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "shopify_carts_update.json", topic: "carts/update", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			c := ev[0].Cart
-			require.Equal(t, storefront.KindCartUpdated, ev[0].Kind)
+			require.Equal(t, event.KindCartUpdated, ev[0].Kind)
 			require.Equal(t, "exampleCartId", c.Token)
 			require.Empty(t, c.CartToken)
-			require.Equal(t, storefront.Money{Minor: 5997, Currency: "USD"}, c.Total, "summed from line_price")
+			require.Equal(t, event.Money{Minor: 5997, Currency: "USD"}, c.Total, "summed from line_price")
 			require.Len(t, c.Items, 1)
 			require.Equal(t, int64(3), c.Items[0].Quantity)
-			require.Equal(t, storefront.Money{Minor: 1999, Currency: "USD"}, c.Items[0].UnitPrice)
+			require.Equal(t, event.Money{Minor: 1999, Currency: "USD"}, c.Items[0].UnitPrice)
 			require.Equal(t, "gid://shopify/Product/788032119674292922", c.Items[0].ProductID)
 			require.Nil(t, c.Customer)
 			require.Equal(t, at("2022-01-01T00:00:00Z"), ev[0].OccurredAt)
 		}},
-		{file: "shopify_customers_create.json", topic: "customers/create", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "shopify_customers_create.json", topic: "customers/create", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			c := ev[0].Customer
-			require.Equal(t, storefront.KindCustomerCreated, ev[0].Kind)
+			require.Equal(t, event.KindCustomerCreated, ev[0].Kind)
 			require.Equal(t, "gid://shopify/Customer/706405506930370084", c.ID)
 			require.Equal(t, "bob@biller.com", c.Email)
 			require.Equal(t, "Bob", c.FirstName)
@@ -165,41 +166,41 @@ func cases() []testCase {
 			require.Equal(t, at("2022-01-01T00:00:00Z"), ev[0].OccurredAt)
 			require.Nil(t, c.EmailConsent)
 		}},
-		{file: "testdata/customers_delete.json", topic: "customers/delete", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/customers_delete.json", topic: "customers/delete", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
-			require.Equal(t, storefront.KindCustomerDeleted, ev[0].Kind)
+			require.Equal(t, event.KindCustomerDeleted, ev[0].Kind)
 			require.Equal(t, "gid://shopify/Customer/706405506930370084", ev[0].Customer.ID)
 			require.True(t, ev[0].OccurredAt.IsZero())
 		}},
-		{file: "shopify_customers_email_marketing_consent_update.json", topic: "customers_email_marketing_consent/update", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "shopify_customers_email_marketing_consent_update.json", topic: "customers_email_marketing_consent/update", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1, "not_subscribed is a consent change, not an unsubscribe")
 			e := ev[0]
-			require.Equal(t, storefront.KindConsentUpdated, e.Kind)
+			require.Equal(t, event.KindConsentUpdated, e.Kind)
 			require.Equal(t, "gid://shopify/Customer/706405506930370084", e.Customer.ID)
 			require.Equal(t, "bob@biller.com", e.Customer.Email)
-			require.Equal(t, &storefront.Consent{State: storefront.ConsentNotSubscribed, PlatformState: "not_subscribed"}, e.Customer.EmailConsent)
+			require.Equal(t, &event.Consent{State: event.ConsentNotSubscribed, PlatformState: "not_subscribed"}, e.Customer.EmailConsent)
 		}},
-		{file: "testdata/customers_email_marketing_consent_update_subscribed.json", topic: "customers_email_marketing_consent/update", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/customers_email_marketing_consent_update_subscribed.json", topic: "customers_email_marketing_consent/update", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 2)
-			require.Equal(t, storefront.KindConsentUpdated, ev[0].Kind)
-			require.Equal(t, storefront.KindNewsletterSubscribed, ev[1].Kind)
-			require.Equal(t, storefront.ConsentSubscribed, ev[1].Customer.EmailConsent.State)
+			require.Equal(t, event.KindConsentUpdated, ev[0].Kind)
+			require.Equal(t, event.KindNewsletterSubscribed, ev[1].Kind)
+			require.Equal(t, event.ConsentSubscribed, ev[1].Customer.EmailConsent.State)
 			require.Equal(t, "confirmed_opt_in", ev[1].Customer.EmailConsent.OptInLevel)
 			require.Equal(t, at("2024-03-05T15:15:00Z"), ev[1].OccurredAt)
 		}},
-		{file: "testdata/customers_redact.json", topic: "customers/redact", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/customers_redact.json", topic: "customers/redact", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindCustomerRedacted, e.Kind)
-			require.Equal(t, &storefront.Customer{ID: "gid://shopify/Customer/191167", Email: "john@example.com", Phone: "555-625-1199"}, e.Customer)
-			require.Equal(t, &storefront.PrivacyRequest{ShopID: "954889", ShopDomain: "{shop}.myshopify.com", OrderIDs: []string{
+			require.Equal(t, event.KindCustomerRedacted, e.Kind)
+			require.Equal(t, &event.Customer{ID: "gid://shopify/Customer/191167", Email: "john@example.com", Phone: "555-625-1199"}, e.Customer)
+			require.Equal(t, &event.PrivacyRequest{ShopID: "954889", ShopDomain: "{shop}.myshopify.com", OrderIDs: []string{
 				"gid://shopify/Order/299938", "gid://shopify/Order/280263", "gid://shopify/Order/220458",
 			}}, e.Privacy)
 		}},
-		{file: "testdata/customers_data_request.json", topic: "customers/data_request", check: func(t *testing.T, ev []storefront.Event) {
+		{file: "testdata/customers_data_request.json", topic: "customers/data_request", check: func(t *testing.T, ev []event.Event) {
 			require.Len(t, ev, 1)
 			e := ev[0]
-			require.Equal(t, storefront.KindCustomerDataRequest, e.Kind)
+			require.Equal(t, event.KindCustomerDataRequest, e.Kind)
 			require.Equal(t, "gid://shopify/Customer/191167", e.Customer.ID)
 			require.Equal(t, "9999", e.Privacy.RequestID)
 			require.Len(t, e.Privacy.OrderIDs, 3)
@@ -241,7 +242,7 @@ func TestFixtures(t *testing.T) {
 
 			d, err := Delivery(h, body)
 			require.NoError(t, err)
-			require.Equal(t, storefront.SourceShopify, d.Source)
+			require.Equal(t, event.SourceShopify, d.Source)
 			require.Equal(t, tc.topic, d.Topic)
 			require.Equal(t, tc.topic+":98880550-7158-44d4-b7cd-2c97c8a091b5", d.DedupeKey)
 			require.Equal(t, body, d.Body)
@@ -250,7 +251,7 @@ func TestFixtures(t *testing.T) {
 			events, err := Parse(d.Topic, d.Body)
 			require.NoError(t, err)
 			for _, e := range events {
-				require.Equal(t, storefront.SourceShopify, e.Source)
+				require.Equal(t, event.SourceShopify, e.Source)
 				require.Equal(t, tc.topic, e.Topic)
 				require.True(t, e.Kind.Valid())
 			}
@@ -324,10 +325,10 @@ func TestCompletedCheckoutConverts(t *testing.T) {
 	events, err := Parse("checkouts/update", body)
 	require.NoError(t, err)
 	require.Len(t, events, 1)
-	require.Equal(t, storefront.KindCartConverted, events[0].Kind)
-	require.Equal(t, storefront.CartConverted, events[0].Cart.Status)
+	require.Equal(t, event.KindCartConverted, events[0].Kind)
+	require.Equal(t, event.CartConverted, events[0].Cart.Status)
 	require.Equal(t, "gid://shopify/Order/1234", events[0].Cart.OrderID)
-	require.Equal(t, storefront.Money{Minor: 12345, Currency: "KWD"}, events[0].Cart.Total)
+	require.Equal(t, event.Money{Minor: 12345, Currency: "KWD"}, events[0].Cart.Total)
 }
 
 func FuzzParse(f *testing.F) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -90,8 +91,8 @@ type subscriber struct {
 // storefront.ErrUnknownTopic; a missing required field is a
 // *storefront.ParseError naming it ("data.total.amount"). OccurredAt is
 // data.updatedAt when given, else the envelope's timestamp.
-func Parse(topic string, body []byte) ([]storefront.Event, error) {
-	kind := storefront.Kind(strings.TrimSpace(topic))
+func Parse(topic string, body []byte) ([]event.Event, error) {
+	kind := event.Kind(strings.TrimSpace(topic))
 	req := required(kind)
 	if req == nil {
 		return nil, fmt.Errorf("parse standard %q: %w", topic, storefront.ErrUnknownTopic)
@@ -103,7 +104,7 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 	return events, nil
 }
 
-func parse(kind storefront.Kind, req []string, body []byte) ([]storefront.Event, error) {
+func parse(kind event.Kind, req []string, body []byte) ([]event.Event, error) {
 	var env struct {
 		Type      string          `json:"type"`
 		Timestamp string          `json:"timestamp"`
@@ -131,7 +132,7 @@ func parse(kind storefront.Kind, req []string, body []byte) ([]storefront.Event,
 			return nil, &storefront.ParseError{Field: "data." + f, Err: errors.New("required")}
 		}
 	}
-	e := storefront.Event{Kind: kind, Source: storefront.SourceStandard, Topic: string(kind)}
+	e := event.Event{Kind: kind, Source: event.SourceStandard, Topic: string(kind)}
 	switch strings.SplitN(string(kind), ".", 2)[0] {
 	case "order":
 		var p order
@@ -141,10 +142,10 @@ func parse(kind storefront.Kind, req []string, body []byte) ([]storefront.Event,
 		if e.Order, err = convertOrder(&p); err != nil {
 			return nil, storefront.FieldError("data", err)
 		}
-		e.Order.RefundIncrement = kind == storefront.KindOrderRefunded
+		e.Order.RefundIncrement = kind == event.KindOrderRefunded
 		e.Customer = e.Order.Customer
 		e.OccurredAt = e.Order.UpdatedAt
-		e.Ref = &storefront.ResourceRef{Type: storefront.ResourceOrder, ID: e.Order.ID}
+		e.Ref = &event.ResourceRef{Type: event.ResourceOrder, ID: e.Order.ID}
 	case "cart":
 		var p cart
 		if err := decodeData(env.Data, &p); err != nil {
@@ -155,7 +156,7 @@ func parse(kind storefront.Kind, req []string, body []byte) ([]storefront.Event,
 		}
 		e.Customer = e.Cart.Customer
 		e.OccurredAt = e.Cart.UpdatedAt
-		e.Ref = &storefront.ResourceRef{Type: storefront.ResourceCart, ID: e.Cart.Token, OrderID: e.Cart.OrderID}
+		e.Ref = &event.ResourceRef{Type: event.ResourceCart, ID: e.Cart.Token, OrderID: e.Cart.OrderID}
 	case "customer":
 		var p customer
 		if err := decodeData(env.Data, &p); err != nil {
@@ -165,7 +166,7 @@ func parse(kind storefront.Kind, req []string, body []byte) ([]storefront.Event,
 			return nil, storefront.FieldError("data", err)
 		}
 		e.OccurredAt = e.Customer.UpdatedAt
-		e.Ref = &storefront.ResourceRef{Type: storefront.ResourceCustomer, ID: e.Customer.ID}
+		e.Ref = &event.ResourceRef{Type: event.ResourceCustomer, ID: e.Customer.ID}
 	case "newsletter":
 		var p subscriber
 		if err := decodeData(env.Data, &p); err != nil {
@@ -175,48 +176,48 @@ func parse(kind storefront.Kind, req []string, body []byte) ([]storefront.Event,
 		if err != nil {
 			return nil, err
 		}
-		state := storefront.ConsentSubscribed
-		if kind == storefront.KindNewsletterUnsubscribed {
-			state = storefront.ConsentUnsubscribed
+		state := event.ConsentSubscribed
+		if kind == event.KindNewsletterUnsubscribed {
+			state = event.ConsentUnsubscribed
 		}
-		e.Customer = &storefront.Customer{
+		e.Customer = &event.Customer{
 			ID: p.CustomerID, Email: p.Email, FirstName: p.FirstName, LastName: p.LastName, Locale: p.Locale,
-			EmailConsent: &storefront.Consent{State: state, UpdatedAt: storefront.Latest(at, stamp)},
+			EmailConsent: &event.Consent{State: state, UpdatedAt: storefront.Latest(at, stamp)},
 		}
 		e.OccurredAt = at
 		if p.CustomerID != "" {
-			e.Ref = &storefront.ResourceRef{Type: storefront.ResourceCustomer, ID: p.CustomerID}
+			e.Ref = &event.ResourceRef{Type: event.ResourceCustomer, ID: p.CustomerID}
 		}
 	}
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = stamp
 	}
-	return []storefront.Event{e}, nil
+	return []event.Event{e}, nil
 }
 
 func decodeData(raw json.RawMessage, v any) error {
 	return storefront.FieldError("data", storefront.DecodeJSON(raw, v))
 }
 
-func convertMoney(field string, m *money) (storefront.Money, error) {
+func convertMoney(field string, m *money) (event.Money, error) {
 	if m == nil {
-		return storefront.Money{}, nil
+		return event.Money{}, nil
 	}
 	if m.Amount == nil || *m.Amount == "" {
-		return storefront.Money{}, &storefront.ParseError{Field: field + ".amount", Err: errors.New("required")}
+		return event.Money{}, &storefront.ParseError{Field: field + ".amount", Err: errors.New("required")}
 	}
 	if m.Currency == nil || len(*m.Currency) != 3 {
-		return storefront.Money{}, &storefront.ParseError{Field: field + ".currency", Err: errors.New("required, an ISO 4217 code")}
+		return event.Money{}, &storefront.ParseError{Field: field + ".currency", Err: errors.New("required, an ISO 4217 code")}
 	}
-	out, err := storefront.ParseMoney(*m.Amount, *m.Currency)
+	out, err := event.ParseMoney(*m.Amount, *m.Currency)
 	if err != nil {
-		return storefront.Money{}, &storefront.ParseError{Field: field + ".amount", Err: err}
+		return event.Money{}, &storefront.ParseError{Field: field + ".amount", Err: err}
 	}
 	return out, nil
 }
 
-func convertLines(lines []line) ([]storefront.LineItem, error) {
-	var out []storefront.LineItem
+func convertLines(lines []line) ([]event.LineItem, error) {
+	var out []event.LineItem
 	for i, l := range lines {
 		f := fmt.Sprintf("lines.%d", i)
 		if l.UnitPrice == nil {
@@ -229,13 +230,13 @@ func convertLines(lines []line) ([]storefront.LineItem, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, storefront.LineItem{ProductID: l.ProductID, VariantID: l.VariantID, SKU: l.SKU, Title: l.Title, Quantity: l.Quantity, UnitPrice: price})
+		out = append(out, event.LineItem{ProductID: l.ProductID, VariantID: l.VariantID, SKU: l.SKU, Title: l.Title, Quantity: l.Quantity, UnitPrice: price})
 	}
 	return out, nil
 }
 
-func convertOrder(p *order) (*storefront.Order, error) {
-	o := &storefront.Order{ID: p.ID, Number: p.Number, Status: p.Status, CartToken: p.CartToken, CheckoutToken: p.CheckoutToken, Email: p.Email, Attributes: p.Metadata}
+func convertOrder(p *order) (*event.Order, error) {
+	o := &event.Order{ID: p.ID, Number: p.Number, Status: p.Status, CartToken: p.CartToken, CheckoutToken: p.CheckoutToken, Email: p.Email, Attributes: p.Metadata}
 	var err error
 	if o.Total, err = convertMoney("total", p.Total); err != nil {
 		return nil, err
@@ -265,13 +266,13 @@ func convertOrder(p *order) (*storefront.Order, error) {
 	return o, nil
 }
 
-func convertCart(kind storefront.Kind, p *cart) (*storefront.Cart, error) {
-	c := &storefront.Cart{Token: p.Token, ID: p.ID, Email: p.Email, RecoveryURL: p.RecoveryURL, OrderID: p.OrderID, Status: storefront.CartOpen}
+func convertCart(kind event.Kind, p *cart) (*event.Cart, error) {
+	c := &event.Cart{Token: p.Token, ID: p.ID, Email: p.Email, RecoveryURL: p.RecoveryURL, OrderID: p.OrderID, Status: event.CartOpen}
 	switch kind {
-	case storefront.KindCartAbandoned:
-		c.Status = storefront.CartAbandoned
-	case storefront.KindCartConverted:
-		c.Status = storefront.CartConverted
+	case event.KindCartAbandoned:
+		c.Status = event.CartAbandoned
+	case event.KindCartConverted:
+		c.Status = event.CartConverted
 	}
 	var err error
 	if c.Items, err = convertLines(p.Lines); err != nil {
@@ -282,9 +283,9 @@ func convertCart(kind storefront.Kind, p *cart) (*storefront.Cart, error) {
 	}
 	if p.Total == nil {
 		for _, it := range c.Items {
-			v, err := storefront.MulMinor(it.UnitPrice.Minor, it.Quantity)
+			v, err := event.MulMinor(it.UnitPrice.Minor, it.Quantity)
 			if err == nil {
-				c.Total.Minor, err = storefront.AddMinor(c.Total.Minor, v)
+				c.Total.Minor, err = event.AddMinor(c.Total.Minor, v)
 			}
 			if err != nil {
 				return nil, &storefront.ParseError{Field: "lines", Err: err}
@@ -306,8 +307,8 @@ func convertCart(kind storefront.Kind, p *cart) (*storefront.Cart, error) {
 	return c, nil
 }
 
-func convertCustomer(p *customer) (*storefront.Customer, error) {
-	c := &storefront.Customer{ID: p.ID, Email: p.Email, Phone: p.Phone, FirstName: p.FirstName, LastName: p.LastName, Locale: p.Locale}
+func convertCustomer(p *customer) (*event.Customer, error) {
+	c := &event.Customer{ID: p.ID, Email: p.Email, Phone: p.Phone, FirstName: p.FirstName, LastName: p.LastName, Locale: p.Locale}
 	var err error
 	if c.CreatedAt, err = storefront.OptionalTime("createdAt", p.CreatedAt); err != nil {
 		return nil, err
@@ -316,9 +317,9 @@ func convertCustomer(p *customer) (*storefront.Customer, error) {
 		return nil, err
 	}
 	if p.EmailConsent != nil {
-		state := storefront.ConsentState(p.EmailConsent.State)
+		state := event.ConsentState(p.EmailConsent.State)
 		switch state {
-		case storefront.ConsentSubscribed, storefront.ConsentPending, storefront.ConsentNotSubscribed, storefront.ConsentUnsubscribed:
+		case event.ConsentSubscribed, event.ConsentPending, event.ConsentNotSubscribed, event.ConsentUnsubscribed:
 		default:
 			return nil, &storefront.ParseError{Field: "emailConsent.state", Err: fmt.Errorf("unknown state %q", p.EmailConsent.State)}
 		}
@@ -326,7 +327,7 @@ func convertCustomer(p *customer) (*storefront.Customer, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.EmailConsent = &storefront.Consent{State: state, PlatformState: p.EmailConsent.State, UpdatedAt: at}
+		c.EmailConsent = &event.Consent{State: state, PlatformState: p.EmailConsent.State, UpdatedAt: at}
 	}
 	return c, nil
 }

@@ -25,9 +25,15 @@
 // to minor units with the currency's ISO 4217 exponent ("1500" JPY is 1500
 // yen, "12.345" KWD is 12345 fils). Times are RFC 3339 strings. Parse checks
 // the required fields of each type in Go, with the same lists as the schemas.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package standard
 
 import (
+	"context"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
@@ -38,6 +44,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -96,7 +103,7 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		key = storefront.BodyKey(body)
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceStandard,
+		Source:    event.SourceStandard,
 		Topic:     strings.TrimSpace(env.Type),
 		DedupeKey: key,
 		Headers: storefront.PickHeaders(headers, storefront.HeaderWebhookID, storefront.HeaderWebhookTimestamp,
@@ -106,9 +113,9 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 }
 
 // Types lists the event types this package accepts, in a stable order.
-func Types() []storefront.Kind {
-	var out []storefront.Kind
-	for _, k := range storefront.Kinds() {
+func Types() []event.Kind {
+	var out []event.Kind
+	for _, k := range event.Kinds() {
 		if required(k) != nil {
 			out = append(out, k)
 		}
@@ -120,7 +127,7 @@ func Types() []storefront.Kind {
 // embedded from schema/<type>.json. An unknown type is
 // storefront.ErrUnknownTopic.
 func Schema(eventType string) ([]byte, error) {
-	if required(storefront.Kind(eventType)) == nil {
+	if required(event.Kind(eventType)) == nil {
 		return nil, fmt.Errorf("schema %q: %w", eventType, storefront.ErrUnknownTopic)
 	}
 	b, err := fs.ReadFile(schemas, "schema/"+eventType+".json")
@@ -133,19 +140,32 @@ func Schema(eventType string) ([]byte, error) {
 // required returns the fields of data each type requires (the same lists as
 // the "required" of properties.data in the schemas; a test keeps them equal),
 // or nil for a type this package does not accept.
-func required(k storefront.Kind) []string {
+func required(k event.Kind) []string {
 	switch k {
-	case storefront.KindOrderCreated:
+	case event.KindOrderCreated:
 		return []string{"id", "total"}
-	case storefront.KindOrderRefunded:
+	case event.KindOrderRefunded:
 		return []string{"id", "refunded"}
-	case storefront.KindOrderPaid, storefront.KindOrderFulfilled, storefront.KindOrderCancelled,
-		storefront.KindCustomerCreated, storefront.KindCustomerUpdated, storefront.KindCustomerDeleted:
+	case event.KindOrderPaid, event.KindOrderFulfilled, event.KindOrderCancelled,
+		event.KindCustomerCreated, event.KindCustomerUpdated, event.KindCustomerDeleted:
 		return []string{"id"}
-	case storefront.KindCartUpdated, storefront.KindCartAbandoned, storefront.KindCartConverted:
+	case event.KindCartUpdated, event.KindCartAbandoned, event.KindCartConverted:
 		return []string{"token"}
-	case storefront.KindNewsletterSubscribed, storefront.KindNewsletterUnsubscribed:
+	case event.KindNewsletterSubscribed, event.KindNewsletterUnsubscribed:
 		return []string{"email"}
 	}
 	return nil
+}
+
+// Platform returns Standard Webhooks as the webhook edge handles it,
+// verifying with the whsec_ secret (REFRAIN_STANDARD_WEBHOOK_SECRET).
+func Platform(secret string) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceStandard, Setting: "REFRAIN_STANDARD_WEBHOOK_SECRET", Configured: secret != "",
+		SignatureHeader: storefront.HeaderWebhookSignature,
+		Verify: func(_ context.Context, h http.Header, body []byte, now time.Time) error {
+			return Verify(h, body, secret, now)
+		},
+		Delivery: Delivery, Parse: Parse,
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -68,7 +69,7 @@ func TestContactCreatedFixture(t *testing.T) {
 	d, err := Delivery(h, body)
 	require.NoError(t, err)
 	require.Equal(t, storefront.Delivery{
-		Source: storefront.SourceStandard, Topic: "contact.created", DedupeKey: "msg_p5jXN8AQM9LWM0D4loKWxJek",
+		Source: event.SourceStandard, Topic: "contact.created", DedupeKey: "msg_p5jXN8AQM9LWM0D4loKWxJek",
 		Headers: map[string]string{"Webhook-Id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "Webhook-Timestamp": strconv.FormatInt(now.Unix(), 10), "Webhook-Signature": h.Get("webhook-signature")},
 		Body:    body,
 	}, d)
@@ -109,7 +110,7 @@ func TestVerify(t *testing.T) {
 	require.ErrorIs(t, Verify(h, body, testSecret, now), storefront.ErrBadSignature)
 }
 
-func readSample(t testing.TB, k storefront.Kind) []byte {
+func readSample(t testing.TB, k event.Kind) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", string(k)+".json"))
 	require.NoError(t, err)
@@ -152,7 +153,7 @@ func TestSchemasAndSamples(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, events, 1)
 			require.Equal(t, k, events[0].Kind)
-			require.Equal(t, storefront.SourceStandard, events[0].Source)
+			require.Equal(t, event.SourceStandard, events[0].Source)
 			require.False(t, events[0].OccurredAt.IsZero())
 
 			// Each required field is enforced.
@@ -174,43 +175,43 @@ func TestSchemasAndSamples(t *testing.T) {
 }
 
 func TestSampleValues(t *testing.T) {
-	parse := func(k storefront.Kind) storefront.Event {
+	parse := func(k event.Kind) event.Event {
 		events, err := Parse(string(k), readSample(t, k))
 		require.NoError(t, err)
 		return events[0]
 	}
-	e := parse(storefront.KindOrderCreated)
+	e := parse(event.KindOrderCreated)
 	require.Equal(t, "order_01HV9A", e.Order.ID)
-	require.Equal(t, storefront.Money{Minor: 5390, Currency: "EUR"}, e.Order.Total)
-	require.Equal(t, []storefront.LineItem{{ProductID: "prod_01HV8Z", VariantID: "variant_01HV8Z", SKU: "TEE-M-NAVY", Title: "Organic tee", Quantity: 2, UnitPrice: storefront.Money{Minor: 2450, Currency: "EUR"}}}, e.Order.Items)
+	require.Equal(t, event.Money{Minor: 5390, Currency: "EUR"}, e.Order.Total)
+	require.Equal(t, []event.LineItem{{ProductID: "prod_01HV8Z", VariantID: "variant_01HV8Z", SKU: "TEE-M-NAVY", Title: "Organic tee", Quantity: 2, UnitPrice: event.Money{Minor: 2450, Currency: "EUR"}}}, e.Order.Items)
 	require.Equal(t, "ana@work.example.pt", e.Order.Email)
 	require.Equal(t, "cus_01HV8Z3K", e.Customer.ID)
 	require.Equal(t, time.Date(2024, 5, 3, 12, 0, 1, 0, time.UTC), e.OccurredAt)
 
-	e = parse(storefront.KindOrderRefunded)
-	require.Equal(t, storefront.Money{Minor: 2450, Currency: "EUR"}, e.Order.Refunded)
+	e = parse(event.KindOrderRefunded)
+	require.Equal(t, event.Money{Minor: 2450, Currency: "EUR"}, e.Order.Refunded)
 
-	e = parse(storefront.KindOrderCancelled)
+	e = parse(event.KindOrderCancelled)
 	require.Equal(t, time.Date(2024, 7, 8, 0, 0, 0, 0, time.UTC), e.OccurredAt, "no updatedAt: the envelope timestamp")
 
-	e = parse(storefront.KindCartUpdated)
-	require.Equal(t, storefront.Money{Minor: 4900, Currency: "EUR"}, e.Cart.Total, "summed from the lines")
+	e = parse(event.KindCartUpdated)
+	require.Equal(t, event.Money{Minor: 4900, Currency: "EUR"}, e.Cart.Total, "summed from the lines")
 	require.Equal(t, "https://shop.example.pt/cart/recover/cart_01HV8Y?sig=abc", e.Cart.RecoveryURL)
-	require.Equal(t, storefront.CartOpen, e.Cart.Status)
+	require.Equal(t, event.CartOpen, e.Cart.Status)
 
-	e = parse(storefront.KindCartAbandoned)
-	require.Equal(t, storefront.CartAbandoned, e.Cart.Status)
-	e = parse(storefront.KindCartConverted)
+	e = parse(event.KindCartAbandoned)
+	require.Equal(t, event.CartAbandoned, e.Cart.Status)
+	e = parse(event.KindCartConverted)
 	require.Equal(t, "order_01HV9A", e.Cart.OrderID)
-	require.Equal(t, storefront.CartConverted, e.Cart.Status)
+	require.Equal(t, event.CartConverted, e.Cart.Status)
 
-	e = parse(storefront.KindCustomerCreated)
+	e = parse(event.KindCustomerCreated)
 	require.Equal(t, "pt-PT", e.Customer.Locale)
-	require.Equal(t, storefront.ConsentSubscribed, e.Customer.EmailConsent.State)
+	require.Equal(t, event.ConsentSubscribed, e.Customer.EmailConsent.State)
 
-	e = parse(storefront.KindNewsletterUnsubscribed)
+	e = parse(event.KindNewsletterUnsubscribed)
 	require.Equal(t, "joao@example.pt", e.Customer.Email)
-	require.Equal(t, storefront.ConsentUnsubscribed, e.Customer.EmailConsent.State)
+	require.Equal(t, event.ConsentUnsubscribed, e.Customer.EmailConsent.State)
 	require.Equal(t, "cus_01HVAA", e.Ref.ID)
 }
 
@@ -246,7 +247,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		require.Len(t, events, 1)
-		require.Equal(t, storefront.Kind(topic), events[0].Kind)
+		require.Equal(t, event.Kind(topic), events[0].Kind)
 		_, _ = Delivery(http.Header{}, body)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -63,10 +64,10 @@ type customer struct {
 // events; see the package documentation for the mapping. A known topic
 // without a normalised meaning (order.deleted, an order in a pending status)
 // returns no events and no error. It does no I/O and never panics.
-func Parse(topic string, body []byte) ([]storefront.Event, error) {
+func Parse(topic string, body []byte) ([]event.Event, error) {
 	topic = strings.TrimSpace(topic)
 	var (
-		events []storefront.Event
+		events []event.Event
 		err    error
 	)
 	switch topic {
@@ -77,11 +78,11 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 	case "order.deleted":
 		return nil, nil
 	case "customer.created":
-		events, err = parseCustomer(body, storefront.KindCustomerCreated)
+		events, err = parseCustomer(body, event.KindCustomerCreated)
 	case "customer.updated":
-		events, err = parseCustomer(body, storefront.KindCustomerUpdated)
+		events, err = parseCustomer(body, event.KindCustomerUpdated)
 	case "customer.deleted":
-		events, err = parseCustomer(body, storefront.KindCustomerDeleted)
+		events, err = parseCustomer(body, event.KindCustomerDeleted)
 	default:
 		if hook, ok := strings.CutPrefix(topic, "action."); ok {
 			events, err = parseAction(hook, body)
@@ -93,28 +94,28 @@ func Parse(topic string, body []byte) ([]storefront.Event, error) {
 		return nil, fmt.Errorf("parse woocommerce %s: %w", topic, err)
 	}
 	for i := range events {
-		events[i].Source = storefront.SourceWooCommerce
+		events[i].Source = event.SourceWooCommerce
 		events[i].Topic = topic
 	}
 	return events, nil
 }
 
 // statusKinds maps a WooCommerce order status to the transitions it means.
-func statusKinds(status string) []storefront.Kind {
+func statusKinds(status string) []event.Kind {
 	switch status {
 	case "processing":
-		return []storefront.Kind{storefront.KindOrderPaid}
+		return []event.Kind{event.KindOrderPaid}
 	case "completed":
-		return []storefront.Kind{storefront.KindOrderPaid, storefront.KindOrderFulfilled}
+		return []event.Kind{event.KindOrderPaid, event.KindOrderFulfilled}
 	case "refunded":
-		return []storefront.Kind{storefront.KindOrderRefunded}
+		return []event.Kind{event.KindOrderRefunded}
 	case "cancelled":
-		return []storefront.Kind{storefront.KindOrderCancelled}
+		return []event.Kind{event.KindOrderCancelled}
 	}
 	return nil
 }
 
-func parseOrder(body []byte, created bool) ([]storefront.Event, error) {
+func parseOrder(body []byte, created bool) ([]event.Event, error) {
 	var p order
 	if err := storefront.DecodeJSON(body, &p); err != nil {
 		return nil, err
@@ -122,7 +123,7 @@ func parseOrder(body []byte, created bool) ([]storefront.Event, error) {
 	if p.ID == "" || p.ID == "0" {
 		return nil, &storefront.ParseError{Field: "id", Err: errors.New("missing")}
 	}
-	o := &storefront.Order{ID: string(p.ID), Number: p.Number, Status: p.Status}
+	o := &event.Order{ID: string(p.ID), Number: p.Number, Status: p.Status}
 	for k, v := range p.MetaData {
 		// Keys starting with "_" are WooCommerce's and plugins' private meta.
 		if !strings.HasPrefix(k, "_") {
@@ -134,7 +135,7 @@ func parseOrder(body []byte, created bool) ([]storefront.Event, error) {
 	}
 	var err error
 	if p.Total != "" {
-		if o.Total, err = storefront.ParseMoney(string(p.Total), p.Currency); err != nil {
+		if o.Total, err = event.ParseMoney(string(p.Total), p.Currency); err != nil {
 			return nil, &storefront.ParseError{Field: "total", Err: err}
 		}
 	} else {
@@ -142,7 +143,7 @@ func parseOrder(body []byte, created bool) ([]storefront.Event, error) {
 	}
 	for i, l := range p.LineItems {
 		f := fmt.Sprintf("line_items.%d", i)
-		item := storefront.LineItem{Title: l.Name, SKU: l.SKU, ProductID: nonZero(l.ProductID), VariantID: nonZero(l.VariationID)}
+		item := event.LineItem{Title: l.Name, SKU: l.SKU, ProductID: nonZero(l.ProductID), VariantID: nonZero(l.VariationID)}
 		if l.Quantity != "" {
 			if item.Quantity, err = strconv.ParseInt(string(l.Quantity), 10, 64); err != nil {
 				return nil, &storefront.ParseError{Field: f + ".quantity", Err: err}
@@ -150,7 +151,7 @@ func parseOrder(body []byte, created bool) ([]storefront.Event, error) {
 		}
 		item.UnitPrice.Currency = o.Total.Currency
 		if l.Price != "" {
-			if item.UnitPrice, err = storefront.ParseMoney(string(l.Price), p.Currency); err != nil {
+			if item.UnitPrice, err = event.ParseMoney(string(l.Price), p.Currency); err != nil {
 				return nil, &storefront.ParseError{Field: f + ".price", Err: err}
 			}
 		}
@@ -158,16 +159,16 @@ func parseOrder(body []byte, created bool) ([]storefront.Event, error) {
 	}
 	o.Refunded.Currency = o.Total.Currency
 	for i, r := range p.Refunds {
-		m, err := storefront.ParseMoney(strings.TrimPrefix(string(r.Total), "-"), p.Currency)
+		m, err := event.ParseMoney(strings.TrimPrefix(string(r.Total), "-"), p.Currency)
 		if err != nil {
 			return nil, &storefront.ParseError{Field: fmt.Sprintf("refunds.%d.total", i), Err: err}
 		}
-		if o.Refunded.Minor, err = storefront.AddMinor(o.Refunded.Minor, m.Minor); err != nil {
+		if o.Refunded.Minor, err = event.AddMinor(o.Refunded.Minor, m.Minor); err != nil {
 			return nil, &storefront.ParseError{Field: "refunds", Err: err}
 		}
 	}
 	if o.Refunded.Minor == 0 {
-		o.Refunded = storefront.Money{}
+		o.Refunded = event.Money{}
 	}
 	for _, t := range []struct {
 		field string
@@ -195,30 +196,30 @@ func parseOrder(body []byte, created bool) ([]storefront.Event, error) {
 	if id := nonZero(p.CustomerID); id != "" {
 		// A registered customer: identified by id. The billing email is the
 		// order's contact, not necessarily the account's email.
-		o.Customer = &storefront.Customer{ID: id}
+		o.Customer = &event.Customer{ID: id}
 	} else if p.Billing != nil && o.Email != "" {
 		// A guest: known only by the billing details.
-		o.Customer = &storefront.Customer{Email: o.Email, FirstName: p.Billing.FirstName, LastName: p.Billing.LastName, Phone: p.Billing.Phone}
+		o.Customer = &event.Customer{Email: o.Email, FirstName: p.Billing.FirstName, LastName: p.Billing.LastName, Phone: p.Billing.Phone}
 	}
-	var kinds []storefront.Kind
+	var kinds []event.Kind
 	if created {
-		kinds = append(kinds, storefront.KindOrderCreated)
+		kinds = append(kinds, event.KindOrderCreated)
 	}
 	kinds = append(kinds, statusKinds(p.Status)...)
-	events := make([]storefront.Event, 0, len(kinds))
+	events := make([]event.Event, 0, len(kinds))
 	for _, k := range kinds {
-		events = append(events, storefront.Event{
+		events = append(events, event.Event{
 			Kind:       k,
 			OccurredAt: storefront.Latest(o.UpdatedAt, o.PlacedAt),
 			Customer:   o.Customer,
 			Order:      o,
-			Ref:        &storefront.ResourceRef{Type: storefront.ResourceOrder, ID: o.ID},
+			Ref:        &event.ResourceRef{Type: event.ResourceOrder, ID: o.ID},
 		})
 	}
 	return events, nil
 }
 
-func parseCustomer(body []byte, kind storefront.Kind) ([]storefront.Event, error) {
+func parseCustomer(body []byte, kind event.Kind) ([]event.Event, error) {
 	var p customer
 	if err := storefront.DecodeJSON(body, &p); err != nil {
 		return nil, err
@@ -227,7 +228,7 @@ func parseCustomer(body []byte, kind storefront.Kind) ([]storefront.Event, error
 	if id == "" {
 		return nil, &storefront.ParseError{Field: "id", Err: errors.New("missing")}
 	}
-	c := &storefront.Customer{ID: id, Email: p.Email, FirstName: p.FirstName, LastName: p.LastName}
+	c := &event.Customer{ID: id, Email: p.Email, FirstName: p.FirstName, LastName: p.LastName}
 	if p.Billing != nil {
 		c.Phone = p.Billing.Phone
 		if c.FirstName == "" && c.LastName == "" {
@@ -241,27 +242,27 @@ func parseCustomer(body []byte, kind storefront.Kind) ([]storefront.Event, error
 	if c.UpdatedAt, err = storefront.OptionalTime("date_modified_gmt", p.DateModifiedGMT); err != nil {
 		return nil, err
 	}
-	return []storefront.Event{{
+	return []event.Event{{
 		Kind:       kind,
 		OccurredAt: storefront.Latest(c.UpdatedAt, c.CreatedAt),
 		Customer:   c,
-		Ref:        &storefront.ResourceRef{Type: storefront.ResourceCustomer, ID: id},
+		Ref:        &event.ResourceRef{Type: event.ResourceCustomer, ID: id},
 	}}, nil
 }
 
 // parseAction handles "action.<hook>" topics, whose body is
 // {"action": hook, "arg": first argument}.
-func parseAction(hook string, body []byte) ([]storefront.Event, error) {
-	var kind storefront.Kind
+func parseAction(hook string, body []byte) ([]event.Event, error) {
+	var kind event.Kind
 	switch hook {
 	case "woocommerce_add_to_cart", "woocommerce_cart_item_removed", "woocommerce_cart_item_restored",
 		"woocommerce_after_cart_item_quantity_update", "woocommerce_cart_item_set_quantity",
 		"woocommerce_cart_updated", "woocommerce_cart_emptied":
-		kind = storefront.KindCartUpdated
+		kind = event.KindCartUpdated
 	case "woocommerce_checkout_order_processed", "woocommerce_thankyou":
-		kind = storefront.KindCartConverted
+		kind = event.KindCartConverted
 	case "woocommerce_payment_complete":
-		kind = storefront.KindOrderPaid
+		kind = event.KindOrderPaid
 	default:
 		return nil, fmt.Errorf("action %q: %w", hook, storefront.ErrUnknownTopic)
 	}
@@ -280,19 +281,19 @@ func parseAction(hook string, body []byte) ([]storefront.Event, error) {
 	if len(p.Arg) > 0 {
 		_ = json.Unmarshal(p.Arg, &arg)
 	}
-	e := storefront.Event{Kind: kind, Thin: true}
+	e := event.Event{Kind: kind, Thin: true}
 	switch kind {
-	case storefront.KindCartUpdated:
-		e.Ref = &storefront.ResourceRef{Type: storefront.ResourceCart, Token: string(arg)}
-	case storefront.KindCartConverted:
-		e.Ref = &storefront.ResourceRef{Type: storefront.ResourceCart, OrderID: string(arg)}
-	case storefront.KindOrderPaid:
+	case event.KindCartUpdated:
+		e.Ref = &event.ResourceRef{Type: event.ResourceCart, Token: string(arg)}
+	case event.KindCartConverted:
+		e.Ref = &event.ResourceRef{Type: event.ResourceCart, OrderID: string(arg)}
+	case event.KindOrderPaid:
 		if arg == "" {
 			return nil, &storefront.ParseError{Field: "arg", Err: errors.New("missing order id")}
 		}
-		e.Ref = &storefront.ResourceRef{Type: storefront.ResourceOrder, ID: string(arg)}
+		e.Ref = &event.ResourceRef{Type: event.ResourceOrder, ID: string(arg)}
 	}
-	return []storefront.Event{e}, nil
+	return []event.Event{e}, nil
 }
 
 // nonZero returns the id as text, or "" for an absent or zero id (WooCommerce

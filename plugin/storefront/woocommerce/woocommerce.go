@@ -41,15 +41,23 @@
 // cart item key, kept in Ref.Token, with no cart or customer identity. They
 // are activity signals; guests and carts are identified by the session on the
 // storefront side, not by these webhooks.
+//
+// It translates into plugin/commerce/event and imports only that and
+// plugin/storefront from Refrain. It must not import another domain package
+// (commerce, customer, privacy, inbox), graph, the assembly or another
+// adapter.
 package woocommerce
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -130,11 +138,25 @@ func Delivery(headers http.Header, body []byte) (storefront.Delivery, error) {
 		}
 	}
 	return storefront.Delivery{
-		Source:    storefront.SourceWooCommerce,
+		Source:    event.SourceWooCommerce,
 		Topic:     topic,
 		DedupeKey: key,
 		Headers: storefront.PickHeaders(headers, HeaderTopic, HeaderResource, HeaderEvent, HeaderWebhookID,
 			HeaderDeliveryID, HeaderSource, HeaderSignature),
 		Body: body,
 	}, nil
+}
+
+// Platform returns WooCommerce as the webhook edge handles it, verifying
+// with the webhook secret (REFRAIN_WOOCOMMERCE_SECRET) and answering its
+// activation ping.
+func Platform(secret string) storefront.Platform {
+	return storefront.Platform{
+		Source: event.SourceWooCommerce, Setting: "REFRAIN_WOOCOMMERCE_SECRET", Configured: secret != "",
+		SignatureHeader: HeaderSignature,
+		Verify: func(_ context.Context, h http.Header, body []byte, _ time.Time) error {
+			return Verify(h, body, secret)
+		},
+		Delivery: Delivery, Parse: Parse, Ping: IsPing,
+	}
 }

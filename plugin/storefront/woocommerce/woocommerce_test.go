@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/refrain-dev/refrain/plugin/commerce/event"
 	"github.com/refrain-dev/refrain/plugin/storefront"
 )
 
@@ -65,11 +66,11 @@ type testCase struct {
 	file  string
 	topic string
 	key   string
-	check func(t *testing.T, events []storefront.Event)
+	check func(t *testing.T, events []event.Event)
 }
 
-func kinds(events []storefront.Event) []storefront.Kind {
-	var out []storefront.Kind
+func kinds(events []event.Event) []event.Kind {
+	var out []event.Kind
 	for _, e := range events {
 		out = append(out, e.Kind)
 	}
@@ -78,17 +79,17 @@ func kinds(events []storefront.Event) []storefront.Kind {
 
 func cases() []testCase {
 	return []testCase{
-		{file: "woocommerce_order_created.json", topic: "order.created", key: "order.created:727:2017-03-22T19:28:08", check: func(t *testing.T, ev []storefront.Event) {
-			require.Equal(t, []storefront.Kind{storefront.KindOrderCreated, storefront.KindOrderPaid}, kinds(ev), "processing means paid")
+		{file: "woocommerce_order_created.json", topic: "order.created", key: "order.created:727:2017-03-22T19:28:08", check: func(t *testing.T, ev []event.Event) {
+			require.Equal(t, []event.Kind{event.KindOrderCreated, event.KindOrderPaid}, kinds(ev), "processing means paid")
 			o := ev[0].Order
 			require.Same(t, o, ev[1].Order)
 			require.Equal(t, "727", o.ID)
 			require.Equal(t, "727", o.Number)
 			require.Equal(t, "processing", o.Status)
-			require.Equal(t, storefront.Money{Minor: 2935, Currency: "USD"}, o.Total)
-			require.Equal(t, []storefront.LineItem{
-				{ProductID: "93", Title: "Woo Single #1", Quantity: 2, UnitPrice: storefront.Money{Minor: 300, Currency: "USD"}},
-				{ProductID: "22", VariantID: "23", SKU: "Bar3", Title: "Ship Your Idea &ndash; Color: Black, Size: M Test", Quantity: 1, UnitPrice: storefront.Money{Minor: 1200, Currency: "USD"}},
+			require.Equal(t, event.Money{Minor: 2935, Currency: "USD"}, o.Total)
+			require.Equal(t, []event.LineItem{
+				{ProductID: "93", Title: "Woo Single #1", Quantity: 2, UnitPrice: event.Money{Minor: 300, Currency: "USD"}},
+				{ProductID: "22", VariantID: "23", SKU: "Bar3", Title: "Ship Your Idea &ndash; Color: Black, Size: M Test", Quantity: 1, UnitPrice: event.Money{Minor: 1200, Currency: "USD"}},
 			}, o.Items)
 			require.Equal(t, gmt("2017-03-22T19:28:02"), o.PlacedAt)
 			require.Equal(t, gmt("2017-03-22T19:28:08"), o.PaidAt)
@@ -96,35 +97,35 @@ func cases() []testCase {
 			require.True(t, o.FulfilledAt.IsZero())
 			require.Equal(t, gmt("2017-03-22T19:28:08"), ev[0].OccurredAt)
 			require.Equal(t, "john.doe@example.com", o.Email)
-			require.Equal(t, &storefront.Customer{Email: "john.doe@example.com", FirstName: "John", LastName: "Doe", Phone: "(555) 555-5555"}, o.Customer, "a guest is known by billing email only")
+			require.Equal(t, &event.Customer{Email: "john.doe@example.com", FirstName: "John", LastName: "Doe", Phone: "(555) 555-5555"}, o.Customer, "a guest is known by billing email only")
 			require.Same(t, o.Customer, ev[0].Customer)
 		}},
-		{file: "testdata/order_updated_completed.json", topic: "order.updated", key: "order.updated:727:2017-03-25T10:00:00", check: func(t *testing.T, ev []storefront.Event) {
-			require.Equal(t, []storefront.Kind{storefront.KindOrderPaid, storefront.KindOrderFulfilled}, kinds(ev))
+		{file: "testdata/order_updated_completed.json", topic: "order.updated", key: "order.updated:727:2017-03-25T10:00:00", check: func(t *testing.T, ev []event.Event) {
+			require.Equal(t, []event.Kind{event.KindOrderPaid, event.KindOrderFulfilled}, kinds(ev))
 			o := ev[0].Order
-			require.Equal(t, storefront.Money{Minor: 29350, Currency: "KWD"}, o.Total, "three decimals")
-			require.Equal(t, storefront.Money{Minor: 3125, Currency: "KWD"}, o.Items[0].UnitPrice)
-			require.Equal(t, storefront.Money{Minor: 6000, Currency: "KWD"}, o.Refunded)
+			require.Equal(t, event.Money{Minor: 29350, Currency: "KWD"}, o.Total, "three decimals")
+			require.Equal(t, event.Money{Minor: 3125, Currency: "KWD"}, o.Items[0].UnitPrice)
+			require.Equal(t, event.Money{Minor: 6000, Currency: "KWD"}, o.Refunded)
 			require.Equal(t, gmt("2017-03-25T10:00:00"), o.FulfilledAt)
-			require.Equal(t, &storefront.Customer{ID: "25"}, o.Customer, "a registered customer is known by id")
+			require.Equal(t, &event.Customer{ID: "25"}, o.Customer, "a registered customer is known by id")
 			require.Equal(t, "billing@doe-family.example", o.Email)
 		}},
-		{file: "testdata/customer_created.json", topic: "customer.created", key: "customer.created:25:2017-03-21T19:09:30", check: func(t *testing.T, ev []storefront.Event) {
-			require.Equal(t, []storefront.Kind{storefront.KindCustomerCreated}, kinds(ev))
-			require.Equal(t, &storefront.Customer{
+		{file: "testdata/customer_created.json", topic: "customer.created", key: "customer.created:25:2017-03-21T19:09:30", check: func(t *testing.T, ev []event.Event) {
+			require.Equal(t, []event.Kind{event.KindCustomerCreated}, kinds(ev))
+			require.Equal(t, &event.Customer{
 				ID: "25", Email: "john.doe@example.com", FirstName: "John", LastName: "Doe", Phone: "(555) 555-5555",
 				CreatedAt: gmt("2017-03-21T19:09:28"), UpdatedAt: gmt("2017-03-21T19:09:30"),
 			}, ev[0].Customer)
 			require.Equal(t, gmt("2017-03-21T19:09:30"), ev[0].OccurredAt)
 		}},
-		{file: "testdata/customer_deleted.json", topic: "customer.deleted", key: "customer.deleted:25", check: func(t *testing.T, ev []storefront.Event) {
-			require.Equal(t, []storefront.Kind{storefront.KindCustomerDeleted}, kinds(ev))
+		{file: "testdata/customer_deleted.json", topic: "customer.deleted", key: "customer.deleted:25", check: func(t *testing.T, ev []event.Event) {
+			require.Equal(t, []event.Kind{event.KindCustomerDeleted}, kinds(ev))
 			require.Equal(t, "25", ev[0].Customer.ID)
 		}},
-		{file: "woocommerce_action_woocommerce_add_to_cart_shape.json", topic: "action.woocommerce_add_to_cart", key: "action.woocommerce_add_to_cart:delivery:f3b2c1d0a9e8", check: func(t *testing.T, ev []storefront.Event) {
-			require.Equal(t, []storefront.Kind{storefront.KindCartUpdated}, kinds(ev))
+		{file: "woocommerce_action_woocommerce_add_to_cart_shape.json", topic: "action.woocommerce_add_to_cart", key: "action.woocommerce_add_to_cart:delivery:f3b2c1d0a9e8", check: func(t *testing.T, ev []event.Event) {
+			require.Equal(t, []event.Kind{event.KindCartUpdated}, kinds(ev))
 			require.True(t, ev[0].Thin)
-			require.Equal(t, &storefront.ResourceRef{Type: storefront.ResourceCart, Token: "c4ca4238a0b923820dcc509a6f75849b"}, ev[0].Ref)
+			require.Equal(t, &event.ResourceRef{Type: event.ResourceCart, Token: "c4ca4238a0b923820dcc509a6f75849b"}, ev[0].Ref)
 		}},
 	}
 }
@@ -152,7 +153,7 @@ func TestFixtures(t *testing.T) {
 
 			d, err := Delivery(h, body)
 			require.NoError(t, err)
-			require.Equal(t, storefront.SourceWooCommerce, d.Source)
+			require.Equal(t, event.SourceWooCommerce, d.Source)
 			require.Equal(t, tc.topic, d.Topic)
 			require.Equal(t, tc.key, d.DedupeKey)
 			require.Equal(t, "https://example.com/", d.Headers["X-Wc-Webhook-Source"])
@@ -160,7 +161,7 @@ func TestFixtures(t *testing.T) {
 			events, err := Parse(d.Topic, d.Body)
 			require.NoError(t, err)
 			for _, e := range events {
-				require.Equal(t, storefront.SourceWooCommerce, e.Source)
+				require.Equal(t, event.SourceWooCommerce, e.Source)
 				require.Equal(t, tc.topic, e.Topic)
 			}
 			tc.check(t, events)
@@ -189,14 +190,14 @@ func TestIsPing(t *testing.T) {
 }
 
 func TestOrderStatuses(t *testing.T) {
-	for status, want := range map[string][]storefront.Kind{
+	for status, want := range map[string][]event.Kind{
 		"pending":    nil,
 		"on-hold":    nil,
 		"failed":     nil,
-		"processing": {storefront.KindOrderPaid},
-		"completed":  {storefront.KindOrderPaid, storefront.KindOrderFulfilled},
-		"refunded":   {storefront.KindOrderRefunded},
-		"cancelled":  {storefront.KindOrderCancelled},
+		"processing": {event.KindOrderPaid},
+		"completed":  {event.KindOrderPaid, event.KindOrderFulfilled},
+		"refunded":   {event.KindOrderRefunded},
+		"cancelled":  {event.KindOrderCancelled},
 	} {
 		body := []byte(`{"id":9,"status":"` + status + `","currency":"EUR","total":"10.00","customer_id":3,"date_modified_gmt":"2024-01-02T03:04:05"}`)
 		events, err := Parse("order.updated", body)
@@ -230,7 +231,7 @@ func TestParseErrors(t *testing.T) {
 
 	events, err := Parse("action.woocommerce_checkout_order_processed", []byte(`{"action":"woocommerce_checkout_order_processed","arg":731}`))
 	require.NoError(t, err)
-	require.Equal(t, storefront.KindCartConverted, events[0].Kind)
+	require.Equal(t, event.KindCartConverted, events[0].Kind)
 	require.Equal(t, "731", events[0].Ref.OrderID)
 }
 

@@ -1,4 +1,4 @@
-package storefront
+package event
 
 import (
 	"errors"

@@ -1,10 +1,19 @@
-package storefront
+// Package event owns the normalised commerce event: the Event every
+// storefront adapter produces and the domain packages (commerce, privacy,
+// segments, hygiene, loyalty) consume, its value types (Order, Cart, Customer, Consent,
+// LineItem, Money, PrivacyRequest, ResourceRef), its kinds, the Source names
+// of the platforms, and the exact arithmetic on Money.
+//
+// It is pure data and value operations. It must not import plugin/storefront
+// or a storefront provider package, graph, net/http, a database or any other
+// Refrain package: the edges depend on it, never the other way round.
+package event
 
 import "time"
 
 // Kind is the normalised type of a commerce event, the same for every
 // platform. Its values are also the Standard Webhooks event types Refrain
-// documents (see package standard).
+// documents (see plugin/storefront/standard).
 type Kind string
 
 // The normalised commerce event kinds.
@@ -73,7 +82,8 @@ func (k Kind) Valid() bool {
 //   - cart.*: Cart, and Customer when the cart names one.
 //   - customer.*, consent.updated, newsletter.*: Customer.
 //   - customer.redacted, customer.data_request: Customer and Privacy.
-//   - thin events (Thin true): Ref only; fetch the rest with a Fetcher.
+//   - thin events (Thin true): Ref only; the storefront edge fetches the rest
+//     from the store API (plugin/storefront.Fetcher).
 //
 // Consumers must treat events as idempotent facts about a resource, not as
 // commands: a platform may deliver the same transition twice (retries, or an
