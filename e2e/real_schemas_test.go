@@ -40,8 +40,9 @@ func liveSDL(t *testing.T) string {
 	return out.Service.SDL
 }
 
-// realStore is one entry of `node store-sdl.mjs list`.
-type realStore struct{ name, customer string }
+// realStore is one entry of `node store-sdl.mjs list`: a store, its
+// customer type and the fields of that type's key.
+type realStore struct{ name, customer, key string }
 
 func realStores(t *testing.T) []realStore {
 	t.Helper()
@@ -51,9 +52,9 @@ func realStores(t *testing.T) []realStore {
 	require.NoError(t, err, "store-sdl.mjs list")
 	var stores []realStore
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		name, customer, ok := strings.Cut(line, "\t")
-		require.True(t, ok, "store-sdl.mjs list printed %q", line)
-		stores = append(stores, realStore{name, customer})
+		f := strings.Split(line, "\t")
+		require.Len(t, f, 3, "store-sdl.mjs list printed %q", line)
+		stores = append(stores, realStore{f[0], f[1], f[2]})
 	}
 	require.NotEmpty(t, stores)
 	return stores
@@ -65,7 +66,7 @@ var compositionError = regexp.MustCompile(`(?m)^error \[([A-Z_]+)\] (.*)$`)
 // Refrain's live SDL composes, as a gateway composes it, with each store's
 // published schema (e2e/federation/testdata, see SOURCES.md there) served as
 // that store serves it, and the store's customer type is the entity both
-// graphs join on id.
+// graphs join on its key (id, or entityId for BigCommerce).
 func TestRealStoreSchemasCompose(t *testing.T) {
 	requireRealSchemas(t)
 	requireNode(t)
@@ -103,13 +104,13 @@ func TestRealStoreSchemasCompose(t *testing.T) {
 			require.NoError(t, err, "compose.mjs:\n%s", stderr.String())
 			t.Logf("%s: composed, 0 errors", store.name)
 
-			// The store's customer type is joined from both graphs on id.
+			// The store's customer type is joined from both graphs on its key.
 			super := stdout.String()
 			start := strings.Index(super, "\ntype "+store.customer+" ")
 			require.GreaterOrEqual(t, start, 0, "no type %s in the supergraph", store.customer)
 			head, _, _ := strings.Cut(super[start+1:], "{")
-			require.Contains(t, head, `@join__type(graph: STORE, key: "id")`)
-			require.Contains(t, head, `@join__type(graph: REFRAIN, key: "id")`)
+			require.Contains(t, head, fmt.Sprintf(`@join__type(graph: STORE, key: %q)`, store.key))
+			require.Contains(t, head, fmt.Sprintf(`@join__type(graph: REFRAIN, key: %q)`, store.key))
 		})
 	}
 }

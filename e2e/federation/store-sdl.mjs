@@ -14,8 +14,8 @@
 //       store serves (or would serve) it with. The wrapper is the only
 //       difference; every type and field of the store is kept as published.
 //   node store-sdl.mjs list
-//       Prints one line per store: its name, a tab and the name of its
-//       customer type.
+//       Prints one line per store: its name, its customer type and the
+//       fields of that type's first @key, separated by tabs.
 //
 // Exit status 2 on bad arguments or an unreadable or unparsable file.
 import { readFileSync } from "node:fs";
@@ -36,6 +36,19 @@ const stores = {
     customer: "Customer",
     // The issue's setup: Shopify's Storefront API served as a Federation 2
     // subgraph whose Customer is an entity keyed by id.
+    keys: { Customer: ["id"] },
+  },
+  bigcommerce: {
+    file: "testdata/bigcommerce-storefront-catalyst-0.9.0.graphql",
+    federation: 2,
+    customer: "Customer",
+    // BigCommerce's Customer has no id field: entityId is its identifier.
+    keys: { Customer: ["entityId"] },
+  },
+  vendure: {
+    file: "testdata/vendure-shop-3.5.4.graphql",
+    federation: 2,
+    customer: "Customer",
     keys: { Customer: ["id"] },
   },
   saleor: {
@@ -158,7 +171,7 @@ switch (cmd) {
     break;
   case "list":
     for (const [name, store] of Object.entries(stores)) {
-      process.stdout.write(`${name}\t${store.customer}\n`);
+      process.stdout.write(`${name}\t${store.customer}\t${store.keys[store.customer][0]}\n`);
     }
     break;
   default:
