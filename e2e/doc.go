@@ -6,5 +6,7 @@
 //
 // The Node-based tests skip when e2e/federation/node_modules is missing,
 // unless REFRAIN_REQUIRE_NODE is set (CI sets it after npm ci). The
-// PostgreSQL runs need REFRAIN_TEST_POSTGRES_URL.
+// PostgreSQL runs need REFRAIN_TEST_POSTGRES_URL. The composition with the
+// stores' real schemas (e2e/federation/testdata) runs only with
+// REFRAIN_REAL_SCHEMAS set, until Refrain's types carry the Refrain prefix.
 package e2e
