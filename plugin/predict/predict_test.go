@@ -3,6 +3,7 @@ package predict_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"strconv"
@@ -83,4 +84,63 @@ func TestFitCDNOW(t *testing.T) {
 		ll += m.Transactions.LogLikelihood(s.X, s.Recency, s.Age)
 	}
 	require.InDelta(t, m.LogLikelihood, ll, 1e-6)
+}
+
+// TestHoldoutCDNOW compares the expected repeat transactions in weeks 40
+// to 78 with what the customers did, in total and by the number of repeat
+// transactions in calibration (the conditional expectations of Fader,
+// Hardie and Lee 2005, figure 5).
+func TestHoldoutCDNOW(t *testing.T) {
+	m, sums, txs := fitCDNOW(t)
+	// Repeat transactions in the holdout: distinct purchase days after
+	// the calibration end; every customer's first purchase is in weeks 1
+	// to 12.
+	days := map[string]map[time.Time]bool{}
+	for _, tx := range txs {
+		if tx.At.After(calibrationEnd) && !tx.At.After(holdoutEnd) {
+			if days[tx.Customer] == nil {
+				days[tx.Customer] = map[time.Time]bool{}
+			}
+			days[tx.Customer][tx.At] = true
+		}
+	}
+	holdout := holdoutEnd.Sub(calibrationEnd).Hours() / 24 / 7
+	require.Equal(t, 39.0, holdout)
+
+	const groups = 8 // x = 0 to 6, then 7 or more
+	var n [groups]int
+	var actual, expected [groups]float64
+	for _, s := range sums {
+		g := min(s.X, groups-1)
+		e, err := m.Transactions.ConditionalExpected(holdout, s.X, s.Recency, s.Age)
+		require.NoError(t, err)
+		n[g]++
+		expected[g] += e
+		actual[g] += float64(len(days[s.Customer]))
+	}
+	var totalActual, totalExpected float64
+	var table strings.Builder
+	fmt.Fprintf(&table, "\n%-4s %6s %14s %14s %14s %14s\n", "x", "n", "actual", "expected", "actual/cust", "expected/cust")
+	for g := range groups {
+		label := strconv.Itoa(g)
+		if g == groups-1 {
+			label += "+"
+		}
+		fmt.Fprintf(&table, "%-4s %6d %14.1f %14.1f %14.3f %14.3f\n", label, n[g], actual[g], expected[g], actual[g]/float64(n[g]), expected[g]/float64(n[g]))
+		totalActual += actual[g]
+		totalExpected += expected[g]
+		// The groups of at least 100 customers stay within 30% of the
+		// actual per-customer mean (the model is 25% under at x = 1 and 2).
+		if n[g] >= 100 {
+			require.InEpsilon(t, actual[g], expected[g], 0.30, "x = %s", label)
+		}
+	}
+	fmt.Fprintf(&table, "%-4s %6d %14.1f %14.1f %14.3f %14.3f", "all", len(sums), totalActual, totalExpected, totalActual/float64(len(sums)), totalExpected/float64(len(sums)))
+	t.Log(table.String())
+	// The data: 1,882 repeat purchase days in weeks 40 to 78. The model
+	// expects 1,653.4, 12% fewer: it tracks the frequent buyers (x >= 3)
+	// within 10% and under-forecasts the one- and two-time repeaters.
+	require.Equal(t, 1882.0, totalActual)
+	require.InDelta(t, 1653.4, totalExpected, 0.1)
+	require.InEpsilon(t, totalActual, totalExpected, 0.15)
 }
