@@ -206,7 +206,7 @@ func maximize(ctx context.Context, ll logLikFunc, start []float64, maxIter int) 
 		},
 	}
 	settings := &optimize.Settings{
-		GradientThreshold: 1e-9,
+		GradientThreshold: stopGradient,
 		MajorIterations:   maxIter,
 		Converger:         &optimize.FunctionConverge{Absolute: 1e-13, Relative: 1e-13, Iterations: 50},
 		Recorder:          ctxRecorder{ctx},
@@ -223,6 +223,12 @@ func maximize(ctx context.Context, ll logLikFunc, start []float64, maxIter int) 
 		return nil, 0, 0, fmt.Errorf("%w: %v", ErrNotConverged, err)
 	}
 	iters := res.Stats.MajorIterations
+	if err != nil && flat(res.Gradient, acceptGradient) {
+		// The line search fails when the mean log-likelihood no longer
+		// changes in float64 at the precision of the gradient: a maximum.
+		err = nil
+		res.Status = optimize.GradientThreshold
+	}
 	if err != nil {
 		return nil, 0, iters, fmt.Errorf("%w after %d iterations: %v", ErrNotConverged, iters, err)
 	}
@@ -240,6 +246,30 @@ func maximize(ctx context.Context, ll logLikFunc, start []float64, maxIter int) 
 		return nil, 0, iters, fmt.Errorf("%w: log-likelihood %g at the optimum", ErrNotConverged, f)
 	}
 	return out, f, iters, nil
+}
+
+// Gradient thresholds, on the mean log-likelihood in log-parameters:
+// stopGradient ends the optimisation; a failed line search is still a
+// maximum under acceptGradient. Beyond about 1e-8 the change of a mean
+// log-likelihood near 1 along a step is below float64 precision, so a
+// tighter threshold would make the line search fail; at 1e-7 the
+// parameters are within about 1e-6 of their relative precision.
+const (
+	stopGradient   = 1e-7
+	acceptGradient = 1e-6
+)
+
+// flat reports whether every component of g is under tol.
+func flat(g []float64, tol float64) bool {
+	if len(g) == 0 {
+		return false
+	}
+	for _, v := range g {
+		if !(math.Abs(v) < tol) {
+			return false
+		}
+	}
+	return true
 }
 
 func equal(a, b []float64) bool {
