@@ -45,12 +45,6 @@ const stores = {
     // BigCommerce's Customer has no id field: entityId is its identifier.
     keys: { Customer: ["entityId"] },
   },
-  vendure: {
-    file: "testdata/vendure-shop-3.5.4.graphql",
-    federation: 2,
-    customer: "Customer",
-    keys: { Customer: ["id"] },
-  },
   saleor: {
     file: "testdata/saleor-3.24.0-a.0.graphql",
     federation: 1,
