@@ -16,7 +16,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/privacy"
-	"github.com/uptrace/bun"
 )
 
 func (r *customerResolver) Hygiene(ctx context.Context, obj *customer.Customer) (*model.CustomerHygiene, error) {
@@ -103,9 +102,7 @@ func (r *refrainMutationResolver) DeleteCustomer(ctx context.Context, obj *model
 	if err != nil {
 		return nil, err
 	}
-	if err := r.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return privacy.Erase(ctx, tx, r.Clock.Now(), c.PK, "admin")
-	}); err != nil {
+	if err := privacy.EraseInTx(ctx, r.DB, r.Clock.Now(), c.PK, "admin"); err != nil {
 		return nil, err
 	}
 	payload.Deleted = true
