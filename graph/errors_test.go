@@ -14,7 +14,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/forecast"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
-		"github.com/refrain-dev/refrain/plugin/survey"
+	"github.com/refrain-dev/refrain/plugin/survey"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 )
 

@@ -22,13 +22,13 @@ func (r *customerResolver) Hygiene(ctx context.Context, obj *customer.Customer) 
 	if obj.PK == 0 {
 		return &model.CustomerHygiene{}, nil
 	}
-	st, sugg, err := hygiene.StatusOf(ctx, r.DB, obj.PK)
+	h, err := r.loadersOf(ctx).hygiene.Load(ctx, obj.PK)
 	if err != nil {
 		return nil, err
 	}
-	out := &model.CustomerHygiene{Suggestion: sugg}
-	if st != nil {
-		s := model.HygieneStatus(*st)
+	out := &model.CustomerHygiene{Suggestion: h.Suggestion}
+	if h.Status != nil {
+		s := model.HygieneStatus(*h.Status)
 		out.Status = &s
 	}
 	return out, nil

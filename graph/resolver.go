@@ -1,6 +1,12 @@
 // Package graph is Refrain's GraphQL subgraph: gqlgen's generated executor,
 // thin resolvers that call one domain function each, the access directives,
-// and the one error presenter. It holds no SQL and no business rules.
+// the one error presenter (errors.go), the per-request dataloaders
+// (loaders.go) and the conversions from domain values to GraphQL types
+// (*_convert.go). It holds no SQL and no business rules: storage and rules
+// belong to the domain packages it calls. It may import the domain
+// packages, plugin/store for its types, and gqlgen; it must not import the
+// plugin assembly (plugin, the root package), an edge (plugin/storefront,
+// plugin/mail/mailgun) or cmd.
 package graph
 
 //go:generate sh -c "cd .. && go tool gqlgen generate"
