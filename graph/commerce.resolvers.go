@@ -61,7 +61,7 @@ func (r *customerResolver) Carts(ctx context.Context, obj *customer.Customer, st
 	if status != nil {
 		st = commerce.CartStatus(strings.ToLower(string(*status)))
 	}
-	return commerce.ListCarts(ctx, r.DB, obj.PK, st)
+	return r.loadersOf(ctx).carts.Load(ctx, cartKey{obj.PK, st})
 }
 
 func (r *inboundEventResolver) ID(ctx context.Context, obj *inbox.Event) (string, error) {

@@ -15,9 +15,18 @@ import (
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/cursor"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/forecast"
+	"github.com/refrain-dev/refrain/plugin/hygiene"
+	"github.com/refrain-dev/refrain/plugin/loyalty"
+	"github.com/refrain-dev/refrain/plugin/mail"
+	"github.com/refrain-dev/refrain/plugin/mail/consent"
+	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/plugin/store"
+	"github.com/refrain-dev/refrain/plugin/survey"
+	"github.com/refrain-dev/refrain/scenarios"
+	"github.com/refrain-dev/refrain/scenarios/engine"
 )
 
 // Error codes in extensions.code.
@@ -86,30 +95,14 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			return gqlErr
 		}
 		out := graphql.DefaultErrorPresenter(ctx, err)
-		var fe *FieldError
-		var se *segment.Error
-		var ie *campaign.InputError
+		fe := fieldErrorOf(err)
 		switch {
-		case errors.As(err, &fe):
+		case fe != nil:
 			out.Message = fe.Message
 			setCode(out, fe.Code)
 			if len(fe.Field) > 0 {
 				out.Extensions["field"] = fe.Field
 			}
-		case errors.Is(err, store.ErrNotFound), errors.Is(err, customer.ErrNotFound),
-			errors.Is(err, segment.ErrNotFound), errors.Is(err, campaign.ErrNotFound), errors.Is(err, template.ErrNotFound):
-			out.Message = "not found"
-			setCode(out, CodeNotFound)
-		case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrTokenExpired),
-			errors.Is(err, auth.ErrTokenInvalid), errors.Is(err, auth.ErrAPIKeyNotFound):
-			out.Message = "authentication required: send a valid admin API key or customer token"
-			setCode(out, CodeUnauthenticated)
-		case errors.Is(err, cursor.ErrInvalid):
-			out.Message = err.Error()
-			setCode(out, CodeBadUserInput)
-		case errors.As(err, &se), errors.As(err, &ie):
-			out.Message = err.Error()
-			setCode(out, CodeBadUserInput)
 		case isIntrospectionDisabled(err):
 			// gqlgen's own refusal when introspection is turned off.
 			out.Message = "introspection is disabled on this server"
@@ -128,6 +121,63 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return out
 	}
+}
+
+// fieldErrorOf maps the domain's sentinel and field errors to the one
+// FieldError the caller sees, or returns nil for an error the caller
+// cannot fix. Domain fields are dotted paths ("pressure.cap"); the
+// extension gets them as a list.
+func fieldErrorOf(err error) *FieldError {
+	var (
+		fe  *FieldError
+		se  *segment.Error
+		cie *campaign.InputError
+		cte *campaign.TransitionError
+		sfe *survey.FieldError
+		kie *consent.InputError
+		mfe *mail.FieldError
+		fre *forecast.RangeError
+		ote *outbox.TemplateError
+		hte hygiene.TypoError
+		use *auth.UnknownScopeError
+	)
+	bad := func(msg string, field ...string) *FieldError {
+		return &FieldError{Code: CodeBadUserInput, Message: msg, Field: field}
+	}
+	switch {
+	case errors.As(err, &fe):
+		return fe
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, customer.ErrNotFound), errors.Is(err, segment.ErrNotFound),
+		errors.Is(err, campaign.ErrNotFound), errors.Is(err, template.ErrNotFound), errors.Is(err, engine.ErrNotFound):
+		return &FieldError{Code: CodeNotFound, Message: "not found"}
+	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrTokenExpired),
+		errors.Is(err, auth.ErrTokenInvalid), errors.Is(err, auth.ErrAPIKeyNotFound):
+		return &FieldError{Code: CodeUnauthenticated, Message: "authentication required: send a valid admin API key or customer token"}
+	case errors.As(err, &cie):
+		return bad(cie.Error(), strings.Split(cie.Field, ".")...)
+	case errors.As(err, &cte):
+		return bad(cte.Error(), "id")
+	case errors.As(err, &sfe):
+		return bad(sfe.Message, strings.Split(sfe.Field, ".")...)
+	case errors.As(err, &kie):
+		return bad(kie.Message, kie.Field)
+	case errors.As(err, &mfe):
+		// Its field names a part of the message, not an argument.
+		return bad(mfe.Error())
+	case errors.As(err, &fre):
+		return bad(fre.Error())
+	case errors.As(err, &ote):
+		return bad(ote.Error())
+	case errors.As(err, &hte):
+		return bad(hte.Error())
+	case errors.As(err, &use):
+		return bad(use.Error())
+	case errors.Is(err, cursor.ErrInvalid), errors.As(err, &se), errors.Is(err, segment.ErrInvalid),
+		errors.Is(err, engine.ErrNotEligible), errors.Is(err, loyalty.ErrInsufficientPoints), scenarios.AsProblems(err) != nil:
+		// Sentinels keep the context they were wrapped with.
+		return bad(err.Error())
+	}
+	return nil
 }
 
 func setCode(e *gqlerror.Error, code string) {

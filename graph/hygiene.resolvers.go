@@ -16,20 +16,19 @@ import (
 	"github.com/refrain-dev/refrain/plugin/hygiene"
 	"github.com/refrain-dev/refrain/plugin/loyalty"
 	"github.com/refrain-dev/refrain/plugin/privacy"
-	"github.com/uptrace/bun"
 )
 
 func (r *customerResolver) Hygiene(ctx context.Context, obj *customer.Customer) (*model.CustomerHygiene, error) {
 	if obj.PK == 0 {
 		return &model.CustomerHygiene{}, nil
 	}
-	st, sugg, err := hygiene.StatusOf(ctx, r.DB, obj.PK)
+	h, err := r.loadersOf(ctx).hygiene.Load(ctx, obj.PK)
 	if err != nil {
 		return nil, err
 	}
-	out := &model.CustomerHygiene{Suggestion: sugg}
-	if st != nil {
-		s := model.HygieneStatus(*st)
+	out := &model.CustomerHygiene{Suggestion: h.Suggestion}
+	if h.Status != nil {
+		s := model.HygieneStatus(*h.Status)
 		out.Status = &s
 	}
 	return out, nil
@@ -103,9 +102,7 @@ func (r *refrainMutationResolver) DeleteCustomer(ctx context.Context, obj *model
 	if err != nil {
 		return nil, err
 	}
-	if err := r.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return privacy.Erase(ctx, tx, r.Clock.Now(), c.PK, "admin")
-	}); err != nil {
+	if err := privacy.EraseInTx(ctx, r.DB, r.Clock.Now(), c.PK, "admin"); err != nil {
 		return nil, err
 	}
 	payload.Deleted = true

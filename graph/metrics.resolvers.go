@@ -48,7 +48,7 @@ func (r *scenarioResolver) AbTest(ctx context.Context, obj *engine.Scenario, fro
 	if err != nil {
 		return nil, err
 	}
-	return r.ABTest(ctx, obj.ID, StatsArgs{From: from, To: to}, metric, control, controlOf(sc))
+	return r.ABTest(ctx, obj.ID, StatsArgs{From: from, To: to}, metric, control, sc.Control())
 }
 
 func (r *scenarioResolver) Holdout(ctx context.Context, obj *engine.Scenario, from time.Time, to time.Time) (*model.HoldoutUplift, error) {

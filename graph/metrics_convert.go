@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/refrain-dev/refrain/graph/model"
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/stats"
 	"github.com/refrain-dev/refrain/scenarios"
@@ -278,63 +279,19 @@ func (r *Resolver) ABTest(ctx context.Context, scenario string, args StatsArgs, 
 	if err != nil {
 		return nil, err
 	}
-	m := model.AbMetricClickRate
+	o := campaign.ABTestOpts{Control: control, DefaultControl: defaultControl, Rule: r.ABRule}
 	if metric != nil {
-		m = *metric
+		o.Metric = campaign.ABMetric(strings.ToLower(string(*metric)))
 	}
-	var names []string
-	byName := map[string]*kpi.Series{}
-	for key, s := range all {
-		sc, variant, _ := strings.Cut(key, kpi.KeySep)
-		if sc == scenario && variant != "" {
-			names = append(names, variant)
-			byName[variant] = s
-		}
+	test, ok, err := campaign.CompareVariants(all, scenario, o)
+	if err != nil || !ok {
+		return nil, err
 	}
-	if len(names) == 0 {
-		return nil, nil
-	}
-	sort.Strings(names)
-	ctl := names[0]
-	if _, ok := byName[defaultControl]; ok {
-		ctl = defaultControl
-	}
-	if control != nil {
-		if _, ok := byName[*control]; !ok {
-			return nil, errBadInput(fmt.Sprintf("control variant %q sent no message in the period (variants: %s)", *control, strings.Join(names, ", ")))
-		}
-		ctl = *control
-	}
-	rate := func(c kpi.Counters) kpi.Rate {
-		switch m {
-		case model.AbMetricOpenRate:
-			return kpi.Rate{Numerator: "unique_opens", Denominator: "delivered", Num: c.UniqueOpens, Den: c.Delivered}
-		case model.AbMetricConversionRate:
-			return kpi.Rate{Numerator: "conversions", Denominator: "delivered", Num: c.Conversions, Den: c.Delivered}
-		}
-		return kpi.Rate{Numerator: "unique_clicks", Denominator: "delivered", Num: c.UniqueClicks, Den: c.Delivered}
-	}
-	arms := make([]stats.Arm, len(names))
-	for i, n := range names {
-		rt := rate(byName[n].Total.Counters)
-		arms[i] = stats.Arm{Name: n, Trials: rt.Den, Successes: rt.Num}
-	}
-	res, err := stats.Compare(arms, ctl, r.ABRule)
-	if err != nil {
-		return nil, errBadInput(err.Error())
-	}
-	rule := r.ABRule
-	if rule.MinSample == 0 {
-		rule.MinSample = stats.DefaultMinSample
-	}
-	if rule.Threshold == 0 {
-		rule.Threshold = stats.DefaultThreshold
-	}
-	out := &model.AbTest{Metric: m, Control: ctl, MinSample: int(rule.MinSample), Threshold: rule.Threshold}
-	for i, vr := range res {
-		c := byName[names[i]].Total
-		out.Variants = append(out.Variants, &model.AbVariant{Variant: names[i], Values: kpiValues(c), Rate: kpiRate(rate(c.Counters)),
-			ProbabilityToBeatControl: vr.ProbBeatsControl, Decision: model.AbDecision(strings.ToUpper(string(vr.Decision)))})
+	out := &model.AbTest{Metric: model.AbMetric(strings.ToUpper(string(test.Metric))), Control: test.Control,
+		MinSample: int(test.Rule.MinSample), Threshold: test.Rule.Threshold}
+	for _, v := range test.Variants {
+		out.Variants = append(out.Variants, &model.AbVariant{Variant: v.Name, Values: kpiValues(v.Totals), Rate: kpiRate(v.Rate),
+			ProbabilityToBeatControl: v.ProbBeatsControl, Decision: model.AbDecision(strings.ToUpper(string(v.Decision)))})
 	}
 	return out, nil
 }
@@ -390,49 +347,22 @@ func (r *Resolver) HoldoutUplift(ctx context.Context, scenario string, percent i
 	return out, nil
 }
 
-// programs lists every scenario as a program, reading the current
-// definitions in one statement.
+// programs lists every scenario as a program.
 func (r *Resolver) programs(ctx context.Context) ([]*model.Program, error) {
-	var rows []struct {
-		ID         string        `bun:"id"`
-		Version    int           `bun:"version"`
-		Status     engine.Status `bun:"status"`
-		Definition string        `bun:"definition"`
+	list, err := r.Programs.List(ctx, r.DB)
+	if err != nil {
+		return nil, err
 	}
-	if err := r.DB.NewRaw(`SELECT s.id, s.version, s.status, v.definition FROM scenarios s
-JOIN scenario_versions v ON v.scenario_id = s.id AND v.version = s.version ORDER BY s.id`).Scan(ctx, &rows); err != nil {
-		return nil, fmt.Errorf("list programs: %w", err)
-	}
-	out := make([]*model.Program, 0, len(rows))
-	for _, row := range rows {
-		sc, err := parsedProgram(row.ID, row.Version, row.Definition)
-		if err != nil {
-			return nil, fmt.Errorf("read program %q: %w", row.ID, err)
-		}
-		out = append(out, programOf(row.ID, row.Status, sc))
+	out := make([]*model.Program, 0, len(list))
+	for _, c := range list {
+		out = append(out, programOf(c.ID, c.Status, c.Def))
 	}
 	return out, nil
 }
 
-// parsedPrograms caches parsed definitions by their text.
-var parsedPrograms sync.Map
-
-func parsedProgram(id string, version int, definition string) (*scenarios.Scenario, error) {
-	key := id + "\x00" + definition
-	if sc, ok := parsedPrograms.Load(key); ok {
-		return sc.(*scenarios.Scenario), nil
-	}
-	sc, err := scenarios.Parse(id, []byte(definition))
-	if err != nil {
-		return nil, err
-	}
-	parsedPrograms.Store(key, sc)
-	return sc, nil
-}
-
 func programOf(id string, status engine.Status, sc *scenarios.Scenario) *model.Program {
 	p := &model.Program{ID: id, Title: sc.Title, Objective: string(sc.Objective), Priority: sc.Priority, Status: status,
-		HoldoutPercent: sc.Holdout, Control: controlOf(sc)}
+		HoldoutPercent: sc.Holdout, Control: sc.Control()}
 	if sc.Audience != "" {
 		a := sc.Audience
 		p.Audience = &a
@@ -446,15 +376,4 @@ func programOf(id string, status engine.Status, sc *scenarios.Scenario) *model.P
 		p.Goal = &g
 	}
 	return p
-}
-
-// controlOf is the first variant of a scenario's first split step.
-func controlOf(sc *scenarios.Scenario) string {
-	ctl := ""
-	scenarios.Walk(sc.Steps, func(st *scenarios.Step) {
-		if ctl == "" && st.Kind == scenarios.StepSplit && len(st.Variants) > 0 {
-			ctl = st.Variants[0].Name
-		}
-	})
-	return ctl
 }

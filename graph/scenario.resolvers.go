@@ -23,7 +23,7 @@ func (r *customerResolver) Enrollments(ctx context.Context, obj *customer.Custom
 	if obj.PK == 0 {
 		return []*engine.Enrollment{}, nil
 	}
-	return engine.CustomerEnrollments(ctx, r.DB, obj.PK)
+	return r.loadersOf(ctx).enrollments.Load(ctx, obj.PK)
 }
 
 func (r *enrollmentResolver) ID(ctx context.Context, obj *engine.Enrollment) (string, error) {

@@ -19,7 +19,7 @@ func (r *customerResolver) Segments(ctx context.Context, obj *customer.Customer)
 	if obj.PK == 0 {
 		return []*segment.Segment{}, nil
 	}
-	return segment.Of(ctx, r.DB, obj.PK)
+	return r.loadersOf(ctx).segments.Load(ctx, obj.PK)
 }
 
 func (r *refrainMutationResolver) UpsertSegment(ctx context.Context, obj *model.Namespace, input model.UpsertSegmentInput) (*model.SegmentPayload, error) {

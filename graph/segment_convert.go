@@ -28,35 +28,15 @@ func segmentErrors(err error, field []string) ([]*model.SegmentError, error) {
 	return nil, err
 }
 
-func previewSegment(ctx context.Context, db *bun.DB, now time.Time, rule string, sample *int) (*model.SegmentPreview, error) {
-	r, err := segment.Parse(rule)
+func previewSegment(ctx context.Context, db bun.IDB, now time.Time, rule string, sample *int) (*model.SegmentPreview, error) {
+	count, cs, err := segment.Preview(ctx, db, now, rule, sample)
 	if err != nil {
 		return nil, err
 	}
-	n := 10
-	if sample != nil {
-		n = min(max(*sample, 0), 100)
-	}
-	count, err := r.Count(ctx, db, now)
-	if err != nil {
-		return nil, err
-	}
-	var ids []int64
-	if n > 0 {
-		if err := r.Query(db, now).Column("c.id").OrderExpr("c.id").Limit(int64(n)).Scan(ctx, &ids); err != nil {
-			return nil, err
-		}
-	}
-	out := &model.SegmentPreview{Count: count, Sample: []*customer.Customer{}}
-	if len(ids) > 0 {
-		if err := db.NewSelect().Model(&out.Sample).Where("id IN (?)", bun.In(ids)).Order("id").Scan(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return &model.SegmentPreview{Count: count, Sample: cs}, nil
 }
 
-func segmentMembers(ctx context.Context, db *bun.DB, id int64, first *int, after *string) (*model.SegmentMemberConnection, error) {
+func segmentMembers(ctx context.Context, db bun.IDB, id int64, first *int, after *string) (*model.SegmentMemberConnection, error) {
 	n := 20
 	if first != nil {
 		n = min(max(*first, 0), 500)

@@ -7,103 +7,32 @@ package graph
 
 import (
 	"context"
-	"errors"
-	"strings"
 
 	"github.com/refrain-dev/refrain/graph/model"
-	"github.com/refrain-dev/refrain/plugin/auth"
-	"github.com/refrain-dev/refrain/plugin/customer"
-	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/survey"
-	"github.com/uptrace/bun"
 )
 
 func (r *refrainMutationResolver) SubmitSurvey(ctx context.Context, obj *model.Namespace, input model.SubmitSurveyInput) (*model.SubmitSurveyPayload, error) {
 	payload := &model.SubmitSurveyPayload{UserErrors: []*model.UserError{}}
 	if err := survey.Check(input.Survey, input.Answers); err != nil {
-		var fe *survey.FieldError
-		if errors.As(err, &fe) {
-			payload.UserErrors = append(payload.UserErrors, userError(fe.Message, model.UserErrorCodeInvalid, append([]string{"input"}, strings.Split(fe.Field, ".")...)...))
-			return payload, nil
-		}
-		return nil, err
+		return surveyPayload(payload, err)
 	}
-	now := r.Clock.Now()
-	var c *customer.Customer
-	source, readBack := "survey", false
-	switch {
-	case input.Token != nil:
-		// The link of a mail: the token names the customer and is bound to
-		// the address they had when it was sent.
-		invalid := func() (*model.SubmitSurveyPayload, error) {
-			payload.UserErrors = append(payload.UserErrors, userError(link.ErrInvalid.Error(), model.UserErrorCodeInvalid, "input", "token"))
-			return payload, nil
-		}
-		claims, err := link.Parse(*input.Token)
-		if err != nil || claims.Purpose != link.Survey || r.Links == nil {
-			return invalid()
-		}
-		c, err = customer.GetByRef(ctx, r.DB, claims.CustomerID)
-		if errors.Is(err, customer.ErrNotFound) {
-			return invalid()
-		}
-		if err != nil {
-			return nil, err
-		}
-		if c.EmailNormalized == nil {
-			return invalid()
-		}
-		if _, err := r.Links.Verify(*input.Token, link.Survey, *c.EmailNormalized, now); err != nil {
-			return invalid()
-		}
-		if input.Customer != nil && !c.HasRef(*input.Customer) {
-			return invalid()
-		}
-		source = "survey_link"
-	default:
-		p, err := caller(ctx)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case p.Kind == auth.Anonymous:
-			return nil, errUnauthenticated()
-		case p.Kind == auth.Customer:
-			if c, err = r.selfCustomer(ctx, p, true); err != nil {
-				return nil, err
-			}
-			if input.Customer != nil && !c.HasRef(*input.Customer) {
-				return nil, errForbidden()
-			}
-		case p.IsAdmin() && p.Can(auth.ScopeWrite):
-			if input.Customer == nil {
-				payload.UserErrors = append(payload.UserErrors, userError("customer is required with an admin key", model.UserErrorCodeInvalid, "input", "customer"))
-				return payload, nil
-			}
-			c, err = customer.GetByRef(ctx, r.DB, *input.Customer)
-			if errors.Is(err, customer.ErrNotFound) {
-				payload.UserErrors = append(payload.UserErrors, userError("no customer with this id", model.UserErrorCodeNotFound, "input", "customer"))
-				return payload, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			source = "admin"
-		default:
-			return nil, errForbidden()
-		}
-		// A signed-in caller may read the preferences back; a link token may not.
-		readBack = true
+	if input.Token != nil {
+		// The link of a mail: the token names the customer.
+		return surveyPayload(payload, survey.SubmitLink(ctx, r.DB, r.Links, r.Clock.Now(), *input.Token, input.Customer, input.Survey, input.Answers))
 	}
-	err := r.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		return survey.Submit(ctx, tx, now, c, input.Survey, input.Answers, source)
-	})
+	c, source, ue, err := r.surveyCustomer(ctx, input.Customer)
 	if err != nil {
 		return nil, err
 	}
-	payload.Ok = true
-	if readBack {
+	if ue != nil {
+		payload.UserErrors = append(payload.UserErrors, ue...)
+		return payload, nil
+	}
+	payload, err = surveyPayload(payload, survey.SubmitInTx(ctx, r.DB, r.Clock.Now(), c, input.Survey, input.Answers, source))
+	if payload != nil && payload.Ok {
+		// A signed-in caller may read the preferences back; a link token may not.
 		payload.Preferences = c.Preferences
 	}
-	return payload, nil
+	return payload, err
 }

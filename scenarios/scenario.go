@@ -273,3 +273,15 @@ func Walk(list []*Step, fn func(*Step)) {
 		}
 	}
 }
+
+// Control is the first variant of the scenario's first split step (empty
+// without one): the default control of its A/B test.
+func (s *Scenario) Control() string {
+	ctl := ""
+	Walk(s.Steps, func(st *Step) {
+		if ctl == "" && st.Kind == StepSplit && len(st.Variants) > 0 {
+			ctl = st.Variants[0].Name
+		}
+	})
+	return ctl
+}

@@ -113,3 +113,24 @@ func GetOrder(ctx context.Context, db bun.IDB, source, externalID string) (*Orde
 	}
 	return o, nil
 }
+
+// ListCartsOf is ListCarts for several customers in one statement, keyed
+// by customer.
+func ListCartsOf(ctx context.Context, db bun.IDB, customerPKs []int64, status CartStatus) (map[int64][]*Cart, error) {
+	cond, arg := store.In(db, "customer_id", customerPKs)
+	q := db.NewSelect().Model((*Cart)(nil)).Where(cond, arg)
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	var cs []*Cart
+	if err := q.Order("last_activity_at DESC", "id DESC").Scan(ctx, &cs); err != nil {
+		return nil, fmt.Errorf("list carts of %d customers: %w", len(customerPKs), err)
+	}
+	out := make(map[int64][]*Cart, len(customerPKs))
+	for _, c := range cs {
+		if pk := *c.CustomerPK; len(out[pk]) < maxCarts {
+			out[pk] = append(out[pk], c)
+		}
+	}
+	return out, nil
+}

@@ -437,3 +437,31 @@ func AfterImport(ctx context.Context, db bun.IDB, c *Checker) (erasedPKs []int64
 		checked += len(rows)
 	}
 }
+
+// StatusOfMany is StatusOf for several customers in one statement, keyed
+// by customer; a customer with no row is absent.
+func StatusOfMany(ctx context.Context, db bun.IDB, customerPKs []int64) (map[int64]CustomerStatus, error) {
+	var rs []stored
+	cond, arg := store.In(db, "id", customerPKs)
+	if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion").
+		Where(cond, arg).Scan(ctx, &rs); err != nil {
+		return nil, fmt.Errorf("load hygiene statuses: %w", err)
+	}
+	out := make(map[int64]CustomerStatus, len(rs))
+	for _, r := range rs {
+		cs := CustomerStatus{Suggestion: r.Suggestion}
+		if r.Status != nil {
+			st := Status(*r.Status)
+			cs.Status = &st
+		}
+		out[r.ID] = cs
+	}
+	return out, nil
+}
+
+// CustomerStatus is a customer's hygiene status (nil when unchecked) and
+// the address suggested for a typo.
+type CustomerStatus struct {
+	Status     *Status
+	Suggestion *string
+}

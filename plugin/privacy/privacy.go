@@ -181,3 +181,14 @@ func appendUnique(list []string, vals ...string) []string {
 // call recorded, before the row loses its body.
 const keepCallID = "provider_message_id = COALESCE(provider_message_id, " +
 	"(SELECT b.provider_message_id FROM message_bodies AS b WHERE b.id = ?TableAlias.body_id))"
+
+// EraseInTx is Erase in a transaction of its own, or in the caller's when
+// db already is one.
+func EraseInTx(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, reason string) error {
+	if tx, ok := db.(bun.Tx); ok {
+		return Erase(ctx, tx, now, customerPK, reason)
+	}
+	return db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		return Erase(ctx, tx, now, customerPK, reason)
+	})
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
 
@@ -369,4 +370,36 @@ func (b *sqlb) count(n *countNode) string {
 		}
 	}
 	return s + ")"
+}
+
+// Preview counts the customers matching rule at now and returns up to
+// sample of them (10 when sample is nil, at most 100), by id.
+func Preview(ctx context.Context, db bun.IDB, now time.Time, rule string, sample *int) (int, []*customer.Customer, error) {
+	r, err := Parse(rule)
+	if err != nil {
+		return 0, nil, err
+	}
+	n := 10
+	if sample != nil {
+		n = min(max(*sample, 0), 100)
+	}
+	count, err := r.Count(ctx, db, now)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := []*customer.Customer{}
+	if n == 0 {
+		return count, out, nil
+	}
+	var ids []int64
+	if err := r.Query(db, now).Column("c.id").OrderExpr("c.id").Limit(int64(n)).Scan(ctx, &ids); err != nil {
+		return 0, nil, fmt.Errorf("sample segment %q: %w", r.src, err)
+	}
+	if len(ids) > 0 {
+		cond, arg := store.In(db, "id", ids)
+		if err := db.NewSelect().Model(&out).Where(cond, arg).Order("id").Scan(ctx); err != nil {
+			return 0, nil, fmt.Errorf("load segment sample: %w", err)
+		}
+	}
+	return count, out, nil
 }

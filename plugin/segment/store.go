@@ -351,3 +351,22 @@ func apply(ctx context.Context, tx bun.IDB, now time.Time, s *Segment, pk int64,
 	_, _, err = customer.AppendEvent(ctx, tx, now, pk, customer.EventInput{Type: EventExited, Properties: props, Source: "segment"})
 	return true, err
 }
+
+// OfMany is Of for several customers in one statement, keyed by customer.
+func OfMany(ctx context.Context, db bun.IDB, pks []int64) (map[int64][]*Segment, error) {
+	var rows []struct {
+		CustomerPK int64 `bun:"customer_id"`
+		Segment    `bun:"extend"`
+	}
+	cond, arg := store.In(db, "m.customer_id", pks)
+	if err := db.NewSelect().ColumnExpr("m.customer_id").ColumnExpr("s.*").TableExpr("segment_members AS m").
+		Join("JOIN segments AS s ON s.id = m.segment_id").Where(cond, arg).OrderExpr("m.customer_id, s.id").Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("list segments of %d customers: %w", len(pks), err)
+	}
+	out := make(map[int64][]*Segment, len(pks))
+	for i := range rows {
+		s := rows[i].Segment
+		out[rows[i].CustomerPK] = append(out[rows[i].CustomerPK], &s)
+	}
+	return out, nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 
 	pagecursor "github.com/refrain-dev/refrain/plugin/cursor"
+	"github.com/refrain-dev/refrain/plugin/store"
 )
 
 // GetScenario loads a stored scenario.
@@ -216,4 +217,21 @@ func (e *Engine) moveCursor(ctx context.Context, db bun.IDB, name string, pos in
 		return fmt.Errorf("move cursor %s: lease lost", name)
 	}
 	return nil
+}
+
+// CustomerEnrollmentsOf is CustomerEnrollments for several customers in
+// one statement, keyed by customer.
+func CustomerEnrollmentsOf(ctx context.Context, db bun.IDB, customerPKs []int64) (map[int64][]*Enrollment, error) {
+	var es []*Enrollment
+	cond, arg := store.In(db, "customer_id", customerPKs)
+	if err := db.NewSelect().Model(&es).Where(cond, arg).Order("id DESC").Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list enrollments of %d customers: %w", len(customerPKs), err)
+	}
+	out := make(map[int64][]*Enrollment, len(customerPKs))
+	for _, e := range es {
+		if len(out[e.CustomerPK]) < 100 {
+			out[e.CustomerPK] = append(out[e.CustomerPK], e)
+		}
+	}
+	return out, nil
 }
