@@ -23,7 +23,11 @@ import (
 	"github.com/refrain-dev/refrain/plugin/stats"
 )
 
-//go:embed dashboard
+// dashboardFiles are the dashboard's and GraphiQL's pages and scripts, and
+// the third-party builds vendored from npm (dashboard/vendor, made by
+// dashboard/npm, whose node_modules stays out of the binary).
+//
+//go:embed dashboard/*.html dashboard/*.js dashboard/*.css dashboard/*.graphql dashboard/vendor
 var dashboardFiles embed.FS
 
 // DashboardQuery is the GraphQL request the dashboard page makes.

@@ -68,10 +68,10 @@ func TestDemoSetUp(t *testing.T) {
 	code, out, errOut := runCLI(t, "demo", "--no-serve", "--customers", "200", "--db", db)
 	require.Zero(t, code, "stderr: %s", errOut)
 	require.Contains(t, out, "200 customers")
-	require.Contains(t, out, "GraphiQL   http://127.0.0.1:8089/graphql")
 	require.Contains(t, out, "Outbox     http://127.0.0.1:8089/outbox")
 	key := regexp.MustCompile(`Admin key  (\S+)`).FindStringSubmatch(out)
 	require.Len(t, key, 2, "no admin key in:\n%s", out)
+	require.Contains(t, out, "GraphiQL   http://127.0.0.1:8089/graphql#key="+key[1], "GraphiQL opens with the key in its headers")
 	counts := regexp.MustCompile(`\(seed 1, [0-9.]+s\): (.*)`).FindStringSubmatch(out)
 	require.Len(t, counts, 2, "no counts in:\n%s", out)
 
