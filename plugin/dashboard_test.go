@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/refrain-dev/refrain/plugin"
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 )
@@ -108,6 +109,17 @@ func TestDashboardInChromium(t *testing.T) {
 	m.rollup(t0, kpi.Dims{Program: "welcome", Scenario: "welcome", Step: "welcome", Variant: "A"}, 600, 60)
 	m.rollup(t0, kpi.Dims{Program: "welcome", Scenario: "welcome", Step: "welcome", Variant: "B"}, 600, 100)
 	m.rollup(t0.Add(26*time.Hour), kpi.Dims{Program: "win-back", Scenario: "win-back", Step: "miss-you"}, 321, 7)
+	// A sent campaign whose A/B test B won on open rate.
+	sentAt := t0.Add(2 * time.Hour)
+	_, err := m.db.NewInsert().Model(&campaign.Campaign{ID: "spring", Name: "Spring sale", Objective: "maintain", Program: "spring",
+		Audience: `consent == "subscribed"`, Template: "newsletter", Values: map[string]string{}, Priority: 50, ScheduledAt: &sentAt,
+		ABTest: &campaign.ABTest{Variants: []campaign.Variant{{Name: "A", Template: "newsletter"}, {Name: "B", Template: "newsletter"}},
+			TestShare: 0.2, WinnerMetric: campaign.MetricOpenRate, DecideAfter: 4 * time.Hour},
+		Status: campaign.StatusSent, AudienceFixed: true, AudienceCount: 600, WrittenCount: 600, Winner: ptr("B"),
+		StartedAt: &sentAt, FinishedAt: &sentAt, CreatedAt: t0, UpdatedAt: t0}).Exec(m.ctx)
+	require.NoError(t, err)
+	m.rollup(sentAt, kpi.Dims{Program: "spring", Campaign: "spring", Variant: "A"}, 300, 30)
+	m.rollup(sentAt, kpi.Dims{Program: "spring", Campaign: "spring", Variant: "B"}, 300, 60)
 	srv := httptest.NewServer(m.p.Handler())
 	defer srv.Close()
 
@@ -124,8 +136,8 @@ func TestDashboardInChromium(t *testing.T) {
 
 	page := fmt.Sprintf("%s/dashboard?from=%s&to=%s", srv.URL, url.QueryEscape(from.Format(time.RFC3339)), url.QueryEscape(to.Format(time.RFC3339)))
 	readKey, _ := m.apiKey("read")
-	var loaded, period, tooltip, breakdown, firstDay string
-	var cells, cards map[string]string
+	var loaded, period, tooltip, breakdown, firstDay, winner string
+	var cells, cards, variants, revenue map[string]string
 	var charts, calendarDays, lead int
 	var heads, idle []string
 	require.NoError(t, chromedp.Run(b.ctx,
@@ -147,6 +159,11 @@ func TestDashboardInChromium(t *testing.T) {
 			}); return out; })()`, &cells),
 		chromedp.Evaluate(`(function(){ var out = {}; document.querySelectorAll("[data-card]").forEach(function(e){
 			out[e.getAttribute("data-program") + "/" + e.getAttribute("data-card")] = e.parentNode.querySelector(".card-label").textContent + "=" + e.textContent; }); return out; })()`, &cards),
+		chromedp.Evaluate(`(function(){ var out = {}; document.querySelectorAll("tr[data-campaign][data-variant]").forEach(function(e){
+			out[e.getAttribute("data-variant")] = e.querySelector("[data-kpi]").textContent + " " + e.lastChild.textContent; }); return out; })()`, &variants),
+		chromedp.Text(`[data-campaign="spring"][data-kpi="winner"]`, &winner, chromedp.ByQuery),
+		chromedp.Evaluate(`(function(){ var out = {}; document.querySelectorAll("tr[data-revenue-of]").forEach(function(e){
+			out[e.getAttribute("data-revenue-of")] = e.children[3].textContent + " orders, " + e.children[4].textContent + " delivered"; }); return out; })()`, &revenue),
 		chromedp.Evaluate(`Array.prototype.map.call(document.querySelectorAll("[data-idle]"), function(e){ return e.getAttribute("data-program"); })`, &idle),
 		chromedp.Poll(`document.querySelectorAll('[data-chart="daily"] canvas').length`, &charts),
 		// Hover the middle of the overview chart: the tooltip names the day and the values.
@@ -194,9 +211,9 @@ func TestDashboardInChromium(t *testing.T) {
 	require.Equal(t, "321", cells["win-back/sent"])
 	require.Equal(t, "160/1200", cells["welcome/clickRate"])
 	require.Equal(t, fmt.Sprint(api.Refrain.Kpis.Total.Sent), cells["all/sent"])
-	require.Equal(t, "1521", cells["all/sent"])
-	require.Equal(t, "Sent=1,521", cards["all/sent"], "cards carry a human label")
-	require.Equal(t, "Click rate=11.0%", cards["all/clickRate"], "167 clicks of 1,521 delivered")
+	require.Equal(t, "2121", cells["all/sent"])
+	require.Equal(t, "Sent=2,121", cards["all/sent"], "cards carry a human label")
+	require.Equal(t, "Click rate=12.1%", cards["all/clickRate"], "257 clicks of 2,121 delivered")
 	w := api.Refrain.Programs[0]
 	for _, p := range api.Refrain.Programs {
 		if p.ID == "welcome" {
@@ -210,6 +227,15 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	require.Equal(t, "BEATS_CONTROL", cells["welcome/B/decision"])
 	require.Equal(t, "Variant B beats A on click rate.", cells["welcome/abVerdict"])
+
+	// The campaign: its numbers, each variant's open rate and the winner.
+	require.Equal(t, "600", cells["campaign:spring/sent"])
+	require.Equal(t, "90/600", cells["campaign:spring/openRate"])
+	require.Equal(t, map[string]string{"A": "10.0% ", "B": "20.0% winner"}, variants)
+	require.Equal(t, "Winner: variant B (best open rate), sent to the rest of the audience.", winner)
+	require.Equal(t, map[string]string{"welcome": "0 orders, 1,200 delivered", "win-back": "0 orders, 321 delivered",
+		"campaign:spring": "0 orders, 600 delivered"}, revenue, "revenue per program and per campaign")
+
 	b.requireNoProblems(t)
 }
 

@@ -166,7 +166,9 @@
         legend: { show: true },
         cursor: { points: { size: 6 } },
         scales: { x: { time: true } },
-        axes: [{ stroke: "#5b6570", grid: { stroke: "#eceef1" } },
+        axes: [{ stroke: "#5b6570", grid: { stroke: "#eceef1" }, values: function (u, ticks) {
+          return ticks.map(function (t) { return new Date(t * 1000).toLocaleDateString("en-GB", { day: "numeric", month: "short", timeZone: "UTC" }); });
+        } },
           { stroke: "#5b6570", grid: { stroke: "#eceef1" }, size: 50, values: function (u, ticks) { return ticks.map(function (t) { return count(t); }); } }],
         series: [{ label: "Day", value: function (u, ts) { return ts === null ? "" : day(ts * 1000); } }].concat(SERIES.map(function (s) {
           return { label: s[1], stroke: s[2], width: 2, points: { show: false } };
@@ -212,14 +214,14 @@
   function holdoutTable(program, ho) {
     if (!ho) return null;
     var est = function (e, scale, unit) {
-      return e ? (e.estimate * scale).toFixed(1) + unit + " (95%: " + (e.low * scale).toFixed(1) + " to " + (e.high * scale).toFixed(1) + unit + ")" : "–";
+      return e ? (e.estimate >= 0 ? "+" : "") + (e.estimate * scale).toFixed(1) + unit + " (95%: " + (e.low * scale).toFixed(1) + " to " + (e.high * scale).toFixed(1) + unit + ")" : "–";
     };
     var rows = [el("tr", null, el("th", { scope: "row" }, "Reached the goal"), valueCell(program, "treatedConversion", ho),
       valueCell(program, "holdoutConversion", ho), el("td", { "data-program": program, "data-kpi": "conversionUplift" }, est(ho.conversionUplift, 100, " pts")))];
     ho.revenuePerCustomer.forEach(function (r) {
       rows.push(el("tr", null, el("th", { scope: "row" }, "Revenue per customer"),
         el("td", null, money(r.treated, r.currency)), el("td", null, money(r.holdout, r.currency)),
-        el("td", null, r.uplift ? money(r.uplift.estimate, r.currency) + " (95%: " + money(r.uplift.low, r.currency) + " to " + money(r.uplift.high, r.currency) + ")" : "–")));
+        el("td", null, r.uplift ? (r.uplift.estimate >= 0 ? "+" : "") + money(r.uplift.estimate, r.currency) + " (95%: " + money(r.uplift.low, r.currency) + " to " + money(r.uplift.high, r.currency) + ")" : "–")));
     });
     return [el("h3", null, "Holdout: does the program make a difference?"),
       el("p", { class: "meta" }, ho.holdoutPercent + "% of entrants get nothing, to compare with: " + count(ho.treatedCustomers) +
