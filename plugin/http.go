@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/refrain-dev/refrain/graph"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
@@ -46,8 +45,7 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 	})
 	var graphiql http.Handler
 	if p.cfg.GraphiQL {
-		// The page posts to a relative "graphql" so it works under any prefix.
-		graphiql = playground.Handler("Refrain GraphQL", "graphql")
+		graphiql = p.setupGraphiQL(route)
 	}
 	api := authn.Middleware(withRequestInfo(gql))
 	p.setupDashboard(route, api)

@@ -23,7 +23,11 @@ import (
 	"github.com/refrain-dev/refrain/plugin/stats"
 )
 
-//go:embed dashboard
+// dashboardFiles are the dashboard's and GraphiQL's pages and scripts, and
+// the third-party builds vendored from npm (dashboard/vendor, made by
+// dashboard/npm, whose node_modules stays out of the binary).
+//
+//go:embed dashboard/*.html dashboard/*.js dashboard/*.css dashboard/*.graphql dashboard/vendor
 var dashboardFiles embed.FS
 
 // DashboardQuery is the GraphQL request the dashboard page makes.
@@ -81,10 +85,14 @@ func (p *Plugin) setupDashboard(route func(pattern, name string, h http.Handler)
 		http.Redirect(w, r, "../dashboard", http.StatusSeeOther)
 	}))
 	route("GET /dashboard/{file}", "/dashboard", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		types := map[string]string{"app.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8",
-			"dashboard.graphql": "text/plain; charset=utf-8"}
+		// The page's files and the charting library vendored from npm.
+		files := map[string][2]string{"app.js": {"dashboard/app.js", "text/javascript; charset=utf-8"},
+			"dashboard.css":     {"dashboard/dashboard.css", "text/css; charset=utf-8"},
+			"dashboard.graphql": {"dashboard/dashboard.graphql", "text/plain; charset=utf-8"},
+			"uPlot.iife.min.js": {"dashboard/vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"},
+			"uPlot.min.css":     {"dashboard/vendor/uPlot.min.css", "text/css; charset=utf-8"}}
 		name := r.PathValue("file")
-		ct, found := types[name]
+		f, found := files[name]
 		if !found {
 			writeJSON(w, http.StatusNotFound, map[string]any{"error": "no dashboard file " + name})
 			return
@@ -92,8 +100,8 @@ func (p *Plugin) setupDashboard(route func(pattern, name string, h http.Handler)
 		if ok, _ := p.dashboardAuth(w, r, true); !ok {
 			return
 		}
-		b, _ := dashboardFiles.ReadFile("dashboard/" + name)
-		w.Header().Set("Content-Type", ct)
+		b, _ := dashboardFiles.ReadFile(f[0])
+		w.Header().Set("Content-Type", f[1])
 		dashboardHeaders(w)
 		_, _ = w.Write(b)
 	}))

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -82,7 +83,9 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintln(w, "Campaign: none (this build has no campaigns)")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  GraphiQL   %s/graphql   (add the header Authorization: Bearer <admin key>)\n", base)
+	// The key rides in the fragment, which the browser keeps to itself:
+	// GraphiQL moves it into its Authorization header.
+	fmt.Fprintf(w, "  GraphiQL   %s/graphql#key=%s   (the admin key is in its Headers tab)\n", base, url.QueryEscape(key))
 	if routeExists(p.Handler(), "/dashboard", key) {
 		fmt.Fprintf(w, "  Dashboard  %s/dashboard\n", base)
 	} else {

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin"
+	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/kpi"
@@ -82,10 +83,14 @@ func seedDemo(ctx context.Context, p *plugin.Plugin, opts DemoOptions) (DemoSumm
 	g := &demoGen{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), now: p.Clock().Now().UTC().Truncate(time.Second),
 		th: p.Config().StorefrontConfig.Thresholds()}
 	g.generate(opts.Customers)
+	g.results()
 	var sum DemoSummary
 	err := p.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		if sum, err = g.write(ctx, tx); err != nil {
+			return err
+		}
+		if err := g.writeResults(ctx, tx); err != nil {
 			return err
 		}
 		sum.Conversions, err = g.rollups(ctx, tx, p.Attributor())
@@ -106,6 +111,9 @@ type demoGen struct {
 	carts    [][]*commerce.Cart
 	messages [][]*demoMessage
 	sample   int
+	// What results adds: a sent A/B campaign and win-back entries.
+	campaign    *campaign.Campaign
+	enrollments []demoEnrollment
 }
 
 type demoMessage struct {

@@ -68,10 +68,10 @@ func TestDemoSetUp(t *testing.T) {
 	code, out, errOut := runCLI(t, "demo", "--no-serve", "--customers", "200", "--db", db)
 	require.Zero(t, code, "stderr: %s", errOut)
 	require.Contains(t, out, "200 customers")
-	require.Contains(t, out, "GraphiQL   http://127.0.0.1:8089/graphql")
 	require.Contains(t, out, "Outbox     http://127.0.0.1:8089/outbox")
 	key := regexp.MustCompile(`Admin key  (\S+)`).FindStringSubmatch(out)
 	require.Len(t, key, 2, "no admin key in:\n%s", out)
+	require.Contains(t, out, "GraphiQL   http://127.0.0.1:8089/graphql#key="+key[1], "GraphiQL opens with the key in its headers")
 	counts := regexp.MustCompile(`\(seed 1, [0-9.]+s\): (.*)`).FindStringSubmatch(out)
 	require.Len(t, counts, 2, "no counts in:\n%s", out)
 
@@ -193,4 +193,72 @@ func TestReadmeListsEveryBenchmark(t *testing.T) {
 		require.Contains(t, section, "| `bench/"+d.Name()+"` |", "README Benchmarks has no row for bench/%s", d.Name())
 		require.Contains(t, section, "`go run ./bench/"+d.Name(), "README Benchmarks has no command for bench/%s", d.Name())
 	}
+}
+
+// The demo has what the dashboard judges: a sent campaign whose A/B test
+// has a winner that the numbers bear out, and a program with a holdout
+// large enough for its uplift to be told from zero.
+func TestDemoResults(t *testing.T) {
+	cfg := plugin.DefaultConfig()
+	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "demo.db")
+	cfg.LogLevel = "warn"
+	cfg.AdminAPIKey = "demo-results-admin-key-0123456789abcdef"
+	cfg.AutoMigrate = true
+	p, err := plugin.New(context.Background(), cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	_, err = seedDemo(context.Background(), p, DemoOptions{Customers: 1000, Seed: 1})
+	require.NoError(t, err)
+
+	now := p.Clock().Now().UTC()
+	from, to := now.AddDate(0, 0, -30).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
+	data, errs := serveGraphQL(t, p.Handler(), cfg.AdminAPIKey, `{ refrain {
+		campaign(id: "`+demoABCampaign+`") { status winner abTest { winnerMetric } }
+		a: kpis(filter: {campaign: "`+demoABCampaign+`", variant: "A"}, from: "`+from+`", to: "`+to+`") { total { delivered openRate { value } } }
+		b: kpis(filter: {campaign: "`+demoABCampaign+`", variant: "B"}, from: "`+from+`", to: "`+to+`") { total { delivered openRate { value } } }
+		programs { id holdout(from: "`+from+`", to: "`+to+`") { treatedCustomers holdoutCustomers conversionUplift { estimate low } } } } }`)
+	require.Empty(t, errs)
+	type variant struct {
+		Total struct {
+			Delivered int
+			OpenRate  struct{ Value float64 }
+		}
+	}
+	var res struct {
+		Refrain struct {
+			Campaign struct {
+				Status, Winner string
+				AbTest         struct{ WinnerMetric string }
+			}
+			A, B     variant
+			Programs []struct {
+				ID      string
+				Holdout *struct {
+					TreatedCustomers, HoldoutCustomers int
+					ConversionUplift                   *struct{ Estimate, Low float64 }
+				}
+			}
+		}
+	}
+	require.NoError(t, json.Unmarshal(data, &res))
+	c := res.Refrain.Campaign
+	require.Equal(t, "SENT", c.Status)
+	require.Equal(t, "B", c.Winner)
+	require.Equal(t, "OPEN_RATE", c.AbTest.WinnerMetric)
+	require.Greater(t, res.Refrain.A.Total.Delivered, 50)
+	require.Greater(t, res.Refrain.B.Total.Delivered, 50)
+	require.Greater(t, res.Refrain.B.Total.OpenRate.Value, res.Refrain.A.Total.OpenRate.Value, "B opens better: it won")
+	var found bool
+	for _, pr := range res.Refrain.Programs {
+		if pr.ID != "win-back" {
+			continue
+		}
+		found = true
+		require.NotNil(t, pr.Holdout)
+		require.GreaterOrEqual(t, pr.Holdout.HoldoutCustomers, 20)
+		require.Greater(t, pr.Holdout.TreatedCustomers, 8*pr.Holdout.HoldoutCustomers)
+		require.NotNil(t, pr.Holdout.ConversionUplift)
+		require.Positive(t, pr.Holdout.ConversionUplift.Low, "the 95%% interval of the uplift is above zero")
+	}
+	require.True(t, found, "win-back is a program")
 }
