@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/refrain-dev/refrain/plugin"
+	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
@@ -278,6 +279,31 @@ func TestScenarioNewCustomerOffer(t *testing.T) {
 		en := s.enrollments(first)["new-customer-offer"]
 		require.Equal(t, d0.Add(10*day), en.GoalAt.UTC(), "the second order is the goal")
 		require.Empty(t, s.enrollments(regular))
+	})
+}
+
+// TestScenarioOrderMailCarriesOrder: mail triggered by an order shows that
+// order (its number and lines), not an empty one.
+func TestScenarioOrderMailCarriesOrder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("new-customer-offer"))
+		d0 := s.clock.Now()
+		first := s.customer("first@example.com", customer.ConsentSubscribed, d0)
+		_, err := db.NewUpdate().Model((*customer.Customer)(nil)).Set("orders_count = 1").Where("id = ?", first.PK).Exec(s.ctx)
+		require.NoError(t, err)
+		number, eur := "#1042", "EUR"
+		_, err = db.NewInsert().Model(&commerce.Order{Source: "shopify", ExternalID: "820982911946154508", CustomerPK: &first.PK,
+			Number: &number, Status: "paid", TotalMinor: 5400, Currency: &eur, PlacedAt: d0, CreatedAt: d0, UpdatedAt: d0,
+			Items: []commerce.Item{{Title: "The Green Cookbook", Quantity: 2, PriceMinor: 2700}}}).Exec(s.ctx)
+		require.NoError(t, err)
+		s.event(first, "order.created", map[string]any{"order_id": "820982911946154508"})
+		s.until(d0.Add(3 * day))
+		var m outbox.Message
+		require.NoError(t, db.NewSelect().Model(&m).Where("template = ?", "new-customer-offer").Scan(s.ctx))
+		for _, body := range []string{m.HTML, m.Text} {
+			require.Contains(t, body, "#1042")
+			require.Contains(t, body, "2 × The Green Cookbook, €54.00")
+		}
 	})
 }
 

@@ -117,7 +117,8 @@ func ReadScenarioDir(dir string) ([]engine.File, error) {
 }
 
 // OutboxMailer writes scenario sends as outbox message rows in the
-// engine's transaction, with the abandoned cart for cart templates.
+// engine's transaction, with the abandoned cart for cart templates and
+// the order for order templates.
 type OutboxMailer struct{ Outbox *outbox.Service }
 
 // Send enqueues m and returns the message's public id.
@@ -131,6 +132,14 @@ func (o OutboxMailer) Send(ctx context.Context, db bun.IDB, m engine.Message) (s
 			return "", err
 		}
 		in.Cart = cart
+	}
+	if id, ok := m.Context["order_id"]; ok && id != nil && id != "" {
+		source, _ := m.Context["source"].(string)
+		order, err := outbox.OrderOf(ctx, db, source, fmt.Sprint(id), m.Context)
+		if err != nil {
+			return "", err
+		}
+		in.Order = order
 	}
 	msg, _, err := o.Outbox.Enqueue(ctx, db, in)
 	if err != nil {
