@@ -123,6 +123,7 @@ func TestScenarioWelcome(t *testing.T) {
 		s.event(answers, "survey.answered", map[string]any{"survey": "welcome"})
 		s.until(d0.Add(30 * day))
 		require.Equal(t, []string{
+			"answers@example.com survey-thanks-code D+4 09:00",
 			"answers@example.com welcome D+0 09:00",
 			"answers@example.com welcome-discount-survey D+3 09:00",
 			"never@example.com welcome D+0 09:00",
@@ -150,6 +151,39 @@ func TestScenarioWelcome(t *testing.T) {
 		require.Equal(t, never.PublicID, claims.CustomerID)
 		require.Equal(t, "welcome", *m.Program)
 		require.Equal(t, "survey-reminder", *m.Step)
+	})
+}
+
+// TestScenarioWelcomeSurveyThanks: the extra code the welcome mails
+// promise for answering the survey is sent, whether the answer comes
+// before the reminder or after it.
+func TestScenarioWelcomeSurveyThanks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("welcome"))
+		d0 := s.clock.Now()
+		early := s.customer("early@example.com", customer.ConsentSubscribed, d0)
+		late := s.customer("late@example.com", customer.ConsentSubscribed, d0)
+		s.event(early, "newsletter.subscribed", nil)
+		s.event(late, "newsletter.subscribed", nil)
+		s.until(d0.Add(5 * day))
+		s.event(early, "survey.answered", map[string]any{"survey": "welcome"})
+		s.until(d0.Add(12 * day))
+		s.event(late, "survey.answered", map[string]any{"survey": "welcome"})
+		s.until(d0.Add(40 * day))
+		var got []string
+		for _, line := range s.sent(d0) {
+			if strings.Contains(line, "survey-thanks-code") {
+				got = append(got, line)
+			}
+		}
+		require.Equal(t, []string{
+			"early@example.com survey-thanks-code D+5 09:00",
+			"late@example.com survey-thanks-code D+12 09:00",
+		}, got)
+		var m outbox.Message
+		require.NoError(t, db.NewSelect().Model(&m).Where("recipient = ? AND template = ?", "late@example.com", "survey-thanks-code").Scan(s.ctx))
+		require.Contains(t, m.Text, "THANKS15")
+		require.Equal(t, "survey answered", *s.enrollments(late)["welcome"].ExitReason)
 	})
 }
 

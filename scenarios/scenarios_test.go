@@ -45,8 +45,10 @@ func TestStepGraph(t *testing.T) {
 	require.Equal(t, "s2", idx["welcome"].Next)
 	require.Equal(t, 3*24*time.Hour, idx["s2"].Duration)
 	require.Equal(t, "survey", idx["discount-survey"].Next)
-	require.Equal(t, "", idx["survey-reminder"].Next)
-	require.Equal(t, "survey.on_event.1", idx["survey"].OnEvent[0].ID)
+	require.Equal(t, "survey-late", idx["survey-reminder"].Next)
+	require.Equal(t, "", idx["survey-late"].Next)
+	require.Equal(t, "survey-thanks", idx["survey"].OnEvent[0].ID)
+	require.Equal(t, "survey.on_event.2", idx["survey"].OnEvent[1].ID)
 	require.Equal(t, []string{"newsletter.subscribed", "customer.created"}, s.Trigger.Events)
 }
 
