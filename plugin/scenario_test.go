@@ -257,6 +257,43 @@ func TestScenarioSunset(t *testing.T) {
 	})
 }
 
+// TestScenarioSunsetKeepLink: the last call's "Keep me subscribed" link
+// keeps the customer: following it (a page, then a POST, so that a link
+// scanner does not act) takes them out of sunset, and they are not erased.
+func TestScenarioSunsetKeepLink(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("sunset"))
+		d0 := s.clock.Now()
+		keeper := s.customer("keeper@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		s.event(keeper, "segment.entered", map[string]any{"segment_id": "sunset", "segment_name": "Sunset"})
+		s.until(d0.Add(16 * day))
+		var m outbox.Message
+		require.NoError(t, db.NewSelect().Model(&m).Where("template = ?", "sunset-last-call").Scan(s.ctx))
+		keep := fmt.Sprint(m.Values["keep_url"])
+		require.True(t, strings.HasPrefix(keep, "https://refrain.store.example/u/k."), keep)
+		require.Contains(t, m.HTML, `href="`+keep+`"`)
+		require.Contains(t, m.Text, keep)
+		path := strings.TrimPrefix(keep, "https://refrain.store.example")
+
+		get := s.httpDo("GET", path, "", "", nil)
+		require.Equal(t, 200, get.Code)
+		require.Contains(t, get.Body.String(), "Keep me subscribed")
+		require.NoError(t, s.eng.Drain(s.ctx))
+		require.Equal(t, engine.StateActive, s.enrollments(keeper)["sunset"].State, "showing the page keeps nobody")
+
+		post := s.httpDo("POST", path, "application/x-www-form-urlencoded", "action=keep", nil)
+		require.Equal(t, 200, post.Code, post.Body.String())
+		require.NoError(t, s.eng.Drain(s.ctx))
+		s.until(d0.Add(40 * day))
+		en := s.enrollments(keeper)["sunset"]
+		require.Equal(t, engine.StateExited, en.State)
+		require.Equal(t, "subscription.kept", *en.ExitReason)
+		kept := reload(t, s, keeper)
+		require.NotNil(t, kept.Email, "the customer who asked to stay is not erased")
+		require.Equal(t, customer.ConsentSubscribed, kept.ConsentState)
+	})
+}
+
 func TestScenarioCartAbandonment(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		s := newScenarioEnv(t, db, only("cart-abandonment"))

@@ -45,7 +45,7 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(), Gate: pressureGate{policy: p.resolver.Pressure},
 		// Audience, exit_when and if rules are segment rules.
 		Rules: segmentRules{},
-		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL, signer: p.resolver.Links, clock: p.clock}, StoreURL: storeURL,
+		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL, public: strings.TrimRight(p.cfg.PublicURL, "/"), signer: p.resolver.Links, clock: p.clock}, StoreURL: storeURL,
 		StoreAnniversary: cfg.StoreAnniversary, Batch: cfg.ScenariosBatch, Lease: cfg.ScenariosLease, Poll: cfg.ScenariosPoll})
 	if err != nil {
 		return fmt.Errorf("configure scenarios: %w", err)
@@ -148,12 +148,22 @@ func (o OutboxMailer) Send(ctx context.Context, db bun.IDB, m engine.Message) (s
 	return msg.ID, nil
 }
 
+// KeepURL returns the customer's keep link: the link page with a token
+// that keeps them subscribed, bound to their address, valid 60 days.
+func (s surveyLinks) KeepURL(c *customer.Customer) string {
+	if s.signer == nil || c.EmailNormalized == nil {
+		return s.public + "/u/"
+	}
+	return s.public + "/u/" + s.signer.Sign(link.Keep, c.PublicID, *c.EmailNormalized, s.clock.Now().Add(survey.TokenLifetime))
+}
+
 // surveyLinks points ${survey_url} at the survey page for one customer:
 // ?customer=<id>&token=<signed>, the token letting the page call
 // submitSurvey for that customer without a sign-in (valid 60 days, bound to
 // the address the mail went to).
 type surveyLinks struct {
 	base   string
+	public string
 	signer *link.Signer
 	clock  interface{ Now() time.Time }
 }

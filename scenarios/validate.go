@@ -192,7 +192,7 @@ func (v *validator) step(st *Step) {
 		}
 		for _, key := range sortedValueKeys(st.Values) {
 			if bad := UnknownPlaceholders(st.Values[key]); len(bad) > 0 {
-				v.fail(st.Line, st.ID, "values", "value %q: unknown placeholder %s (known: ${survey_url}, ${store_url}, ${customer.id}, ${context.KEY})",
+				v.fail(st.Line, st.ID, "values", "value %q: unknown placeholder %s (known: ${survey_url}, ${keep_url}, ${store_url}, ${customer.id}, ${context.KEY})",
 					key, strings.Join(bad, ", "))
 			}
 		}
@@ -250,7 +250,7 @@ func (v *validator) step(st *Step) {
 }
 
 // Placeholder matches a placeholder of a step value: ${survey_url},
-// ${store_url}, ${customer.id} or ${context.KEY}.
+// ${keep_url}, ${store_url}, ${customer.id} or ${context.KEY}.
 var Placeholder = regexp.MustCompile(`\$\{([a-z_]+(?:\.[A-Za-z0-9_]+)?)\}`)
 
 // anyPlaceholder matches anything written as a placeholder.
@@ -267,7 +267,7 @@ func UnknownPlaceholders(v string) []string {
 			continue
 		}
 		switch name := sub[1]; {
-		case name == "survey_url", name == "store_url", name == "customer.id", strings.HasPrefix(name, "context."):
+		case name == "survey_url", name == "keep_url", name == "store_url", name == "customer.id", strings.HasPrefix(name, "context."):
 		default:
 			bad = append(bad, m)
 		}

@@ -462,7 +462,7 @@ func (r *run) update(ctx context.Context, st *scenarios.Step) error {
 	return nil
 }
 
-// expand fills ${survey_url}, ${store_url}, ${customer.id} and
+// expand fills ${survey_url}, ${keep_url}, ${store_url}, ${customer.id} and
 // ${context.KEY} in step values. A customer id or context value placed
 // in a link (${store_url}/orders/${context.order_id}) is escaped for a URL,
 // so that it cannot change the link's path or query.
@@ -487,6 +487,11 @@ func (r *run) expand(values map[string]string, c *customer.Customer) map[string]
 					return r.e.o.Links.SurveyURL(c)
 				}
 				return r.e.o.StoreURL + "/survey"
+			case name == "keep_url":
+				if r.e.o.Links != nil {
+					return r.e.o.Links.KeepURL(c)
+				}
+				return ""
 			case name == "store_url":
 				return r.e.o.StoreURL
 			case name == "customer.id":

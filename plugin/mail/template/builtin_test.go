@@ -30,7 +30,7 @@ var builtins = map[string][]string{
 	"registered-not-returned": {"password_reset_url"},
 	"win-back":                {"discount_code"},
 	"sunset-survey":           {"survey_url"},
-	"sunset-last-call":        nil,
+	"sunset-last-call":        {"keep_url"},
 }
 
 func builtinData(values []string) template.Data {
