@@ -193,11 +193,16 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 					shared[loc] = br
 				}
 			}
-			r, err := s.faithful(in, c, br, unsubs[c.PK])
+			r, own, err := s.faithful(in, c, br, unsubs[c.PK])
 			if err != nil {
 				return pb, fmt.Errorf("send batch: %w", err)
 			}
-			key := r.Locale + "\x00" + r.Subject + "\x00" + r.HTML + "\x00" + r.Text
+			// The shared body of a locale is known by its locale; other
+			// bodies by their content.
+			key := "locale:" + loc
+			if perRecipient || own {
+				key = "body:" + r.Locale + "\x00" + r.Subject + "\x00" + r.HTML + "\x00" + r.Text
+			}
 			if _, ok := rendered[key]; !ok {
 				callOrder = append(callOrder, key)
 				rendered[key] = r
@@ -269,12 +274,12 @@ func (s *Service) batchData(in BatchInput, c *customer.Customer) template.Data {
 
 // faithful returns r, the batch rendering of c's message, when the
 // provider's substitution of c's values into it gives what the template
-// renders for c; else c's own rendering, sent as a body of its own. The
+// renders for c; else c's own rendering (and true), sent as a body of its own. The
 // substitution is blind to where a value lands (a name inside a link, a
 // line break in a subject) while the template escapes by context: values
 // of plain letters and digits read the same everywhere and need no second
 // rendering, others are rendered and compared.
-func (s *Service) faithful(in BatchInput, c *customer.Customer, br batchRendering, unsub string) (template.Rendered, error) {
+func (s *Service) faithful(in BatchInput, c *customer.Customer, br batchRendering, unsub string) (_ template.Rendered, own bool, _ error) {
 	r := br.Rendered
 	vals := recipientValues(c, unsub)
 	check := false
@@ -290,17 +295,17 @@ func (s *Service) faithful(in BatchInput, c *customer.Customer, br batchRenderin
 		}
 	}
 	if !check {
-		return r, nil
+		return r, false, nil
 	}
-	own, err := s.engine.Render(in.Template, ptr.Deref(c.Locale), s.data(c, EnqueueInput{Values: in.Values}, unsub))
+	mine, err := s.engine.Render(in.Template, ptr.Deref(c.Locale), s.data(c, EnqueueInput{Values: in.Values}, unsub))
 	if err != nil {
-		return template.Rendered{}, err
+		return template.Rendered{}, false, err
 	}
-	if personalise(r.Subject, vals, false) == own.Subject && personalise(r.HTML, vals, true) == own.HTML &&
-		personalise(r.Text, vals, false) == own.Text {
-		return r, nil
+	if personalise(r.Subject, vals, false) == mine.Subject && personalise(r.HTML, vals, true) == mine.HTML &&
+		personalise(r.Text, vals, false) == mine.Text {
+		return r, false, nil
 	}
-	return own, nil
+	return mine, true, nil
 }
 
 // batchRendering is a batch body and where its placeholders are.
