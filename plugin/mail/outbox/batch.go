@@ -190,6 +190,9 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 				}
 				br = newBatchRendering(r)
 				if !perRecipient {
+					// Locales that resolve to the same rendering (en-GB
+					// and en without an en-GB template) share a call.
+					br.key = contentKey(r)
 					shared[loc] = br
 				}
 			}
@@ -197,11 +200,11 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 			if err != nil {
 				return pb, fmt.Errorf("send batch: %w", err)
 			}
-			// The shared body of a locale is known by its locale; other
-			// bodies by their content.
-			key := "locale:" + loc
+			// A shared body carries its key, made once; other bodies are
+			// known by their content.
+			key := br.key
 			if perRecipient || own {
-				key = "body:" + r.Locale + "\x00" + r.Subject + "\x00" + r.HTML + "\x00" + r.Text
+				key = contentKey(r)
 			}
 			if _, ok := rendered[key]; !ok {
 				callOrder = append(callOrder, key)
@@ -317,6 +320,13 @@ type batchRendering struct {
 	// unsubInHrefOnly says the unsubscribe link appears only as the whole
 	// value of quoted hrefs, and not in the subject.
 	unsubInHrefOnly bool
+	// key groups the recipients of a shared body into one call.
+	key string
+}
+
+// contentKey identifies a rendering by its locale and content.
+func contentKey(r template.Rendered) string {
+	return r.Locale + "\x00" + r.Subject + "\x00" + r.HTML + "\x00" + r.Text
 }
 
 func newBatchRendering(r template.Rendered) batchRendering {
