@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/refrain-dev/refrain/plugin"
+	"github.com/refrain-dev/refrain/plugin/commerce"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
@@ -122,6 +123,7 @@ func TestScenarioWelcome(t *testing.T) {
 		s.event(answers, "survey.answered", map[string]any{"survey": "welcome"})
 		s.until(d0.Add(30 * day))
 		require.Equal(t, []string{
+			"answers@example.com survey-thanks-code D+4 09:00",
 			"answers@example.com welcome D+0 09:00",
 			"answers@example.com welcome-discount-survey D+3 09:00",
 			"never@example.com welcome D+0 09:00",
@@ -149,6 +151,39 @@ func TestScenarioWelcome(t *testing.T) {
 		require.Equal(t, never.PublicID, claims.CustomerID)
 		require.Equal(t, "welcome", *m.Program)
 		require.Equal(t, "survey-reminder", *m.Step)
+	})
+}
+
+// TestScenarioWelcomeSurveyThanks: the extra code the welcome mails
+// promise for answering the survey is sent, whether the answer comes
+// before the reminder or after it.
+func TestScenarioWelcomeSurveyThanks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("welcome"))
+		d0 := s.clock.Now()
+		early := s.customer("early@example.com", customer.ConsentSubscribed, d0)
+		late := s.customer("late@example.com", customer.ConsentSubscribed, d0)
+		s.event(early, "newsletter.subscribed", nil)
+		s.event(late, "newsletter.subscribed", nil)
+		s.until(d0.Add(5 * day))
+		s.event(early, "survey.answered", map[string]any{"survey": "welcome"})
+		s.until(d0.Add(12 * day))
+		s.event(late, "survey.answered", map[string]any{"survey": "welcome"})
+		s.until(d0.Add(40 * day))
+		var got []string
+		for _, line := range s.sent(d0) {
+			if strings.Contains(line, "survey-thanks-code") {
+				got = append(got, line)
+			}
+		}
+		require.Equal(t, []string{
+			"early@example.com survey-thanks-code D+5 09:00",
+			"late@example.com survey-thanks-code D+12 09:00",
+		}, got)
+		var m outbox.Message
+		require.NoError(t, db.NewSelect().Model(&m).Where("recipient = ? AND template = ?", "late@example.com", "survey-thanks-code").Scan(s.ctx))
+		require.Contains(t, m.Text, "THANKS15")
+		require.Equal(t, "survey answered", *s.enrollments(late)["welcome"].ExitReason)
 	})
 }
 
@@ -222,6 +257,43 @@ func TestScenarioSunset(t *testing.T) {
 	})
 }
 
+// TestScenarioSunsetKeepLink: the last call's "Keep me subscribed" link
+// keeps the customer: following it (a page, then a POST, so that a link
+// scanner does not act) takes them out of sunset, and they are not erased.
+func TestScenarioSunsetKeepLink(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("sunset"))
+		d0 := s.clock.Now()
+		keeper := s.customer("keeper@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		s.event(keeper, "segment.entered", map[string]any{"segment_id": "sunset", "segment_name": "Sunset"})
+		s.until(d0.Add(16 * day))
+		var m outbox.Message
+		require.NoError(t, db.NewSelect().Model(&m).Where("template = ?", "sunset-last-call").Scan(s.ctx))
+		keep := fmt.Sprint(m.Values["keep_url"])
+		require.True(t, strings.HasPrefix(keep, "https://refrain.store.example/u/k."), keep)
+		require.Contains(t, m.HTML, `href="`+keep+`"`)
+		require.Contains(t, m.Text, keep)
+		path := strings.TrimPrefix(keep, "https://refrain.store.example")
+
+		get := s.httpDo("GET", path, "", "", nil)
+		require.Equal(t, 200, get.Code)
+		require.Contains(t, get.Body.String(), "Keep me subscribed")
+		require.NoError(t, s.eng.Drain(s.ctx))
+		require.Equal(t, engine.StateActive, s.enrollments(keeper)["sunset"].State, "showing the page keeps nobody")
+
+		post := s.httpDo("POST", path, "application/x-www-form-urlencoded", "action=keep", nil)
+		require.Equal(t, 200, post.Code, post.Body.String())
+		require.NoError(t, s.eng.Drain(s.ctx))
+		s.until(d0.Add(40 * day))
+		en := s.enrollments(keeper)["sunset"]
+		require.Equal(t, engine.StateExited, en.State)
+		require.Equal(t, "subscription.kept", *en.ExitReason)
+		kept := reload(t, s, keeper)
+		require.NotNil(t, kept.Email, "the customer who asked to stay is not erased")
+		require.Equal(t, customer.ConsentSubscribed, kept.ConsentState)
+	})
+}
+
 func TestScenarioCartAbandonment(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		s := newScenarioEnv(t, db, only("cart-abandonment"))
@@ -278,6 +350,31 @@ func TestScenarioNewCustomerOffer(t *testing.T) {
 		en := s.enrollments(first)["new-customer-offer"]
 		require.Equal(t, d0.Add(10*day), en.GoalAt.UTC(), "the second order is the goal")
 		require.Empty(t, s.enrollments(regular))
+	})
+}
+
+// TestScenarioOrderMailCarriesOrder: mail triggered by an order shows that
+// order (its number and lines), not an empty one.
+func TestScenarioOrderMailCarriesOrder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("new-customer-offer"))
+		d0 := s.clock.Now()
+		first := s.customer("first@example.com", customer.ConsentSubscribed, d0)
+		_, err := db.NewUpdate().Model((*customer.Customer)(nil)).Set("orders_count = 1").Where("id = ?", first.PK).Exec(s.ctx)
+		require.NoError(t, err)
+		number, eur := "#1042", "EUR"
+		_, err = db.NewInsert().Model(&commerce.Order{Source: "shopify", ExternalID: "820982911946154508", CustomerPK: &first.PK,
+			Number: &number, Status: "paid", TotalMinor: 5400, Currency: &eur, PlacedAt: d0, CreatedAt: d0, UpdatedAt: d0,
+			Items: []commerce.Item{{Title: "The Green Cookbook", Quantity: 2, PriceMinor: 2700}}}).Exec(s.ctx)
+		require.NoError(t, err)
+		s.event(first, "order.created", map[string]any{"order_id": "820982911946154508"})
+		s.until(d0.Add(3 * day))
+		var m outbox.Message
+		require.NoError(t, db.NewSelect().Model(&m).Where("template = ?", "new-customer-offer").Scan(s.ctx))
+		for _, body := range []string{m.HTML, m.Text} {
+			require.Contains(t, body, "#1042")
+			require.Contains(t, body, "2 × The Green Cookbook, €54.00")
+		}
 	})
 }
 

@@ -45,7 +45,7 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(), Gate: pressureGate{policy: p.resolver.Pressure},
 		// Audience, exit_when and if rules are segment rules.
 		Rules: segmentRules{},
-		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL, signer: p.resolver.Links, clock: p.clock}, StoreURL: storeURL,
+		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL, public: strings.TrimRight(p.cfg.PublicURL, "/"), signer: p.resolver.Links, clock: p.clock}, StoreURL: storeURL,
 		StoreAnniversary: cfg.StoreAnniversary, Batch: cfg.ScenariosBatch, Lease: cfg.ScenariosLease, Poll: cfg.ScenariosPoll})
 	if err != nil {
 		return fmt.Errorf("configure scenarios: %w", err)
@@ -117,7 +117,8 @@ func ReadScenarioDir(dir string) ([]engine.File, error) {
 }
 
 // OutboxMailer writes scenario sends as outbox message rows in the
-// engine's transaction, with the abandoned cart for cart templates.
+// engine's transaction, with the abandoned cart for cart templates and
+// the order for order templates.
 type OutboxMailer struct{ Outbox *outbox.Service }
 
 // Send enqueues m and returns the message's public id.
@@ -132,11 +133,28 @@ func (o OutboxMailer) Send(ctx context.Context, db bun.IDB, m engine.Message) (s
 		}
 		in.Cart = cart
 	}
+	if id, ok := m.Context["order_id"]; ok && id != nil && id != "" {
+		source, _ := m.Context["source"].(string)
+		order, err := outbox.OrderOf(ctx, db, source, fmt.Sprint(id), m.Context)
+		if err != nil {
+			return "", err
+		}
+		in.Order = order
+	}
 	msg, _, err := o.Outbox.Enqueue(ctx, db, in)
 	if err != nil {
 		return "", err
 	}
 	return msg.ID, nil
+}
+
+// KeepURL returns the customer's keep link: the link page with a token
+// that keeps them subscribed, bound to their address, valid 60 days.
+func (s surveyLinks) KeepURL(c *customer.Customer) string {
+	if s.signer == nil || c.EmailNormalized == nil {
+		return s.public + "/u/"
+	}
+	return s.public + "/u/" + s.signer.Sign(link.Keep, c.PublicID, *c.EmailNormalized, s.clock.Now().Add(survey.TokenLifetime))
 }
 
 // surveyLinks points ${survey_url} at the survey page for one customer:
@@ -145,6 +163,7 @@ func (o OutboxMailer) Send(ctx context.Context, db bun.IDB, m engine.Message) (s
 // the address the mail went to).
 type surveyLinks struct {
 	base   string
+	public string
 	signer *link.Signer
 	clock  interface{ Now() time.Time }
 }

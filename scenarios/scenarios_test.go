@@ -45,8 +45,10 @@ func TestStepGraph(t *testing.T) {
 	require.Equal(t, "s2", idx["welcome"].Next)
 	require.Equal(t, 3*24*time.Hour, idx["s2"].Duration)
 	require.Equal(t, "survey", idx["discount-survey"].Next)
-	require.Equal(t, "", idx["survey-reminder"].Next)
-	require.Equal(t, "survey.on_event.1", idx["survey"].OnEvent[0].ID)
+	require.Equal(t, "survey-late", idx["survey-reminder"].Next)
+	require.Equal(t, "", idx["survey-late"].Next)
+	require.Equal(t, "survey-thanks", idx["survey"].OnEvent[0].ID)
+	require.Equal(t, "survey.on_event.2", idx["survey"].OnEvent[1].ID)
 	require.Equal(t, []string{"newsletter.subscribed", "customer.created"}, s.Trigger.Events)
 }
 
@@ -115,4 +117,27 @@ func TestParseDuration(t *testing.T) {
 	}
 	_, err := scenarios.ParseDuration("3 days")
 	require.Error(t, err)
+}
+
+// TestUnknownPlaceholderRefused: a step value with a placeholder the
+// engine does not fill is refused when the scenario is saved, instead of
+// being sent as nothing.
+func TestUnknownPlaceholderRefused(t *testing.T) {
+	src := `id: typo
+title: Typo
+objective: build
+trigger: manual
+steps:
+  - id: mail
+    send: welcome-discount-survey
+    values:
+      discount_code: ${context.code}
+      survey_url: ${survey_ur}/x?o=${order_id}&c=${customer.id}
+`
+	_, err := scenarios.Load("typo.yaml", []byte(src), scenarios.ValidateOpts{Templates: engine(t), Rules: scenarios.BasicRules{}})
+	ps := scenarios.AsProblems(err)
+	require.Len(t, ps, 1, "%v", err)
+	require.Contains(t, ps[0].Error(), `value "survey_url": unknown placeholder ${survey_ur}, ${order_id}`)
+	require.Empty(t, scenarios.UnknownPlaceholders("${store_url}/orders/${context.order_id}?c=${customer.id}"))
+	require.Equal(t, []string{"${Store_URL}", "${unclosed"}, scenarios.UnknownPlaceholders("${Store_URL} ${unclosed"))
 }

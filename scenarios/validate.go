@@ -190,6 +190,12 @@ func (v *validator) step(st *Step) {
 		if st.Message != Marketing && st.Message != Transactional {
 			v.fail(st.Line, st.ID, "kind", "kind %q: want marketing or transactional", st.Message)
 		}
+		for _, key := range sortedValueKeys(st.Values) {
+			if bad := UnknownPlaceholders(st.Values[key]); len(bad) > 0 {
+				v.fail(st.Line, st.ID, "values", "value %q: unknown placeholder %s (known: ${survey_url}, ${keep_url}, ${store_url}, ${customer.id}, ${context.KEY})",
+					key, strings.Join(bad, ", "))
+			}
+		}
 		if t := v.opts.Templates; t != nil {
 			if !t.Has(st.Template) {
 				v.fail(st.Line, st.ID, "send", "unknown template %q", st.Template)
@@ -241,6 +247,41 @@ func (v *validator) step(st *Step) {
 	for _, b := range st.Children() {
 		v.list(b.Steps, b.Name)
 	}
+}
+
+// Placeholder matches a placeholder of a step value: ${survey_url},
+// ${keep_url}, ${store_url}, ${customer.id} or ${context.KEY}.
+var Placeholder = regexp.MustCompile(`\$\{([a-z_]+(?:\.[A-Za-z0-9_]+)?)\}`)
+
+// anyPlaceholder matches anything written as a placeholder.
+var anyPlaceholder = regexp.MustCompile(`\$\{[^}]*\}?`)
+
+// UnknownPlaceholders returns the placeholders of v that the engine does
+// not fill, which would otherwise be sent as they are or as nothing.
+func UnknownPlaceholders(v string) []string {
+	var bad []string
+	for _, m := range anyPlaceholder.FindAllString(v, -1) {
+		sub := Placeholder.FindStringSubmatch(m)
+		if sub == nil || sub[0] != m {
+			bad = append(bad, m)
+			continue
+		}
+		switch name := sub[1]; {
+		case name == "survey_url", name == "keep_url", name == "store_url", name == "customer.id", strings.HasPrefix(name, "context."):
+		default:
+			bad = append(bad, m)
+		}
+	}
+	return bad
+}
+
+func sortedValueKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 var stepIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)

@@ -14,6 +14,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"unicode"
 )
 
 // Kind tells marketing mail, which needs consent, an unsubscribe link and
@@ -183,6 +184,12 @@ func (m Message) Validate() error {
 	if err := checkCommon(m.Kind, m.From, m.ReplyTo, m.HTML, m.Text, m.TemplateName, m.Tags, m.Variables); err != nil {
 		return err
 	}
+	if err := checkHeader("Subject", m.Subject); err != nil {
+		return err
+	}
+	if err := checkHeader("ToName", m.ToName); err != nil {
+		return err
+	}
 	if m.Kind == KindMarketing || m.ListUnsubscribeURL != "" {
 		if err := checkHTTPS("ListUnsubscribeURL", m.ListUnsubscribeURL); err != nil {
 			return err
@@ -196,6 +203,9 @@ func (m Message) Validate() error {
 // variables.
 func (b Batch) Validate() error {
 	if err := checkCommon(b.Kind, b.From, b.ReplyTo, b.HTML, b.Text, b.TemplateName, b.Tags, b.Variables); err != nil {
+		return err
+	}
+	if err := checkHeader("Subject", b.Subject); err != nil {
 		return err
 	}
 	if len(b.Recipients) == 0 {
@@ -227,6 +237,18 @@ func (b Batch) Validate() error {
 			if _, ok := r.Variables[reserved]; ok {
 				return invalid(field+".Variables", "%q is set by the sender", reserved)
 			}
+		}
+	}
+	return nil
+}
+
+// checkHeader refuses a header value holding a control character: a line
+// break would end the header and start another (templates fold them away
+// before a message gets here).
+func checkHeader(field, v string) error {
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return invalid(field, "holds the control character %U", r)
 		}
 	}
 	return nil

@@ -100,6 +100,8 @@ func TestMessageValidate(t *testing.T) {
 		{"Variables", func(m *mail.Message) { m.Variables = map[string]string{"message_id": "x"} }},
 		{"ListUnsubscribeURL", func(m *mail.Message) { m.ListUnsubscribeURL = "" }},
 		{"ListUnsubscribeURL", func(m *mail.Message) { m.ListUnsubscribeURL = "http://shop.example/u" }},
+		{"Subject", func(m *mail.Message) { m.Subject = "Hi\r\nBcc: victim@example.com" }},
+		{"ToName", func(m *mail.Message) { m.ToName = "Ann\nBcc: victim@example.com" }},
 	}
 	for _, tc := range cases {
 		m := validMessage()
@@ -143,6 +145,11 @@ func TestBatchValidate(t *testing.T) {
 	noUnsub.Recipients = []mail.Recipient{{MessageID: "m1", Email: "a@example.com"}}
 	require.ErrorAs(t, noUnsub.Validate(), &fe)
 	require.Equal(t, "Recipients[0].UnsubscribeURL", fe.Field)
+
+	header := b
+	header.Subject = "Hi\nBcc: victim@example.com"
+	require.ErrorAs(t, header.Validate(), &fe)
+	require.Equal(t, "Subject", fe.Field)
 
 	tooMany := b
 	tooMany.Recipients = make([]mail.Recipient, mail.MaxBatchRecipients+1)

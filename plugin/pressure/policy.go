@@ -268,8 +268,36 @@ type Record struct {
 
 // customerRow is what the policy reads of a customer.
 type customerRow struct {
-	PK       int64   `bun:"id"`
-	TimeZone *string `bun:"time_zone"`
+	PK          int64          `bun:"id"`
+	TimeZone    *string        `bun:"time_zone"`
+	Preferences map[string]any `bun:"preferences,type:jsonb"`
+}
+
+// FrequencyGap is the least time between two marketing messages that a
+// customer's frequency preference (chosen on the preference page) asks
+// for: a week for "weekly", 30 days for "monthly", none for "as_it_comes"
+// or no choice.
+func FrequencyGap(preferences map[string]any) time.Duration {
+	switch preferences["frequency"] {
+	case "weekly":
+		return 7 * 24 * time.Hour
+	case "monthly":
+		return 30 * 24 * time.Hour
+	}
+	return 0
+}
+
+// ForCustomer narrows r to what the customer's preferences ask for: their
+// frequency preference is a minimum gap between marketing messages, which
+// the window covers.
+func (r Rules) ForCustomer(preferences map[string]any) Rules {
+	if gap := FrequencyGap(preferences); gap > r.MinGap {
+		r.MinGap = gap
+		if r.Window < gap {
+			r.Window = gap
+		}
+	}
+	return r
 }
 
 // Decide locks the customer, decides for req, and records the decision,
@@ -277,7 +305,7 @@ type customerRow struct {
 func (p *Policy) Decide(ctx context.Context, tx bun.IDB, now time.Time, req Request) (Result, error) {
 	rules := p.RulesFor(req.Program, req.Override)
 	var c customerRow
-	q := tx.NewSelect().Table("customers").Column("id", "time_zone").Where("id = ?", req.CustomerPK)
+	q := tx.NewSelect().Table("customers").Column("id", "time_zone", "preferences").Where("id = ?", req.CustomerPK)
 	if store.DialectOf(tx) == store.Postgres {
 		q = q.For("UPDATE")
 	}
@@ -287,6 +315,7 @@ func (p *Policy) Decide(ctx context.Context, tx bun.IDB, now time.Time, req Requ
 		}
 		return Result{}, fmt.Errorf("pressure: lock customer %d: %w", req.CustomerPK, err)
 	}
+	rules = rules.ForCustomer(c.Preferences)
 	sent, err := sentTimes(ctx, tx, []int64{req.CustomerPK}, now.Add(-rules.Window), now)
 	if err != nil {
 		return Result{}, err
@@ -321,14 +350,18 @@ func (p *Policy) DecideBatch(ctx context.Context, tx bun.IDB, now time.Time, req
 	}
 	rules := p.RulesFor(req.Program, req.Override)
 	var cs []customerRow
-	q := tx.NewSelect().Table("customers").Column("id", "time_zone").Where(store.In(tx, "id", pks)).Order("id")
+	q := tx.NewSelect().Table("customers").Column("id", "time_zone", "preferences").Where(store.In(tx, "id", pks)).Order("id")
 	if store.DialectOf(tx) == store.Postgres {
 		q = q.For("UPDATE")
 	}
 	if err := q.Scan(ctx, &cs); err != nil {
 		return nil, fmt.Errorf("pressure: lock customers: %w", err)
 	}
-	sent, err := sentTimes(ctx, tx, pks, now.Add(-rules.Window), now)
+	window := rules.Window
+	for _, c := range cs {
+		window = max(window, rules.ForCustomer(c.Preferences).Window)
+	}
+	sent, err := sentTimes(ctx, tx, pks, now.Add(-window), now)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +375,7 @@ func (p *Policy) DecideBatch(ctx context.Context, tx bun.IDB, now time.Time, req
 	}
 	recs := make([]*Record, 0, len(cs))
 	for i, c := range cs {
-		res := Evaluate(rules, now, p.Location(c.TimeZone), sent[c.PK], first[keys[i]], nil)
+		res := Evaluate(rules.ForCustomer(c.Preferences), now, p.Location(c.TimeZone), sent[c.PK], first[keys[i]], nil)
 		out[c.PK] = res
 		recs = append(recs, record(req, c.PK, keys[i], now, res))
 	}

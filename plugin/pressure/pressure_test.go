@@ -2,6 +2,7 @@ package pressure_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -286,5 +287,50 @@ func TestBatchLookupsUseIndexes(t *testing.T) {
 			}
 		}
 		require.Equal(t, 2, checked, "the window and deferral reads")
+	})
+}
+
+// TestFrequencyPreference: a customer who chose "monthly" on the
+// preference page gets one marketing message in 30 days, "weekly" one a
+// week, whatever the global cap allows, in Decide and DecideBatch alike.
+func TestFrequencyPreference(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		pks := map[string]int64{}
+		for _, freq := range []string{"monthly", "weekly", "as_it_comes"} {
+			email := freq + "@example.com"
+			c, _, err := customer.Upsert(ctx, db.DB, t0, customer.Profile{Email: &email, CreatedAt: &t0})
+			require.NoError(t, err)
+			_, err = db.NewUpdate().Table("customers").Set("preferences = ?", `{"frequency":"`+freq+`"}`).Where("id = ?", c.PK).Exec(ctx)
+			require.NoError(t, err)
+			pks[freq] = c.PK
+		}
+		p := &pressure.Policy{Default: defaults()}
+		p.Default.MinGap, p.Default.MaxDelay, p.Default.Quiet = 0, 60*24*h, pressure.QuietHours{}
+		// A first campaign three days ago reached everyone.
+		for freq, pk := range pks {
+			res, err := sendIfAllowed(ctx, db.DB, p, t0.Add(-72*h), pk, "first-"+freq)
+			require.NoError(t, err)
+			require.Equal(t, pressure.Send, res.Decision)
+		}
+		for freq, want := range map[string]time.Duration{"monthly": 30 * 24 * h, "weekly": 7 * 24 * h} {
+			res, err := sendIfAllowed(ctx, db.DB, p, t0, pks[freq], "second-"+freq)
+			require.NoError(t, err)
+			require.Equal(t, pressure.Deferred, res.Decision, freq)
+			require.Equal(t, t0.Add(-72*h).Add(want), res.Until, freq)
+		}
+		res, err := sendIfAllowed(ctx, db.DB, p, t0, pks["as_it_comes"], "second-as")
+		require.NoError(t, err)
+		require.Equal(t, pressure.Send, res.Decision)
+
+		var batch map[int64]pressure.Result
+		require.NoError(t, db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			batch, err = p.DecideBatch(ctx, tx, t0.Add(10*24*h), pressure.Request{Program: "c", Campaign: "c", Priority: 50},
+				[]int64{pks["monthly"], pks["weekly"]}, func(pk int64) string { return fmt.Sprintf("third-%d", pk) })
+			return err
+		}))
+		require.Equal(t, pressure.Deferred, batch[pks["monthly"]].Decision, "monthly: the next slot is 30 days after the first")
+		require.Equal(t, pressure.Send, batch[pks["weekly"]].Decision, "weekly: a week has passed")
 	})
 }

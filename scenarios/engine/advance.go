@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -461,34 +462,58 @@ func (r *run) update(ctx context.Context, st *scenarios.Step) error {
 	return nil
 }
 
-var placeholder = regexp.MustCompile(`\$\{([a-z_]+(?:\.[A-Za-z0-9_]+)?)\}`)
-
-// expand fills ${survey_url}, ${store_url}, ${customer.id} and
-// ${context.KEY} in step values.
+// expand fills ${survey_url}, ${keep_url}, ${store_url}, ${customer.id} and
+// ${context.KEY} in step values. A customer id or context value placed
+// in a link (${store_url}/orders/${context.order_id}) is escaped for a URL,
+// so that it cannot change the link's path or query.
 func (r *run) expand(values map[string]string, c *customer.Customer) map[string]string {
 	out := make(map[string]string, len(values))
 	for k, v := range values {
-		out[k] = placeholder.ReplaceAllStringFunc(v, func(m string) string {
-			name := placeholder.FindStringSubmatch(m)[1]
+		isURL := false
+		for _, p := range []string{"${store_url}", "${survey_url}", "http://", "https://"} {
+			isURL = isURL || strings.HasPrefix(v, p)
+		}
+		out[k] = scenarios.Placeholder.ReplaceAllStringFunc(v, func(m string) string {
+			name := scenarios.Placeholder.FindStringSubmatch(m)[1]
+			escape := func(s string) string {
+				if !isURL {
+					return s
+				}
+				return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+			}
 			switch {
 			case name == "survey_url":
 				if r.e.o.Links != nil {
 					return r.e.o.Links.SurveyURL(c)
 				}
 				return r.e.o.StoreURL + "/survey"
+			case name == "keep_url":
+				if r.e.o.Links != nil {
+					return r.e.o.Links.KeepURL(c)
+				}
+				return ""
 			case name == "store_url":
 				return r.e.o.StoreURL
 			case name == "customer.id":
-				return c.ID()
+				return escape(c.ID())
 			case len(name) > 8 && name[:8] == "context.":
 				if x, ok := r.en.Context[name[8:]]; ok {
-					return fmt.Sprint(x)
+					return escape(contextString(x))
 				}
 			}
 			return ""
 		})
 	}
 	return out
+}
+
+// contextString writes a context value as text: JSON numbers without an
+// exponent (order 1234567, not 1.234567e+06).
+func contextString(x any) string {
+	if f, ok := x.(float64); ok {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return fmt.Sprint(x)
 }
 
 func (e *Engine) location(c *customer.Customer) *time.Location {

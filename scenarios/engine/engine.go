@@ -82,9 +82,11 @@ func (AllowAll) Admit(context.Context, bun.IDB, time.Time, Message) (Decision, e
 type Eraser func(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, reason string) error
 
 // Links gives the per-customer links that step values reference as
-// ${survey_url}.
+// ${survey_url} and ${keep_url}.
 type Links interface {
 	SurveyURL(c *customer.Customer) string
+	// KeepURL is the signed link that keeps c subscribed (and out of sunset).
+	KeepURL(c *customer.Customer) string
 }
 
 // Options are an Engine's dependencies and settings.

@@ -292,3 +292,50 @@ func TestStartFollowing(t *testing.T) {
 		require.Equal(t, ids[1:], enrolled, "the pokes after the start, not the one before")
 	})
 }
+
+// valuesMailer records the values of each send.
+type valuesMailer struct{ values []map[string]string }
+
+func (m *valuesMailer) Send(ctx context.Context, db bun.IDB, msg engine.Message) (string, error) {
+	m.values = append(m.values, msg.Values)
+	return fmt.Sprintf("msg-%d", len(m.values)), nil
+}
+
+// TestContextValuesEscapedInLinks: a context value placed in a link is
+// escaped for the URL, so an order id cannot change the link's path or
+// query; a value that is the placeholder alone is kept as it is.
+func TestContextValuesEscapedInLinks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		clk := clock.NewVirtual(start)
+		m := &valuesMailer{}
+		e, err := engine.New(engine.Options{DB: db.DB, Clock: clk, Mailer: m, WorkerID: "w", StoreURL: "https://store.example"})
+		require.NoError(t, err)
+		_, _, err = e.Upsert(ctx, db.DB, "order-link.yaml", []byte(`id: order-link
+title: Order link
+objective: maintain
+trigger:
+  event: order.created
+steps:
+  - id: a
+    send: anything
+    values:
+      order_url: ${store_url}/orders/${context.order_id}?n=${context.number}
+      order_id: ${context.order_id}
+      big: ${context.big}
+`), "test", "")
+		require.NoError(t, err)
+		require.NoError(t, e.StartFollowing(ctx))
+		ids := customers(t, db.DB, 1)
+		_, _, err = customer.AppendEvent(ctx, db.DB, start, ids[0], customer.EventInput{Type: "order.created",
+			Properties: map[string]any{"order_id": "7/../../admin?x=1&y=2", "number": "#1001 A", "big": 1234567}})
+		require.NoError(t, err)
+		_, err = e.FollowEvents(ctx)
+		require.NoError(t, err)
+		require.NoError(t, e.RunUntil(ctx, clk.Set, start.Add(time.Hour)))
+		require.Len(t, m.values, 1)
+		require.Equal(t, "https://store.example/orders/7%2F..%2F..%2Fadmin%3Fx%3D1%26y%3D2?n=%231001%20A", m.values[0]["order_url"])
+		require.Equal(t, "7/../../admin?x=1&y=2", m.values[0]["order_id"])
+		require.Equal(t, "1234567", m.values[0]["big"])
+	})
+}

@@ -31,7 +31,7 @@ func TestSimulateLibrary(t *testing.T) {
 	require.Zero(t, r.Total.Deletions)
 
 	sunset, _ := library.FS.ReadFile("sunset.yaml")
-	r, err = simulate.Run(ctx, sunset, simulate.Options{Customers: 200, Days: 40, Seed: 7})
+	r, err = simulate.Run(ctx, sunset, simulate.Options{Customers: 600, Days: 40, Seed: 7})
 	require.NoError(t, err)
 	require.Greater(t, r.Total.Deletions, 0)
 	require.Greater(t, r.Total.Exits, 0)

@@ -38,6 +38,9 @@ const (
 	EventUnsubscribed = "email.unsubscribed"
 	// EventPreferencesUpdated records a preference change.
 	EventPreferencesUpdated = "preferences.updated"
+	// EventKept records that the customer asked to stay subscribed (the
+	// keep link of a sunset mail); sunset exits on it.
+	EventKept = "subscription.kept"
 )
 
 // ConfirmTemplate is the transactional template of the confirmation mail;
@@ -397,6 +400,27 @@ func (s *Service) CustomerFor(ctx context.Context, db bun.IDB, token string, pur
 		return nil, err
 	}
 	return c, nil
+}
+
+// Keep records that the customer a keep token names asks to stay
+// subscribed: a subscription.kept event, with the request as proof, on
+// which the sunset program exits.
+func (s *Service) Keep(ctx context.Context, db *bun.DB, req Request, token string) (*customer.Customer, error) {
+	var out *customer.Customer
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		c, err := s.CustomerFor(ctx, tx, token, link.Keep)
+		if err != nil {
+			return err
+		}
+		now := s.o.Clock.Now()
+		if _, _, err := customer.AppendEvent(ctx, tx, now, c.PK, customer.EventInput{Type: EventKept, OccurredAt: now,
+			Source: "link", Properties: map[string]any{"ip": req.IP, "user_agent": req.UserAgent}}); err != nil {
+			return fmt.Errorf("record keep request: %w", err)
+		}
+		out = c
+		return nil
+	})
+	return out, err
 }
 
 // PurposeOf returns the purpose a token claims, unverified, so the link page

@@ -30,6 +30,10 @@ const (
 	// Survey tokens let the customer a mail went to answer a survey
 	// (submitSurvey) without signing in.
 	Survey Purpose = "s"
+	// Keep tokens let the customer a sunset mail went to ask to stay
+	// subscribed, which takes them out of the program that would erase
+	// them.
+	Keep Purpose = "k"
 )
 
 // ErrInvalid reports a token that is malformed, forged, expired, of another
@@ -84,7 +88,7 @@ func Parse(token string) (Claims, error) {
 		return Claims{}, ErrInvalid
 	}
 	c := Claims{Purpose: Purpose(parts[0]), CustomerID: parts[1]}
-	if c.Purpose != Unsubscribe && c.Purpose != Confirm && c.Purpose != Survey {
+	if c.Purpose != Unsubscribe && c.Purpose != Confirm && c.Purpose != Survey && c.Purpose != Keep {
 		return Claims{}, ErrInvalid
 	}
 	if parts[2] != "0" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html"
 	"strconv"
 	"strings"
 	"time"
@@ -169,27 +168,57 @@ func (s *Service) PrepareBatch(ctx context.Context, db bun.IDB, in BatchInput) (
 		}
 		groups[loc] = append(groups[loc], c)
 	}
-	// Customers whose locales resolve to the same template share a call.
+	// Customers whose messages render to the same body share a call: one
+	// body per locale for a template that reads nothing of the recipient
+	// but who they are, else one per distinct rendering.
 	rendered := map[string]template.Rendered{}
 	calls := map[string][]*customer.Customer{}
+	unsubs := map[int64]string{}
 	var callOrder []string
+	perRecipient := s.engine.RecipientDependent(in.Template)
+	shared := map[string]batchRendering{}
 	for _, loc := range order {
-		r, err := s.engine.Render(in.Template, loc, s.batchData(in))
-		if err != nil {
-			return pb, fmt.Errorf("send batch: %w", err)
+		for _, c := range groups[loc] {
+			if in.Kind == mail.KindMarketing {
+				unsubs[c.PK] = s.UnsubscribeURL(c)
+			}
+			br, ok := shared[loc]
+			if !ok || perRecipient {
+				r, err := s.engine.Render(in.Template, loc, s.batchData(in, c))
+				if err != nil {
+					return pb, fmt.Errorf("send batch: %w", err)
+				}
+				br = newBatchRendering(r)
+				if !perRecipient {
+					// Locales that resolve to the same rendering (en-GB
+					// and en without an en-GB template) share a call.
+					br.key = contentKey(r)
+					shared[loc] = br
+				}
+			}
+			r, own, err := s.faithful(in, c, br, unsubs[c.PK])
+			if err != nil {
+				return pb, fmt.Errorf("send batch: %w", err)
+			}
+			// A shared body carries its key, made once; other bodies are
+			// known by their content.
+			key := br.key
+			if perRecipient || own {
+				key = contentKey(r)
+			}
+			if _, ok := rendered[key]; !ok {
+				callOrder = append(callOrder, key)
+				rendered[key] = r
+			}
+			calls[key] = append(calls[key], c)
 		}
-		if _, ok := rendered[r.Locale]; !ok {
-			callOrder = append(callOrder, r.Locale)
-		}
-		rendered[r.Locale] = r
-		calls[r.Locale] = append(calls[r.Locale], groups[loc]...)
 	}
 	var rows []*Message
 	// One time for the whole batch: its rows share every column but their
 	// own facts and are written in one statement.
 	now := s.clock.Now()
 	for _, loc := range callOrder {
-		call, callRows, err := s.prepareCall(ctx, db, now, in, rendered[loc], calls[loc], &pb.res)
+		call, callRows, err := s.prepareCall(ctx, db, now, in, rendered[loc], calls[loc], unsubs, &pb.res)
 		if err != nil {
 			return pb, err
 		}
@@ -235,24 +264,111 @@ func (s *Service) DeliverBatch(ctx context.Context, pb *PreparedBatch) (BatchRes
 
 func batchKey(prefix string, pk int64) string { return prefix + ":" + strconv.FormatInt(pk, 10) }
 
-func (s *Service) batchData(in BatchInput) template.Data {
-	d := template.Data{
-		Customer: template.Customer{ID: phID, Email: phEmail, FirstName: phFirstName, LastName: phLastName,
-			Attributes: map[string]any{}, Preferences: map[string]any{}},
-		Values: map[string]string{},
-		Store:  template.Store{Name: s.cfg.StoreName, URL: s.storeURL()},
-	}
-	for k, v := range in.Values {
-		d.Values[k] = v
-	}
-	if in.Kind == mail.KindMarketing {
-		d.UnsubscribeURL, d.PreferencesURL = phUnsub, phUnsub
+// batchData is what the templates see for c in a batch: c's data, with
+// placeholders for what the provider substitutes per recipient.
+func (s *Service) batchData(in BatchInput, c *customer.Customer) template.Data {
+	d := s.data(c, EnqueueInput{Values: in.Values}, phUnsub)
+	d.Customer.ID, d.Customer.Email, d.Customer.FirstName, d.Customer.LastName = phID, phEmail, phFirstName, phLastName
+	if in.Kind != mail.KindMarketing {
+		d.UnsubscribeURL, d.PreferencesURL = "", ""
 	}
 	return d
 }
 
+// faithful returns r, the batch rendering of c's message, when the
+// provider's substitution of c's values into it gives what the template
+// renders for c; else c's own rendering (and true), sent as a body of its own. The
+// substitution is blind to where a value lands (a name inside a link, a
+// line break in a subject) while the template escapes by context: values
+// of plain letters and digits read the same everywhere and need no second
+// rendering, others are rendered and compared.
+func (s *Service) faithful(in BatchInput, c *customer.Customer, br batchRendering, unsub string) (_ template.Rendered, own bool, _ error) {
+	r := br.Rendered
+	vals := recipientValues(c, unsub)
+	check := false
+	for ph, v := range vals {
+		switch {
+		case !br.uses[ph]:
+		case ph == phUnsub:
+			// The link is Refrain's own: it only needs checking where it
+			// is not a quoted href.
+			check = check || !br.unsubInHrefOnly || !urlChars(v)
+		default:
+			check = check || !plainChars(v)
+		}
+	}
+	if !check {
+		return r, false, nil
+	}
+	mine, err := s.engine.Render(in.Template, ptr.Deref(c.Locale), s.data(c, EnqueueInput{Values: in.Values}, unsub))
+	if err != nil {
+		return template.Rendered{}, false, err
+	}
+	if personalise(r.Subject, vals, false) == mine.Subject && personalise(r.HTML, vals, true) == mine.HTML &&
+		personalise(r.Text, vals, false) == mine.Text {
+		return r, false, nil
+	}
+	return mine, true, nil
+}
+
+// batchRendering is a batch body and where its placeholders are.
+type batchRendering struct {
+	template.Rendered
+	// uses holds the placeholders found in the subject or the HTML (the
+	// text body is substituted verbatim, as text/template writes it).
+	uses map[string]bool
+	// unsubInHrefOnly says the unsubscribe link appears only as the whole
+	// value of quoted hrefs, and not in the subject.
+	unsubInHrefOnly bool
+	// key groups the recipients of a shared body into one call.
+	key string
+}
+
+// contentKey identifies a rendering by its locale and content.
+func contentKey(r template.Rendered) string {
+	return r.Locale + "\x00" + r.Subject + "\x00" + r.HTML + "\x00" + r.Text
+}
+
+func newBatchRendering(r template.Rendered) batchRendering {
+	br := batchRendering{Rendered: r, uses: map[string]bool{}}
+	for _, v := range batchVars {
+		br.uses[v.placeholder] = strings.Contains(r.HTML, v.placeholder) || strings.Contains(r.Subject, v.placeholder)
+	}
+	br.unsubInHrefOnly = !strings.Contains(r.Subject, phUnsub) &&
+		strings.Count(r.HTML, phUnsub) == strings.Count(r.HTML, `href="`+phUnsub+`"`)
+	return br
+}
+
+// recipientValues are c's values for the batch placeholders.
+func recipientValues(c *customer.Customer, unsub string) map[string]string {
+	return map[string]string{phID: c.ID(), phEmail: ptr.Deref(c.Email), phFirstName: ptr.Deref(c.FirstName),
+		phLastName: ptr.Deref(c.LastName), phUnsub: unsub}
+}
+
+// plainChars reports whether every context of html/template (text,
+// attribute, URL, script, style) writes v unchanged.
+func plainChars(v string) bool {
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// urlChars reports whether v holds only characters a quoted href keeps as
+// they are.
+func urlChars(v string) bool {
+	for _, r := range v {
+		if !plainChars(string(r)) && r != ':' && r != '/' && r != '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // prepareCall builds the rows and the provider batch of one call.
-func (s *Service) prepareCall(ctx context.Context, db bun.IDB, now time.Time, in BatchInput, r template.Rendered, cs []*customer.Customer, res *BatchResult) (preparedCall, []*Message, error) {
+func (s *Service) prepareCall(ctx context.Context, db bun.IDB, now time.Time, in BatchInput, r template.Rendered, cs []*customer.Customer, unsubs map[int64]string, res *BatchResult) (preparedCall, []*Message, error) {
 	lockedUntil := now.Add(s.cfg.Lease)
 	rows := make([]*Message, 0, len(cs))
 	var toSend []*Message
@@ -291,11 +407,10 @@ func (s *Service) prepareCall(ctx context.Context, db bun.IDB, now time.Time, in
 		}
 		unsub := ""
 		if in.Kind == mail.KindMarketing {
-			unsub = s.UnsubscribeURL(c)
+			unsub = unsubs[c.PK]
 			m.UnsubscribeURL = &unsub
 		}
-		vals := map[string]string{phID: c.ID(), phEmail: *c.Email, phFirstName: ptr.Deref(c.FirstName),
-			phLastName: ptr.Deref(c.LastName), phUnsub: unsub}
+		vals := recipientValues(c, unsub)
 		m.BodyID = &body.ID
 		m.RecipientVars = map[string]string{rvID: c.ID()}
 		if c.FirstName != nil && *c.FirstName != "" {
@@ -314,7 +429,7 @@ func (s *Service) prepareCall(ctx context.Context, db bun.IDB, now time.Time, in
 			for _, v := range batchVars {
 				rv[v.text] = vals[v.placeholder]
 				if v.html != v.text {
-					rv[v.html] = html.EscapeString(vals[v.placeholder])
+					rv[v.html] = template.EscapeHTMLText(vals[v.placeholder])
 				}
 			}
 			delete(rv, mail.RecipientVarUnsubscribeURL)
@@ -551,7 +666,7 @@ func personalise(s string, vals map[string]string, escape bool) string {
 	pairs := make([]string, 0, 2*len(vals))
 	for ph, v := range vals {
 		if escape {
-			v = html.EscapeString(v)
+			v = template.EscapeHTMLText(v)
 		}
 		pairs = append(pairs, ph, v)
 	}

@@ -49,3 +49,44 @@ func cartData(c *commerce.Cart, props map[string]any) *template.Cart {
 	}
 	return out
 }
+
+// OrderOf is what order templates see of the order externalID of source:
+// the stored order, with the event's properties props filling what it
+// lacks (all of it when the order is not stored).
+func OrderOf(ctx context.Context, db bun.IDB, source, externalID string, props map[string]any) (*template.Order, error) {
+	o, err := commerce.GetOrder(ctx, db, source, externalID)
+	switch {
+	case err == nil:
+		return orderData(o, props), nil
+	case errors.Is(err, store.ErrNotFound):
+		return orderData(&commerce.Order{ExternalID: externalID}, props), nil
+	}
+	return nil, err
+}
+
+func orderData(o *commerce.Order, props map[string]any) *template.Order {
+	currency := ""
+	if o.Currency != nil {
+		currency = *o.Currency
+	} else if s, ok := props["currency"].(string); ok {
+		currency = s
+	}
+	out := &template.Order{Number: o.ExternalID}
+	if o.Number != nil {
+		out.Number = *o.Number
+	} else if s, ok := props["number"].(string); ok {
+		out.Number = s
+	}
+	total := o.TotalMinor
+	if o.PK == 0 {
+		if v, ok := props["total"].(float64); ok {
+			total = int64(v)
+		}
+	}
+	out.Total = template.Money(total, currency)
+	for _, it := range o.Items {
+		out.Items = append(out.Items, template.Item{Title: it.Title, Quantity: int(it.Quantity),
+			Price: template.Money(it.PriceMinor*it.Quantity, currency)})
+	}
+	return out
+}

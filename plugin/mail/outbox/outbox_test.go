@@ -614,3 +614,116 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// delivered is what the provider sends to email from an accepted batch
+// call: its subject and HTML with that recipient's variables substituted,
+// as Mailgun does with %recipient.x%
+// (https://documentation.mailgun.com/docs/mailgun/user-manual/sending-messages/#batch-sending).
+func delivered(t *testing.T, form url.Values, email string) (subject, html string) {
+	t.Helper()
+	var rv map[string]map[string]string
+	require.NoError(t, json.Unmarshal([]byte(form.Get("recipient-variables")), &rv))
+	vars, ok := rv[email]
+	require.True(t, ok, "%s is not a recipient of this call", email)
+	pairs := []string{}
+	for k, v := range vars {
+		pairs = append(pairs, "%recipient."+k+"%", v)
+	}
+	r := strings.NewReplacer(pairs...)
+	return r.Replace(form.Get("subject")), r.Replace(form.Get("html"))
+}
+
+// deliveredTo finds the accepted call that went to email.
+func deliveredTo(t *testing.T, f *fakeMailgun, email string) (subject, html string) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, form := range f.accepted {
+		for _, to := range form["to"] {
+			if to == email {
+				return delivered(t, form, email)
+			}
+		}
+	}
+	t.Fatalf("nothing was sent to %s", email)
+	return "", ""
+}
+
+// TestBatchEscapesByContext: a campaign batch escapes a recipient's values
+// as the single-message path does, by where they land (a name in a link
+// is filtered, not made live), and no control character of a name reaches
+// the subject header.
+func TestBatchEscapesByContext(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		f := newFakeMailgun(t)
+		fx := newMailgunFixture(t, db, f)
+		require.NoError(t, fx.svc.Engine().Add("linked", "en", "Hello {{.Customer.FirstName}}",
+			`<p>Hi {{.Customer.FirstName}}, <a href="{{.Customer.FirstName}}">your page</a></p>`, ""))
+		evil := fx.customer(t, "evil@example.com", "javascript:alert(1)", "")
+		crlf := fx.customer(t, "crlf@example.com", "Ann\r\nBcc: victim@example.com", "")
+		plain := fx.customer(t, "plain@example.com", "Bob", "")
+		res, err := fx.svc.SendBatch(ctx, outbox.BatchInput{CustomerPKs: []int64{evil.PK, crlf.PK, plain.PK}, Template: "linked",
+			Kind: mail.KindMarketing, Campaign: "esc", IdempotencyPrefix: "campaign:esc"})
+		require.NoError(t, err)
+		require.Equal(t, 3, res.Sent)
+
+		single, err := fx.svc.Preview(ctx, db.DB, evil.PK, "linked", "", mail.KindMarketing, nil)
+		require.NoError(t, err)
+		require.Contains(t, single.HTML, `href="#ZgotmplZ"`)
+		_, html := deliveredTo(t, f, "evil@example.com")
+		require.NotContains(t, html, `href="javascript:`)
+		require.Contains(t, html, `href="#ZgotmplZ"`, "the batch escapes the link as the single message does")
+
+		subject, _ := deliveredTo(t, f, "crlf@example.com")
+		require.Equal(t, "Hello Ann Bcc: victim@example.com", subject)
+		require.NotContains(t, subject, "\n")
+
+		subject, html = deliveredTo(t, f, "plain@example.com")
+		require.Equal(t, "Hello Bob", subject)
+		require.Contains(t, html, `href="Bob"`)
+	})
+}
+
+// TestBatchRendersPerRecipient: a campaign whose body depends on the
+// recipient's preferences gives each recipient their own content (the
+// vegetarian does not get the meat block), while a body that does not is
+// still rendered once and shared.
+func TestBatchRendersPerRecipient(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		f := newFakeMailgun(t)
+		fx := newMailgunFixture(t, db, f)
+		require.NoError(t, fx.svc.Engine().Add("recipes", "en", "This week, {{.Customer.FirstName}}",
+			`<p>{{if eq (printf "%v" (index .Customer.Preferences "diet")) "vegetarian"}}The veggie block{{else}}The meat block{{end}}</p>`, ""))
+		var pks []int64
+		for i, diet := range []string{"vegetarian", "", "vegetarian", "omnivore"} {
+			c := fx.customer(t, fmt.Sprintf("c%d@example.com", i), fmt.Sprintf("Name%d", i), "")
+			if diet != "" {
+				c.Preferences = map[string]any{"diet": diet}
+				_, err := db.NewUpdate().Model(c).Column("preferences").WherePK().Exec(ctx)
+				require.NoError(t, err)
+			}
+			pks = append(pks, c.PK)
+		}
+		res, err := fx.svc.SendBatch(ctx, outbox.BatchInput{CustomerPKs: pks, Template: "recipes",
+			Kind: mail.KindMarketing, Campaign: "recipes", IdempotencyPrefix: "campaign:recipes"})
+		require.NoError(t, err)
+		require.Equal(t, 4, res.Sent)
+		require.Equal(t, 2, f.acceptedCount(), "one call per distinct body")
+		for i, want := range []string{"veggie", "meat", "veggie", "meat"} {
+			subject, html := deliveredTo(t, f, fmt.Sprintf("c%d@example.com", i))
+			require.Contains(t, html, "The "+want+" block")
+			require.Equal(t, fmt.Sprintf("This week, Name%d", i), subject)
+		}
+		// The rows read back what each recipient was sent.
+		page, err := outbox.List(ctx, db.DB, outbox.Filter{To: "c0@example.com"}, 10, "")
+		require.NoError(t, err)
+		require.Contains(t, page.Messages[0].HTML, "The veggie block")
+		require.NotContains(t, page.Messages[0].HTML, "The meat block")
+
+		// A body that reads nothing of the recipient is rendered once.
+		require.False(t, fx.svc.Engine().RecipientDependent("welcome"))
+		require.True(t, fx.svc.Engine().RecipientDependent("recipes"))
+	})
+}

@@ -1,6 +1,6 @@
 // Package page serves the small HTML pages of mail: the link page behind
-// every unsubscribe and confirmation link (GET /u/{token} shows it, POST
-// /u/{token} acts, including RFC 8058 one-click unsubscription), and the
+// every unsubscribe, confirmation and keep link (GET /u/{token} shows it,
+// POST /u/{token} acts, including RFC 8058 one-click unsubscription), and the
 // outbox page that shows developers every message rendered.
 package page
 
@@ -51,6 +51,7 @@ type linkView struct {
 	Message   string
 	Email     string
 	Confirm   bool
+	Keep      bool
 	Manage    bool
 	State     string
 	Frequency string
@@ -69,6 +70,9 @@ label{display:block;margin:.3rem 0}input[type=text]{width:100%;padding:.4rem}</s
 {{if .Confirm}}<form method="post"><input type="hidden" name="action" value="confirm">
 <p>Confirm that {{.Email}} wants to receive email from {{.Store}}.</p>
 <button type="submit">Confirm my subscription</button></form>{{end}}
+{{if .Keep}}<form method="post"><input type="hidden" name="action" value="keep">
+<p>Keep {{.Email}} subscribed to {{.Store}}: your profile will not be deleted.</p>
+<button type="submit">Keep me subscribed</button></form>{{end}}
 {{if .Manage}}<p>Email preferences of {{.Email}} at {{.Store}} (currently: {{.State}}).</p>
 <form method="post"><input type="hidden" name="action" value="unsubscribe">
 <button type="submit">Unsubscribe from all marketing email</button></form>
@@ -127,6 +131,11 @@ func (h *Links) show(w http.ResponseWriter, r *http.Request, token string, purpo
 		h.render(w, http.StatusOK, linkView{Title: "Confirm your subscription", Email: ptr.Deref(c.Email), Confirm: true})
 		return
 	}
+	if purpose == link.Keep {
+		// Acting takes a POST, for the same reason.
+		h.render(w, http.StatusOK, linkView{Title: "Stay subscribed", Email: ptr.Deref(c.Email), Keep: true})
+		return
+	}
 	h.render(w, http.StatusOK, h.manage(c, "Your email preferences", ""))
 }
 
@@ -175,6 +184,14 @@ func (h *Links) act(w http.ResponseWriter, r *http.Request, token string, purpos
 		}
 		h.render(w, http.StatusOK, linkView{Title: "Subscription confirmed", Email: ptr.Deref(c.Email),
 			Message: "Thank you: you will now receive our emails."})
+	case purpose == link.Keep && action == "keep":
+		c, err := h.Consent.Keep(ctx, h.DB, req, token)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.render(w, http.StatusOK, linkView{Title: "You are staying with us", Email: ptr.Deref(c.Email),
+			Message: "Thank you: we will keep writing to you, and your profile will not be deleted."})
 	case purpose == link.Unsubscribe && action == "unsubscribe":
 		c, err := h.Consent.Unsubscribe(ctx, h.DB, req, token, "link")
 		if err != nil {

@@ -30,7 +30,7 @@ var builtins = map[string][]string{
 	"registered-not-returned": {"password_reset_url"},
 	"win-back":                {"discount_code"},
 	"sunset-survey":           {"survey_url"},
-	"sunset-last-call":        nil,
+	"sunset-last-call":        {"keep_url"},
 }
 
 func builtinData(values []string) template.Data {
@@ -120,6 +120,28 @@ func TestBuiltinTemplates(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"en", "es", "fr"}, e.Locales("welcome"))
+}
+
+// TestBuiltinLibraryComplete: every library mail exists in every library
+// language, so no customer of those languages gets a series that falls
+// back to another one part way, and each translation is a translation
+// (its subject and body differ from the English).
+func TestBuiltinLibraryComplete(t *testing.T) {
+	e, err := template.New(nil)
+	require.NoError(t, err)
+	require.NoError(t, e.Load(templates.FS))
+	for _, name := range e.Names() {
+		data := builtinData(e.RequiredValues(name))
+		en, err := e.Render(name, "en", data)
+		require.NoError(t, err)
+		for _, locale := range []string{"fr", "es", "es-MX", "fr-CA"} {
+			out, err := e.Render(name, locale, data)
+			require.NoError(t, err)
+			require.Equal(t, locale[:2], out.Locale, "%s in %s falls back to %s", name, locale, out.Locale)
+			require.NotEqual(t, en.Subject, out.Subject, "%s/%s: the subject is not translated", name, locale)
+			require.NotEqual(t, en.Text, out.Text, "%s/%s: the text is not translated", name, locale)
+		}
+	}
 }
 
 func TestBuiltinOptionalIncentive(t *testing.T) {

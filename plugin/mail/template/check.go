@@ -14,7 +14,10 @@ import (
 type checker struct {
 	tree   *parse.Tree
 	values map[string]bool
-	err    error
+	// reads collects the field paths the template reads (".Customer.Preferences");
+	// "$" stands for the whole Data passed on to a function.
+	reads map[string]bool
+	err   error
 }
 
 // dotType is what dot is at some point of a template: its Go type (nil when
@@ -26,12 +29,12 @@ type dotType struct {
 }
 
 // checkTree checks one template tree with dot being Data, adding the Values
-// keys it reads to values.
-func checkTree(tree *parse.Tree, values map[string]bool) error {
+// keys it reads to values and the field paths it reads to reads.
+func checkTree(tree *parse.Tree, values, reads map[string]bool) error {
 	if tree == nil || tree.Root == nil {
 		return nil
 	}
-	c := &checker{tree: tree, values: values}
+	c := &checker{tree: tree, values: values, reads: reads}
 	c.walk(tree.Root, dotType{typ: reflect.TypeFor[Data]()})
 	return c.err
 }
@@ -71,7 +74,13 @@ func (c *checker) walk(node parse.Node, dot dotType) {
 		c.walk(n.List, elemType(c.pipeType(n.Pipe, dot)))
 		c.walk(n.ElseList, dot)
 	case *parse.TemplateNode:
-		// The called template is checked on its own, with dot being Data.
+		// The called template is checked on its own, with dot being Data;
+		// passing dot on reads nothing by itself.
+		if n.Pipe != nil && len(n.Pipe.Cmds) == 1 && len(n.Pipe.Cmds[0].Args) == 1 {
+			if _, ok := n.Pipe.Cmds[0].Args[0].(*parse.DotNode); ok && dot.path == "" {
+				return
+			}
+		}
 		c.pipe(n.Pipe, dot)
 	}
 }
@@ -91,10 +100,16 @@ func (c *checker) arg(arg parse.Node, dot dotType) {
 	switch a := arg.(type) {
 	case *parse.FieldNode:
 		c.resolve(dot, a.Ident, a)
+	case *parse.DotNode:
+		c.read(dot.path)
 	case *parse.VariableNode:
-		// $ is Data; other variables are not typed here.
-		if len(a.Ident) > 1 && a.Ident[0] == "$" {
+		// $ is Data; other variables are not typed here, so reading one
+		// may read anything.
+		switch {
+		case len(a.Ident) > 1 && a.Ident[0] == "$":
 			c.resolve(dotType{typ: reflect.TypeFor[Data]()}, a.Ident[1:], a)
+		default:
+			c.read("")
 		}
 	case *parse.ChainNode:
 		if p, ok := a.Node.(*parse.PipeNode); ok {
@@ -141,9 +156,22 @@ func elemType(d dotType) dotType {
 	return dotType{}
 }
 
+// read records that the template reads path; "" (the whole Data, or a
+// value of unknown origin) is recorded as "$".
+func (c *checker) read(path string) {
+	if c.reads == nil {
+		return
+	}
+	if path == "" {
+		path = "$"
+	}
+	c.reads[path] = true
+}
+
 // resolve follows idents from dot and returns the type reached.
 func (c *checker) resolve(dot dotType, idents []string, node parse.Node) dotType {
 	t, path := dot.typ, dot.path
+	defer func() { c.read(path) }()
 	for _, id := range idents {
 		if t == nil {
 			return dotType{}

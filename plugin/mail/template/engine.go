@@ -37,6 +37,7 @@ import (
 	"sync"
 	texttemplate "text/template"
 	"text/template/parse"
+	"unicode"
 )
 
 // ErrNotFound reports a template name, or a locale of it, that the engine
@@ -93,6 +94,7 @@ type compiled struct {
 	text      *texttemplate.Template
 	textEntry string
 	values    []string
+	reads     map[string]bool
 }
 
 // New returns an empty engine.
@@ -305,6 +307,29 @@ func (e *Engine) RequiredValues(name string) []string {
 	return slices.Compact(values)
 }
 
+// RecipientDependent reports whether template name, in any locale, reads
+// what differs between recipients beyond their identity: their attributes,
+// preferences or lifecycle (or dot itself, whose use cannot be followed).
+// A batch renders such a template per recipient; others once per locale.
+func (e *Engine) RecipientDependent(name string) bool {
+	// The parts of Data that differ between the recipients of one campaign
+	// beyond their identity (id, address, names and links, which a batch
+	// leaves to the provider's substitution).
+	recipientPaths := []string{"$", ".Customer.Attributes", ".Customer.Preferences", ".Lifecycle", ".Cart", ".Order"}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, c := range e.compiled[name] {
+		for read := range c.reads {
+			for _, p := range recipientPaths {
+				if read == p || strings.HasPrefix(read, p+".") || strings.HasPrefix(read, p+"[") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // install merges new sets and layouts into copies of the sources, compiles
 // everything (a layout change affects every set) and swaps on success.
 func (e *Engine) install(sets map[string]map[string]source, layouts map[string]source) error {
@@ -400,7 +425,7 @@ func funcs() map[string]any {
 // compile parses and checks one template set within its layout.
 func compile(src source, layout source) (*compiled, error) {
 	values := map[string]bool{}
-	c := &compiled{}
+	c := &compiled{reads: map[string]bool{}}
 
 	subjectPath := src.origin + "/subject.txt"
 	subject, err := texttemplate.New(subjectPath).Option("missingkey=error").Funcs(funcs()).Parse(src.subject)
@@ -421,18 +446,18 @@ func compile(src source, layout source) (*compiled, error) {
 	}
 
 	for _, t := range subject.Templates() {
-		if err := checkTree(t.Tree, values); err != nil {
+		if err := checkTree(t.Tree, values, c.reads); err != nil {
 			return nil, err
 		}
 	}
 	for _, t := range c.html.Templates() {
-		if err := checkTree(t.Tree, values); err != nil {
+		if err := checkTree(t.Tree, values, c.reads); err != nil {
 			return nil, err
 		}
 	}
 	if c.text != nil {
 		for _, t := range c.text.Templates() {
-			if err := checkTree(t.Tree, values); err != nil {
+			if err := checkTree(t.Tree, values, c.reads); err != nil {
 				return nil, err
 			}
 		}
@@ -537,7 +562,7 @@ func (c *compiled) render(data Data) (Rendered, error) {
 	if err := c.subject.Execute(&buf, data); err != nil {
 		return Rendered{}, err
 	}
-	out.Subject = strings.Join(strings.Fields(buf.String()), " ")
+	out.Subject = FoldHeader(buf.String())
 	if out.Subject == "" {
 		return Rendered{}, fmt.Errorf("%s: the subject is empty", c.subject.Name())
 	}
@@ -556,6 +581,28 @@ func (c *compiled) render(data Data) (Rendered, error) {
 		out.Text = tidyText(buf.String())
 	}
 	return out, nil
+}
+
+// FoldHeader folds a header value onto one line: control characters (a
+// line break in a customer's name would otherwise start a new header) and
+// runs of white space become one space, and the ends are trimmed.
+func FoldHeader(s string) string {
+	return strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)), " ")
+}
+
+// EscapeHTMLText escapes s as html/template escapes a value in HTML text
+// and quoted attributes, so that a value substituted into a rendered body
+// reads as the same value rendered by the template.
+func EscapeHTMLText(s string) string {
+	if !strings.ContainsAny(s, "\x00\"&'+<>") {
+		return s
+	}
+	return strings.NewReplacer("\x00", "\uFFFD", `"`, "&#34;", "&", "&amp;", "'", "&#39;", "+", "&#43;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 // tidyText trims trailing spaces and squeezes runs of blank lines left by
