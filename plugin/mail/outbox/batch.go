@@ -12,7 +12,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
-	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 	"github.com/refrain-dev/refrain/plugin/ptr"
@@ -374,11 +373,7 @@ func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *Batch
 			return nil
 		}
 		if sendErr == nil {
-			dims := make([]kpi.Dims, len(toSend))
-			for i, m := range toSend {
-				dims[i] = KPIDims(m)
-			}
-			return kpi.CountSent(ctx, tx, now, dims)
+			return s.recordSent(ctx, tx, now, toSend)
 		}
 		ids := make([]int64, len(toSend))
 		for i, m := range toSend {

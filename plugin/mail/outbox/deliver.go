@@ -11,7 +11,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
-	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/ptr"
 	"github.com/refrain-dev/refrain/plugin/store"
@@ -270,7 +269,7 @@ func (s *Service) markSent(ctx context.Context, m *Message, providerID string) e
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			return kpi.CountSent(ctx, tx, now, []kpi.Dims{KPIDims(m)})
+			return s.recordSent(ctx, tx, now, []*Message{m})
 		}
 		return nil
 	})
