@@ -49,7 +49,7 @@ func previewSegment(ctx context.Context, db *bun.DB, now time.Time, rule string,
 	}
 	out := &model.SegmentPreview{Count: count, Sample: []*customer.Customer{}}
 	if len(ids) > 0 {
-		if err := db.NewSelect().Model(&out.Sample).Where("id IN (?)", bun.In(ids)).Order("id").Scan(ctx); err != nil {
+		if err := db.NewSelect().Model(&out.Sample).Where("id IN (?)", bun.List(ids)).Order("id").Scan(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -475,7 +475,7 @@ func TestCampaignAudienceFromSegment(t *testing.T) {
 		ctx := context.Background()
 		e := newEnv(t, db, nil)
 		pks := seedSubscribers(t, db.DB, e.clock.Now(), 20)
-		_, err := db.NewUpdate().Table("customers").Set("orders_count = 3").Where("id IN (?)", bun.In(pks[:8])).Exec(ctx)
+		_, err := db.NewUpdate().Table("customers").Set("orders_count = 3").Where("id IN (?)", bun.List(pks[:8])).Exec(ctx)
 		require.NoError(t, err)
 		seg, err := segment.Upsert(ctx, db.DB, e.clock.Now(), 0, "repeat-buyers", "orders_count >= 2")
 		require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/refrain-dev/refrain/graph"
+	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
 
@@ -49,7 +50,7 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 		// The page posts to a relative "graphql" so it works under any prefix.
 		graphiql = playground.Handler("Refrain GraphQL", "graphql")
 	}
-	api := authn.Middleware(withRequestInfo(gql))
+	api := authMiddleware(authn, withRequestInfo(gql))
 	p.setupDashboard(route, api)
 	route("/graphql", "/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if graphiql != nil && r.Method == http.MethodGet && r.URL.Query().Get("query") == "" &&
@@ -114,5 +115,15 @@ func recoverer(p *Plugin, next http.Handler) http.Handler {
 			}
 		}()
 		next.ServeHTTP(w, r)
+	})
+}
+
+// authMiddleware authenticates each request's Authorization header and
+// passes it on with the Principal, or the authentication error, in its
+// context (auth.Authenticator.WithAuthorization). It never rejects a
+// request itself.
+func authMiddleware(a *auth.Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(a.WithAuthorization(r.Context(), r.Header.Get("Authorization"))))
 	})
 }

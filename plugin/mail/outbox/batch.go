@@ -348,13 +348,11 @@ func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *Batch
 	var pe *mail.ProviderError
 	permanent := sendErr != nil && (errors.As(sendErr, new(*mail.FieldError)) || (errors.As(sendErr, &pe) && !pe.Temporary))
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if store.DialectOf(tx) == store.Postgres {
-			// This commit need not wait for the disk: if the server loses
-			// it, the call is left sending and its lease runs out, and the
-			// delivery worker asks the provider before sending again.
-			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-				return err
-			}
+		// This commit need not wait for the disk: if the server loses it,
+		// the call is left sending and its lease runs out, and the
+		// delivery worker asks the provider before sending again.
+		if err := store.SetLocal(ctx, tx, "synchronous_commit = off"); err != nil {
+			return err
 		}
 		bq := tx.NewUpdate().Model((*MessageBody)(nil)).Set("locked_by = NULL").Set("locked_until = NULL").
 			Where("id = ? AND state = ? AND locked_by = ?", body.ID, BodySending, s.cfg.WorkerID)
@@ -488,7 +486,7 @@ func fillBodies(ctx context.Context, db bun.IDB, ms ...*Message) error {
 		return nil
 	}
 	var bodies []*MessageBody
-	if err := db.NewSelect().Model(&bodies).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&bodies).Where("id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
 		return fmt.Errorf("load message bodies: %w", err)
 	}
 	byID := make(map[int64]*MessageBody, len(bodies))
