@@ -32,7 +32,7 @@ type Resolver struct {
 	Logger  *slog.Logger
 	Version string
 
-	// Mail writes, renders and lists messages (issue 4).
+	// Mail writes, renders and lists messages.
 	Mail *outbox.Service
 	// Consent runs subscriptions, confirmations and preferences.
 	Consent *consent.Service
@@ -40,21 +40,21 @@ type Resolver struct {
 	// Refrain's and returns how many entries it read and added; nil when no
 	// provider is configured.
 	SuppressionImporter func(ctx context.Context) (read, added int, err error)
-	// Scenarios stores and runs scenarios (issue 6).
+	// Scenarios stores and runs scenarios.
 	Scenarios *engine.Engine
-	// Hygiene checks addresses (issue 9); HygieneAllowed lists the statuses
+	// Hygiene checks addresses; HygieneAllowed lists the statuses
 	// marketing mail goes to (nil: OK and ROLE).
 	Hygiene        *hygiene.Checker
 	HygieneAllowed map[hygiene.Status]bool
-	// LoyaltyService runs points, tiers and referrals (issue 9).
+	// LoyaltyService runs points, tiers and referrals.
 	LoyaltyService *loyalty.Service
-	// Pressure is the marketing pressure policy (issue 7).
+	// Pressure is the marketing pressure policy.
 	Pressure *pressure.Policy
-	// Campaigns stores and sends campaigns (issue 7).
+	// Campaigns stores and sends campaigns.
 	Campaigns *campaign.Service
 	// Forecaster projects the marketing load.
 	Forecaster *forecast.Forecaster
-	// ABRule is when an A/B test may be decided (issue 8).
+	// ABRule is when an A/B test may be decided.
 	ABRule stats.Rule
 	// Links signs and verifies the links of mails (survey tokens here).
 	Links *link.Signer
