@@ -5569,7 +5569,7 @@ type RefrainMutation {
 "gqlgen: resolve this entity type with one batched call for all representations."
 directive @entityResolver(multi: Boolean) on OBJECT
 `, BuiltIn: false},
-	{Name: "../schema/hygiene.graphqls", Input: `# List hygiene, data rights, loyalty and referral (issue 9).
+	{Name: "../schema/hygiene.graphqls", Input: `# List hygiene, data rights, loyalty and referral.
 
 "The verdict on an address."
 enum HygieneStatus {

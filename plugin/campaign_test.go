@@ -20,6 +20,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/campaign"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/tracking"
@@ -322,7 +323,7 @@ func TestCampaignLifecycle(t *testing.T) {
 			// Through the tracking path, which moves the KPI rollups the
 			// winner is decided on.
 			_, err := tracking.Record(ctx, db.DB, at, mail.Event{ID: "ev" + strconv.Itoa(i), Provider: "mailgun", Kind: mail.EventOpened,
-				At: at, MessageID: m.ID})
+				At: at, MessageID: m.ID}, kpi.Recorder{})
 			require.NoError(t, err)
 		}
 		_, err = svc.Pause(ctx, c.ID)
@@ -474,7 +475,7 @@ func TestCampaignAudienceFromSegment(t *testing.T) {
 		ctx := context.Background()
 		e := newEnv(t, db, nil)
 		pks := seedSubscribers(t, db.DB, e.clock.Now(), 20)
-		_, err := db.NewUpdate().Table("customers").Set("orders_count = 3").Where("id IN (?)", bun.In(pks[:8])).Exec(ctx)
+		_, err := db.NewUpdate().Table("customers").Set("orders_count = 3").Where("id IN (?)", bun.List(pks[:8])).Exec(ctx)
 		require.NoError(t, err)
 		seg, err := segment.Upsert(ctx, db.DB, e.clock.Now(), 0, "repeat-buyers", "orders_count >= 2")
 		require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/refrain-dev/refrain/graph"
+	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/store"
 )
 
@@ -47,7 +48,7 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 	if p.cfg.GraphiQL {
 		graphiql = p.setupGraphiQL(route)
 	}
-	api := authn.Middleware(withRequestInfo(gql))
+	api := authMiddleware(authn, withRequestInfo(gql))
 	p.setupDashboard(route, api)
 	route("/graphql", "/graphql", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if graphiql != nil && r.Method == http.MethodGet && r.URL.Query().Get("query") == "" &&
@@ -112,5 +113,15 @@ func recoverer(p *Plugin, next http.Handler) http.Handler {
 			}
 		}()
 		next.ServeHTTP(w, r)
+	})
+}
+
+// authMiddleware authenticates each request's Authorization header and
+// passes it on with the Principal, or the authentication error, in its
+// context (auth.Authenticator.WithAuthorization). It never rejects a
+// request itself.
+func authMiddleware(a *auth.Authenticator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(a.WithAuthorization(r.Context(), r.Header.Get("Authorization"))))
 	})
 }

@@ -62,7 +62,7 @@ VALUES (?, ?, ?, ?, 't', 'marketing', 's', 'h', 't', ?, ?, ?, ?, ?, 'sent', ?, ?
 }
 
 func (m *metricsEnv) event(id, msg string, kind mail.EventKind, at time.Time) {
-	_, err := tracking.Record(m.ctx, m.db.DB, at, mail.Event{ID: id, Provider: "mailgun", Kind: kind, At: at, MessageID: msg})
+	_, err := tracking.Record(m.ctx, m.db.DB, at, mail.Event{ID: id, Provider: "mailgun", Kind: kind, At: at, MessageID: msg}, kpi.Recorder{})
 	require.NoError(m.t, err)
 }
 

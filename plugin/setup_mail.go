@@ -11,6 +11,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/auth"
 	"github.com/refrain-dev/refrain/plugin/hygiene"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
@@ -19,7 +20,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/mail/page"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 	"github.com/refrain-dev/refrain/plugin/mail/tracking"
-	"github.com/refrain-dev/refrain/plugin/mail/webhook"
 	"github.com/refrain-dev/refrain/scenarios/library/templates"
 )
 
@@ -85,7 +85,7 @@ func (p *Plugin) setupMail(ctx context.Context, route func(pattern, name string,
 		Sender: sender, Reconciler: reconciler, Provider: provider, Config: outbox.Config{From: from,
 			ReplyTo: cfg.MailReplyTo, ListUnsubscribeMailto: cfg.ListUnsubscribeMailto, PublicURL: p.cfg.PublicURL,
 			StoreName: cfg.StoreName, StoreURL: cfg.StoreURL, Tracking: true, Lease: cfg.MailLease},
-		MarketingHold: p.marketingHold})
+		MarketingHold: p.marketingHold, Sends: kpi.Recorder{}})
 	if err != nil {
 		return fmt.Errorf("configure mail: %w", err)
 	}
@@ -104,8 +104,8 @@ func (p *Plugin) setupMail(ctx context.Context, route func(pattern, name string,
 	}
 
 	if cfg.MailgunWebhookSigningKey != "" {
-		route("POST /webhooks/mailgun", "/webhooks/mailgun", &webhook.Mailgun{DB: p.db, SigningKey: cfg.MailgunWebhookSigningKey,
-			Window: cfg.MailgunWebhookWindow, Clock: p.clock, Logger: p.logger})
+		route("POST /webhooks/mailgun", "/webhooks/mailgun", &mailgun.WebhookHandler{DB: p.db, SigningKey: cfg.MailgunWebhookSigningKey,
+			Window: cfg.MailgunWebhookWindow, Events: kpi.Recorder{}, Clock: p.clock, Logger: p.logger})
 	} else {
 		route("POST /webhooks/mailgun", "/webhooks/mailgun", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "REFRAIN_MAILGUN_WEBHOOK_SIGNING_KEY is not set"})
@@ -117,7 +117,7 @@ func (p *Plugin) setupMail(ctx context.Context, route func(pattern, name string,
 	p.addWorker("mail-delivery", svc.Run)
 	p.addWorker("mail-templates", func(ctx context.Context) error { return reloadTemplates(ctx, p, engine) })
 	if mg != nil && cfg.MailgunEventsPollInterval > 0 {
-		poller := &tracking.Poller{DB: p.db, Source: mg, Clock: p.clock, Logger: p.logger, Interval: cfg.MailgunEventsPollInterval}
+		poller := &tracking.Poller{DB: p.db, Source: mg, Events: kpi.Recorder{}, Clock: p.clock, Logger: p.logger, Interval: cfg.MailgunEventsPollInterval}
 		p.addWorker("mailgun-events-poller", poller.Run)
 	}
 	return nil

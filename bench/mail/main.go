@@ -30,6 +30,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/mailgun"
@@ -124,7 +125,7 @@ func run(n, batchSize int) error {
 	}
 	svc, err := outbox.New(outbox.Options{DB: db, Clock: clock.Real{}, Engine: engine, Signer: signer, Sender: sender,
 		Reconciler: sender, Provider: "mailgun", Config: outbox.Config{From: "Bench Shop <news@bench.example>",
-			PublicURL: "https://bench.example", StoreName: "Bench Shop", Tracking: true}})
+			PublicURL: "https://bench.example", StoreName: "Bench Shop", Tracking: true}, Sends: kpi.Recorder{}})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
@@ -97,7 +98,7 @@ func run(ctx context.Context, url string, n, workers, batch int) error {
 		return err
 	}
 	svc, err := outbox.New(outbox.Options{DB: db, Engine: tpl, Signer: signer, Sender: outbox.Local{}, Reconciler: outbox.Local{},
-		Config: outbox.Config{From: "Bench <bench@example.com>", PublicURL: "https://refrain.example", StoreName: "Bench"}})
+		Config: outbox.Config{From: "Bench <bench@example.com>", PublicURL: "https://refrain.example", StoreName: "Bench"}, Sends: kpi.Recorder{}})
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
-	"github.com/refrain-dev/refrain/plugin/mail/tracking"
 	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
@@ -441,7 +440,7 @@ func (g *demoGen) rollups(ctx context.Context, tx bun.Tx, attr *kpi.Attributor) 
 	for _, msgs := range g.messages {
 		for _, m := range msgs {
 			h := kpi.Hour(*m.msg.SentAt)
-			byHour[h] = append(byHour[h], outbox.KPIDims(m.msg))
+			byHour[h] = append(byHour[h], kpi.DimsOf(m.msg))
 		}
 	}
 	for h, dims := range byHour {
@@ -451,7 +450,7 @@ func (g *demoGen) rollups(ctx context.Context, tx bun.Tx, attr *kpi.Attributor) 
 	}
 	for _, msgs := range g.messages {
 		for _, m := range msgs {
-			km := tracking.KPIMessage(m.msg)
+			km := kpi.MessageOf(m.msg)
 			for _, ev := range m.events {
 				if err := kpi.CountEvent(ctx, tx, km, ev.Kind, "", ev.MachineOpen, ev.OccurredAt); err != nil {
 					return 0, fmt.Errorf("demo: %w", err)

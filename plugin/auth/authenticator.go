@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -158,22 +157,19 @@ func (a *Authenticator) customer(ctx context.Context, token string) (Principal, 
 // authErrorKey is the context key for the authentication error.
 type authErrorKey struct{}
 
-// Middleware authenticates each request's Authorization header and passes it
-// on with the Principal in its context (see FromContext). It never rejects a
-// request itself: on failure the request continues as anonymous with the
-// error in its context (see ErrorFromContext), so that the GraphQL layer can
+// WithAuthorization authenticates the value of a request's Authorization
+// header and returns ctx with the Principal in it (see FromContext). It never
+// fails itself: on failure the request goes on as anonymous with the error
+// in its context (see ErrorFromContext), so that the GraphQL layer can
 // answer with a proper UNAUTHENTICATED error, and public operations keep
-// working.
-func (a *Authenticator) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		p, err := a.Authenticate(ctx, r.Header.Get("Authorization"))
-		if err != nil {
-			ctx = context.WithValue(ctx, authErrorKey{}, err)
-			p = Principal{}
-		}
-		next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, p)))
-	})
+// working. The HTTP middleware that calls it lives at the edge.
+func (a *Authenticator) WithAuthorization(ctx context.Context, header string) context.Context {
+	p, err := a.Authenticate(ctx, header)
+	if err != nil {
+		ctx = context.WithValue(ctx, authErrorKey{}, err)
+		p = Principal{}
+	}
+	return WithPrincipal(ctx, p)
 }
 
 // ErrorFromContext returns the error Middleware met authenticating the

@@ -226,11 +226,12 @@ func TestMiddlewarePutsPrincipalOrErrorInContext(t *testing.T) {
 
 	var got auth.Principal
 	var gotErr error
-	h := f.a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = auth.FromContext(r.Context())
-		gotErr = auth.ErrorFromContext(r.Context())
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := f.a.WithAuthorization(r.Context(), r.Header.Get("Authorization"))
+		got = auth.FromContext(ctx)
+		gotErr = auth.ErrorFromContext(ctx)
 		w.WriteHeader(http.StatusTeapot)
-	}))
+	})
 	serve := func(header string) int {
 		req := httptest.NewRequest(http.MethodPost, "/graphql", nil)
 		if header != "" {

@@ -22,7 +22,7 @@ func CountsOfMany(ctx context.Context, db bun.IDB, ids []string) (map[string]Cou
 		N          int    `bun:"n"`
 	}
 	if err := db.NewSelect().Model((*Recipient)(nil)).ColumnExpr("campaign_id, state, count(*) AS n").
-		Where("campaign_id IN (?)", bun.In(ids)).Group("campaign_id", "state").Scan(ctx, &rows); err != nil {
+		Where("campaign_id IN (?)", bun.List(ids)).Group("campaign_id", "state").Scan(ctx, &rows); err != nil {
 		return nil, fmt.Errorf("count recipients of %d campaigns: %w", len(ids), err)
 	}
 	// Written recipients have left the table and are counted on the campaign.
@@ -30,7 +30,7 @@ func CountsOfMany(ctx context.Context, db bun.IDB, ids []string) (map[string]Cou
 		ID           string `bun:"id"`
 		WrittenCount int    `bun:"written_count"`
 	}
-	if err := db.NewSelect().Model((*Campaign)(nil)).Column("id", "written_count").Where("id IN (?)", bun.In(ids)).
+	if err := db.NewSelect().Model((*Campaign)(nil)).Column("id", "written_count").Where("id IN (?)", bun.List(ids)).
 		Scan(ctx, &written); err != nil {
 		return nil, fmt.Errorf("count recipients of %d campaigns: %w", len(ids), err)
 	}

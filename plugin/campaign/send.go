@@ -229,11 +229,11 @@ func (s *Service) fixAudience(ctx context.Context, c *Campaign) (int, error) {
 		return total, fmt.Errorf("fix audience of campaign %s: %w", c.ID, err)
 	}
 	c.AudienceFixed = true
-	if store.DialectOf(s.o.DB) == store.Postgres && total > 0 {
+	if total > 0 {
 		// The planner learns that the campaign now has its recipients, so
 		// each batch finds its own by primary key, not by scanning them all.
-		if _, err := s.o.DB.ExecContext(ctx, "ANALYZE campaign_recipients"); err != nil {
-			return total, fmt.Errorf("analyze the recipients of campaign %s: %w", c.ID, err)
+		if err := store.Analyze(ctx, s.o.DB, "campaign_recipients"); err != nil {
+			return total, fmt.Errorf("recipients of campaign %s: %w", c.ID, err)
 		}
 	}
 	s.o.Logger.InfoContext(ctx, "campaign audience fixed", "campaign", c.ID, "recipients", c.AudienceCount)
@@ -337,7 +337,9 @@ func (s *Service) claim(ctx context.Context, tx bun.Tx, c *Campaign, now time.Ti
 		WHERE campaign_id = ? AND state = ? AND due_at <= ? AND (locked_until IS NULL OR locked_until < ?)
 		ORDER BY due_at LIMIT ?`
 	args := []any{c.ID, RecipientPending, now, now, s.o.Batch}
-	if store.DialectOf(tx) == store.Postgres {
+	if store.Arrays(tx) {
+		// A claim by ctid array deletes the rows it takes in one
+		// statement, skipping those another sender holds.
 		err := tx.NewRaw(`DELETE FROM campaign_recipients WHERE ctid = ANY(ARRAY(`+fmt.Sprintf(due, "ctid")+
 			` FOR UPDATE SKIP LOCKED)) RETURNING customer_id, variant, due_at`, args...).Scan(ctx, &rows)
 		if err != nil {
@@ -420,14 +422,12 @@ func (s *Service) sendBatch(ctx context.Context, c *Campaign) (int, error) {
 		if status != StatusSending {
 			return nil
 		}
-		if store.DialectOf(tx) == store.Postgres {
-			// The batch statements are index lookups that the planner can
-			// overprice on tables growing during the send (not analyzed
-			// yet); compiling them (JIT) took a second a batch, running
-			// them a few milliseconds.
-			if _, err := tx.ExecContext(ctx, "SET LOCAL jit = off"); err != nil {
-				return err
-			}
+		// The batch statements are index lookups that the planner can
+		// overprice on tables growing during the send (not analyzed yet);
+		// compiling them (JIT) took a second a batch, running them a few
+		// milliseconds.
+		if err := store.SetLocal(ctx, tx, "jit = off"); err != nil {
+			return err
 		}
 		rows, err := s.claim(ctx, tx, c, now)
 		if err != nil || len(rows) == 0 {

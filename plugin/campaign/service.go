@@ -328,9 +328,7 @@ func (s *Service) transition(ctx context.Context, id, action string, from []Stat
 	var out *Campaign
 	err := s.o.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		q := tx.NewSelect().Model((*Campaign)(nil)).Where("id = ?", id)
-		if store.DialectOf(tx) == store.Postgres {
-			q = q.For("UPDATE")
-		}
+		q = store.ForUpdate(q)
 		c := new(Campaign)
 		if err := q.Scan(ctx, c); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {

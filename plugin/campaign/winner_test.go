@@ -41,12 +41,12 @@ func sent(t *testing.T, db bun.IDB, campaignID, variant string, n, opens, clicks
 	require.NoError(t, err)
 	dims := make([]kpi.Dims, n)
 	for i, m := range msgs {
-		dims[i] = outbox.KPIDims(m)
+		dims[i] = kpi.DimsOf(m)
 	}
 	require.NoError(t, kpi.CountSent(ctx, tx, now, dims))
 	event := func(m *outbox.Message, kind mail.EventKind, machine bool) {
 		ok, err := tracking.RecordTx(ctx, tx, now, mail.Event{ID: fmt.Sprintf("%s-%s-%t", m.ID, kind, machine), Provider: "mailgun",
-			Kind: kind, At: now, MessageID: m.ID, MachineOpen: machine})
+			Kind: kind, At: now, MessageID: m.ID, MachineOpen: machine}, kpi.Recorder{})
 		require.NoError(t, err)
 		require.True(t, ok)
 	}

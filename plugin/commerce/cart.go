@@ -117,7 +117,7 @@ func (p *Processor) convertCarts(ctx context.Context, db bun.IDB, now time.Time,
 	var carts []*Cart
 	if err := db.NewSelect().Model(&carts).Where("source = ?", source).
 		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
-			return q.Where("token IN (?)", bun.In(tokens)).WhereOr("cart_token IN (?)", bun.In(tokens))
+			return q.Where("token IN (?)", bun.List(tokens)).WhereOr("cart_token IN (?)", bun.List(tokens))
 		}).Scan(ctx); err != nil {
 		return fmt.Errorf("find carts of order: %w", err)
 	}
@@ -194,9 +194,7 @@ func (p *Processor) SweepAbandoned(ctx context.Context, db *bun.DB, now time.Tim
 				Where("status = ? AND last_activity_at <= ?", CartOpen, cutoff).
 				Where("(customer_id IS NOT NULL OR email IS NOT NULL)").
 				Order("id ASC").Limit(200)
-			if store.DialectOf(tx) == store.Postgres {
-				q = q.For("UPDATE SKIP LOCKED")
-			}
+			q = store.SkipLocked(q)
 			if err := q.Scan(ctx, &ids); err != nil {
 				return fmt.Errorf("select idle carts: %w", err)
 			}

@@ -102,7 +102,7 @@ func SweepStages(ctx context.Context, db bun.IDB, now time.Time, th Thresholds, 
 		var cs []*Customer
 		err := db.NewSelect().Model(&cs).
 			Where("id > ?", after).
-			Where("stage IN (?)", bun.In([]Stage{StageNewCustomer, StageActive, StageAtRisk})).
+			Where("stage IN (?)", bun.List([]Stage{StageNewCustomer, StageActive, StageAtRisk})).
 			Where("last_order_at < ?", now.Add(-minDuration(th.NewCustomer, th.Active))).
 			Order("id ASC").Limit(int64(batch)).Scan(ctx)
 		if err != nil {

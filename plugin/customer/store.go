@@ -63,7 +63,7 @@ func GetManyByRefs(ctx context.Context, db bun.IDB, refs []string) ([]*Customer,
 	}
 	var found []*Customer
 	err := db.NewSelect().Model(&found).
-		Where("public_id IN (?) OR external_id IN (?)", bun.In(refs), bun.In(refs)).
+		Where("public_id IN (?) OR external_id IN (?)", bun.List(refs), bun.List(refs)).
 		Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load customers by id: %w", err)

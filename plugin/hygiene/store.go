@@ -52,8 +52,8 @@ func SuppressedAmong(ctx context.Context, db bun.IDB, norms []string) (map[strin
 	}
 	var found []string
 	if err := db.NewSelect().Model((*outbox.Suppression)(nil)).Column("address_hash").
-		Where("address_hash IN (?)", bun.In(hashes)).
-		Where("reason IN (?) OR source = ?", bun.In([]outbox.Reason{outbox.ReasonHardBounce, outbox.ReasonComplaint}), ErasureSource).
+		Where("address_hash IN (?)", bun.List(hashes)).
+		Where("reason IN (?) OR source = ?", bun.List([]outbox.Reason{outbox.ReasonHardBounce, outbox.ReasonComplaint}), ErasureSource).
 		Scan(ctx, &found); err != nil {
 		return nil, fmt.Errorf("check suppressions: %w", err)
 	}
@@ -80,7 +80,7 @@ func Erased(ctx context.Context, db bun.IDB, norms []string) (map[string]bool, e
 	}
 	var found []string
 	if err := db.NewSelect().Model((*outbox.Suppression)(nil)).Column("address_hash").
-		Where("address_hash IN (?)", bun.In(hashes)).Where("source = ?", ErasureSource).
+		Where("address_hash IN (?)", bun.List(hashes)).Where("source = ?", ErasureSource).
 		Scan(ctx, &found); err != nil {
 		return nil, fmt.Errorf("check erased addresses: %w", err)
 	}
@@ -115,7 +115,7 @@ func RefreshEmails(ctx context.Context, db bun.IDB, c *Checker, emails []string)
 	}
 	var rows []stored
 	if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion", "hygiene_confirmed_hash").
-		Where("email_normalized IN (?)", bun.In(norms)).Scan(ctx, &rows); err != nil {
+		Where("email_normalized IN (?)", bun.List(norms)).Scan(ctx, &rows); err != nil {
 		return fmt.Errorf("load customers to check: %w", err)
 	}
 	return refresh(ctx, db, c, rows)
@@ -128,7 +128,7 @@ func RefreshCustomers(ctx context.Context, db bun.IDB, c *Checker, customerPKs .
 	}
 	var rows []stored
 	if err := db.NewSelect().Table("customers").Column("id", "email_normalized", "hygiene_status", "hygiene_suggestion", "hygiene_confirmed_hash").
-		Where("id IN (?)", bun.In(customerPKs)).Scan(ctx, &rows); err != nil {
+		Where("id IN (?)", bun.List(customerPKs)).Scan(ctx, &rows); err != nil {
 		return fmt.Errorf("load customers to check: %w", err)
 	}
 	return refresh(ctx, db, c, rows)
@@ -174,7 +174,7 @@ func refresh(ctx context.Context, db bun.IDB, c *Checker, rows []stored) error {
 	}
 	for st, ids := range groups {
 		if _, err := db.NewUpdate().Table("customers").Set("hygiene_status = ?", string(st)).
-			Set("hygiene_suggestion = NULL").Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+			Set("hygiene_suggestion = NULL").Where("id IN (?)", bun.List(ids)).Exec(ctx); err != nil {
 			return fmt.Errorf("store hygiene status: %w", err)
 		}
 	}
@@ -298,7 +298,7 @@ func BuildReport(ctx context.Context, db bun.IDB, c *Checker, now time.Time, o R
 				return nil, err
 			}
 			if err := db.NewSelect().Table("customers").Column("id", "public_id", "external_id", "email_normalized", "hygiene_status").
-				Where("id IN (?)", bun.In(idsOf(rows))).Order("id ASC").Scan(ctx, &rows); err != nil {
+				Where("id IN (?)", bun.List(idsOf(rows))).Order("id ASC").Scan(ctx, &rows); err != nil {
 				return nil, fmt.Errorf("read customers for the hygiene report: %w", err)
 			}
 		}

@@ -295,9 +295,7 @@ func Claim(ctx context.Context, db *bun.DB, now time.Time, worker string, n int,
 					WhereOr("status = ? AND locked_until < ?", StatusProcessing, now)
 			}).
 			Order("id ASC").Limit(int64(n))
-		if store.DialectOf(tx) == store.Postgres {
-			q = q.For("UPDATE SKIP LOCKED")
-		}
+		q = store.SkipLocked(q)
 		if err := q.Scan(ctx, &ids); err != nil {
 			return fmt.Errorf("select due inbound events: %w", err)
 		}
@@ -308,10 +306,10 @@ func Claim(ctx context.Context, db *bun.DB, now time.Time, worker string, n int,
 		if _, err := tx.NewUpdate().Model((*Event)(nil)).
 			Set("status = ?", StatusProcessing).Set("locked_by = ?", worker).Set("locked_until = ?", until).
 			Set("attempts = attempts + 1").
-			Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+			Where("id IN (?)", bun.List(ids)).Exec(ctx); err != nil {
 			return fmt.Errorf("claim inbound events: %w", err)
 		}
-		return tx.NewSelect().Model(&out).Where("id IN (?)", bun.In(ids)).Order("id ASC").Scan(ctx)
+		return tx.NewSelect().Model(&out).Where("id IN (?)", bun.List(ids)).Order("id ASC").Scan(ctx)
 	})
 	if err != nil {
 		return nil, err

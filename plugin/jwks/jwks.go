@@ -10,6 +10,10 @@
 //
 // It serves customer JWT verification (plugin/auth) and the Saleor webhook
 // signature check.
+//
+// It is an edge: an HTTP client of the issuer, so it imports net/http. The
+// domain reaches it only through the key lookup plugin/auth declares; it
+// must not import graph, the plugin assembly or a domain package.
 package jwks
 
 import (

@@ -68,7 +68,7 @@ func (f *fixture) event(id, msg string, kind mail.EventKind, at string, opts ...
 	for _, o := range opts {
 		o(&ev)
 	}
-	ok, err := tracking.RecordTx(f.ctx, f.db, f.now, ev)
+	ok, err := tracking.RecordTx(f.ctx, f.db, f.now, ev, kpi.Recorder{})
 	require.NoError(f.t, err)
 	return ok
 }

@@ -306,9 +306,7 @@ func (p *Policy) Decide(ctx context.Context, tx bun.IDB, now time.Time, req Requ
 	rules := p.RulesFor(req.Program, req.Override)
 	var c customerRow
 	q := tx.NewSelect().Table("customers").Column("id", "time_zone", "preferences").Where("id = ?", req.CustomerPK)
-	if store.DialectOf(tx) == store.Postgres {
-		q = q.For("UPDATE")
-	}
+	q = store.ForUpdate(q)
 	if err := q.Scan(ctx, &c); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Result{}, fmt.Errorf("pressure: customer %d: %w", req.CustomerPK, store.ErrNotFound)
@@ -351,9 +349,7 @@ func (p *Policy) DecideBatch(ctx context.Context, tx bun.IDB, now time.Time, req
 	rules := p.RulesFor(req.Program, req.Override)
 	var cs []customerRow
 	q := tx.NewSelect().Table("customers").Column("id", "time_zone", "preferences").Where(store.In(tx, "id", pks)).Order("id")
-	if store.DialectOf(tx) == store.Postgres {
-		q = q.For("UPDATE")
-	}
+	q = store.ForUpdate(q)
 	if err := q.Scan(ctx, &cs); err != nil {
 		return nil, fmt.Errorf("pressure: lock customers: %w", err)
 	}
@@ -392,7 +388,7 @@ func insertRecords(ctx context.Context, tx bun.IDB, recs []*Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if store.DialectOf(tx) != store.Postgres {
+	if !store.Arrays(tx) {
 		_, err := tx.NewInsert().Model(&recs).Exec(ctx)
 		return err
 	}
@@ -438,7 +434,7 @@ func sentTimes(ctx context.Context, db bun.IDB, pks []int64, from, to time.Time)
 		At time.Time `bun:"created_at"`
 	}
 	var err error
-	if store.DialectOf(db) == store.Postgres && len(pks) > 1 {
+	if store.Arrays(db) && len(pks) > 1 {
 		// One index lookup per customer, whatever the statistics say: a
 		// table that grows fast during a campaign is not analyzed yet, and
 		// the planner would scan it whole for every batch (OFFSET 0 keeps
@@ -449,7 +445,7 @@ func sentTimes(ctx context.Context, db bun.IDB, pks []int64, from, to time.Time)
 			pgdialect.Array(pks), from, to).Scan(ctx, &rows)
 	} else {
 		err = db.NewSelect().Table("messages").Column("customer_id", "created_at").
-			Where("customer_id IN (?)", bun.In(pks)).Where("kind = 'marketing'").
+			Where("customer_id IN (?)", bun.List(pks)).Where("kind = 'marketing'").
 			Where("created_at > ? AND created_at <= ?", from, to).
 			Where("state NOT IN ('failed', 'suppressed')").Scan(ctx, &rows)
 	}
@@ -470,14 +466,14 @@ func firstDeferrals(ctx context.Context, db bun.IDB, keys []string) (map[string]
 		At  time.Time `bun:"at"`
 	}
 	var err error
-	if store.DialectOf(db) == store.Postgres && len(keys) > 1 {
+	if store.Arrays(db) && len(keys) > 1 {
 		// One index lookup per key (see sentTimes).
 		err = db.NewRaw(`SELECT k.key AS message_key, d.at FROM unnest(?::text[]) AS k (key)
 			CROSS JOIN LATERAL (SELECT min(at) AS at FROM pressure_decisions WHERE message_key = k.key AND decision = ? OFFSET 0) AS d
 			WHERE d.at IS NOT NULL`, pgdialect.Array(keys), Deferred).Scan(ctx, &rows)
 	} else {
 		err = db.NewSelect().Table("pressure_decisions").ColumnExpr("message_key, min(at) AS at").
-			Where("message_key IN (?)", bun.In(keys)).Where("decision = ?", Deferred).
+			Where("message_key IN (?)", bun.List(keys)).Where("decision = ?", Deferred).
 			Group("message_key").Scan(ctx, &rows)
 	}
 	if err != nil {

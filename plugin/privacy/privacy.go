@@ -94,7 +94,7 @@ func Erase(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, rea
 			Set("subject = ?", "").Set("html = ?", "").Set("text = ?", "").Set("unsubscribe_url = NULL").
 			Set(keepCallID).Set("body_id = NULL").Set("recipient_vars = NULL").
 			Set("last_error = NULL").Set("updated_at = ?", now).
-			Where("recipient IN (?) AND customer_id IS NULL", bun.In(addrs)).Exec(ctx); err != nil {
+			Where("recipient IN (?) AND customer_id IS NULL", bun.List(addrs)).Exec(ctx); err != nil {
 			return fmt.Errorf("erase messages by address: %w", err)
 		}
 	}
@@ -102,7 +102,7 @@ func Erase(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, rea
 		Where("customer_id = ?", customerPK).
 		WhereOr("message_id IN (?)", db.NewSelect().Model((*outbox.Message)(nil)).Column("id").Where("customer_id = ?", customerPK))
 	if len(addrs) > 0 {
-		q = q.WhereOr("recipient IN (?)", bun.In(addrs))
+		q = q.WhereOr("recipient IN (?)", bun.List(addrs))
 	}
 	if res, err = q.Exec(ctx); err != nil {
 		return fmt.Errorf("erase message events: %w", err)
@@ -142,12 +142,8 @@ func redactInbound(ctx context.Context, db bun.IDB, addrs []string) (int64, erro
 	var n int64
 	body := []byte(`{"redacted":"personal data erased"}`)
 	for _, a := range addrs {
-		q := db.NewUpdate().Table("inbound_events").Set("body = ?", body).Set("headers = ?", "{}")
-		if store.DialectOf(db) == store.Postgres {
-			q = q.Where("position(convert_to(?, 'UTF8') in body) > 0", a)
-		} else {
-			q = q.Where("instr(CAST(body AS TEXT), ?) > 0", a)
-		}
+		q := db.NewUpdate().Table("inbound_events").Set("body = ?", body).Set("headers = ?", "{}").
+			Where(store.BytesContain(db, "body"), a)
 		res, err := q.Exec(ctx)
 		if err != nil {
 			return 0, fmt.Errorf("redact webhook bodies: %w", err)

@@ -64,8 +64,8 @@ func seed(t *testing.T, ctx context.Context, db bun.IDB, now time.Time) (int64, 
 	require.NoError(t, err)
 	// The send and the open are counted as the outbox and the tracking
 	// webhook count them: the KPIs of this past campaign.
-	require.NoError(t, kpi.CountSent(ctx, db, now, []kpi.Dims{outbox.KPIDims(msg)}))
-	require.NoError(t, kpi.CountEvent(ctx, db, kpi.Message{PK: msg.PK, Dims: outbox.KPIDims(msg), SentAt: now},
+	require.NoError(t, kpi.CountSent(ctx, db, now, []kpi.Dims{kpi.DimsOf(msg)}))
+	require.NoError(t, kpi.CountEvent(ctx, db, kpi.Message{PK: msg.PK, Dims: kpi.DimsOf(msg), SentAt: now},
 		mail.EventOpened, "", false, now))
 	rcpt := strings.ToLower(email)
 	_, err = db.NewInsert().Model(&outbox.MessageEvent{ProviderEventID: "e1", Provider: "mailgun", MessagePK: &msg.PK,

@@ -278,10 +278,8 @@ func refreshMany(ctx context.Context, db bun.IDB, now time.Time, segs []*Segment
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		out = nil
 		var cs []*customer.Customer
-		q := tx.NewSelect().Model(&cs).Where("id IN (?)", bun.In(pks)).Order("id")
-		if store.DialectOf(tx) == store.Postgres {
-			q = q.For("UPDATE")
-		}
+		q := tx.NewSelect().Model(&cs).Where("id IN (?)", bun.List(pks)).Order("id")
+		q = store.ForUpdate(q)
 		if err := q.Scan(ctx); err != nil {
 			return fmt.Errorf("lock customers: %w", err)
 		}

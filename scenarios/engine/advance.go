@@ -37,9 +37,7 @@ func (e *Engine) Claim(ctx context.Context) ([]int64, error) {
 			WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
 				return q.Where("locked_until IS NULL").WhereOr("locked_until < ?", now)
 			}).Order("next_run_at ASC", "id ASC").Limit(int64(e.o.Batch))
-		if store.DialectOf(tx) == store.Postgres {
-			q = q.For("UPDATE SKIP LOCKED")
-		}
+		q = store.SkipLocked(q)
 		if err := q.Scan(ctx, &ids); err != nil {
 			return fmt.Errorf("select due enrollments: %w", err)
 		}
@@ -47,7 +45,7 @@ func (e *Engine) Claim(ctx context.Context) ([]int64, error) {
 			return nil
 		}
 		if _, err := tx.NewUpdate().Model((*Enrollment)(nil)).Set("locked_by = ?", e.o.WorkerID).
-			Set("locked_until = ?", now.Add(e.o.Lease)).Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+			Set("locked_until = ?", now.Add(e.o.Lease)).Where("id IN (?)", bun.List(ids)).Exec(ctx); err != nil {
 			return fmt.Errorf("claim enrollments: %w", err)
 		}
 		return nil
@@ -101,9 +99,7 @@ func (e *Engine) step(ctx context.Context, id int64) (more, stepped bool, err er
 		now := e.o.Clock.Now()
 		en := new(Enrollment)
 		q := tx.NewSelect().Model(en).Where("id = ?", id)
-		if store.DialectOf(tx) == store.Postgres {
-			q = q.For("UPDATE")
-		}
+		q = store.ForUpdate(q)
 		if err := q.Scan(ctx); err != nil {
 			return fmt.Errorf("load enrollment %d: %w", id, err)
 		}

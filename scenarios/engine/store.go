@@ -153,7 +153,7 @@ func (e *Engine) Exit(ctx context.Context, db bun.IDB, id int64, reason string) 
 	now := e.o.Clock.Now()
 	res, err := db.NewUpdate().Model((*Enrollment)(nil)).Set("state = ?", StateExited).Set("exit_reason = ?", reason).
 		Set("finished_at = ?", now).Set("next_run_at = NULL").Set("locked_by = NULL").Set("locked_until = NULL").
-		Set("updated_at = ?", now).Where("id = ? AND state IN (?)", id, bun.In([]State{StateActive, StateHoldout})).Exec(ctx)
+		Set("updated_at = ?", now).Where("id = ? AND state IN (?)", id, bun.List([]State{StateActive, StateHoldout})).Exec(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("exit enrollment %d: %w", id, err)
 	}

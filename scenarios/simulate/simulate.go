@@ -263,7 +263,7 @@ func (b *behaviour) day(ctx context.Context, d int) error {
 	})
 	var enrolled []int64
 	if err := b.db.NewSelect().Model((*engine.Enrollment)(nil)).Column("customer_id").
-		Where("state IN (?)", bun.In([]engine.State{engine.StateActive, engine.StateHoldout})).Scan(ctx, &enrolled); err != nil {
+		Where("state IN (?)", bun.List([]engine.State{engine.StateActive, engine.StateHoldout})).Scan(ctx, &enrolled); err != nil {
 		return fmt.Errorf("list enrolled customers: %w", err)
 	}
 	b.clk.Set(dayStart.Add(14 * time.Hour))

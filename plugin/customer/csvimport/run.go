@@ -194,7 +194,7 @@ func Run(ctx context.Context, db *bun.DB, r io.Reader, opts Options) (Report, er
 		return Report{}, err
 	}
 	workers := opts.Workers
-	if store.DialectOf(db) != store.Postgres {
+	if !store.ConcurrentWriters(db) {
 		workers = 1
 	}
 	ctx, cancel := context.WithCancel(ctx)

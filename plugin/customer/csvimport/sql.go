@@ -41,7 +41,7 @@ func existingQuery(pg bool, norms []string) (string, any) {
 			"attributes::text, tags::text FROM customers WHERE email_normalized = ANY(?)", pgdialect.Array(norms)
 	}
 	return "SELECT id, '', email_normalized, first_name, last_name, locale, time_zone, consent_state, " +
-		"attributes, tags FROM customers WHERE email_normalized IN (?)", bun.In(norms)
+		"attributes, tags FROM customers WHERE email_normalized IN (?)", bun.List(norms)
 }
 
 // copyNew streams new customers into customers with COPY on conn, inside the

@@ -82,14 +82,17 @@ type consentChange struct {
 
 // writer writes batches; each worker has its own.
 type writer struct {
-	db   *bun.DB
+	db *bun.DB
+	// pg selects the PostgreSQL algorithm, a different one rather than a
+	// different spelling: new rows streamed with COPY, updates checked
+	// against the row version (xmin). SQLite takes multi-row inserts.
 	pg   bool
 	conn bun.Conn
 	opts Options
 }
 
 func newWriter(ctx context.Context, db *bun.DB, opts Options) (*writer, error) {
-	w := &writer{db: db, pg: store.DialectOf(db) == store.Postgres, opts: opts}
+	w := &writer{db: db, pg: store.Copy(db), opts: opts}
 	if w.pg && !opts.DryRun {
 		// COPY needs the driver connection itself, and the batch transaction
 		// must run on that same connection.

@@ -1,7 +1,9 @@
 // Package mailgun delivers Refrain's mail through Mailgun and reads what
 // Mailgun reports back: a mail.Sender and mail.Reconciler on mailgun-go v4,
-// and the verification and parsing of Mailgun's event webhooks into
-// mail.Event.
+// the verification and parsing of Mailgun's event webhooks into
+// mail.Event, and the HTTP handler of those webhooks (WebhookHandler). It
+// is an edge: it imports net/http and the provider's client, and calls the
+// domain (tracking); no domain package imports it.
 package mailgun
 
 import (

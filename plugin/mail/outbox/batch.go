@@ -11,7 +11,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
-	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 	"github.com/refrain-dev/refrain/plugin/ptr"
@@ -464,13 +463,11 @@ func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *Batch
 	var pe *mail.ProviderError
 	permanent := sendErr != nil && (errors.As(sendErr, new(*mail.FieldError)) || (errors.As(sendErr, &pe) && !pe.Temporary))
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if store.DialectOf(tx) == store.Postgres {
-			// This commit need not wait for the disk: if the server loses
-			// it, the call is left sending and its lease runs out, and the
-			// delivery worker asks the provider before sending again.
-			if _, err := tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-				return err
-			}
+		// This commit need not wait for the disk: if the server loses it,
+		// the call is left sending and its lease runs out, and the
+		// delivery worker asks the provider before sending again.
+		if err := store.SetLocal(ctx, tx, "synchronous_commit = off"); err != nil {
+			return err
 		}
 		bq := tx.NewUpdate().Model((*MessageBody)(nil)).Set("locked_by = NULL").Set("locked_until = NULL").
 			Where("id = ? AND state = ? AND locked_by = ?", body.ID, BodySending, s.cfg.WorkerID)
@@ -489,11 +486,7 @@ func (s *Service) deliverCall(ctx context.Context, call preparedCall, res *Batch
 			return nil
 		}
 		if sendErr == nil {
-			dims := make([]kpi.Dims, len(toSend))
-			for i, m := range toSend {
-				dims[i] = KPIDims(m)
-			}
-			return kpi.CountSent(ctx, tx, now, dims)
+			return s.recordSent(ctx, tx, now, toSend)
 		}
 		ids := make([]int64, len(toSend))
 		for i, m := range toSend {
@@ -608,7 +601,7 @@ func fillBodies(ctx context.Context, db bun.IDB, ms ...*Message) error {
 		return nil
 	}
 	var bodies []*MessageBody
-	if err := db.NewSelect().Model(&bodies).Where("id IN (?)", bun.In(ids)).Scan(ctx); err != nil {
+	if err := db.NewSelect().Model(&bodies).Where("id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
 		return fmt.Errorf("load message bodies: %w", err)
 	}
 	byID := make(map[int64]*MessageBody, len(bodies))

@@ -11,7 +11,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/refrain-dev/refrain/plugin/customer"
-	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/ptr"
 	"github.com/refrain-dev/refrain/plugin/store"
@@ -89,9 +88,7 @@ func (s *Service) claim(ctx context.Context, now time.Time) ([]*Message, error) 
 					WhereOr("state = ? AND locked_until < ?", StateSending, now)
 			}).
 			Order("next_attempt_at ASC", "id ASC").Limit(int64(s.cfg.Batch))
-		if store.DialectOf(tx) == store.Postgres {
-			q = q.For("UPDATE SKIP LOCKED")
-		}
+		q = store.SkipLocked(q)
 		if err := q.Scan(ctx, &due); err != nil {
 			return fmt.Errorf("select due messages: %w", err)
 		}
@@ -108,16 +105,16 @@ func (s *Service) claim(ctx context.Context, now time.Time) ([]*Message, error) 
 		if _, err := tx.NewUpdate().Model((*Message)(nil)).
 			Set("state = ?", StateSending).Set("locked_by = ?", s.cfg.WorkerID).
 			Set("locked_until = ?", now.Add(s.cfg.Lease)).Set("attempts = attempts + 1").Set("updated_at = ?", now).
-			Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+			Where("id IN (?)", bun.List(ids)).Exec(ctx); err != nil {
 			return fmt.Errorf("claim messages: %w", err)
 		}
 		if len(stale) > 0 {
 			if _, err := tx.NewUpdate().Model((*Message)(nil)).Set("maybe_sent = ?", true).
-				Where("id IN (?)", bun.In(stale)).Exec(ctx); err != nil {
+				Where("id IN (?)", bun.List(stale)).Exec(ctx); err != nil {
 				return fmt.Errorf("mark stale messages: %w", err)
 			}
 		}
-		if err := tx.NewSelect().Model(&out).Where("id IN (?)", bun.In(ids)).Order("id ASC").Scan(ctx); err != nil {
+		if err := tx.NewSelect().Model(&out).Where("id IN (?)", bun.List(ids)).Order("id ASC").Scan(ctx); err != nil {
 			return err
 		}
 		return fillBodies(ctx, tx, out...)
@@ -137,9 +134,7 @@ func (s *Service) takeBack(ctx context.Context, tx bun.Tx, now time.Time) error 
 	var calls []*MessageBody
 	q := tx.NewSelect().Model(&calls).Column("id", "locked_by", "locked_until", "message_ids").
 		Where("state = ? AND locked_until < ?", BodySending, now).Order("locked_until ASC").Limit(16)
-	if store.DialectOf(tx) == store.Postgres {
-		q = q.For("UPDATE SKIP LOCKED")
-	}
+	q = store.SkipLocked(q)
 	if err := q.Scan(ctx); err != nil {
 		return fmt.Errorf("select unconfirmed batch calls: %w", err)
 	}
@@ -270,7 +265,7 @@ func (s *Service) markSent(ctx context.Context, m *Message, providerID string) e
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
-			return kpi.CountSent(ctx, tx, now, []kpi.Dims{KPIDims(m)})
+			return s.recordSent(ctx, tx, now, []*Message{m})
 		}
 		return nil
 	})

@@ -23,7 +23,7 @@ func insertRows(ctx context.Context, db bun.IDB, rows []*Message) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if store.DialectOf(db) != store.Postgres {
+	if !store.Arrays(db) {
 		_, err := db.NewInsert().Model(&rows).Exec(ctx)
 		return err
 	}

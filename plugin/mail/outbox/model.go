@@ -16,9 +16,7 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
-	"github.com/refrain-dev/refrain/plugin/ptr"
 )
 
 // State is where a message is in its delivery.
@@ -221,10 +219,4 @@ func strp(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// KPIDims are the dimensions m's engagement counts roll up to.
-func KPIDims(m *Message) kpi.Dims {
-	return kpi.Dims{Program: ptr.Deref(m.Program), Scenario: ptr.Deref(m.Scenario), Step: ptr.Deref(m.Step),
-		Variant: ptr.Deref(m.Variant), Campaign: ptr.Deref(m.Campaign)}
 }

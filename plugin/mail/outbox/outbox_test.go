@@ -17,6 +17,7 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/customer"
+	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/mailgun"
@@ -122,7 +123,7 @@ func newFixture(t *testing.T, db *storetest.DB, sender mail.Sender, rec mail.Rec
 	svc, err := outbox.New(outbox.Options{DB: db.DB, Clock: clk, Engine: engine, Signer: signer, Sender: sender,
 		Reconciler: rec, Provider: provider, Config: outbox.Config{From: "Shop <news@shop.example>",
 			PublicURL: "https://shop.example", StoreName: "Shop", Tracking: true, Lease: time.Minute,
-			ListUnsubscribeMailto: "unsubscribe@shop.example", Jitter: func() float64 { return 0 }}})
+			ListUnsubscribeMailto: "unsubscribe@shop.example", Jitter: func() float64 { return 0 }}, Sends: kpi.Recorder{}})
 	require.NoError(t, err)
 	return &fixture{db: db, clock: clk, svc: svc}
 }

@@ -84,6 +84,16 @@ type Options struct {
 	// mail may not go to each of the given customers (list hygiene: a
 	// disposable address, a suspected typo). Nil holds nothing.
 	MarketingHold func(ctx context.Context, db bun.IDB, customerPKs []int64) (map[int64]string, error)
+	// Sends, when set, counts messages as sent in the transaction that
+	// marks them sent (the engagement rollups). Nil counts nothing.
+	Sends SendRecorder
+}
+
+// SendRecorder counts messages as sent. It is called inside the
+// transaction that marks them sent, with at the time of the send, so the
+// count moves exactly when the state does.
+type SendRecorder interface {
+	RecordSent(ctx context.Context, db bun.IDB, at time.Time, msgs []*Message) error
 }
 
 // Service enqueues, renders and delivers messages.
@@ -98,6 +108,7 @@ type Service struct {
 	provider   string
 	cfg        Config
 	hold       func(ctx context.Context, db bun.IDB, customerPKs []int64) (map[int64]string, error)
+	sends      SendRecorder
 	// Wake, when sent to, makes an idle worker look at once.
 	Wake chan struct{}
 }
@@ -149,7 +160,7 @@ func New(o Options) (*Service, error) {
 	}
 	return &Service{db: o.DB, clock: o.Clock, logger: o.Logger, engine: o.Engine, signer: o.Signer,
 		sender: o.Sender, reconciler: o.Reconciler, provider: o.Provider, cfg: o.Config,
-		hold: o.MarketingHold, Wake: make(chan struct{}, 1)}, nil
+		hold: o.MarketingHold, sends: o.Sends, Wake: make(chan struct{}, 1)}, nil
 }
 
 // Engine returns the template engine.
@@ -415,4 +426,12 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// recordSent hands msgs, just marked sent in db, to the SendRecorder.
+func (s *Service) recordSent(ctx context.Context, db bun.IDB, at time.Time, msgs []*Message) error {
+	if s.sends == nil {
+		return nil
+	}
+	return s.sends.RecordSent(ctx, db, at, msgs)
 }

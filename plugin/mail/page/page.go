@@ -2,6 +2,10 @@
 // every unsubscribe, confirmation and keep link (GET /u/{token} shows it,
 // POST /u/{token} acts, including RFC 8058 one-click unsubscription), and the
 // outbox page that shows developers every message rendered.
+//
+// It is an edge: HTTP pages, so it imports net/http, and calls the mail
+// domain (consent, outbox). No domain package imports it; it must not
+// import graph or the plugin assembly.
 package page
 
 import (

@@ -18,7 +18,6 @@ import (
 
 	"github.com/refrain-dev/refrain/plugin/clock"
 	"github.com/refrain-dev/refrain/plugin/customer"
-	"github.com/refrain-dev/refrain/plugin/kpi"
 	"github.com/refrain-dev/refrain/plugin/mail"
 	"github.com/refrain-dev/refrain/plugin/mail/consent"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
@@ -36,22 +35,31 @@ const (
 	EventUnsubscribed = consent.EventUnsubscribed
 )
 
+// EventRecorder counts a provider event against the message it is about
+// (the engagement rollups implement it). It is called in the transaction
+// that records the event, so an event is counted exactly when it is
+// recorded.
+type EventRecorder interface {
+	RecordEvent(ctx context.Context, db bun.IDB, msg *outbox.Message, ev mail.Event) error
+}
+
 // Record stores ev in db (in a transaction of its own) and applies its
-// effects. It reports false, with no error, for an event already recorded.
-// An event for a message Refrain does not know is still recorded (and
-// applied to the customer with that address, if any).
-func Record(ctx context.Context, db *bun.DB, now time.Time, ev mail.Event) (bool, error) {
+// effects, counting it with counts (nil counts nothing). It reports false,
+// with no error, for an event already recorded. An event for a message
+// Refrain does not know is still recorded (and applied to the customer
+// with that address, if any).
+func Record(ctx context.Context, db *bun.DB, now time.Time, ev mail.Event, counts EventRecorder) (bool, error) {
 	var recorded bool
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		recorded, err = RecordTx(ctx, tx, now, ev)
+		recorded, err = RecordTx(ctx, tx, now, ev, counts)
 		return err
 	})
 	return recorded, err
 }
 
 // RecordTx is Record within the caller's transaction.
-func RecordTx(ctx context.Context, db bun.IDB, now time.Time, ev mail.Event) (bool, error) {
+func RecordTx(ctx context.Context, db bun.IDB, now time.Time, ev mail.Event, counts EventRecorder) (bool, error) {
 	msg, err := findMessage(ctx, db, ev)
 	if err != nil {
 		return false, err
@@ -83,23 +91,14 @@ func RecordTx(ctx context.Context, db bun.IDB, now time.Time, ev mail.Event) (bo
 	if err := apply(ctx, db, now, ev, msg, c); err != nil {
 		return false, fmt.Errorf("apply %s event %s: %w", ev.Kind, ev.ID, err)
 	}
-	if msg != nil {
+	if msg != nil && counts != nil {
 		// The engagement rollups move in this same transaction, so an
 		// event is counted exactly when it is recorded.
-		if err := kpi.CountEvent(ctx, db, KPIMessage(msg), ev.Kind, ev.Severity, ev.MachineOpen, ev.At); err != nil {
+		if err := counts.RecordEvent(ctx, db, msg, ev); err != nil {
 			return false, fmt.Errorf("count %s event %s: %w", ev.Kind, ev.ID, err)
 		}
 	}
 	return true, nil
-}
-
-// KPIMessage is what the engagement rollups need of a message row.
-func KPIMessage(m *outbox.Message) kpi.Message {
-	at := m.CreatedAt
-	if m.SentAt != nil {
-		at = *m.SentAt
-	}
-	return kpi.Message{PK: m.PK, SentAt: at, Dims: outbox.KPIDims(m)}
 }
 
 func findMessage(ctx context.Context, db bun.IDB, ev mail.Event) (*outbox.Message, error) {
@@ -252,6 +251,9 @@ type Poller struct {
 	Clock    clock.Clock
 	Logger   *slog.Logger
 	Interval time.Duration
+	// Events counts each recorded event (the engagement rollups). Nil
+	// counts nothing.
+	Events EventRecorder
 	// Lag keeps the poll this far behind now, so that events still being
 	// indexed by the provider are read on a later pass. Default 5 minutes.
 	Lag time.Duration
@@ -305,7 +307,7 @@ func (p *Poller) Poll(ctx context.Context) (int, error) {
 	}
 	n := 0
 	if err := p.Source.PollEvents(ctx, begin, end, func(ev mail.Event) error {
-		ok, err := Record(ctx, p.DB, p.Clock.Now(), ev)
+		ok, err := Record(ctx, p.DB, p.Clock.Now(), ev, p.Events)
 		if ok {
 			n++
 		}
