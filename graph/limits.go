@@ -197,3 +197,29 @@ func countAliases(set ast.SelectionSet, seen map[string]bool) int {
 	}
 	return n
 }
+
+// serviceSDL lets an operation that asks only for _service (the SDL a
+// federation gateway composes with) through when introspection is off: the
+// SDL is public by design, while __schema and __type stay refused.
+type serviceSDL struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = serviceSDL{}
+
+func (serviceSDL) ExtensionName() string                   { return "ServiceSDL" }
+func (serviceSDL) Validate(graphql.ExecutableSchema) error { return nil }
+func (serviceSDL) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || len(oc.Operation.SelectionSet) == 0 {
+		return nil
+	}
+	for _, sel := range oc.Operation.SelectionSet {
+		f, ok := sel.(*ast.Field)
+		if !ok || (f.Name != "_service" && f.Name != "__typename") {
+			return nil
+		}
+	}
+	oc.DisableIntrospection = false
+	return nil
+}

@@ -47,6 +47,8 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.SetQueryCache(graphql.NoCache[*ast.QueryDocument]{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(serviceSDL{})
 	}
 	if opts.MaxTokens > 0 {
 		srv.SetParserTokenLimit(opts.MaxTokens)
