@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
 )
 
 // An anonymous subscribe for a known address changes nothing of the
@@ -70,4 +72,30 @@ func TestProductionSettingsServeTheSDL(t *testing.T) {
 	cmd.Dir = "../e2e/federation"
 	outb, err := cmd.CombinedOutput()
 	require.NoError(t, err, "composition failed:\n%s", outb)
+}
+
+// A customer token cannot send the events Refrain writes itself (an order,
+// a segment entry, a lifecycle change); an admin write key can.
+func TestReservedEventTypesNeedAnAdminKey(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		e := newEnv(t, db, nil)
+		_, _, err := customer.Upsert(context.Background(), db, t0, customer.Profile{ExternalID: ptr("gid://shopify/Customer/7"),
+			ExternalSource: ptr("shopify"), Email: ptr("eve@example.com")})
+		require.NoError(t, err)
+		tok := e.customerToken("gid://shopify/Customer/7", time.Hour, testJWTSecret)
+		track := func(bearer, typ string) string {
+			res := e.do(bearer, `mutation { refrain { trackEvent(input: {customerId: "gid://shopify/Customer/7", type: "`+typ+`"}) { userErrors { message } } } }`, nil)
+			require.Empty(t, res.Errors, "%+v", res.Errors)
+			return string(res.Data)
+		}
+		for _, typ := range []string{"cart.abandoned", "order.created", "lifecycle.stage_changed", "segment.entered", "email.clicked", "scenario.exited"} {
+			require.Contains(t, track(tok, typ), "written by Refrain itself", typ)
+		}
+		require.NotContains(t, track(tok, "viewed_size_guide"), "written by Refrain")
+		require.Contains(t, track(testBootstrapKey, "order.created"), `"userErrors":[]`)
+		var n int
+		require.NoError(t, db.NewSelect().Table("customer_events").ColumnExpr("count(*)").
+			Where("type IN (?)", bun.In([]string{"cart.abandoned", "lifecycle.stage_changed", "segment.entered"})).Scan(context.Background(), &n))
+		require.Zero(t, n)
+	})
 }
