@@ -77,6 +77,11 @@ func (r *refrainMutationResolver) TrackEvent(ctx context.Context, obj *model.Nam
 		if input.Email != nil {
 			return nil, errForbidden()
 		}
+		if customer.IsReservedEventType(input.Type) {
+			payload.UserErrors = append(payload.UserErrors, userError("event type "+input.Type+" is written by Refrain itself; a customer token cannot send it",
+				model.UserErrorCodeInvalid, "input", "type"))
+			return payload, nil
+		}
 		self, err := r.selfCustomer(ctx, p, true)
 		if err != nil {
 			return nil, err

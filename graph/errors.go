@@ -107,6 +107,9 @@ func ErrorPresenter(logger *slog.Logger) graphql.ErrorPresenterFunc {
 			// gqlgen's own refusal when introspection is turned off.
 			out.Message = "introspection is disabled on this server"
 			setCode(out, "INTROSPECTION_DISABLED")
+		case errors.Is(err, context.DeadlineExceeded):
+			out.Message = "the request ran past its deadline (REFRAIN_REQUEST_TIMEOUT): storage is slow or locked"
+			setCode(out, "TIMEOUT")
 		case errors.Is(err, context.Canceled):
 			out.Message = "request cancelled"
 			setCode(out, CodeInternal)

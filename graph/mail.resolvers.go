@@ -113,7 +113,11 @@ func (r *refrainMutationResolver) Subscribe(ctx context.Context, obj *model.Name
 		}
 		return payload, nil
 	}
-	if err := r.subscribeHygiene(ctx, res.Customer.PK, ptr.Deref(input.Ref)); err != nil {
+	ref := ptr.Deref(input.Ref)
+	if !res.Created {
+		ref = "" // an anonymous caller never links a known customer to a referrer
+	}
+	if err := r.subscribeHygiene(ctx, res.Customer.PK, ref); err != nil {
 		return nil, err
 	}
 	payload.State = consentStateOf(res.State)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -11,9 +12,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/gqlerror"
-
-	"github.com/refrain-dev/refrain/graph/model"
 )
 
 // ServerOptions configures the GraphQL handler.
@@ -22,9 +20,17 @@ type ServerOptions struct {
 	Introspection bool
 	// MaxDepth is the deepest selection allowed, not counting introspection fields.
 	MaxDepth int
-	// MaxComplexity is the highest complexity allowed: each field counts 1
-	// and connection fields multiply their children by first.
+	// MaxComplexity is the highest complexity allowed (see Complexity):
+	// each field counts 1 and every list multiplies its children by its size.
 	MaxComplexity int
+	// MaxAliases is the most aliased fields an operation may have.
+	MaxAliases int
+	// MaxTokens caps the tokens the parser reads, before any validation.
+	MaxTokens int
+	// KnownOperations are the operation names reported to Observe as they
+	// are; any other name is reported as "other", so callers never choose
+	// a metric label.
+	KnownOperations []string
 	// Observe, when set, is told of every operation: its name, type, duration
 	// and number of errors. The plugin turns it into Prometheus metrics.
 	Observe func(name, opType string, took time.Duration, errors int)
@@ -34,19 +40,6 @@ type ServerOptions struct {
 // NewServer builds the GraphQL handler over the real executable schema.
 func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	cfg := Config{Resolvers: r, Directives: Directives()}
-	pageCost := func(child int, first *int) int {
-		n := 20
-		if first != nil && *first > 0 {
-			n = *first
-		}
-		return 1 + child*n
-	}
-	cfg.Complexity.RefrainQuery.Customers = func(child int, first *int, _ *string, _ *model.CustomerFilter) int {
-		return pageCost(child, first)
-	}
-	cfg.Complexity.Customer.Events = func(child int, first *int, _ *string, _ *string) int {
-		return pageCost(child, first)
-	}
 	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -54,13 +47,13 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 	srv.SetQueryCache(graphql.NoCache[*ast.QueryDocument]{})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(serviceSDL{})
 	}
-	if opts.MaxComplexity > 0 {
-		srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	if opts.MaxTokens > 0 {
+		srv.SetParserTokenLimit(opts.MaxTokens)
 	}
-	if opts.MaxDepth > 0 {
-		srv.Use(depthLimit{max: opts.MaxDepth})
-	}
+	srv.Use(requestLimits{maxComplexity: opts.MaxComplexity, maxDepth: opts.MaxDepth, maxAliases: opts.MaxAliases})
 	// Every operation gets a request id (errors shown as internal carry it),
 	// its own dataloaders, and its own batch, shared by the stats fields of
 	// the operation.
@@ -72,13 +65,12 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 			start := time.Now()
 			resp := next(ctx)
-			name, typ := "", ""
+			name, typ := "other", ""
 			if graphql.HasOperationContext(ctx) {
 				oc := graphql.GetOperationContext(ctx)
-				name = oc.OperationName
 				if oc.Operation != nil {
 					typ = string(oc.Operation.Operation)
-					if name == "" {
+					if slices.Contains(opts.KnownOperations, oc.Operation.Name) {
 						name = oc.Operation.Name
 					}
 				}
@@ -101,30 +93,6 @@ func NewServer(r *Resolver, opts ServerOptions) *handler.Server {
 		return fmt.Errorf("internal error")
 	})
 	return srv
-}
-
-// depthLimit refuses operations whose selections nest deeper than max.
-// Introspection fields are not counted: GraphiQL's own schema query nests
-// deeply through ofType and would otherwise be refused.
-type depthLimit struct{ max int }
-
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationContextMutator
-} = depthLimit{}
-
-func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
-func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
-func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
-		return nil
-	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, 0, map[string]bool{}); depth > d.max {
-		err := gqlerror.Errorf("operation is %d levels deep, more than the limit of %d", depth, d.max)
-		err.Extensions = map[string]any{"code": "QUERY_TOO_DEEP"}
-		return err
-	}
-	return nil
 }
 
 func selectionDepth(set ast.SelectionSet, depth int, seen map[string]bool) int {

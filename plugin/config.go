@@ -41,7 +41,7 @@ type Config struct {
 	// QueryMaxDepth is the deepest selection a GraphQL operation may have.
 	QueryMaxDepth int `env:"REFRAIN_QUERY_MAX_DEPTH" yaml:"query_max_depth" default:"12" doc:"maximum GraphQL selection depth"`
 	// QueryMaxComplexity is the highest complexity score a GraphQL operation may have.
-	QueryMaxComplexity int `env:"REFRAIN_QUERY_MAX_COMPLEXITY" yaml:"query_max_complexity" default:"5000" doc:"maximum GraphQL complexity (each field 1, lists multiplied by first)"`
+	QueryMaxComplexity int `env:"REFRAIN_QUERY_MAX_COMPLEXITY" yaml:"query_max_complexity" default:"20000" doc:"maximum GraphQL complexity (each field 1, every list multiplies its children by its page size or bound)"`
 
 	// AdminAPIKey is an optional bootstrap key with every scope.
 	AdminAPIKey string `env:"REFRAIN_ADMIN_API_KEY" yaml:"admin_api_key" default:"" doc:"optional bootstrap admin key with every scope (like a master key); at least 32 characters" secret:"true"`
@@ -71,6 +71,7 @@ type Config struct {
 	MetricsConfig
 	PressureConfig
 	SegmentConfig
+	LimitsConfig
 }
 
 // settingField is one leaf setting: its struct field and its value.
@@ -279,5 +280,6 @@ func (c Config) Validate() error {
 	errs = append(errs, c.MetricsConfig.validate()...)
 	errs = append(errs, c.PressureConfig.validate()...)
 	errs = append(errs, c.SegmentConfig.validate()...)
+	errs = append(errs, c.LimitsConfig.validate()...)
 	return errors.Join(errs...)
 }

@@ -317,7 +317,7 @@ func TestOperationalRoutes(t *testing.T) {
 		code, body = get("/metrics")
 		require.Equal(t, http.StatusOK, code)
 		for _, want := range []string{`refrain_http_requests_total{method="POST",route="/graphql",status="200"} 1`,
-			`refrain_graphql_errors_total{operation="anonymous"} 1`, `go_sql_max_open_connections{db_name="refrain"}`} {
+			`refrain_graphql_errors_total{operation="other"} 1`, `go_sql_max_open_connections{db_name="refrain"}`} {
 			require.True(t, strings.Contains(body, want), "metrics lack %s", want)
 		}
 		code, body = get("/graphql", "Accept", "text/html")

@@ -42,6 +42,7 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 	p.setupMetrics()
 	gql := graph.NewServer(p.resolver, graph.ServerOptions{
 		Introspection: p.cfg.Introspection, MaxDepth: p.cfg.QueryMaxDepth, MaxComplexity: p.cfg.QueryMaxComplexity,
+		MaxAliases: p.cfg.QueryMaxAliases, MaxTokens: p.cfg.QueryMaxTokens, KnownOperations: []string{"Dashboard"}, // the dashboard's; others are "other"
 		Observe: p.metrics.observeGraphQL, Logger: p.logger,
 	})
 	var graphiql http.Handler
@@ -56,6 +57,11 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 			graphiql.ServeHTTP(w, r)
 			return
 		}
+		if r.ContentLength > p.cfg.GraphQLMaxBody {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "request body too large (REFRAIN_GRAPHQL_MAX_BODY)"})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, p.cfg.GraphQLMaxBody)
 		api.ServeHTTP(w, r)
 	}))
 	route("GET /healthz", "/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -66,7 +72,18 @@ func (p *Plugin) buildHandler(ctx context.Context) (http.Handler, error) {
 	route("/", "other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no route for " + r.Method + " " + r.URL.Path})
 	}))
-	return recoverer(p, mux), nil
+	return recoverer(p, withDeadline(p.cfg.RequestTimeout, mux)), nil
+}
+
+// withDeadline gives every request a deadline: its context, which the
+// server also cancels when the client leaves, ends after d, and with it the
+// database calls made for the request.
+func withDeadline(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // readyz answers 200 when the database answers and every migration is

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -257,9 +258,14 @@ func TestDoubleOptInEndToEnd(t *testing.T) {
 		require.NotEqual(t, unsub, forged)
 		require.Equal(t, http.StatusNotFound, e.httpDo("POST", "/u/"+forged, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click", nil).Code)
 
-		// RFC 8058 one-click unsubscription.
-		post = e.httpDo("POST", "/u/"+unsub, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click", nil)
-		require.Equal(t, http.StatusOK, post.Code)
+		// RFC 8058 one-click unsubscription, posted as multipart/form-data
+		// as in the example of RFC 8058 section 8.1.
+		var mp strings.Builder
+		mw := multipart.NewWriter(&mp)
+		require.NoError(t, mw.WriteField("List-Unsubscribe", "One-Click"))
+		require.NoError(t, mw.Close())
+		post = e.httpDo("POST", "/u/"+unsub, mw.FormDataContentType(), mp.String(), nil)
+		require.Equal(t, http.StatusOK, post.Code, post.Body.String())
 		ann = e.customerByEmail("ann@example.com")
 		require.Equal(t, "UNSUBSCRIBED", ann.Consent.State)
 		require.Equal(t, "one_click", ann.Consent.Proof["method"])

@@ -35,7 +35,7 @@ func newMetrics(db *sql.DB) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
 		GraphQLOps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "refrain_graphql_operations_total", Help: "GraphQL operations by operation name and type.",
+			Name: "refrain_graphql_operations_total", Help: "GraphQL operations by type and operation name (the dashboard's, else other).",
 		}, []string{"operation", "type"}),
 		GraphQLErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "refrain_graphql_errors_total", Help: "Errors returned in GraphQL responses, by operation name.",
@@ -58,9 +58,6 @@ func newMetrics(db *sql.DB) *Metrics {
 
 // observeGraphQL records one GraphQL operation.
 func (m *Metrics) observeGraphQL(name, opType string, took time.Duration, errs int) {
-	if name == "" {
-		name = "anonymous"
-	}
 	if opType == "" {
 		opType = "invalid"
 	}

@@ -219,7 +219,8 @@ func (p *Plugin) Serve(ctx context.Context) error {
 	if err := p.Start(ctx); err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: p.cfg.Listen, Handler: p.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: p.cfg.Listen, Handler: p.handler, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: p.cfg.HTTPReadTimeout, IdleTimeout: p.cfg.HTTPIdleTimeout}
 	errc := make(chan error, 2)
 	// The workers outlive ctx until the server has stopped taking requests.
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))

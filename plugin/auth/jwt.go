@@ -127,6 +127,8 @@ func NewJWTVerifier(opts JWTOptions) (*JWTVerifier, error) {
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(clk.Now),
 		jwt.WithExpirationRequired(),
+		// A token issued in the future (beyond the leeway) is refused.
+		jwt.WithIssuedAt(),
 	}
 	if opts.Issuer != "" {
 		popts = append(popts, jwt.WithIssuer(opts.Issuer))

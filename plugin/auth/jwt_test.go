@@ -395,3 +395,18 @@ func TestVerifyReadsCustomerClaim(t *testing.T) {
 	_, err = v.Verify(ctx, sign(t, jwt.SigningMethodHS256, "", testSecret, noSub))
 	require.ErrorIs(t, err, auth.ErrTokenInvalid)
 }
+
+// A token issued in the future, beyond the clock skew, is refused.
+func TestVerifyRejectsTokensIssuedInTheFuture(t *testing.T) {
+	v := newHSVerifier(t, nil)
+	future := claimsFor("c1")
+	future["iat"] = t0.Add(time.Hour).Unix()
+	future["exp"] = t0.Add(2 * time.Hour).Unix()
+	_, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodHS256, "", testSecret, future))
+	require.ErrorIs(t, err, auth.ErrTokenInvalid)
+
+	skewed := claimsFor("c1")
+	skewed["iat"] = t0.Add(20 * time.Second).Unix()
+	_, err = v.Verify(t.Context(), sign(t, jwt.SigningMethodHS256, "", testSecret, skewed))
+	require.NoError(t, err, "30 s of clock skew are tolerated")
+}

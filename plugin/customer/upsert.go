@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -244,6 +245,21 @@ func ValidateEventType(t string) error {
 		}
 	}
 	return nil
+}
+
+// ReservedEventFamilies are the families (the part of a type before its
+// first dot) of the events Refrain itself writes: commerce, lifecycle,
+// segments, mail and consent, scenarios, and the customer record. A
+// customer token may not send them; an admin key with the write scope may.
+func ReservedEventFamilies() []string {
+	return []string{"order", "cart", "checkout", "product", "refund", "fulfillment", "lifecycle", "segment",
+		"email", "newsletter", "consent", "mail", "scenario", "customer", "loyalty", "privacy"}
+}
+
+// IsReservedEventType reports whether t belongs to a ReservedEventFamilies family.
+func IsReservedEventType(t string) bool {
+	family, _, _ := strings.Cut(t, ".")
+	return slices.Contains(ReservedEventFamilies(), family)
 }
 
 // AppendEvent adds an event to a customer's log. With an idempotency key

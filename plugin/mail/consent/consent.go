@@ -150,13 +150,19 @@ type SubscribeResult struct {
 	State customer.ConsentState
 	// Confirmation is the confirmation mail, when one was enqueued.
 	Confirmation *outbox.Message
+	// Created is true when the address was new. The caller of Subscribe is
+	// anonymous, so anything it would attach to a customer (a referral)
+	// applies only then.
+	Created bool
 }
 
 // Subscribe records a subscription request with its proof and, under
 // double opt-in, sets consent pending and enqueues the confirmation mail
 // with a signed, expiring link; under single opt-in it subscribes at once.
 // A customer already subscribed is left as is (and gets no mail), but the
-// answer is the same, so the form does not reveal who is subscribed.
+// answer is the same, so the form does not reveal who is subscribed. The
+// caller is anonymous: a known address keeps its profile (name, locale),
+// and only the consent that double opt-in records changes.
 func (s *Service) Subscribe(ctx context.Context, db *bun.DB, req Request, in SubscribeInput) (SubscribeResult, error) {
 	now := s.o.Clock.Now()
 	norm, err := customer.NormalizeEmail(in.Email)
@@ -186,18 +192,28 @@ func (s *Service) Subscribe(ctx context.Context, db *bun.DB, req Request, in Sub
 				}
 			}
 		}
-		prof := customer.Profile{Email: &norm, Source: customer.SourceOnline}
-		if in.FirstName != "" {
-			prof.FirstName = &in.FirstName
-		}
-		if in.Locale != "" {
-			prof.Locale = &in.Locale
-		}
-		c, _, err := customer.Upsert(ctx, tx, now, prof)
-		if err != nil {
+		c, err := customer.GetByEmail(ctx, tx, norm)
+		switch {
+		case errors.Is(err, customer.ErrNotFound):
+			prof := customer.Profile{Email: &norm, Source: customer.SourceOnline}
+			if in.FirstName != "" {
+				prof.FirstName = &in.FirstName
+			}
+			if in.Locale != "" {
+				prof.Locale = &in.Locale
+			}
+			c, res.Created, err = customer.Upsert(ctx, tx, now, prof)
+			if err != nil {
+				return err
+			}
+		case err != nil:
 			return err
 		}
 		res.Customer = c
+		locale := in.Locale
+		if !res.Created && c.Locale != nil {
+			locale = *c.Locale
+		}
 		if c.ConsentState == customer.ConsentSubscribed {
 			res.State = customer.ConsentPending
 			if !s.o.DoubleOptIn {
@@ -230,7 +246,7 @@ func (s *Service) Subscribe(ctx context.Context, db *bun.DB, req Request, in Sub
 		// form is posted.
 		key := "subscription-confirm:" + strconv.FormatInt(c.PK, 10) + ":" + strconv.FormatInt(now.Unix()/600, 10)
 		m, _, err := s.o.Outbox.Enqueue(ctx, tx, outbox.EnqueueInput{CustomerPK: c.PK, Template: ConfirmTemplate,
-			Kind: mail.KindTransactional, Locale: in.Locale, Values: map[string]string{"confirm_url": s.o.Outbox.LinkURL(token)},
+			Kind: mail.KindTransactional, Locale: locale, Values: map[string]string{"confirm_url": s.o.Outbox.LinkURL(token)},
 			Program: "subscription", Step: "confirm", IdempotencyKey: key})
 		if err != nil {
 			return err

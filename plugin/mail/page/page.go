@@ -164,6 +164,13 @@ func (h *Links) act(w http.ResponseWriter, r *http.Request, token string, purpos
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
 	}
+	// RFC 8058's own example posts multipart/form-data, which ParseForm skips.
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		if err := r.ParseMultipartForm(64 << 10); err != nil {
+			http.Error(w, "bad form", http.StatusBadRequest)
+			return
+		}
+	}
 	req := RequestOf(r)
 	if r.PostForm.Get("List-Unsubscribe") == "One-Click" {
 		// RFC 8058: the mailbox provider posts this on the person's behalf.
