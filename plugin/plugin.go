@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Plugin, error) {
 	}
 	p := &Plugin{cfg: cfg, logger: o.logger, clock: o.clock, http: o.http, db: o.db}
 	if p.db == nil {
-		db, err := store.Open(ctx, cfg.DatabaseURL, &store.Options{MaxOpenConns: cfg.DatabaseMaxConns})
+		db, err := store.Open(ctx, cfg.DatabaseURL, cfg.storeOptions())
 		if err != nil {
 			return nil, fmt.Errorf("open database (REFRAIN_DATABASE_URL): %w", err)
 		}
@@ -140,11 +140,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Plugin, error) {
 }
 
 func (p *Plugin) migrate(ctx context.Context) error {
-	m, err := store.NewMigrator(p.db)
-	if err != nil {
-		return err
-	}
-	applied, err := m.Up(ctx)
+	applied, err := migrateUp(ctx, p.db, p.cfg)
 	if err != nil {
 		return err
 	}
