@@ -225,12 +225,12 @@ func newApp(env *cliEnv) *cli.Command {
 		Description: "Start with refrain demo (a generated store to look at) or refrain serve (the service).\n" +
 			"Settings come from REFRAIN_* environment variables (refrain config lists them) and an\n" +
 			"optional --config YAML file.",
-		Writer:          env.stdout,
-		ErrWriter:       env.stderr,
-		HideVersion:     true,
-		Commands:        cmds,
-		OnUsageError:    onUsageError,
-		ExitErrHandler:  func(context.Context, *cli.Command, error) {},
+		Writer:         env.stdout,
+		ErrWriter:      env.stderr,
+		HideVersion:    true,
+		Commands:       cmds,
+		OnUsageError:   onUsageError,
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.NArg() == 0 {
 				return cli.ShowRootCommandHelp(cmd)

@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v3"
 )
 
-
 // cmdPressure runs `refrain pressure forecast`.
 func cmdPressure(ctx context.Context, env *cliEnv, cmd *cli.Command) error {
 	fromS, toS := cmd.String("from"), cmd.String("to")
