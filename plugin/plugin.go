@@ -57,6 +57,7 @@ type Plugin struct {
 	clock   clock.Clock
 	http    *http.Client
 	metrics *Metrics
+	ops     *opsMetrics
 	handler http.Handler
 	// resolver is the GraphQL resolver; setup functions add their services to it.
 	resolver *graph.Resolver
@@ -129,6 +130,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Plugin, error) {
 		}
 	}
 	p.metrics = newMetrics(p.db.DB)
+	p.ops = registerOpsMetrics(p.metrics, p.db, p.clock, p.logger)
 	p.resolver = &graph.Resolver{DB: p.db, Clock: p.clock, Logger: p.logger, Version: Version}
 	h, err := p.buildHandler(ctx)
 	if err != nil {
