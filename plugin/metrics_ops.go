@@ -182,4 +182,3 @@ func ageSeconds(now, t time.Time) float64 {
 	}
 	return now.Sub(t).Seconds()
 }
-
