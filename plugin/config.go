@@ -69,8 +69,6 @@ type Config struct {
 	LogFormat string `env:"REFRAIN_LOG_FORMAT" yaml:"log_format" default:"auto" doc:"json, text, or auto (text on a terminal, JSON otherwise)"`
 	// ShutdownTimeout bounds the graceful shutdown that finishes requests in flight.
 	ShutdownTimeout time.Duration `env:"REFRAIN_SHUTDOWN_TIMEOUT" yaml:"shutdown_timeout" default:"30s" doc:"how long SIGTERM waits for requests in flight"`
-	// TraceEndpoint, when set, sends OpenTelemetry traces over OTLP/HTTP to this address.
-	TraceEndpoint string `env:"REFRAIN_TRACE_ENDPOINT" yaml:"trace_endpoint" default:"" doc:"OTLP/HTTP address that receives OpenTelemetry traces, such as http://localhost:4318 (empty: tracing off)"`
 
 	// Each domain's settings, declared in its own config_<domain>.go.
 	StorefrontConfig
@@ -258,11 +256,6 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseSchema != "" && !validSchemaName(c.DatabaseSchema) {
 		bad("REFRAIN_DATABASE_SCHEMA", "must be a lowercase identifier (letters, digits, _), got %q", c.DatabaseSchema)
-	}
-	if c.TraceEndpoint != "" {
-		if u, err := url.Parse(c.TraceEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("REFRAIN_TRACE_ENDPOINT", "must be an absolute http(s) URL, got %q", c.TraceEndpoint)
-		}
 	}
 	if c.DatabaseMaxConns < 1 {
 		bad("REFRAIN_DATABASE_MAX_CONNS", "must be at least 1, got %d", c.DatabaseMaxConns)

@@ -92,13 +92,10 @@ func TestUnknownEnvNamesTheClosestSetting(t *testing.T) {
 	}, got)
 }
 
-func TestConfigDatabaseSchemaAndTraceEndpoint(t *testing.T) {
-	c, err := plugin.LoadConfig("", []string{"REFRAIN_DATABASE_SCHEMA=refrain", "REFRAIN_TRACE_ENDPOINT=http://otel:4318"})
+func TestConfigDatabaseSchema(t *testing.T) {
+	c, err := plugin.LoadConfig("", []string{"REFRAIN_DATABASE_SCHEMA=refrain"})
 	require.NoError(t, err)
 	require.Equal(t, "refrain", c.DatabaseSchema)
-	require.Equal(t, "http://otel:4318", c.TraceEndpoint)
 	_, err = plugin.LoadConfig("", []string{`REFRAIN_DATABASE_SCHEMA=Bad"Name`})
 	require.ErrorContains(t, err, "setting REFRAIN_DATABASE_SCHEMA")
-	_, err = plugin.LoadConfig("", []string{"REFRAIN_TRACE_ENDPOINT=otel:4318"})
-	require.ErrorContains(t, err, "setting REFRAIN_TRACE_ENDPOINT")
 }
