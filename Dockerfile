@@ -4,7 +4,7 @@
 #
 #   CGO_ENABLED=0 go build -trimpath -ldflags=-s -o dist/refrain ./cmd/refrain
 #   mkdir -p dist/data
-#   docker build -t refrain .        # or: buildah bud --isolation chroot -t refrain .
+#   docker build -t refrain .        # or: buildah bud --format docker -t refrain .
 #
 # The binary needs no libc (SQLite is pure Go) and carries its own CA roots
 # (golang.org/x/crypto/x509roots/fallback) for Mailgun, store APIs and JWKS.
