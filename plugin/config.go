@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/refrain-dev/refrain/plugin/pressure"
 )
 
 // Config is every setting of Refrain. Defaults come first, then the optional
@@ -27,6 +29,11 @@ type Config struct {
 	// DatabaseURL selects the database: postgres://... for PostgreSQL, or
 	// sqlite:PATH (or a bare path) for the embedded SQLite database.
 	DatabaseURL string `env:"REFRAIN_DATABASE_URL" yaml:"database_url" default:"sqlite:refrain.db" doc:"postgres://user@host:5432/db for PostgreSQL, or sqlite:PATH for the embedded SQLite file"`
+	// DatabaseSchema is the PostgreSQL schema Refrain keeps its tables in,
+	// created if missing; empty means the connection's default (public).
+	DatabaseSchema string `env:"REFRAIN_DATABASE_SCHEMA" yaml:"database_schema" default:"" doc:"PostgreSQL schema of Refrain's own, created if missing (empty: the connection's default, usually public)"`
+	// DatabaseSharedSchema lets migrations create tables beside tables Refrain did not create.
+	DatabaseSharedSchema bool `env:"REFRAIN_DATABASE_SHARED_SCHEMA" yaml:"database_shared_schema" default:"false" doc:"let migrate and serve create Refrain's tables in a schema (or SQLite file) that holds tables of another application"`
 	// DatabaseMaxConns caps the PostgreSQL connection pool (SQLite uses one connection).
 	DatabaseMaxConns int `env:"REFRAIN_DATABASE_MAX_CONNS" yaml:"database_max_conns" default:"20" doc:"PostgreSQL connection pool size"`
 	// AutoMigrate applies pending migrations at start, under a lock.
@@ -185,9 +192,9 @@ func LoadConfig(path string, environ []string) (Config, error) {
 func setField(f reflect.Value, s string) error {
 	switch f.Interface().(type) {
 	case time.Duration:
-		d, err := time.ParseDuration(strings.TrimSpace(s))
+		d, err := pressure.ParseDuration(s)
 		if err != nil {
-			return fmt.Errorf("%q is not a duration (examples: 30s, 5m, 1h)", s)
+			return fmt.Errorf("%q is not a duration (examples: 30s, 5m, 1h, 365d)", s)
 		}
 		f.SetInt(int64(d))
 		return nil
@@ -219,6 +226,20 @@ func setField(f reflect.Value, s string) error {
 	return nil
 }
 
+// validSchemaName reports whether s is what REFRAIN_DATABASE_SCHEMA
+// accepts: an identifier that needs no quoting in PostgreSQL.
+func validSchemaName(s string) bool {
+	if s == "" || len(s) > 63 || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks every setting and names the first one that is wrong.
 func (c Config) Validate() error {
 	var errs []error
@@ -233,6 +254,9 @@ func (c Config) Validate() error {
 	} else if strings.Contains(c.DatabaseURL, "://") && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
 		!strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.HasPrefix(c.DatabaseURL, "sqlite://") {
 		bad("REFRAIN_DATABASE_URL", "unsupported scheme: use postgres://..., sqlite:PATH or a file path")
+	}
+	if c.DatabaseSchema != "" && !validSchemaName(c.DatabaseSchema) {
+		bad("REFRAIN_DATABASE_SCHEMA", "must be a lowercase identifier (letters, digits, _), got %q", c.DatabaseSchema)
 	}
 	if c.DatabaseMaxConns < 1 {
 		bad("REFRAIN_DATABASE_MAX_CONNS", "must be at least 1, got %d", c.DatabaseMaxConns)

@@ -64,3 +64,38 @@ func TestSettingsAreDocumented(t *testing.T) {
 		seen[s.Env] = true
 	}
 }
+
+// TestConfigDurationsAcceptDays: every duration setting takes days, as
+// scenario files do, from the environment and from the file.
+func TestConfigDurationsAcceptDays(t *testing.T) {
+	c, err := plugin.LoadConfig("", []string{"REFRAIN_ATTRIBUTION_CLICK_WINDOW=7d", "REFRAIN_SHUTDOWN_TIMEOUT=1d"})
+	require.NoError(t, err)
+	require.Equal(t, 7*24*time.Hour, c.AttributionClickWindow)
+	require.Equal(t, 24*time.Hour, c.ShutdownTimeout)
+	file := filepath.Join(t.TempDir(), "refrain.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("attribution_open_window: 365d\n"), 0o600))
+	c, err = plugin.LoadConfig(file, nil)
+	require.NoError(t, err)
+	require.Equal(t, 365*24*time.Hour, c.AttributionOpenWindow)
+	_, err = plugin.LoadConfig("", []string{"REFRAIN_SHUTDOWN_TIMEOUT=ad"})
+	require.ErrorContains(t, err, `setting REFRAIN_SHUTDOWN_TIMEOUT: "ad" is not a duration (examples: 30s, 5m, 1h, 365d)`)
+}
+
+// TestUnknownEnvNamesTheClosestSetting: a misspelt variable is reported
+// with the setting it was probably meant to be; test variables are not.
+func TestUnknownEnvNamesTheClosestSetting(t *testing.T) {
+	got := plugin.UnknownEnv([]string{"REFRAIN_PRESURE_CAP=3", "REFRAIN_LISTEN=:80", "PATH=/bin",
+		"REFRAIN_TEST_POSTGRES_URL=postgres://x", "REFRAIN_COMPLETELY_DIFFERENT_THING=1"})
+	require.Equal(t, []string{
+		"REFRAIN_COMPLETELY_DIFFERENT_THING is not a setting: it is ignored",
+		"REFRAIN_PRESURE_CAP is not a setting: it is ignored (did you mean REFRAIN_PRESSURE_CAP?)",
+	}, got)
+}
+
+func TestConfigDatabaseSchema(t *testing.T) {
+	c, err := plugin.LoadConfig("", []string{"REFRAIN_DATABASE_SCHEMA=refrain"})
+	require.NoError(t, err)
+	require.Equal(t, "refrain", c.DatabaseSchema)
+	_, err = plugin.LoadConfig("", []string{`REFRAIN_DATABASE_SCHEMA=Bad"Name`})
+	require.ErrorContains(t, err, "setting REFRAIN_DATABASE_SCHEMA")
+}

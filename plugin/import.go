@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,9 @@ import (
 type ImportOptions struct {
 	// DryRun reports what would change without writing.
 	DryRun bool
+	// Partial accepts rejected rows: without it ImportCustomers returns
+	// ErrRowsRejected when any row is rejected (after importing the others).
+	Partial bool
 	// Name is the file name, recorded in consent proof.
 	Name string
 	// Stdout receives the summary; Stderr the progress display.
@@ -55,8 +59,23 @@ func ImportCustomers(ctx context.Context, cfg Config, r io.Reader, opts ImportOp
 			fmt.Fprintf(opts.Stdout, "%d rows held an erased address: erased again and suppressed\n", n)
 		}
 	}
-	return writeImportReport(opts.Stdout, rep)
+	if err := writeImportReport(opts.Stdout, rep); err != nil {
+		return err
+	}
+	if rep.Skipped > 0 && !opts.Partial {
+		done := "the other rows were imported"
+		if opts.DryRun {
+			done = "nothing was written"
+		}
+		return fmt.Errorf("%w: %d of %d rows (listed above); %s. Fix them and import the file again "+
+			"(rows already imported stay unchanged), or give --partial to accept the rejections", ErrRowsRejected, rep.Skipped, rep.Rows, done)
+	}
+	return nil
 }
+
+// ErrRowsRejected is returned by ImportCustomers when rows were rejected and
+// ImportOptions.Partial is not set.
+var ErrRowsRejected = errors.New("rows rejected")
 
 func writeImportReport(w io.Writer, rep csvimport.Report) error {
 	if w == nil {

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -14,7 +15,7 @@ func openDB(ctx context.Context, cfg Config) (*bun.DB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, &store.Options{MaxOpenConns: cfg.DatabaseMaxConns})
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.storeOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open database (REFRAIN_DATABASE_URL): %w", err)
 	}
@@ -29,11 +30,7 @@ func openMigrated(ctx context.Context, cfg Config) (*bun.DB, error) {
 		return nil, err
 	}
 	if cfg.AutoMigrate {
-		m, err := store.NewMigrator(db)
-		if err == nil {
-			_, err = m.Up(ctx)
-		}
-		if err != nil {
+		if _, err := migrateUp(ctx, db, cfg); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -48,6 +45,10 @@ func Migrate(ctx context.Context, cfg Config, action string, w io.Writer) error 
 		return err
 	}
 	defer db.Close()
+	// Even status creates the migration tables: check before anything.
+	if err := checkOwnSchema(ctx, db, cfg); err != nil {
+		return err
+	}
 	m, err := store.NewMigrator(db)
 	if err != nil {
 		return err
@@ -91,4 +92,38 @@ func Migrate(ctx context.Context, cfg Config, action string, w io.Writer) error 
 		return fmt.Errorf("unknown migrate action %q: use up, down or status", action)
 	}
 	return nil
+}
+
+// storeOptions returns how the configured database is opened.
+func (c Config) storeOptions() *store.Options {
+	return &store.Options{MaxOpenConns: c.DatabaseMaxConns, Schema: c.DatabaseSchema}
+}
+
+// checkOwnSchema refuses a schema that holds tables of another application
+// unless REFRAIN_DATABASE_SHARED_SCHEMA allows it, and says how to go on.
+func checkOwnSchema(ctx context.Context, db *bun.DB, cfg Config) error {
+	if cfg.DatabaseSharedSchema {
+		return nil
+	}
+	if err := store.CheckOwnSchema(ctx, db); err != nil {
+		if errors.Is(err, store.ErrSharedSchema) {
+			return fmt.Errorf("%w: refusing to create Refrain's tables beside them. Give Refrain a schema of its own "+
+				"(REFRAIN_DATABASE_SCHEMA=refrain) or a database of its own, or set REFRAIN_DATABASE_SHARED_SCHEMA=true to share this one", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// migrateUp applies pending migrations after checking that the schema is
+// Refrain's, and returns the names applied.
+func migrateUp(ctx context.Context, db *bun.DB, cfg Config) ([]string, error) {
+	if err := checkOwnSchema(ctx, db, cfg); err != nil {
+		return nil, err
+	}
+	m, err := store.NewMigrator(db)
+	if err != nil {
+		return nil, err
+	}
+	return m.Up(ctx)
 }

@@ -57,6 +57,7 @@ type Plugin struct {
 	clock   clock.Clock
 	http    *http.Client
 	metrics *Metrics
+	ops     *opsMetrics
 	handler http.Handler
 	// resolver is the GraphQL resolver; setup functions add their services to it.
 	resolver *graph.Resolver
@@ -116,7 +117,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Plugin, error) {
 	}
 	p := &Plugin{cfg: cfg, logger: o.logger, clock: o.clock, http: o.http, db: o.db}
 	if p.db == nil {
-		db, err := store.Open(ctx, cfg.DatabaseURL, &store.Options{MaxOpenConns: cfg.DatabaseMaxConns})
+		db, err := store.Open(ctx, cfg.DatabaseURL, cfg.storeOptions())
 		if err != nil {
 			return nil, fmt.Errorf("open database (REFRAIN_DATABASE_URL): %w", err)
 		}
@@ -129,6 +130,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Plugin, error) {
 		}
 	}
 	p.metrics = newMetrics(p.db.DB)
+	p.ops = registerOpsMetrics(p.metrics, p.db, p.clock, p.logger)
 	p.resolver = &graph.Resolver{DB: p.db, Clock: p.clock, Logger: p.logger, Version: Version}
 	h, err := p.buildHandler(ctx)
 	if err != nil {
@@ -140,11 +142,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Plugin, error) {
 }
 
 func (p *Plugin) migrate(ctx context.Context) error {
-	m, err := store.NewMigrator(p.db)
-	if err != nil {
-		return err
-	}
-	applied, err := m.Up(ctx)
+	applied, err := migrateUp(ctx, p.db, p.cfg)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func (p *Plugin) setupMail(ctx context.Context, route func(pattern, name string,
 			return errors.New("setting REFRAIN_PUBLIC_URL: must be an https URL when Mailgun sends mail: one-click unsubscribe links (RFC 8058) must be https")
 		}
 		mg, err = mailgun.New(mailgun.Config{APIKey: cfg.MailgunAPIKey, Domain: cfg.MailgunDomain,
-			TransactionalDomain: cfg.MailgunTransactionalDomain, APIBase: cfg.MailgunAPIBase}, p.http, p.clock, p.logger)
+			TransactionalDomain: cfg.MailgunTransactionalDomain, APIBase: cfg.MailgunAPIBase}, p.ops.mailgunClient(p.http), p.clock, p.logger)
 		if err != nil {
 			return fmt.Errorf("configure Mailgun (REFRAIN_MAILGUN_*): %w", err)
 		}

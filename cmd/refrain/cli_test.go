@@ -88,19 +88,21 @@ func TestCLIImportCustomers(t *testing.T) {
 	require.NoError(t, os.WriteFile(csv, []byte("email,first_name,city\nann@example.com,Ann,Paris\nnot-an-email,Bob,Lyon\nANN@example.com,Ann,Paris\ncat@example.com,Cat,Nice\n"), 0o600))
 
 	code, out, errOut := runCLI(t, "import", "customers", csv, "--dry-run")
-	require.Zero(t, code, errOut)
+	require.Equal(t, 1, code, "a dry run fails on rejected rows too, so CI can check a file")
+	require.Contains(t, errOut, "nothing was written")
 	require.Contains(t, out, "dry run")
 	require.Contains(t, out, "would import 2")
 
 	code, out, errOut = runCLI(t, "import", "customers", csv)
-	require.Zero(t, code, errOut)
+	require.Equal(t, 1, code, "rejected rows fail the import")
+	require.Contains(t, errOut, "rows rejected: 2 of 4 rows (listed above); the other rows were imported")
 	require.Contains(t, out, "4 rows")
 	require.Contains(t, out, "imported 2, updated 0, unchanged 0, skipped 2")
 	require.Regexp(t, `3\s+not-an-email\s+`, out, "the rejected row with its line number")
 	require.Regexp(t, `4\s+ANN@example.com\s+.*duplicate`, out)
 
-	code, out, _ = runCLI(t, "import", "customers", csv)
-	require.Zero(t, code)
+	code, out, errOut = runCLI(t, "import", "customers", "--partial", csv)
+	require.Zero(t, code, errOut, "--partial accepts the rejections")
 	require.Contains(t, out, "imported 0, updated 0, unchanged 2", "a re-run changes nothing")
 
 	code, _, errOut = runCLI(t, "import", "customers", filepath.Join(dir, "missing.csv"))

@@ -12,43 +12,34 @@ import (
 	"strings"
 	"time"
 
+	"github.com/urfave/cli/v3"
+
 	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/auth"
 )
 
 // cmdDemo creates a demo store in a fresh SQLite file and serves it.
-func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
-	fs, cfgPath := newFlags("demo", env)
-	customers := fs.Int("customers", 2000, "how many customers to generate")
-	seed := fs.Uint64("seed", 1, "seed of the generator: the same seed makes the same store")
-	file := fs.String("db", "refrain-demo.db", "SQLite file to create")
-	noServe := fs.Bool("no-serve", false, "create the store, print the addresses and stop")
-	force := fs.Bool("force", false, "replace the SQLite file if it exists")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+func cmdDemo(ctx context.Context, env *cliEnv, cmd *cli.Command) error {
+	customers, seed, file := cmd.Int("customers"), cmd.Uint64("seed"), cmd.String("db")
+	noServe, force := cmd.Bool("no-serve"), cmd.Bool("force")
+	if customers < 1 {
+		return fmt.Errorf("--customers must be at least 1, not %d", customers)
 	}
-	if len(pos) != 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	if *customers < 1 {
-		return fmt.Errorf("--customers must be at least 1, not %d", *customers)
-	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(*file); err == nil {
-		if !*force {
-			return fmt.Errorf("%s exists: give --force to replace it, or --db another file", *file)
+	if _, err := os.Stat(file); err == nil {
+		if !force {
+			return fmt.Errorf("%s exists: give --force to replace it, or --db another file", file)
 		}
 		for _, suffix := range []string{"", "-wal", "-shm"} {
-			if err := os.Remove(*file + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := os.Remove(file + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 		}
 	}
-	cfg.DatabaseURL = "sqlite:" + *file
+	cfg.DatabaseURL = "sqlite:" + file
 	cfg.AutoMigrate = true
 	started := time.Now()
 	p, err := plugin.New(ctx, cfg)
@@ -56,7 +47,7 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer p.Close()
-	sum, err := seedDemo(ctx, p, DemoOptions{Customers: *customers, Seed: *seed})
+	sum, err := seedDemo(ctx, p, DemoOptions{Customers: customers, Seed: seed})
 	if err != nil {
 		return err
 	}
@@ -71,7 +62,7 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	base := baseURL(cfg.Listen)
 	w := env.stdout
 	fmt.Fprintf(w, "Demo store in %s (seed %d, %.1fs): %d customers, %d orders (%s EUR), %d carts (%d abandoned, %d about to be),\n",
-		*file, *seed, time.Since(started).Seconds(), sum.Customers, sum.Orders, money(sum.RevenueMinor), sum.Carts, sum.AbandonedCarts, sum.OpenCarts)
+		file, seed, time.Since(started).Seconds(), sum.Customers, sum.Orders, money(sum.RevenueMinor), sum.Carts, sum.AbandonedCarts, sum.OpenCarts)
 	fmt.Fprintf(w, "%d mails with %d delivery, open and click events, %d orders attributed to them, the library programs active.\n",
 		sum.Messages, sum.MessageEvents, sum.Conversions)
 	switch {
@@ -94,8 +85,8 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	fmt.Fprintf(w, "  Outbox     %s/outbox   (curl -H \"Authorization: Bearer $KEY\" %s/outbox)\n", base, base)
 	fmt.Fprintf(w, "  Admin key  %s\n", key)
 	fmt.Fprintf(w, "  A customer to look at: %s\n", sum.SampleCustomer)
-	if *noServe {
-		fmt.Fprintf(w, "\nServe it later with: REFRAIN_DATABASE_URL=sqlite:%s refrain serve\n", *file)
+	if noServe {
+		fmt.Fprintf(w, "\nServe it later with: REFRAIN_DATABASE_URL=sqlite:%s refrain serve\n", file)
 		return nil
 	}
 	fmt.Fprintln(w, "\nServing; Ctrl-C stops.")

@@ -10,6 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// CA roots compiled in, used when the system has none: the container
+	// image is FROM scratch, with no /etc/ssl, and still calls Mailgun,
+	// the stores' APIs and JWKS endpoints over TLS.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 func main() {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/urfave/cli/v3"
+
 	"github.com/refrain-dev/refrain/plugin"
 	"github.com/refrain-dev/refrain/plugin/mail/template"
 	"github.com/refrain-dev/refrain/scenarios"
@@ -15,37 +17,64 @@ import (
 	"github.com/refrain-dev/refrain/scenarios/simulate"
 )
 
-// cmdScenarios runs "scenarios validate DIR" and "scenarios simulate FILE".
-func cmdScenarios(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 {
-		return errUsage
+func scenariosCommand(env *cliEnv) *cli.Command {
+	templatesFlag := func() cli.Flag {
+		return &cli.StringFlag{Name: "templates", Usage: "`DIR` of the store's own templates, beside the built-in ones"}
 	}
-	fs, _ := newFlags("scenarios", env)
-	templatesDir := fs.String("templates", "", "directory of the store's own templates, beside the built-in ones")
-	customers := fs.Int("customers", 1000, "simulate: customers to generate")
-	days := fs.Int("days", 30, "simulate: days to run")
-	seed := fs.Uint64("seed", 1, "simulate: seed of the generated base and behaviour")
-	asJSON := fs.Bool("json", false, "simulate: print the report as JSON")
-	anniversary := fs.String("store-anniversary", "", "simulate: the store's anniversary as MM-DD")
-	pos, err := parseInterspersed(fs, args[1:])
-	if err != nil || len(pos) != 1 {
-		return errUsage
+	return &cli.Command{
+		Name: "scenarios", Usage: "check scenario files (for CI), or run one on a virtual clock",
+		UsageText: "refrain scenarios validate DIR | simulate FILE [--customers N] [--days D] [--seed S] [--json] [--templates DIR]",
+		Action:    needsSubcommand,
+		Commands: []*cli.Command{
+			{
+				Name: "validate", Usage: "check every *.yaml scenario file of a directory (exits 1 on any problem)",
+				UsageText: "refrain scenarios validate DIR [--templates DIR]",
+				Flags:     []cli.Flag{templatesFlag()},
+				Action:    action(env, 1, cmdScenariosValidate),
+			},
+			{
+				Name: "simulate", Usage: "run a scenario on a virtual clock against generated customers, sending nothing",
+				UsageText: "refrain scenarios simulate FILE [--customers N] [--days D] [--seed S] [--json] [--templates DIR]",
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "customers", Value: 1000, Usage: "customers to generate"},
+					&cli.IntFlag{Name: "days", Value: 30, Usage: "days to run"},
+					&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the generated base and behaviour"},
+					&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+					&cli.StringFlag{Name: "store-anniversary", Usage: "the store's anniversary as `MM-DD`"},
+					templatesFlag(),
+				},
+				Action: action(env, 1, cmdScenariosSimulate),
+			},
+		},
 	}
+}
+
+// scenarioTemplates loads the built-in templates and those of --templates.
+func scenarioTemplates(cmd *cli.Command) (*template.Engine, error) {
 	engine, err := template.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := engine.Load(templates.FS); err != nil {
+		return nil, fmt.Errorf("load built-in templates: %w", err)
+	}
+	if dir := cmd.String("templates"); dir != "" {
+		if err := engine.LoadDir(dir); err != nil {
+			return nil, fmt.Errorf("load templates from %s: %w", dir, err)
+		}
+	}
+	return engine, nil
+}
+
+// cmdScenariosValidate runs "scenarios validate DIR".
+func cmdScenariosValidate(_ context.Context, env *cliEnv, cmd *cli.Command) error {
+	engine, err := scenarioTemplates(cmd)
 	if err != nil {
 		return err
 	}
-	if err := engine.Load(templates.FS); err != nil {
-		return fmt.Errorf("load built-in templates: %w", err)
-	}
-	if *templatesDir != "" {
-		if err := engine.LoadDir(*templatesDir); err != nil {
-			return fmt.Errorf("load templates from %s: %w", *templatesDir, err)
-		}
-	}
 	opts := scenarios.ValidateOpts{Templates: engine, Rules: plugin.ScenarioRules()}
-	switch args[0] {
-	case "validate":
+	pos := cmd.Args().Slice()
+	{
 		files, err := plugin.ReadScenarioDir(pos[0])
 		if err != nil {
 			return err
@@ -66,13 +95,23 @@ func cmdScenarios(ctx context.Context, env *cliEnv, args []string) error {
 			return fmt.Errorf("%d of %d files have problems", bad, len(files))
 		}
 		return nil
-	case "simulate":
+	}
+}
+
+// cmdScenariosSimulate runs "scenarios simulate FILE".
+func cmdScenariosSimulate(ctx context.Context, env *cliEnv, cmd *cli.Command) error {
+	engine, err := scenarioTemplates(cmd)
+	if err != nil {
+		return err
+	}
+	pos := cmd.Args().Slice()
+	{
 		data, err := os.ReadFile(pos[0])
 		if err != nil {
 			return err
 		}
-		r, err := simulate.Run(ctx, data, simulate.Options{Customers: *customers, Days: *days, Seed: *seed,
-			Templates: engine, Rules: plugin.ScenarioRules(), StoreAnniversary: *anniversary})
+		r, err := simulate.Run(ctx, data, simulate.Options{Customers: cmd.Int("customers"), Days: cmd.Int("days"), Seed: cmd.Uint64("seed"),
+			Templates: engine, Rules: plugin.ScenarioRules(), StoreAnniversary: cmd.String("store-anniversary")})
 		if ps := scenarios.AsProblems(err); ps != nil {
 			for _, p := range ps {
 				p.File = pos[0]
@@ -83,7 +122,7 @@ func cmdScenarios(ctx context.Context, env *cliEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if cmd.Bool("json") {
 			enc := json.NewEncoder(env.stdout)
 			enc.SetIndent("", "  ")
 			return enc.Encode(r)
@@ -91,7 +130,6 @@ func cmdScenarios(ctx context.Context, env *cliEnv, args []string) error {
 		printReport(env, r)
 		return nil
 	}
-	return errUsage
 }
 
 func printReport(env *cliEnv, r *simulate.Report) {

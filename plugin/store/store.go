@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -40,6 +42,9 @@ type Options struct {
 	MaxOpenConns int
 	// SearchPath sets the PostgreSQL schema search path (tests use a schema per test).
 	SearchPath string
+	// Schema, on PostgreSQL, is a schema of Refrain's own: created if
+	// missing and put first on the search path. It overrides SearchPath.
+	Schema string
 	// Timeout bounds each PostgreSQL read and write. Default 10s; bulk loads
 	// (benchmarks) raise it.
 	Timeout time.Duration
@@ -103,8 +108,12 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*bun.DB, error) {
 			timeout = 10 * time.Second
 		}
 		connOpts := []pgdriver.Option{pgdriver.WithDSN(addr), pgdriver.WithTimeout(timeout)}
-		if opts.SearchPath != "" {
-			connOpts = append(connOpts, pgdriver.WithConnParams(map[string]any{"search_path": opts.SearchPath}))
+		searchPath := opts.SearchPath
+		if opts.Schema != "" {
+			searchPath = opts.Schema
+		}
+		if searchPath != "" {
+			connOpts = append(connOpts, pgdriver.WithConnParams(map[string]any{"search_path": searchPath}))
 		}
 		sqldb := sql.OpenDB(pgdriver.NewConnector(connOpts...))
 		n := opts.MaxOpenConns
@@ -116,6 +125,9 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*bun.DB, error) {
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		db = bun.NewDB(sqldb, pgdialect.New())
 	case SQLite:
+		if err := checkSQLitePath(addr); err != nil {
+			return nil, err
+		}
 		dsn := sqliteDSN(addr)
 		// modernc.org/sqlite under its own name: the functions registered
 		// in localtime.go live on that driver (sqliteshim makes another).
@@ -133,9 +145,43 @@ func Open(ctx context.Context, rawURL string, opts *Options) (*bun.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		_ = db.Close()
+		if d == SQLite {
+			// SQLite reports a file it cannot open as "out of memory (14)"
+			// (SQLITE_CANTOPEN): say what to check instead.
+			return nil, fmt.Errorf("open SQLite file %s: cannot open or create it: check that its directory is writable (%w)", addr, err)
+		}
 		return nil, fmt.Errorf("connect to %s database: %w", d, err)
 	}
+	if d == Postgres && opts.Schema != "" {
+		if _, err := db.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS ?", bun.Ident(opts.Schema)); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("create schema %s: %w", opts.Schema, err)
+		}
+	}
 	return db, nil
+}
+
+// checkSQLitePath explains the usual reasons SQLite cannot open a file
+// before SQLite does, since its own message for each is "out of memory".
+func checkSQLitePath(addr string) error {
+	path, _, _ := strings.Cut(addr, "?")
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("open SQLite file %s: it is a directory: give a file path such as sqlite:%s", path, filepath.Join(path, "refrain.db"))
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("open SQLite file %s: the directory %s does not exist: create it first", path, dir)
+	case err != nil:
+		return fmt.Errorf("open SQLite file %s: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("open SQLite file %s: %s is not a directory", path, dir)
+	}
+	return nil
 }
 
 // sqliteDSN adds the connection settings every SQLite connection needs: WAL

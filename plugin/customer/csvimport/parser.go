@@ -239,38 +239,44 @@ func (p *parser) field(rec []string, i int) string {
 }
 
 // parse validates one record; it returns a reason when the row is refused.
+// parse reads one record. A refused row gets every problem found in it,
+// joined by "; ", so one pass over the file shows all that needs fixing.
 func (p *parser) parse(rec []string, line int) (row, string) {
 	r := row{line: line, email: p.field(rec, p.email)}
+	var problems []string
 	if r.email == "" {
-		return r, "missing email"
+		problems = append(problems, "missing email")
+	} else if norm, err := customer.NormalizeEmail(r.email); err != nil {
+		problems = append(problems, "bad email syntax: "+strings.TrimPrefix(err.Error(), customer.ErrInvalidEmail.Error()+": "))
+	} else {
+		r.norm = norm
 	}
-	norm, err := customer.NormalizeEmail(r.email)
-	if err != nil {
-		return r, "bad email syntax: " + strings.TrimPrefix(err.Error(), customer.ErrInvalidEmail.Error()+": ")
-	}
-	r.norm = norm
 	r.firstName = p.field(rec, p.firstName)
 	r.lastName = p.field(rec, p.lastName)
 	r.locale = p.field(rec, p.locale)
 	if tz := p.field(rec, p.timeZone); tz != "" {
-		if !p.validZone(tz) {
-			return r, fmt.Sprintf("bad time zone %q: give an IANA name such as Europe/Paris", tz)
+		if p.validZone(tz) {
+			r.timeZone = tz
+		} else {
+			problems = append(problems, fmt.Sprintf("bad time zone %q: give an IANA name such as Europe/Paris", tz))
 		}
-		r.timeZone = tz
 	}
 	if s := p.field(rec, p.createdAt); s != "" {
-		t, err := parseTime(s)
-		if err != nil {
-			return r, fmt.Sprintf("bad created_at %q: give an RFC 3339 time or a YYYY-MM-DD date", s)
+		if t, err := parseTime(s); err == nil {
+			r.createdAt = t
+		} else {
+			problems = append(problems, fmt.Sprintf("bad created_at %q: give an RFC 3339 time or a YYYY-MM-DD date", s))
 		}
-		r.createdAt = t
 	}
 	if s := p.field(rec, p.consent); s != "" {
-		state, ok := parseConsent(s)
-		if !ok {
-			return r, fmt.Sprintf("bad consent value %q: give yes/no, true/false, 1/0 or subscribed/unsubscribed", s)
+		if state, ok := parseConsent(s); ok {
+			r.consent, r.consentRaw = state, s
+		} else {
+			problems = append(problems, fmt.Sprintf("bad consent value %q: give yes/no, true/false, 1/0 or subscribed/unsubscribed", s))
 		}
-		r.consent, r.consentRaw = state, s
+	}
+	if len(problems) > 0 {
+		return r, strings.Join(problems, "; ")
 	}
 	if s := p.field(rec, p.tags); s != "" {
 		r.tags = customer.MergeTags(nil, strings.FieldsFunc(s, func(c rune) bool { return c == ';' || c == '|' }))

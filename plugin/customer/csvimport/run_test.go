@@ -134,6 +134,21 @@ func TestImportRejectsBadRowsWithTheirLines(t *testing.T) {
 	})
 }
 
+// TestImportListsEveryProblemOfARow: a row wrong in three ways is refused
+// once, with the three problems, so one pass shows all that needs fixing.
+func TestImportListsEveryProblemOfARow(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		csv := "email,timezone,created_at,consent\n" +
+			"not-an-email,Mars/Olympus,03/04/2024,maybe\n"
+		rep := run(t, db, csv, opts(clock.NewVirtual(start)))
+		require.Equal(t, 1, rep.Skipped)
+		require.Equal(t, []csvimport.Rejection{{Line: 2, Email: "not-an-email", Reason: `bad email syntax: "not-an-email" has no local part or domain; ` +
+			`bad time zone "Mars/Olympus": give an IANA name such as Europe/Paris; ` +
+			`bad created_at "03/04/2024": give an RFC 3339 time or a YYYY-MM-DD date; ` +
+			`bad consent value "maybe": give yes/no, true/false, 1/0 or subscribed/unsubscribed`}}, rep.Rejected)
+	})
+}
+
 func TestImportRefusesAFileWithoutEmailColumn(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
 		_, err := csvimport.Run(context.Background(), db.DB, strings.NewReader("mail,first_name\na@example.com,A\n"),
