@@ -480,3 +480,20 @@ func TestScenarioGraphQL(t *testing.T) {
 		require.NotContains(t, string(res.Data), `"id":"welcome"`)
 	})
 }
+
+// TestScenarioStoreAnniversaryUnset: with REFRAIN_STORE_ANNIVERSARY empty
+// the store-anniversary program never fires (it used to fire every day).
+func TestScenarioStoreAnniversaryUnset(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, func(c *plugin.Config) {
+			c.ScenariosLibrary = "store-anniversary"
+			c.StoreAnniversary = ""
+		})
+		d0 := s.clock.Now()
+		_ = s.customer("any@example.com", customer.ConsentSubscribed, d0.Add(-800*day))
+		for d := 0; d < 3; d++ {
+			s.until(time.Date(2026, 6, 2+d, 0, 30, 0, 0, time.UTC))
+		}
+		require.Empty(t, s.sent(d0))
+	})
+}
