@@ -78,7 +78,7 @@ steps:
 	// Parse problems come first: the unknown key stops validation.
 	ps := scenarios.AsProblems(err)
 	require.Len(t, ps, 1)
-	require.Equal(t, "bad.yaml:4: unknown key \"colour\" in scenario (allowed: id, title, objective, kpi, priority, audience, trigger, reentry, exit_when, exit_on, goal, holdout, steps)", ps[0].Error())
+	require.Equal(t, "bad.yaml:4: unknown key \"colour\" in scenario (allowed: id, title, objective, kpi, priority, audience, trigger, reentry, exit_when, exit_on, goal, holdout, observed_for, steps)", ps[0].Error())
 
 	_, err = scenarios.Load("bad.yaml", []byte(strings.Replace(src, "colour: blue\n", "", 1)), scenarios.ValidateOpts{Templates: engine(t), Rules: scenarios.BasicRules{}})
 	ps = scenarios.AsProblems(err)
@@ -115,4 +115,24 @@ func TestParseDuration(t *testing.T) {
 	}
 	_, err := scenarios.ParseDuration("3 days")
 	require.Error(t, err)
+}
+
+// TestDeletingProgramNeedsObservedFor: a program that deletes profiles
+// must say how long a customer must have been observed first.
+func TestDeletingProgramNeedsObservedFor(t *testing.T) {
+	src := `id: purge
+title: Purge
+objective: retain
+trigger:
+  segment: idle
+steps:
+  - id: gone
+    delete_profile: true
+`
+	_, err := scenarios.Load("purge.yaml", []byte(src), scenarios.ValidateOpts{})
+	require.ErrorContains(t, err, "needs observed_for")
+	s, err := scenarios.Load("purge.yaml", []byte(strings.Replace(src, "steps:", "observed_for: 90d\nsteps:", 1)), scenarios.ValidateOpts{})
+	require.NoError(t, err)
+	require.Equal(t, 90*24*time.Hour, s.ObservedFor)
+	require.True(t, s.Destructive())
 }
