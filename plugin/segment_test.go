@@ -201,7 +201,7 @@ func TestOrderWebhookExitsSunsetOnceOnTwoReplicas(t *testing.T) {
 		created := now.Add(-200 * 24 * time.Hour)
 		c := &customer.Customer{PublicID: "john", Email: &email, EmailNormalized: &email, Source: customer.SourceOnline,
 			ConsentState: customer.ConsentSubscribed, ConsentProof: map[string]any{}, Attributes: map[string]any{},
-			Preferences: map[string]any{}, Tags: []string{}, Stage: "SUBSCRIBER", CreatedAt: created, UpdatedAt: created}
+			Preferences: map[string]any{}, Tags: []string{}, Stage: "SUBSCRIBER", ObservedSince: &created, CreatedAt: created, UpdatedAt: created}
 		_, err := db.NewInsert().Model(c).Exec(ctx)
 		require.NoError(t, err)
 		_, err = a.p.SweepSegments(ctx)
