@@ -12,7 +12,7 @@ import (
 // ScenariosConfig holds the settings of the scenario engine and the program library.
 type ScenariosConfig struct {
 	// ScenariosLibrary lists the built-in programs to run: all, none, or ids separated by commas.
-	ScenariosLibrary string `env:"REFRAIN_SCENARIOS_LIBRARY" yaml:"scenarios_library" default:"all" doc:"built-in programs to run: all, none, or ids separated by commas (welcome,cart-abandonment,...); the others are paused"`
+	ScenariosLibrary string `env:"REFRAIN_SCENARIOS_LIBRARY" yaml:"scenarios_library" default:"all" doc:"built-in programs to run: all, none, or ids separated by commas (welcome,cart-abandonment,...); the others are paused. Programs that delete profiles (sunset) are installed paused unless named here; enable them later with the setScenarioStatus mutation"`
 	// ScenariosDir holds the store's own scenario files, which add to or override the library.
 	ScenariosDir string `env:"REFRAIN_SCENARIOS_DIR" yaml:"scenarios_dir" default:"" doc:"directory of the store's own scenario files (*.yaml), added at start; a file with a library id overrides that program"`
 	// ScenariosBatch is how many due enrollments or events one worker pass takes.
@@ -50,6 +50,17 @@ func (c ScenariosConfig) libraryEnabled() (map[string]bool, error) {
 		}
 	}
 	return all, nil
+}
+
+// libraryNamed reports whether REFRAIN_SCENARIOS_LIBRARY names the program
+// id explicitly (rather than through all).
+func (c ScenariosConfig) libraryNamed(id string) bool {
+	for _, v := range strings.Split(c.ScenariosLibrary, ",") {
+		if strings.TrimSpace(v) == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (c ScenariosConfig) validate() []error {

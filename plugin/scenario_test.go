@@ -16,6 +16,7 @@ import (
 	"github.com/refrain-dev/refrain/plugin/customer"
 	"github.com/refrain-dev/refrain/plugin/mail/link"
 	"github.com/refrain-dev/refrain/plugin/mail/outbox"
+	"github.com/refrain-dev/refrain/plugin/segment"
 	"github.com/refrain-dev/refrain/plugin/store/storetest"
 	"github.com/refrain-dev/refrain/scenarios/engine"
 )
@@ -59,6 +60,25 @@ func (s *scenarioEnv) event(c *customer.Customer, typ string, props map[string]a
 	_, _, err := customer.AppendEvent(s.ctx, s.db.DB, now, c.PK, customer.EventInput{Type: typ, OccurredAt: now, Source: "shopify", Properties: props})
 	require.NoError(s.t, err)
 	require.NoError(s.t, s.eng.Drain(s.ctx))
+}
+
+// member makes c a current member of the stored segment name, as a
+// segment sweep would.
+func (s *scenarioEnv) member(c *customer.Customer, name string) {
+	s.t.Helper()
+	seg, err := segment.GetByName(s.ctx, s.db.DB, name)
+	require.NoError(s.t, err)
+	_, err = s.db.NewInsert().Model(&segment.Member{SegmentID: seg.ID, CustomerPK: c.PK, EnteredAt: s.clock.Now()}).Exec(s.ctx)
+	require.NoError(s.t, err)
+}
+
+// leave takes c out of the stored segment name.
+func (s *scenarioEnv) leave(c *customer.Customer, name string) {
+	s.t.Helper()
+	seg, err := segment.GetByName(s.ctx, s.db.DB, name)
+	require.NoError(s.t, err)
+	_, err = s.db.NewDelete().Model((*segment.Member)(nil)).Where("segment_id = ? AND customer_id = ?", seg.ID, c.PK).Exec(s.ctx)
+	require.NoError(s.t, err)
 }
 
 // until drives the virtual clock to t, stopping at every due step.
@@ -218,6 +238,7 @@ func TestScenarioSunset(t *testing.T) {
 		silent := s.customer("silent@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
 		other := s.customer("other-segment@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
 		for _, c := range []*customer.Customer{opens, clicks, silent} {
+			s.member(c, "sunset")
 			s.event(c, "segment.entered", map[string]any{"segment_id": "sunset", "segment_name": "Sunset"})
 		}
 		s.event(other, "segment.entered", map[string]any{"segment_id": "vip"})
@@ -575,5 +596,91 @@ func TestScenarioGraphQL(t *testing.T) {
 		require.Contains(t, string(res.Data), `{"id":"promo","origin":"api","status":"ARCHIVED"}`)
 		// Disabled library programs are not installed.
 		require.NotContains(t, string(res.Data), `"id":"welcome"`)
+	})
+}
+
+// TestScenarioStoreAnniversaryUnset: with REFRAIN_STORE_ANNIVERSARY empty
+// the store-anniversary program never fires (it used to fire every day).
+func TestScenarioStoreAnniversaryUnset(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, func(c *plugin.Config) {
+			c.ScenariosLibrary = "store-anniversary"
+			c.StoreAnniversary = ""
+		})
+		d0 := s.clock.Now()
+		_ = s.customer("any@example.com", customer.ConsentSubscribed, d0.Add(-800*day))
+		for d := 0; d < 3; d++ {
+			s.until(time.Date(2026, 6, 2+d, 0, 30, 0, 0, time.UTC))
+		}
+		require.Empty(t, s.sent(d0))
+	})
+}
+
+// TestScenarioSunsetImportedBase: the library as it ships (all) leaves
+// sunset paused; enabled, it does not enrol a base imported today even
+// when the base is two years old and has no open on record, and it
+// enrols a customer observed for its 90 days.
+func TestScenarioSunsetImportedBase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		shipped := newScenarioEnv(t, db, func(c *plugin.Config) { c.ScenariosLibrary = "all" })
+		row, err := engine.GetScenario(shipped.ctx, db.DB, "sunset")
+		require.NoError(t, err)
+		require.Equal(t, engine.StatusPaused, row.Status, "a program that deletes ships paused")
+		row, err = engine.GetScenario(shipped.ctx, db.DB, "welcome")
+		require.NoError(t, err)
+		require.Equal(t, engine.StatusActive, row.Status)
+
+		// A person enables it.
+		_, err = shipped.eng.SetStatus(shipped.ctx, db.DB, "sunset", engine.StatusActive)
+		require.NoError(t, err)
+		s := shipped
+		d0 := s.clock.Now()
+		twoYears := d0.Add(-730 * day)
+		email := "imported@example.com"
+		// Imported today: the store says they signed up two years ago.
+		imported, _, err := customer.Upsert(s.ctx, db.DB, d0, customer.Profile{Email: &email, CreatedAt: &twoYears,
+			Consent: &customer.Consent{State: customer.ConsentSubscribed, At: twoYears, Source: "import", Method: "csv"}})
+		require.NoError(t, err)
+		require.Equal(t, d0.UTC(), imported.ObservedSince.UTC())
+		watched := s.customer("watched@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		for _, c := range []*customer.Customer{imported, watched} {
+			s.member(c, "sunset")
+			s.event(c, "segment.entered", map[string]any{"segment_id": "sunset"})
+		}
+		s.until(d0.Add(40 * day))
+		require.Empty(t, s.enrollments(imported), "no evidence of inactivity yet")
+		require.NotNil(t, reload(t, s, imported).Email)
+		require.Equal(t, engine.StateCompleted, s.enrollments(watched)["sunset"].State)
+		require.Nil(t, reload(t, s, watched).Email)
+	})
+}
+
+// TestScenarioSunsetExitRacesEntry: a customer who subscribed and ordered
+// within a second left the segment before the enrollment was written; the
+// exit wins, and a member who leaves later is taken out before the next step.
+func TestScenarioSunsetExitRacesEntry(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		s := newScenarioEnv(t, db, only("sunset"))
+		d0 := s.clock.Now()
+		raced := s.customer("raced@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		later := s.customer("later@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		s.member(later, "sunset")
+		s.event(later, "segment.entered", map[string]any{"segment_id": "sunset"})
+		// raced entered and left before the engine read the entry.
+		for _, typ := range []string{"segment.entered", "segment.exited"} {
+			_, _, err := customer.AppendEvent(s.ctx, db.DB, d0, raced.PK, customer.EventInput{Type: typ, OccurredAt: d0,
+				Source: "segment", Properties: map[string]any{"segment_id": "sunset"}})
+			require.NoError(t, err)
+		}
+		require.NoError(t, s.eng.Drain(s.ctx))
+		s.until(d0.Add(2 * day))
+		s.leave(later, "sunset")
+		s.until(d0.Add(40 * day))
+		require.Empty(t, s.enrollments(raced))
+		en := s.enrollments(later)["sunset"]
+		require.Equal(t, engine.StateExited, en.State)
+		require.Equal(t, "left segment sunset", *en.ExitReason)
+		require.Equal(t, []string{"later@example.com sunset-survey D+0 09:00"}, s.sent(d0))
+		require.NotNil(t, reload(t, s, later).Email)
 	})
 }

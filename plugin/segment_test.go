@@ -54,6 +54,8 @@ func TestReadmeSegmentExamples(t *testing.T) {
 				{"sunset-opened", func(c *customer.Customer) { subscribed(c); c.LastOpenAt = ago(10) }, nil},
 				{"sunset-ordered", func(c *customer.Customer) { subscribed(c); c.LastOrderAt = ago(170) }, nil},
 				{"sunset-new", func(c *customer.Customer) { subscribed(c); c.CreatedAt = *ago(20) }, nil},
+				// Signed up long ago, imported 20 days ago: no evidence yet.
+				{"sunset-imported", func(c *customer.Customer) { subscribed(c); c.ObservedSince = ago(20) }, nil},
 			},
 			{ // registered over 30 days ago, no order
 				{"registered-in", func(c *customer.Customer) { c.CreatedAt = *ago(31) }, nil},
@@ -78,6 +80,9 @@ func TestReadmeSegmentExamples(t *testing.T) {
 					ConsentProof: map[string]any{}, Attributes: map[string]any{}, Preferences: map[string]any{}, Tags: []string{},
 					Stage: "SUBSCRIBER", CreatedAt: *ago(300), UpdatedAt: now}
 				sc.mod(c)
+				if c.ObservedSince == nil {
+					c.ObservedSince = &c.CreatedAt
+				}
 				_, err := db.NewInsert().Model(c).Exec(ctx)
 				require.NoError(t, err)
 				pks[sc.name] = c.PK
@@ -196,7 +201,7 @@ func TestOrderWebhookExitsSunsetOnceOnTwoReplicas(t *testing.T) {
 		created := now.Add(-200 * 24 * time.Hour)
 		c := &customer.Customer{PublicID: "john", Email: &email, EmailNormalized: &email, Source: customer.SourceOnline,
 			ConsentState: customer.ConsentSubscribed, ConsentProof: map[string]any{}, Attributes: map[string]any{},
-			Preferences: map[string]any{}, Tags: []string{}, Stage: "SUBSCRIBER", CreatedAt: created, UpdatedAt: created}
+			Preferences: map[string]any{}, Tags: []string{}, Stage: "SUBSCRIBER", ObservedSince: &created, CreatedAt: created, UpdatedAt: created}
 		_, err := db.NewInsert().Model(c).Exec(ctx)
 		require.NoError(t, err)
 		_, err = a.p.SweepSegments(ctx)

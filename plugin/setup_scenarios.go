@@ -45,7 +45,7 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 		Mailer: OutboxMailer{Outbox: svc}, Templates: svc.Engine(), Gate: pressureGate{policy: p.resolver.Pressure},
 		// Audience, exit_when and if rules are segment rules.
 		Rules: segmentRules{},
-		Erase: privacy.Erase, Links: surveyLinks{base: surveyURL, public: strings.TrimRight(p.cfg.PublicURL, "/"), signer: p.resolver.Links, clock: p.clock}, StoreURL: storeURL,
+		Erase: privacy.Erase, Membership: segmentRules{}, Links: surveyLinks{base: surveyURL, public: strings.TrimRight(p.cfg.PublicURL, "/"), signer: p.resolver.Links, clock: p.clock}, StoreURL: storeURL,
 		StoreAnniversary: cfg.StoreAnniversary, Batch: cfg.ScenariosBatch, Lease: cfg.ScenariosLease, Poll: cfg.ScenariosPoll})
 	if err != nil {
 		return fmt.Errorf("configure scenarios: %w", err)
@@ -74,7 +74,14 @@ func (p *Plugin) setupScenarios(ctx context.Context) error {
 		if !enabled[id] {
 			disable[id] = true
 		}
-		files = append(files, engine.File{Name: f.Name, Data: f.Data})
+		file := engine.File{Name: f.Name, Data: f.Data}
+		if sc, err := scenarios.Parse(f.Name, f.Data); err == nil && sc.Destructive() && !cfg.libraryNamed(id) {
+			// A program that deletes profiles ships paused: a person enables
+			// it (setScenarioStatus, or by naming it in
+			// REFRAIN_SCENARIOS_LIBRARY) after seeing whom it would touch.
+			file.Status = engine.StatusPaused
+		}
+		files = append(files, file)
 	}
 	if _, err := eng.Install(ctx, p.db, "library", files, disable); err != nil {
 		return fmt.Errorf("install library scenarios: %w", err)

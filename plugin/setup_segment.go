@@ -97,6 +97,12 @@ func ScenarioRules() scenarios.Rules { return segmentRules{} }
 
 var _ scenarios.Rules = segmentRules{}
 
+// IsMember reports whether a customer is a current member of a stored
+// segment (engine.Membership).
+func (segmentRules) IsMember(ctx context.Context, db bun.IDB, ref string, customerPK int64) (bool, bool, error) {
+	return segment.IsMember(ctx, db, ref, customerPK)
+}
+
 // CheckCustomer checks a customer rule as a segment rule.
 func (segmentRules) CheckCustomer(rule string) error { return segment.Check(rule) }
 

@@ -213,7 +213,7 @@ func (p *yamlParser) anyMap(n *yaml.Node, step, field string) map[string]any {
 func (p *yamlParser) scenario(n *yaml.Node) *Scenario {
 	s := &Scenario{File: p.file, Line: n.Line, Reentry: Reentry{Never: true}}
 	f := p.fields(n, "", "scenario", "id", "title", "objective", "kpi", "priority", "audience", "trigger",
-		"reentry", "exit_when", "exit_on", "goal", "holdout", "steps")
+		"reentry", "exit_when", "exit_on", "goal", "holdout", "observed_for", "steps")
 	if v := f["id"]; v != nil {
 		s.Line = v.Line
 	}
@@ -233,6 +233,9 @@ func (p *yamlParser) scenario(n *yaml.Node) *Scenario {
 		s.Trigger = p.trigger(v)
 	} else {
 		p.fail(n, "", "trigger", "trigger is required")
+	}
+	if v := f["observed_for"]; v != nil {
+		s.ObservedFor = p.duration(v, "", "observed_for")
 	}
 	if v := f["reentry"]; v != nil {
 		if v.Value != "never" {

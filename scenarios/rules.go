@@ -37,7 +37,8 @@ type Rules interface {
 // Customer rules see: email, first_name, last_name, locale, time_zone,
 // source, consent, stage, tags, attributes, preferences, orders_count,
 // total_spent (minor units), currency, first_order_at, last_order_at,
-// last_open_at, last_click_at, last_visit_at, created_at and now. Event
+// last_open_at, last_click_at, last_visit_at, created_at, observed_since
+// and now. Event
 // filters see the event's properties by name.
 type BasicRules struct{}
 
@@ -87,7 +88,8 @@ func customerEnv(c *customer.Customer, now time.Time) map[string]any {
 		"stage": c.Stage, "tags": tags, "attributes": mapOrEmpty(c.Attributes), "preferences": mapOrEmpty(c.Preferences),
 		"orders_count": float64(c.OrdersCount), "total_spent": float64(c.TotalSpentMinor), "currency": s(c.Currency),
 		"first_order_at": ts(c.FirstOrderAt), "last_order_at": ts(c.LastOrderAt), "last_open_at": ts(c.LastOpenAt),
-		"last_click_at": ts(c.LastClickAt), "last_visit_at": ts(c.LastVisitAt), "created_at": c.CreatedAt, "now": now}
+		"last_click_at": ts(c.LastClickAt), "last_visit_at": ts(c.LastVisitAt), "created_at": c.CreatedAt,
+		"observed_since": ts(c.ObservedSince), "now": now}
 }
 
 func mapOrEmpty(m map[string]any) map[string]any {

@@ -54,13 +54,40 @@ type Scenario struct {
 	Goal *Goal
 	// Holdout is the percentage (0-99) of entrants kept out of the steps.
 	Holdout int
-	Steps   []*Step
+	// ObservedFor is how long Refrain must have observed a customer (since
+	// the customer's observed_since) before the program may enrol them. A
+	// program that deletes must set it, to at least its inactivity window:
+	// "no open in 90 days" says nothing of a customer watched for a week.
+	ObservedFor time.Duration
+	Steps       []*Step
 
 	// Line is the line of the id key; File the file name it was read from;
 	// Lines the line of each header key, for problems.
 	File  string
 	Line  int
 	Lines map[string]int
+}
+
+// Destructive reports whether the program erases or suppresses customers.
+func (s *Scenario) Destructive() bool {
+	found := false
+	var walk func([]*Step)
+	walk = func(steps []*Step) {
+		for _, st := range steps {
+			if st.Kind == StepDeleteProfile {
+				found = true
+			}
+			walk(st.Then)
+			walk(st.Else)
+			walk(st.OnEvent)
+			walk(st.OnTimeout)
+			for _, v := range st.Variants {
+				walk(v.Steps)
+			}
+		}
+	}
+	walk(s.Steps)
+	return found
 }
 
 // LineOf returns the line of header key, or of the id when it is absent.

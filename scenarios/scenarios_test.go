@@ -80,7 +80,7 @@ steps:
 	// Parse problems come first: the unknown key stops validation.
 	ps := scenarios.AsProblems(err)
 	require.Len(t, ps, 1)
-	require.Equal(t, "bad.yaml:4: unknown key \"colour\" in scenario (allowed: id, title, objective, kpi, priority, audience, trigger, reentry, exit_when, exit_on, goal, holdout, steps)", ps[0].Error())
+	require.Equal(t, "bad.yaml:4: unknown key \"colour\" in scenario (allowed: id, title, objective, kpi, priority, audience, trigger, reentry, exit_when, exit_on, goal, holdout, observed_for, steps)", ps[0].Error())
 
 	_, err = scenarios.Load("bad.yaml", []byte(strings.Replace(src, "colour: blue\n", "", 1)), scenarios.ValidateOpts{Templates: engine(t), Rules: scenarios.BasicRules{}})
 	ps = scenarios.AsProblems(err)
@@ -140,4 +140,24 @@ steps:
 	require.Contains(t, ps[0].Error(), `value "survey_url": unknown placeholder ${survey_ur}, ${order_id}`)
 	require.Empty(t, scenarios.UnknownPlaceholders("${store_url}/orders/${context.order_id}?c=${customer.id}"))
 	require.Equal(t, []string{"${Store_URL}", "${unclosed"}, scenarios.UnknownPlaceholders("${Store_URL} ${unclosed"))
+}
+
+// TestDeletingProgramNeedsObservedFor: a program that deletes profiles
+// must say how long a customer must have been observed first.
+func TestDeletingProgramNeedsObservedFor(t *testing.T) {
+	src := `id: purge
+title: Purge
+objective: retain
+trigger:
+  segment: idle
+steps:
+  - id: gone
+    delete_profile: true
+`
+	_, err := scenarios.Load("purge.yaml", []byte(src), scenarios.ValidateOpts{})
+	require.ErrorContains(t, err, "needs observed_for")
+	s, err := scenarios.Load("purge.yaml", []byte(strings.Replace(src, "steps:", "observed_for: 90d\nsteps:", 1)), scenarios.ValidateOpts{})
+	require.NoError(t, err)
+	require.Equal(t, 90*24*time.Hour, s.ObservedFor)
+	require.True(t, s.Destructive())
 }

@@ -86,6 +86,13 @@ func (v *validator) header() {
 	if s.Holdout < 0 || s.Holdout > 99 {
 		v.fail(s.LineOf("holdout"), "", "holdout", "holdout %d: want a percentage from 0 to 99", s.Holdout)
 	}
+	if s.ObservedFor < 0 {
+		v.fail(s.LineOf("observed_for"), "", "observed_for", "observed_for: want a positive duration")
+	}
+	if s.ObservedFor <= 0 && s.Destructive() {
+		v.fail(s.LineOf("steps"), "", "observed_for",
+			"a program that deletes profiles needs observed_for (at least its inactivity window, such as 90d): without it a customer just imported or synced, with no history yet, would be deleted")
+	}
 	if !s.Reentry.Never && s.Reentry.After <= 0 {
 		v.fail(s.LineOf("reentry"), "", "reentry", "reentry: want never or a positive duration")
 	}

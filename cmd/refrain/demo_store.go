@@ -144,7 +144,9 @@ func (g *demoGen) generate(n int) {
 			ConsentState: customer.ConsentSubscribed, ConsentAt: ptr.To(created), ConsentSource: ptr.To("shopify"),
 			ConsentMethod: ptr.To("checkout"), ConsentProof: map[string]any{"source": "demo"},
 			Attributes: map[string]any{}, Preferences: map[string]any{}, Tags: []string{},
-			CreatedAt: created, UpdatedAt: created}
+			// The demo writes a year of mail and opens: Refrain has
+			// observed these customers since they signed up.
+			ObservedSince: ptr.To(created), CreatedAt: created, UpdatedAt: created}
 		switch r := g.rng.IntN(100); {
 		case r < 8:
 			c.ConsentState = customer.ConsentUnsubscribed

@@ -142,7 +142,7 @@ func printReport(env *cliEnv, r *simulate.Report) {
 	t := r.Total
 	fmt.Fprintf(w, "total\t\t%d\t%d\t%d\t%d\t%d\t%d\t\n", t.Entries, t.Holdouts, t.Sends, t.Exits, t.Goals, t.Deletions)
 	_ = w.Flush()
-	fmt.Fprintln(env.stdout)
+	fmt.Fprintf(env.stdout, "\nit would touch %d of the %d customers (%d deleted)\n\n", r.Touched, r.Customers, t.Deletions)
 	w = tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "step\tkind\truns\tsends\texits here\tdeletions")
 	for _, s := range r.Steps {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,11 @@ const (
 	EventCustomerErased = "customer.erased"
 	EventDataRequested  = "privacy.data_requested"
 	EventConsentChanged = "consent.changed"
+	// EventNewsletterSubscribed is also recorded when a storefront consent
+	// change makes the customer subscribed, so that programs triggered by a
+	// subscription (the welcome) start for a customer whose account existed
+	// before they subscribed.
+	EventNewsletterSubscribed = "newsletter.subscribed"
 )
 
 // Processor applies normalised events to the database.
@@ -297,6 +303,13 @@ func (p *Processor) applyConsent(ctx context.Context, db bun.IDB, now time.Time,
 	if _, _, err := customer.AppendEvent(ctx, db, now, c.PK, customer.EventInput{Type: EventConsentChanged, OccurredAt: at,
 		Source: string(ev.Source), Properties: props}); err != nil {
 		return err
+	}
+	if cons.State == customer.ConsentSubscribed && (existing == nil || existing.ConsentState != customer.ConsentSubscribed) {
+		key := string(ev.Source) + ":subscribed:" + strconv.FormatInt(c.PK, 10) + ":" + at.UTC().Format(time.RFC3339Nano)
+		if _, _, err := customer.AppendEvent(ctx, db, now, c.PK, customer.EventInput{Type: EventNewsletterSubscribed, OccurredAt: at,
+			Source: string(ev.Source), Properties: props, IdempotencyKey: key}); err != nil {
+			return err
+		}
 	}
 	_, err = customer.RefreshStage(ctx, db, now, c, p.opts.Thresholds)
 	return err

@@ -231,3 +231,25 @@ func TestThinEventsRecordWhatTheyCarry(t *testing.T) {
 
 func tokenOf(i int) string { return "cart-" + string(rune('a'+i%26)) + string(rune('a'+i/26)) }
 func emailOf(i int) string { return "shopper-" + tokenOf(i) + "@example.com" }
+
+// TestStorefrontSubscriptionStartsTheWelcome: a customer whose account
+// existed subscribes at the storefront; the consent change records
+// newsletter.subscribed (which the welcome is triggered by), once.
+func TestStorefrontSubscriptionStartsTheWelcome(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		p := newProcessor()
+		ann := &event.Customer{ID: "cus_ann", Email: "ann@example.com",
+			EmailConsent: &event.Consent{State: event.ConsentNotSubscribed, UpdatedAt: t0.Add(-time.Hour)}}
+		require.NoError(t, p.Apply(ctx, db, t0, event.Event{Kind: event.KindCustomerCreated, Source: event.SourceStandard, Customer: ann}))
+		c, err := customer.GetByRef(ctx, db, "cus_ann")
+		require.NoError(t, err)
+		require.Empty(t, eventTypes(t, db, c.PK, commerce.EventNewsletterSubscribed))
+		consent := event.Event{Kind: event.KindConsentUpdated, Source: event.SourceStandard, OccurredAt: t0,
+			Customer: &event.Customer{ID: "cus_ann", Email: "ann@example.com",
+				EmailConsent: &event.Consent{State: event.ConsentSubscribed, UpdatedAt: t0}}}
+		require.NoError(t, p.Apply(ctx, db, t0, consent))
+		require.NoError(t, p.Apply(ctx, db, t0, consent))
+		require.Len(t, eventTypes(t, db, c.PK, commerce.EventNewsletterSubscribed), 1)
+	})
+}

@@ -90,6 +90,12 @@ type Customer struct {
 	LastOpenAt      *time.Time `bun:"last_open_at"`
 	LastClickAt     *time.Time `bun:"last_click_at"`
 	LastVisitAt     *time.Time `bun:"last_visit_at"`
+	// ObservedSince is when Refrain started observing the customer's
+	// engagement: their first webhook, sync, subscription or import, or
+	// earlier when an import brings engagement dates. Programs that delete
+	// act only on customers observed for at least their inactivity window.
+	// Nil: never observed.
+	ObservedSince *time.Time `bun:"observed_since"`
 
 	Stage      string     `bun:"stage,notnull"`
 	StageSince *time.Time `bun:"stage_since"`

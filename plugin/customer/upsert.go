@@ -90,6 +90,10 @@ func Upsert(ctx context.Context, db bun.IDB, now time.Time, p Profile) (*Custome
 		c = &Customer{PublicID: NewPublicID(), Source: p.Source, ConsentState: ConsentUnknown,
 			ConsentProof: map[string]any{}, Attributes: map[string]any{}, Preferences: map[string]any{},
 			Tags: []string{}, Stage: "SUBSCRIBER", CreatedAt: now}
+		// Refrain observes the customer from now on, whatever the store
+		// says of when they signed up.
+		observed := now.UTC()
+		c.ObservedSince = &observed
 		if c.Source == "" {
 			c.Source = SourceOnline
 		}

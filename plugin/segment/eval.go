@@ -178,6 +178,8 @@ func (e *evaluator) column(name string) any {
 		return ts(c.LastVisitAt)
 	case "created_at":
 		return c.CreatedAt
+	case "observed_since":
+		return ts(c.ObservedSince)
 	case "tags":
 		return c.Tags
 	}

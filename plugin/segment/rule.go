@@ -11,7 +11,8 @@
 //   - fields: email, first_name, last_name, locale, time_zone, source,
 //     consent, stage, currency (strings); orders_count, total_spent (minor
 //     units; numbers); first_order_at, last_order_at, last_open_at,
-//     last_click_at, last_visit_at, created_at and now (times); tags (a list
+//     last_click_at, last_visit_at, created_at, observed_since (when Refrain
+//     started observing the customer) and now (times); tags (a list
 //     of strings); attributes.KEY and preferences.KEY (JSON values, also
 //     written attributes["KEY"]);
 //   - operators: == != < <= > >= && || ! (and, or, not), + and - on numbers,
@@ -234,7 +235,7 @@ var fields = map[string]typ{
 	"source": tStr, "consent": tStr, "stage": tStr, "currency": tStr,
 	"orders_count": tNum, "total_spent": tNum,
 	"first_order_at": tTime, "last_order_at": tTime, "last_open_at": tTime, "last_click_at": tTime,
-	"last_visit_at": tTime, "created_at": tTime,
+	"last_visit_at": tTime, "created_at": tTime, "observed_since": tTime,
 	"tags":           tList,
 	"loyalty_points": tNum, "loyalty_tier": tStr,
 }
@@ -245,7 +246,8 @@ var sqlColumns = map[string]string{
 	"currency": "c.currency", "orders_count": "c.orders_count", "total_spent": "c.total_spent_minor",
 	"first_order_at": "c.first_order_at", "last_order_at": "c.last_order_at", "last_open_at": "c.last_open_at",
 	"last_click_at": "c.last_click_at", "last_visit_at": "c.last_visit_at", "created_at": "c.created_at",
-	"tags": "c.tags", "attributes": "c.attributes", "preferences": "c.preferences",
+	"observed_since": "c.observed_since",
+	"tags":           "c.tags", "attributes": "c.attributes", "preferences": "c.preferences",
 	"loyalty_points": "c.loyalty_points", "loyalty_tier": "c.loyalty_tier",
 }
 

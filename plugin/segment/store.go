@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -367,4 +368,30 @@ func OfMany(ctx context.Context, db bun.IDB, pks []int64) (map[int64][]*Segment,
 		out[rows[i].CustomerPK] = append(out[rows[i].CustomerPK], &s)
 	}
 	return out, nil
+}
+
+// IsMember reports whether customer pk is a current member of the segment
+// named ref (or whose id ref is). known is false when no such segment is
+// stored: a scenario may then be triggered by segment events written by
+// another system, and membership cannot be checked here.
+func IsMember(ctx context.Context, db bun.IDB, ref string, pk int64) (member, known bool, err error) {
+	s, err := GetByName(ctx, db, ref)
+	if errors.Is(err, ErrNotFound) {
+		id, perr := strconv.ParseInt(ref, 10, 64)
+		if perr != nil {
+			return false, false, nil
+		}
+		s, err = Get(ctx, db, id)
+		if errors.Is(err, ErrNotFound) {
+			return false, false, nil
+		}
+	}
+	if err != nil {
+		return false, false, err
+	}
+	n, err := db.NewSelect().Model((*Member)(nil)).Where("segment_id = ? AND customer_id = ?", s.ID, pk).Count(ctx)
+	if err != nil {
+		return false, true, fmt.Errorf("check membership of customer %d in segment %q: %w", pk, ref, err)
+	}
+	return n > 0, true, nil
 }

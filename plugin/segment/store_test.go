@@ -28,10 +28,38 @@ func sunsetCustomer(t *testing.T, db bun.IDB, name string) *customer.Customer {
 	created := now.Add(-200 * 24 * time.Hour)
 	c := &customer.Customer{PublicID: name, Source: "online", ConsentState: "subscribed", ConsentProof: map[string]any{},
 		Attributes: map[string]any{}, Preferences: map[string]any{}, Tags: []string{}, Stage: "SUBSCRIBER",
-		CreatedAt: created, UpdatedAt: created}
+		ObservedSince: &created, CreatedAt: created, UpdatedAt: created}
 	_, err := db.NewInsert().Model(c).Exec(context.Background())
 	require.NoError(t, err)
 	return c
+}
+
+// TestSunsetSparesAnImportedBase: customers who signed up two years ago
+// but were imported (or first synced) a week ago have no open history in
+// Refrain; the seeded sunset segment counts its 3 months from when Refrain
+// started observing them, not from the store sign-up.
+func TestSunsetSparesAnImportedBase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *storetest.DB) {
+		ctx := context.Background()
+		sunset, err := segment.GetByName(ctx, db, "sunset")
+		require.NoError(t, err)
+		imported := sunsetCustomer(t, db, "imported")
+		week := now.Add(-7 * 24 * time.Hour)
+		_, err = db.NewUpdate().Model(imported).Set("created_at = ?", now.Add(-730*24*time.Hour)).
+			Set("observed_since = ?", week).WherePK().Exec(ctx)
+		require.NoError(t, err)
+		watched := sunsetCustomer(t, db, "watched")
+		ch, err := segment.Sweep(ctx, db, now)
+		require.NoError(t, err)
+		require.Equal(t, []segment.Change{{SegmentID: sunset.ID, CustomerPK: watched.PK, Entered: true}}, ch)
+		member, known, err := segment.IsMember(ctx, db, "sunset", imported.PK)
+		require.NoError(t, err)
+		require.True(t, known)
+		require.False(t, member)
+		member, _, err = segment.IsMember(ctx, db, "sunset", watched.PK)
+		require.NoError(t, err)
+		require.True(t, member)
+	})
 }
 
 func TestMembershipEntersAndExitsOnce(t *testing.T) {

@@ -310,6 +310,18 @@ func (r *run) do(ctx context.Context) (more, stepped bool, err error) {
 		if r.e.o.Erase == nil {
 			return false, false, errors.New("delete_profile: no eraser configured")
 		}
+		c, err := r.customer(ctx)
+		if err != nil {
+			return false, false, err
+		}
+		if !observedFor(c, r.now, sc.ObservedFor) {
+			// Checked at entry too; kept here so that nothing is deleted
+			// without the program's window of evidence, whatever changed.
+			if err := r.record(ctx, st, "not deleted: not observed long enough", nil, due); err != nil {
+				return false, false, err
+			}
+			return false, true, r.finish(ctx, StateExited, "not observed for "+sc.ObservedFor.String())
+		}
 		if err := r.e.o.Erase(ctx, r.tx, r.now, en.CustomerPK, "scenario "+sc.ID); err != nil {
 			return false, false, err
 		}
@@ -372,6 +384,12 @@ func (r *run) finish(ctx context.Context, state State, reason string) error {
 
 // exitReason checks exit_when and the exit events since entry.
 func (r *run) exitReason(ctx context.Context) (string, error) {
+	if left, err := r.e.leftSegment(ctx, r.tx, r.sc, r.en.CustomerPK); err != nil || left {
+		if err != nil {
+			return "", err
+		}
+		return "left segment " + r.sc.Trigger.Segment, nil
+	}
 	if r.sc.ExitWhen != "" {
 		c, err := r.customer(ctx)
 		if err != nil {

@@ -81,6 +81,13 @@ func (AllowAll) Admit(context.Context, bun.IDB, time.Time, Message) (Decision, e
 // Eraser erases a customer's personal data (commerce.Erase).
 type Eraser func(ctx context.Context, db bun.IDB, now time.Time, customerPK int64, reason string) error
 
+// Membership says whether a customer is a current member of a segment,
+// given by name or id; known is false for a segment it does not hold. The
+// assembly passes the segment store.
+type Membership interface {
+	IsMember(ctx context.Context, db bun.IDB, segment string, customerPK int64) (member, known bool, err error)
+}
+
 // Links gives the per-customer links that step values reference as
 // ${survey_url} and ${keep_url}.
 type Links interface {
@@ -103,6 +110,11 @@ type Options struct {
 	Templates scenarios.Templates
 	// Erase is the delete_profile step. Required when a scenario uses it.
 	Erase Eraser
+	// Membership re-checks the trigger segment of segment-triggered
+	// scenarios when an enrollment is created and before every step, so
+	// that a customer who left the segment (even before the enrollment was
+	// written) is not kept in the program. Nil skips the check.
+	Membership Membership
 	// Links and StoreURL fill ${survey_url} and ${store_url} in values.
 	Links    Links
 	StoreURL string

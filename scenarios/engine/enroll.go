@@ -62,6 +62,14 @@ func (e *Engine) enroll(ctx context.Context, db bun.IDB, sc *scenarios.Scenario,
 	if c.EmailNormalized == nil && c.ExternalID == nil {
 		return nil, false, nil // an erased profile
 	}
+	if !observedFor(c, now, sc.ObservedFor) {
+		// Not observed for the program's window: its inactivity rules say
+		// nothing yet about this customer.
+		return nil, false, nil
+	}
+	if left, err := e.leftSegment(ctx, db, sc, c.PK); err != nil || left {
+		return nil, false, err
+	}
 	if sc.Audience != "" {
 		ok, err := e.o.Rules.MatchCustomer(ctx, db, sc.Audience, c, now)
 		if err != nil {
@@ -120,6 +128,29 @@ func (e *Engine) enroll(ctx context.Context, db bun.IDB, sc *scenarios.Scenario,
 		}
 	}
 	return en, true, nil
+}
+
+// observedFor reports whether Refrain has observed c for at least d (always
+// true when d is zero).
+func observedFor(c *customer.Customer, now time.Time, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	return c.ObservedSince != nil && !c.ObservedSince.After(now.Add(-d))
+}
+
+// leftSegment reports whether the customer is no longer a member of the
+// trigger segment of sc (false for other triggers, or a segment the
+// membership store does not know).
+func (e *Engine) leftSegment(ctx context.Context, db bun.IDB, sc *scenarios.Scenario, customerPK int64) (bool, error) {
+	if sc.Trigger.Kind != scenarios.TriggerSegment || e.o.Membership == nil {
+		return false, nil
+	}
+	member, known, err := e.o.Membership.IsMember(ctx, db, sc.Trigger.Segment, customerPK)
+	if err != nil {
+		return false, fmt.Errorf("scenario %q trigger segment: %w", sc.ID, err)
+	}
+	return known && !member, nil
 }
 
 // sqlTime scans a nullable time, as MAX() returns on both dialects (SQLite

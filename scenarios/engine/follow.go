@@ -238,6 +238,11 @@ func (e *Engine) SweepYearly(ctx context.Context) (int, error) {
 			if t.StoreAnniversary {
 				date = e.o.StoreAnniversary
 			}
+			// A fixed-date trigger without its date (the store's
+			// anniversary left unset) never fires: it does not mean every day.
+			if date == "" && t.Field == "" {
+				continue
+			}
 			if date != "" && date != md {
 				continue
 			}

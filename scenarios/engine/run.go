@@ -57,6 +57,10 @@ func (e *Engine) Drain(ctx context.Context) error {
 type File struct {
 	Name string
 	Data []byte
+	// Status is the status the scenario gets when it is first installed
+	// (ACTIVE when empty); a later install keeps the status it has, so
+	// that a program a person enabled or paused stays so.
+	Status Status
 }
 
 // Install saves each file as a scenario version (a no-op when unchanged),
@@ -79,7 +83,11 @@ func (e *Engine) Install(ctx context.Context, db bun.IDB, origin string, files [
 			}
 			continue
 		}
-		if _, _, err := e.Upsert(ctx, db, f.Name, f.Data, origin, StatusActive); err != nil {
+		status := f.Status
+		if status == "" {
+			status = StatusActive
+		}
+		if _, _, err := e.Upsert(ctx, db, f.Name, f.Data, origin, status); err != nil {
 			errs = append(errs, fmt.Errorf("install %s: %w", f.Name, err))
 			continue
 		}

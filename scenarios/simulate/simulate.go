@@ -79,6 +79,9 @@ type Report struct {
 	Days      []Day  `json:"days"`
 	Steps     []Step `json:"steps"`
 	Total     Counts `json:"total"`
+	// Touched is how many distinct customers the program would send to or
+	// delete: the number to read before enabling it.
+	Touched int `json:"touched"`
 }
 
 // countingMailer sends nothing.
@@ -170,7 +173,7 @@ func generate(ctx context.Context, db *bun.DB, rng *rand.Rand, o Options) ([]int
 			c := &customer.Customer{PublicID: customer.NewPublicID(), Email: &email, EmailNormalized: &email,
 				Source: customer.SourceOnline, ConsentState: customer.ConsentSubscribed, ConsentProof: map[string]any{},
 				Attributes: map[string]any{}, Preferences: map[string]any{}, Tags: []string{}, Stage: "SUBSCRIBER",
-				CreatedAt: created, UpdatedAt: created}
+				ObservedSince: &created, CreatedAt: created, UpdatedAt: created}
 			if rng.Float64() < 0.15 {
 				c.ConsentState = customer.ConsentUnsubscribed
 			}
@@ -261,14 +264,23 @@ func (b *behaviour) day(ctx context.Context, d int) error {
 			listened = append(listened, s.WaitEvent.Event)
 		}
 	})
+	// The world reacts to mail: only customers who were sent something
+	// react (and the holdouts, the baseline they are measured against),
+	// and only with events the world emits. A goal the world has no source
+	// for (an event of the store's own) is never counted.
 	var enrolled []int64
 	if err := b.db.NewSelect().Model((*engine.Enrollment)(nil)).Column("customer_id").
-		Where("state IN (?)", bun.List([]engine.State{engine.StateActive, engine.StateHoldout})).Scan(ctx, &enrolled); err != nil {
+		Where("state = ? OR (state <> ? AND goal_at IS NULL AND EXISTS (SELECT 1 FROM step_runs r WHERE r.enrollment_id = enrollment.id AND r.outcome = ?))",
+			engine.StateHoldout, engine.StateHoldout, "sent").
+		Scan(ctx, &enrolled); err != nil {
 		return fmt.Errorf("list enrolled customers: %w", err)
 	}
 	b.clk.Set(dayStart.Add(14 * time.Hour))
 	for _, pk := range enrolled {
 		for _, typ := range listened {
+			if !WorldEvents[typ] {
+				continue
+			}
 			if b.rng.Float64() < b.o.ReactionRate {
 				if err := b.event(ctx, pk, typ); err != nil {
 					return err
@@ -277,6 +289,14 @@ func (b *behaviour) day(ctx context.Context, d int) error {
 		}
 	}
 	return b.eng.RunUntil(ctx, b.clk.Set, dayStart.Add(24*time.Hour-time.Second))
+}
+
+// WorldEvents are the customer events the simulated world emits in
+// reaction to mail: the store (orders, carts, visits), the mailbox
+// provider (opens, clicks, unsubscribes) and the survey page.
+var WorldEvents = map[string]bool{
+	"order.created": true, "cart.converted": true, "page.viewed": true, "session.started": true,
+	"email.opened": true, "email.clicked": true, "email.unsubscribed": true, "survey.answered": true,
 }
 
 func isNotEligible(err error) bool {
@@ -345,13 +365,24 @@ func report(ctx context.Context, db *bun.DB, sc *scenarios.Scenario, o Options) 
 			if d >= 0 {
 				r.Days[d].Sends++
 			}
-		case sr.Kind == string(scenarios.StepDeleteProfile):
+		case sr.Kind == string(scenarios.StepDeleteProfile) && sr.Outcome == "deleted":
 			st.Deletions++
 			if d >= 0 {
 				r.Days[d].Deletions++
 			}
 		}
 	}
+	touched := map[int64]bool{}
+	byID := map[int64]int64{}
+	for _, en := range ens {
+		byID[en.ID] = en.CustomerPK
+	}
+	for _, sr := range runs {
+		if sr.Outcome == "sent" || sr.Outcome == "deleted" {
+			touched[byID[sr.EnrollmentID]] = true
+		}
+	}
+	r.Touched = len(touched)
 	for _, id := range order {
 		r.Steps = append(r.Steps, *steps[id])
 	}

@@ -2,6 +2,7 @@ package simulate_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,4 +41,37 @@ func TestSimulateLibrary(t *testing.T) {
 	// Invalid definitions are refused before anything runs.
 	_, err = simulate.Run(ctx, []byte("id: x\n"), simulate.Options{})
 	require.Error(t, err)
+}
+
+// TestSimulateGoalsOnlyFromTheWorld: the simulated world reacts to mail
+// (nothing before the first send) and emits only events it has a source
+// for, so a goal on another event is never counted.
+func TestSimulateGoalsOnlyFromTheWorld(t *testing.T) {
+	ctx := context.Background()
+	def := `id: late
+title: Late
+objective: reactivate
+trigger:
+  event: customer.created
+goal:
+  event: %s
+  within: 30d
+steps:
+  - wait: 10d
+  - id: mail
+    send: anything
+`
+	r, err := simulate.Run(ctx, []byte(fmt.Sprintf(def, "order.created")), simulate.Options{Customers: 300, Days: 20, Seed: 3, ReactionRate: 0.3})
+	require.NoError(t, err)
+	require.Greater(t, r.Total.Entries, 50)
+	for _, d := range r.Days[:10] {
+		require.Zero(t, d.Goals, "day %d: a goal before any mail was sent", d.Day)
+	}
+	require.Greater(t, r.Total.Goals, 0)
+	require.Greater(t, r.Touched, 0)
+	require.LessOrEqual(t, r.Touched, r.Total.Entries)
+
+	r, err = simulate.Run(ctx, []byte(fmt.Sprintf(def, "loyalty.tier_changed")), simulate.Options{Customers: 300, Days: 20, Seed: 3, ReactionRate: 0.3})
+	require.NoError(t, err)
+	require.Zero(t, r.Total.Goals, "nothing in the simulated world emits loyalty.tier_changed")
 }

@@ -21,9 +21,9 @@ import (
 // newCustomer.values and of the COPY rows.
 const newColumns = "public_id, email, email_normalized, first_name, last_name, locale, time_zone, source, " +
 	"consent_state, consent_at, consent_source, consent_method, consent_proof, attributes, tags, " +
-	"stage, stage_since, created_at, updated_at"
+	"stage, stage_since, created_at, updated_at, observed_since"
 
-const newColumnCount = 19
+const newColumnCount = 20
 
 // newStage is the lifecycle stage of a customer created by an import.
 const newStage = "SUBSCRIBER"
@@ -73,6 +73,9 @@ func copyNew(ctx context.Context, conn bun.Conn, news []newCustomer, now time.Ti
 		appendCopyText(&buf, newStage)
 		appendCopyTime(&buf, n.createdAt)
 		appendCopyTime(&buf, n.createdAt)
+		appendCopyTime(&buf, now)
+		// Refrain observes an imported customer from the import on: the
+		// file brings no engagement history.
 		appendCopyTime(&buf, now)
 		// Swap the last field separator for the row end.
 		buf.Truncate(buf.Len() - 1)
@@ -135,7 +138,7 @@ func insertNew(ctx context.Context, db bun.IDB, news []newCustomer, now time.Tim
 			args = append(args, n.publicID, n.email, n.norm, nullable(n.firstName), nullable(n.lastName),
 				nullable(n.locale), nullable(n.timeZone), source, string(n.consent), n.consentAt,
 				nullable(n.consentSource), nullable(n.consentMethod), string(n.consentProof), string(n.attributes),
-				string(n.tags), newStage, n.createdAt, n.createdAt, now)
+				string(n.tags), newStage, n.createdAt, n.createdAt, now, now)
 		}
 		query := "INSERT INTO customers (" + newColumns + ") VALUES " +
 			strings.TrimSuffix(strings.Repeat(group+", ", len(chunk)), ", ")

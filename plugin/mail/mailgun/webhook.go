@@ -231,36 +231,45 @@ func ParseEvent(body []byte) (refmail.Event, error) {
 // MachineOpen reports whether an open was made by a machine rather than by
 // a person reading the message. The rule, in order:
 //
-//   - Mailgun flagged it: client-info.bot is not empty (Mailgun names the
-//     bot, such as "apple" for Apple Mail Privacy Protection or "gmail").
-//   - The client is Apple Mail Privacy Protection: its client name says so,
-//     or the user agent is the bare "Mozilla/5.0" Apple's proxy sends.
-//   - The open came through an image proxy that fetches on the mailbox
-//     provider's behalf: Google's (user agent "GoogleImageProxy" or "via
-//     ggpht.com") or Yahoo's ("YahooMailProxy"). Such a proxy may fetch
-//     without the person reading, and hides their device, so these opens
-//     are counted apart rather than as human opens.
+//   - The open came through the image proxy of Gmail or Yahoo Mail: a
+//     human open. These proxies fetch images when the person opens the
+//     message, only hiding their address and device. Google: "Gmail will
+//     now display all images [...] served through Google's secure proxy
+//     servers" when a message is opened
+//     (https://gmail.googleblog.com/2013/12/images-now-showing.html and
+//     https://support.google.com/mail/answer/145919); Yahoo's proxy names
+//     itself in its user agent and fetches on display
+//     (https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html). Mailgun
+//     flags the Gmail proxy as bot "gmail"
+//     (https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/tracking-opens),
+//     which is therefore not taken as a machine either.
+//   - Mailgun flagged another bot: client-info.bot is not empty ("apple"
+//     for Apple Mail Privacy Protection).
+//   - The client is Apple Mail Privacy Protection: its client name says
+//     so, or the user agent is the bare "Mozilla/5.0" Apple's proxy sends.
+//     Apple's proxy downloads remote content in the background when the
+//     message is received, whether or not it is read
+//     (https://support.apple.com/guide/mail/use-mail-privacy-protection-mlhl03be2866/mac).
 //
 // Anything else (a browser or mail client user agent) is a human open.
 func MachineOpen(c refmail.ClientInfo) bool {
-	if strings.TrimSpace(c.Bot) != "" {
-		return true
-	}
-	name := strings.ToLower(c.Name)
-	if strings.Contains(name, "privacy protection") {
-		return true
-	}
-	ua := strings.TrimSpace(c.UserAgent)
-	if ua == "Mozilla/5.0" {
-		return true
-	}
-	lowerUA := strings.ToLower(ua)
+	lowerUA := strings.ToLower(strings.TrimSpace(c.UserAgent))
 	for _, proxy := range []string{"googleimageproxy", "via ggpht.com", "yahoomailproxy"} {
 		if strings.Contains(lowerUA, proxy) {
-			return true
+			return false
 		}
 	}
-	return false
+	switch strings.ToLower(strings.TrimSpace(c.Bot)) {
+	case "":
+	case "gmail", "google", "yahoo":
+		return false
+	default:
+		return true
+	}
+	if strings.Contains(strings.ToLower(c.Name), "privacy protection") {
+		return true
+	}
+	return lowerUA == "mozilla/5.0"
 }
 
 // parseTimestamp reads Mailgun's float Unix timestamp to the microsecond,

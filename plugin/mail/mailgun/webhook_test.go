@@ -217,6 +217,8 @@ func TestVerifySignatureInputs(t *testing.T) {
 		"verify mailgun signature: no signing key configured")
 }
 
+// TestMachineOpen: the Gmail and Yahoo image proxies fetch when a person
+// opens the message, so their opens are human; Apple MPP prefetches.
 func TestMachineOpen(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -225,11 +227,11 @@ func TestMachineOpen(t *testing.T) {
 	}{
 		{"person on a phone", mail.ClientInfo{Name: "Mobile Safari", UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"}, false},
 		{"Mailgun flags a bot", mail.ClientInfo{Bot: "apple", UserAgent: "Mozilla/5.0"}, true},
-		{"Mailgun flags gmail", mail.ClientInfo{Bot: "gmail"}, true},
+		{"Mailgun flags the Gmail proxy", mail.ClientInfo{Bot: "gmail"}, false},
 		{"Apple MPP by name", mail.ClientInfo{Name: "Apple Mail Privacy Protection"}, true},
 		{"Apple MPP bare user agent", mail.ClientInfo{UserAgent: "Mozilla/5.0"}, true},
-		{"Google image proxy", mail.ClientInfo{UserAgent: "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"}, true},
-		{"Yahoo proxy", mail.ClientInfo{UserAgent: "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html"}, true},
+		{"Google image proxy", mail.ClientInfo{UserAgent: "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"}, false},
+		{"Yahoo proxy", mail.ClientInfo{UserAgent: "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html"}, false},
 		{"nothing known", mail.ClientInfo{}, false},
 	}
 	for _, tc := range cases {

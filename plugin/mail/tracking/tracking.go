@@ -181,8 +181,12 @@ func apply(ctx context.Context, db bun.IDB, now time.Time, ev mail.Event, msg *o
 	case mail.EventClicked:
 		typ = EventClicked
 		props["url"] = ev.URL
-		if err := touch(ctx, db, c.PK, "last_click_at", ev.At); err != nil {
-			return err
+		machine := ScannerClick(msg, ev.At)
+		props["machine"] = machine
+		if !machine {
+			if err := touch(ctx, db, c.PK, "last_click_at", ev.At); err != nil {
+				return err
+			}
 		}
 	case mail.EventFailed:
 		typ = EventBounced
@@ -207,6 +211,26 @@ func apply(ctx context.Context, db bun.IDB, now time.Time, ev mail.Event, msg *o
 	_, _, err := customer.AppendEvent(ctx, db, now, c.PK, customer.EventInput{Type: typ, OccurredAt: ev.At,
 		Source: ev.Provider, Properties: props, IdempotencyKey: ev.Provider + ":" + ev.ID})
 	return err
+}
+
+// ScannerWindow is how soon after a message was handed to the provider a
+// click is taken for a security scanner's. Mail security gateways follow
+// every link of an incoming message to check it before the person sees it
+// (Microsoft Defender for Office 365 Safe Links, "URLs in email messages
+// are scanned [...] during mail flow":
+// https://learn.microsoft.com/en-us/defender-office-365/safe-links-about;
+// Mimecast URL Protection likewise), which shows as clicks within seconds
+// of delivery: no person reads and clicks that fast.
+const ScannerWindow = 15 * time.Second
+
+// ScannerClick reports whether a click at at on msg came from a link
+// scanner rather than a person: it came within ScannerWindow of sending.
+func ScannerClick(msg *outbox.Message, at time.Time) bool {
+	if msg == nil || msg.SentAt == nil {
+		return false
+	}
+	d := at.Sub(*msg.SentAt)
+	return d >= -time.Minute && d < ScannerWindow
 }
 
 // touch moves a customer's engagement timestamp forward, never back.
