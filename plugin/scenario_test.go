@@ -286,6 +286,7 @@ func TestScenarioSunsetKeepLink(t *testing.T) {
 		s := newScenarioEnv(t, db, only("sunset"))
 		d0 := s.clock.Now()
 		keeper := s.customer("keeper@example.com", customer.ConsentSubscribed, d0.Add(-400*day))
+		s.member(keeper, "sunset")
 		s.event(keeper, "segment.entered", map[string]any{"segment_id": "sunset", "segment_name": "Sunset"})
 		s.until(d0.Add(16 * day))
 		var m outbox.Message
