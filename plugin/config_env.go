@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"github.com/refrain-dev/refrain/plugin/hygiene"
+
 	"fmt"
 	"sort"
 	"strings"
@@ -40,32 +42,10 @@ func UnknownEnv(environ []string) []string {
 func closest(s string, names []string) (string, bool) {
 	best, bestD := "", -1
 	for _, n := range names {
-		if d := editDistance(s, n); bestD < 0 || d < bestD {
+		if d := hygiene.OSADistance(s, n); bestD < 0 || d < bestD {
 			best, bestD = n, d
 		}
 	}
 	limit := max(2, (len(s)-len("REFRAIN_"))/3)
 	return best, bestD >= 0 && bestD <= limit
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes
-// (setting names are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

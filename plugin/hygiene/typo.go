@@ -51,7 +51,7 @@ func (c *Checker) suggest(domain string) string {
 			// Two edits only within the name: yopmail.com is not hotmail.com.
 			limit = 1
 		}
-		if dist := osaDistance(domain, d); dist <= limit && dist < bestDist {
+		if dist := OSADistance(domain, d); dist <= limit && dist < bestDist {
 			best, bestDist = d, dist
 		}
 	}
@@ -73,10 +73,10 @@ func abs(n int) int {
 	return n
 }
 
-// osaDistance is the optimal string alignment distance between a and b:
+// OSADistance is the optimal string alignment distance between a and b:
 // insertions, deletions, substitutions and swaps of two neighbours each
 // cost one. Domains here are ASCII (IDNA), so bytes are letters.
-func osaDistance(a, b string) int {
+func OSADistance(a, b string) int {
 	a, b = strings.ToLower(a), strings.ToLower(b)
 	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
